@@ -1,0 +1,142 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace BitTtt;
+
+/// <summary>
+/// The model's shape and hyper-parameters: <c>config.json</c> (SPEC §1). Unknown fields are kept in
+/// <see cref="Extra"/> and written back; aliases are read but never written.
+/// </summary>
+public sealed record BitLlamaConfig
+{
+    public required int VocabSize { get; init; }
+    public required int HiddenDim { get; init; }
+    public required int NumLayers { get; init; }
+    public required float InnerLr { get; init; }
+    /// <summary>SwiGLU width; 0 means the default <c>4 * HiddenDim</c>.</summary>
+    public int IntermediateDim { get => _intermediateDim == 0 ? 4 * HiddenDim : _intermediateDim; init => _intermediateDim = value; }
+    public int TttChunk { get; init; } = 1;
+    public float RmsNormEps { get; init; } = 1e-5f;
+    public int ContextLen { get; init; } = 128;
+    /// <summary>Fields this version does not know, kept so a round trip loses nothing.</summary>
+    public IReadOnlyDictionary<string, JsonNode?> Extra { get; init; } = new Dictionary<string, JsonNode?>();
+
+    int _intermediateDim;
+
+    /// <summary>TTT inner width d = D/4.</summary>
+    public int TttDim => HiddenDim / 4;
+
+    static readonly string[] Known =
+    [
+        "vocab_size", "hidden_dim", "num_layers", "inner_lr", "intermediate_dim", "ttt_chunk", "rms_norm_eps",
+        "context_len", "hidden_size", "num_hidden_layers", "n_layers", "intermediate_size",
+    ];
+
+    /// <summary>Checks every field; throws <see cref="BitLlamaFormatException"/> naming the first bad one.</summary>
+    public BitLlamaConfig Validate(string? source = null)
+    {
+        void Fail(string message) => throw BitLlamaFormatException.In(source, message);
+        if (VocabSize <= 0) Fail($"vocab_size must be positive, got {VocabSize}");
+        if (HiddenDim <= 0 || HiddenDim % 4 != 0) Fail($"hidden_dim must be a positive multiple of 4, got {HiddenDim}");
+        if (NumLayers <= 0) Fail($"num_layers must be positive, got {NumLayers}");
+        if (IntermediateDim <= 0) Fail($"intermediate_dim must be positive, got {IntermediateDim}");
+        if (TttChunk <= 0) Fail($"ttt_chunk must be positive, got {TttChunk}");
+        if (ContextLen <= 0) Fail($"context_len must be positive, got {ContextLen}");
+        if (!float.IsFinite(InnerLr) || InnerLr < 0) Fail($"inner_lr must be a finite number >= 0, got {InnerLr}");
+        if (!float.IsFinite(RmsNormEps) || RmsNormEps <= 0) Fail($"rms_norm_eps must be a finite number > 0, got {RmsNormEps}");
+        return this;
+    }
+
+    /// <summary>Parses config JSON; <paramref name="source"/> names the file in errors.</summary>
+    public static BitLlamaConfig FromJson(string json, string? source = "config.json")
+    {
+        JsonObject obj;
+        try
+        {
+            obj = JsonNode.Parse(json) as JsonObject
+                ?? throw BitLlamaFormatException.In(source, "expected a JSON object at the top level");
+        }
+        catch (JsonException e)
+        {
+            throw BitLlamaFormatException.In(source, $"invalid JSON: {e.Message}", e);
+        }
+        return FromJsonObject(obj, source);
+    }
+
+    /// <summary>Reads a config from an already parsed object (e.g. the <c>config</c> of a .bitt header).</summary>
+    public static BitLlamaConfig FromJsonObject(JsonObject obj, string? source = "config.json")
+    {
+        var extra = new Dictionary<string, JsonNode?>();
+        foreach (var (key, value) in obj)
+            if (Array.IndexOf(Known, key) < 0) extra[key] = value?.DeepClone();
+        return new BitLlamaConfig
+        {
+            VocabSize = ReadInt(obj, source, "vocab_size") ?? throw Missing(source, "vocab_size"),
+            HiddenDim = ReadInt(obj, source, "hidden_dim", "hidden_size") ?? throw Missing(source, "hidden_dim"),
+            NumLayers = ReadInt(obj, source, "num_layers", "num_hidden_layers", "n_layers") ?? throw Missing(source, "num_layers"),
+            InnerLr = ReadFloat(obj, source, "inner_lr") ?? throw Missing(source, "inner_lr"),
+            IntermediateDim = ReadInt(obj, source, "intermediate_dim", "intermediate_size") ?? 0,
+            TttChunk = ReadInt(obj, source, "ttt_chunk") ?? 1,
+            RmsNormEps = ReadFloat(obj, source, "rms_norm_eps") ?? 1e-5f,
+            ContextLen = ReadInt(obj, source, "context_len") ?? 128,
+            Extra = extra,
+        }.Validate(source);
+    }
+
+    public static BitLlamaConfig Load(string path)
+    {
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config file not found", path);
+        return FromJson(File.ReadAllText(path), path);
+    }
+
+    /// <summary>The canonical JSON object: every field written, including <c>ttt_chunk</c>, plus <see cref="Extra"/>.</summary>
+    public JsonObject ToJsonObject()
+    {
+        var obj = new JsonObject
+        {
+            ["vocab_size"] = VocabSize,
+            ["hidden_dim"] = HiddenDim,
+            ["num_layers"] = NumLayers,
+            ["inner_lr"] = InnerLr,
+            ["intermediate_dim"] = IntermediateDim,
+            ["ttt_chunk"] = TttChunk,
+            ["rms_norm_eps"] = RmsNormEps,
+            ["context_len"] = ContextLen,
+        };
+        foreach (var (key, value) in Extra) obj[key] = value?.DeepClone();
+        return obj;
+    }
+
+    public string ToJson() => ToJsonObject().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>Writes <c>config.json</c> atomically (temp file + rename).</summary>
+    public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());
+
+    static BitLlamaFormatException Missing(string? source, string field) =>
+        BitLlamaFormatException.In(source, $"required field '{field}' is missing");
+
+    static JsonNode? Find(JsonObject obj, string[] names, out string name)
+    {
+        foreach (var n in names)
+            if (obj.TryGetPropertyValue(n, out var node) && node is not null) { name = n; return node; }
+        name = names[0];
+        return null;
+    }
+
+    static int? ReadInt(JsonObject obj, string? source, params string[] names)
+    {
+        var node = Find(obj, names, out var name);
+        if (node is null) return null;
+        if (node is JsonValue v && v.TryGetValue<double>(out var d) && d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue)
+            return (int)d;
+        throw BitLlamaFormatException.In(source, $"field '{name}' must be an integer, got {node.ToJsonString()}");
+    }
+
+    static float? ReadFloat(JsonObject obj, string? source, params string[] names)
+    {
+        var node = Find(obj, names, out var name);
+        if (node is null) return null;
+        if (node is JsonValue v && v.TryGetValue<double>(out var d)) return (float)d;
+        throw BitLlamaFormatException.In(source, $"field '{name}' must be a number, got {node.ToJsonString()}");
+    }
+}
