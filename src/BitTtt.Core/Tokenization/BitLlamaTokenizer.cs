@@ -159,7 +159,7 @@ public sealed class BitLlamaTokenizer
     {
         if ((uint)id >= (uint)_tokenBytes.Length || _tokenBytes[id] is not { } bytes)
         {
-            throw new ArgumentException($"token id {id} is not in the vocabulary (valid ids: 0..{_tokenBytes.Length - 1})", nameof(id));
+            throw new ArgumentException($"token id {id} is not in the vocabulary (valid ids: 0..{_tokenBytes.Length - 1})");
         }
         return bytes;
     }
