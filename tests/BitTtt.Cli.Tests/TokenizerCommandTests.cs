@@ -47,6 +47,17 @@ public sealed class TokenizerCommandTests
     }
 
     [TestMethod]
+    public void EncodeStatsReportsTokensAndThroughput()
+    {
+        var r = CliRunner.Run("tokenizer", "encode", "--tokenizer", s_tokenizer, "--input", Path.Combine(s_dir, "a.txt"), "--stats");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"^0\.003 MB -> \d+ tokens \([\d.]+ bytes/token\) in [\d.]+ s = [\d.]+ MB/s"));
+        var both = CliRunner.Run("tokenizer", "encode", "--tokenizer", s_tokenizer, "--input", Path.Combine(s_dir, "a.txt"), "--text", "x");
+        Assert.AreEqual(1, both.ExitCode);
+        StringAssert.Contains(both.StdErr, "exactly one of --text TEXT or --input FILE");
+    }
+
+    [TestMethod]
     public void Gpt2IsAcceptedAsTokenizer()
     {
         var encoded = CliRunner.Run("tokenizer", "encode", "--tokenizer", "gpt2", "--text", "hello world");

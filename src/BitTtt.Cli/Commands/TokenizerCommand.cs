@@ -48,12 +48,29 @@ internal sealed class TokenizerCommand : ICliCommand
     private static Command Encode()
     {
         var tokenizer = TokenizerOption();
-        var text = new Option<string>("--text") { Description = "Text to encode", Required = true };
-        var command = new Command("encode", "Print the token ids of a text, comma separated.") { tokenizer, text };
+        var text = new Option<string>("--text") { Description = "Text to encode" };
+        var input = new Option<string>("--input") { Description = "Encode this UTF-8 file instead of --text" };
+        var stats = new Option<bool>("--stats") { Description = "Print token count and throughput instead of the ids" };
+        var command = new Command("encode", "Print the token ids of a text, comma separated.") { tokenizer, text, input, stats };
         command.SetAction((parseResult, ct) => CliCommands.RunAsync(_ =>
         {
-            int[] ids = LoadTokenizer(parseResult.Get(tokenizer)).Encode(parseResult.Get(text));
-            Console.WriteLine(string.Join(",", ids));
+            string? inline = parseResult.GetValue(text), file = parseResult.GetValue(input);
+            if ((inline is null) == (file is null)) throw new ArgumentException("give exactly one of --text TEXT or --input FILE");
+            if (file is not null && !File.Exists(file)) throw new FileNotFoundException($"input file '{file}' does not exist", file);
+            var loaded = LoadTokenizer(parseResult.Get(tokenizer));
+            string content = inline ?? File.ReadAllText(file!);
+            if (!parseResult.GetValue(stats))
+            {
+                Console.WriteLine(string.Join(",", loaded.Encode(content)));
+                return Task.FromResult(0);
+            }
+            loaded.Encode(content[..Math.Min(content.Length, 4096)]);       // JIT warm-up, not timed
+            var watch = Stopwatch.StartNew();
+            int count = loaded.Encode(content).Length;
+            double seconds = watch.Elapsed.TotalSeconds;
+            double megabytes = System.Text.Encoding.UTF8.GetByteCount(content) / 1e6;
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                $"{megabytes:F3} MB -> {count} tokens ({megabytes * 1e6 / Math.Max(count, 1):F2} bytes/token) in {seconds:F3} s = {megabytes / seconds:F2} MB/s"));
             return Task.FromResult(0);
         }, ct));
         return command;
