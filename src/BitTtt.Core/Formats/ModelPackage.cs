@@ -92,6 +92,9 @@ public sealed partial class ModelPackage : IDisposable
 
     static (BitLlamaConfig, string?) ParseBittHeader(string path, byte[] header)
     {
+        // JsonDocument checks UTF-8 only when a string is decoded, so check it all up front.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw BitLlamaFormatException.In(path, "invalid JSON header: it is not valid UTF-8");
         JsonDocument doc;
         try
         {

@@ -215,6 +215,9 @@ internal sealed class SafeTensorsHeader
         long bufferStart = bodyOffset + 8 + (long)n;
         long bufferLength = fileLength - bufferStart;
 
+        // JsonDocument checks UTF-8 only when a string is decoded, so check it all up front.
+        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
+            throw Fail("invalid JSON header: it is not valid UTF-8");
         JsonDocument doc;
         try
         {
