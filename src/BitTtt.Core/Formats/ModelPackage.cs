@@ -133,12 +133,29 @@ public sealed partial class ModelPackage : IDisposable
             throw BitLlamaFormatException.In(name, $"model directory has no {ConfigFileName} (expected {ConfigFileName}, {TokenizerFileName}, {WeightsFileName})");
         var config = BitLlamaConfig.Load(configPath);
         string tokenizerPath = System.IO.Path.Combine(directory, TokenizerFileName);
-        string? tokenizer = File.Exists(tokenizerPath) ? File.ReadAllText(tokenizerPath) : null;
+        string? tokenizer = File.Exists(tokenizerPath) ? ReadTokenizerFile(tokenizerPath) : null;
         string weightsPath = System.IO.Path.Combine(directory, WeightsFileName);
         if (!File.Exists(weightsPath)) weightsPath = System.IO.Path.Combine(directory, AlternateWeightsFileName);
         if (!File.Exists(weightsPath))
             throw BitLlamaFormatException.In(name, $"model directory has neither {WeightsFileName} nor {AlternateWeightsFileName}");
         return WithWeights(directory, ModelPackageKind.Directory, config, tokenizer, () => SafeTensorsReader.Open(weightsPath));
+    }
+
+    /// <summary>Only checks that tokenizer.json is a JSON object; BitTtt.Tokenization reads its content.</summary>
+    static string ReadTokenizerFile(string path)
+    {
+        string text = File.ReadAllText(path);
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw BitLlamaFormatException.In(path, $"expected a tokenizer.json object at the top level, found {doc.RootElement.ValueKind}");
+        }
+        catch (JsonException e)
+        {
+            throw BitLlamaFormatException.In(path, $"invalid JSON: {e.Message}", e);
+        }
+        return text;
     }
 
     static ModelPackage WithWeights(string path, ModelPackageKind kind, BitLlamaConfig config, string? tokenizer, Func<SafeTensorsReader> open)

@@ -192,6 +192,21 @@ public sealed class HostileModelPackageTests
         TestFiles.AssertFormatError(() => ModelPackage.Open(model).Dispose(), "model.safetensors: ", "truncated");
     }
 
+    [TestMethod]
+    public void DirectoryWithBrokenTokenizerJson()
+    {
+        using var dir = new TempDir();
+        string model = dir.File("mymodel");
+        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, TestFiles.RandomWeights(Config));
+        File.WriteAllText(Path.Combine(model, "tokenizer.json"), """{"model":""");
+        TestFiles.AssertFormatError(() => ModelPackage.Open(model).Dispose(), "tokenizer.json: invalid JSON");
+        File.WriteAllText(Path.Combine(model, "tokenizer.json"), "[]");
+        TestFiles.AssertFormatError(() => ModelPackage.Open(model).Dispose(), "tokenizer.json: expected a tokenizer.json object at the top level, found Array");
+        File.Delete(Path.Combine(model, "tokenizer.json"));
+        using var p = ModelPackage.Open(model);
+        Assert.IsNull(p.TokenizerJson);
+    }
+
     /// <summary>Stands in for a data source that fails part-way (a disk error while the weights stream out).</summary>
     sealed class FailingMemory(int length) : MemoryManager<float>
     {
