@@ -43,7 +43,7 @@ public sealed unsafe class SafeTensorsReader : IDisposable
         FilePath = path;
         _map = map;
         _view = view;
-        Tensors = tensors;
+        Tensors = tensors.AsReadOnly();
         Metadata = metadata;
         _byName = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
         byte* p = null;
