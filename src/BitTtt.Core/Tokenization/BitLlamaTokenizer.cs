@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace BitTtt.Tokenization;
@@ -50,7 +51,9 @@ public sealed class BitLlamaTokenizer
         {
             Merges = model.Merges.Select(m => $"{m.Left} {m.Right}"),
             ByteLevel = true,
-            PreTokenizer = new RegexPreTokenizer(ByteLevel.SplitRegex(), specials),
+            PreTokenizer = model.SplitPattern == ByteLevel.SplitPattern
+                ? new RegexPreTokenizer(ByteLevel.SplitRegex(), specials)
+                : new SplitPreTokenizer(new Regex(model.SplitPattern, RegexOptions.Compiled)),
             SpecialTokens = specials,
             UnknownToken = model.Vocab.ContainsKey(BpeVocabulary.Unk) ? BpeVocabulary.Unk : null,
         };

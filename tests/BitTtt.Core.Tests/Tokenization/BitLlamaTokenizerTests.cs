@@ -162,6 +162,53 @@ public sealed class BitLlamaTokenizerTests
         CollectionAssert.AreEqual(s_moby.Encode("the whale"), BitLlamaTokenizer.FromJson(pairs).Encode("the whale"));
     }
 
+    private static JsonObject SplitThenByteLevel(string regex, string behavior = "Isolated") => new()
+    {
+        ["type"] = "Sequence",
+        ["pretokenizers"] = new JsonArray(
+            new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = regex }, ["behavior"] = behavior, ["invert"] = false },
+            new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = false }),
+    };
+
+    [TestMethod]
+    public void SplitPreTokenizerPatternIsUsedAndKept()
+    {
+        // GPT-2's pattern with single letters: merges can no longer join letters.
+        string pattern = ByteLevel.SplitPattern.Replace(@" ?\p{L}+", @"\p{L}");
+        var letters = BitLlamaTokenizer.FromJson(Mutate(r => r["pre_tokenizer"] = SplitThenByteLevel(pattern)));
+        Assert.IsTrue(s_moby.Encode("whale").Length < 5, "the book's merges join letters");
+        Assert.AreEqual(5, letters.Encode("whale").Length);
+        CollectionAssert.AreEqual(s_moby.Encode("1851, 23 ... !?"), letters.Encode("1851, 23 ... !?"));
+        var again = BitLlamaTokenizer.FromJson(letters.ToJson());
+        CollectionAssert.AreEqual(letters.Encode("In 1851, the whales."), again.Encode("In 1851, the whales."));
+        foreach (string s in HardStrings) Assert.AreEqual(s, letters.Decode(letters.Encode(s)), s);
+    }
+
+    [TestMethod]
+    public void SplitPatternThatLeavesGapsStillRoundTrips()
+    {
+        var lettersOnly = BitLlamaTokenizer.FromJson(Mutate(r => r["pre_tokenizer"] = SplitThenByteLevel(@"\p{L}+")));
+        foreach (string s in HardStrings) Assert.AreEqual(s, lettersOnly.Decode(lettersOnly.Encode(s)), s);
+    }
+
+    [TestMethod]
+    public void RejectsUnsupportedPreTokenizerSettings()
+    {
+        (Action<JsonObject> Change, string Expected)[] cases =
+        [
+            (r => r.Remove("pre_tokenizer"), "field 'pre_tokenizer' is missing"),
+            (r => r["pre_tokenizer"]!["use_regex"] = false, "use_regex=false needs a Split"),
+            (r => r["pre_tokenizer"]!["add_prefix_space"] = true, "add_prefix_space=true is not supported"),
+            (r => r["pre_tokenizer"] = SplitThenByteLevel("\\s", "Removed"), "Split behavior 'Removed' is not supported"),
+            (r => r["pre_tokenizer"] = SplitThenByteLevel("(unclosed"), "Split pattern '(unclosed' is not a .NET regular expression"),
+        ];
+        foreach (var (change, expected) in cases)
+        {
+            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.FromJson(Mutate(change)));
+            StringAssert.Contains(e.Message, expected);
+        }
+    }
+
     [TestMethod]
     public void RejectsNonByteLevelVocabularyAndPreTokenizers()
     {
@@ -170,7 +217,7 @@ public sealed class BitLlamaTokenizerTests
         StringAssert.Contains(e.Message, "byte-level alphabet");
         e = Assert.ThrowsExactly<BitLlamaFormatException>(() =>
             BitLlamaTokenizer.FromJson(Mutate(r => r["pre_tokenizer"] = new JsonObject { ["type"] = "Whitespace" })));
-        StringAssert.Contains(e.Message, "pre_tokenizer 'Whitespace' is not supported");
+        StringAssert.Contains(e.Message, "pre_tokenizer [Whitespace] is not supported");
         e = Assert.ThrowsExactly<BitLlamaFormatException>(() =>
             BitLlamaTokenizer.FromJson(Mutate(r => r["normalizer"] = new JsonObject { ["type"] = "NFC" })));
         StringAssert.Contains(e.Message, "normalizer 'NFC' is not supported");
