@@ -129,6 +129,7 @@ internal static class TokenizerJson
                 throw Error(source, "field 'model' is missing (expected an object with type 'BPE', vocab and merges)");
             }
             CheckModelType(model, source);
+            CheckModelOptions(model, source);
             var vocab = ReadVocab(model, source);
             var added = ReadAddedTokens(root, source);
             foreach (var t in added)
@@ -164,6 +165,25 @@ internal static class TokenizerJson
         }
         string? name = type.ValueKind == JsonValueKind.String ? type.GetString() : type.ToString();
         if (name != "BPE") throw Error(source, $"model.type '{name}' is not supported (expected 'BPE')");
+    }
+
+    /// <summary>BPE options that change how a word is split, which Microsoft.ML.Tokenizers' byte-level BPE does not do.</summary>
+    private static void CheckModelOptions(JsonElement model, string? source)
+    {
+        foreach (string flag in new[] { "ignore_merges", "byte_fallback" })
+        {
+            if (model.TryGetProperty(flag, out JsonElement v) && v.ValueKind == JsonValueKind.True)
+            {
+                throw Error(source, $"model.{flag}=true is not supported (expected false)");
+            }
+        }
+        foreach (string affix in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
+        {
+            if (model.TryGetProperty(affix, out JsonElement v) && v.ValueKind == JsonValueKind.String && v.GetString()!.Length > 0)
+            {
+                throw Error(source, $"model.{affix} '{v.GetString()}' is not supported (expected null: byte-level BPE has no word affixes)");
+            }
+        }
     }
 
     private static void CheckNormalizer(JsonElement root, string? source)

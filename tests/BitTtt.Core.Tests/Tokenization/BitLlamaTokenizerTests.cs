@@ -201,6 +201,9 @@ public sealed class BitLlamaTokenizerTests
             (r => r["pre_tokenizer"]!["add_prefix_space"] = true, "add_prefix_space=true is not supported"),
             (r => r["pre_tokenizer"] = SplitThenByteLevel("\\s", "Removed"), "Split behavior 'Removed' is not supported"),
             (r => r["pre_tokenizer"] = SplitThenByteLevel("(unclosed"), "Split pattern '(unclosed' is not a .NET regular expression"),
+            (r => r["model"]!["ignore_merges"] = true, "model.ignore_merges=true is not supported"),
+            (r => r["model"]!["byte_fallback"] = true, "model.byte_fallback=true is not supported"),
+            (r => r["model"]!["continuing_subword_prefix"] = "##", "model.continuing_subword_prefix '##' is not supported"),
         ];
         foreach (var (change, expected) in cases)
         {
