@@ -122,14 +122,14 @@ internal static class TokenizerJson
         {
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw Error(source, $"expected a JSON object, found {root.ValueKind}");
-            CheckNormalizer(root, source);
-            string splitPattern = ReadSplitPattern(root, source);
             if (!root.TryGetProperty("model", out JsonElement model) || model.ValueKind != JsonValueKind.Object)
             {
                 throw Error(source, "field 'model' is missing (expected an object with type 'BPE', vocab and merges)");
             }
             CheckModelType(model, source);
             CheckModelOptions(model, source);
+            CheckNormalizer(root, source);
+            string splitPattern = ReadSplitPattern(root, source);
             var vocab = ReadVocab(model, source);
             var added = ReadAddedTokens(root, source);
             foreach (var t in added)

@@ -121,7 +121,8 @@ public sealed class BitLlamaTokenizerTests
     {
         foreach (string type in new[] { "WordPiece", "Unigram" })
         {
-            string json = Mutate(r => r["model"]!["type"] = type);
+            // The model type is checked first, so a WordPiece file is reported as such, not for its pre-tokenizer.
+            string json = Mutate(r => { r["model"]!["type"] = type; r["pre_tokenizer"] = new JsonObject { ["type"] = "BertPreTokenizer" }; });
             var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.FromJson(json));
             Assert.AreEqual($"tokenizer.json: model.type '{type}' is not supported (expected 'BPE')", e.Message);
         }
