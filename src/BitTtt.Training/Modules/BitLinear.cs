@@ -49,7 +49,8 @@ public sealed class BitLinear : nn.Module<Tensor, Tensor>
     internal static Tensor QuantizeActivation(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var a = x.abs().amax([-1], keepdim: true).clamp_min(1e-5).reciprocal().mul(127.0); // (N, 1)
+        var max = x.abs().amax([-1], keepdim: true).clamp_min(1e-5);  // (N, 1)
+        var a = full_like(max, 127.0).div(max);                         // 127 / max exactly (not 127 · (1 / max))
         return (x * a).round().clamp(-128, 127).div(a).MoveToOuterDisposeScope();
     }
 }
