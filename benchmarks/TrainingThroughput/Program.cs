@@ -1,0 +1,97 @@
+using System.Diagnostics;
+using System.Globalization;
+using BitTtt;
+using BitTtt.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+// Measures, in one process: (1) the fp32 matmul peak of TorchSharp on this machine, (2) training
+// tokens/s of BitLlamaTrainer for the default 256x8 model and a tiny one, and (3) the model FLOPs
+// utilization (MFU) those imply.
+//
+// Model FLOPs per trained token (forward + backward = 3 × forward):
+//   6 · N                                  N = parameters in matrix multiplications (BitLinear + LM head;
+//                                          the embedding is a gather and the norms are elementwise)
+// + L · 3 · (4·d² + 4·b·d)                 TTT dual form per layer and token, forward: K·Wᵀ and Eᵀ·K (2·d² each),
+//                                          K·Kᵀ and strict_tril(·)·E (2·b·d each, b = ttt_chunk), d = D/4
+// Quantization, norms, SiLU and the softmax are elementwise and not counted.
+//
+// Usage: dotnet run -c Release --project benchmarks/TrainingThroughput [-- --quick]
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+bool quick = args.Contains("--quick");
+int threads = Environment.ProcessorCount;
+set_num_threads(threads);
+Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, libtorch threads {get_num_threads()}, {Environment.ProcessorCount} logical cores");
+
+double peak = MatmulPeak(quick);
+Console.WriteLine();
+Console.WriteLine("| model | D×L | vocab | context × batch | params (matmul) | steps timed | tokens/s | model GFLOP/s | MFU |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
+Measure("tiny", new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 16 }, 1024, warmup: 3, timed: quick ? 5 : 30, peak);
+Measure("default", new TrainingOptions(), 4096, warmup: 1, timed: quick ? 2 : 5, peak);
+
+static double MatmulPeak(bool quick)
+{
+    double best = 0;
+    foreach (int n in new[] { 256, 512, 1024, 2048 })
+    {
+        using var scope = NewDisposeScope();
+        var a = randn(n, n);
+        var b = randn(n, n);
+        a.matmul(b);
+        int reps = Math.Max(2, (int)((quick ? 2e9 : 2e10) / (2.0 * n * n * n)));
+        var clock = Stopwatch.StartNew();
+        for (int i = 0; i < reps; i++) a.matmul(b).Dispose();
+        double gflops = 2.0 * n * n * n * reps / clock.Elapsed.TotalSeconds / 1e9;
+        Console.WriteLine($"fp32 matmul {n}×{n}: {gflops:0.0} GFLOP/s ({reps} reps)");
+        best = Math.Max(best, gflops);
+    }
+    Console.WriteLine($"peak (best of the sizes above): {best:0.0} GFLOP/s");
+    return best;
+}
+
+static void Measure(string name, TrainingOptions options, int vocab, int warmup, int timed, double peak)
+{
+    options.MaxSteps = warmup + timed;
+    options.WarmupSteps = 1;
+    options.EvalInterval = 0;
+    options.Threads = 0;
+    var config = options.ToConfig(vocab);
+    string dir = Path.Combine(Path.GetTempPath(), $"bitttt-training-bench-{Guid.NewGuid():N}");
+    Directory.CreateDirectory(dir);
+    try
+    {
+        string path = Path.Combine(dir, "tokens.bin");
+        var rng = new Random(1);
+        using (var writer = new TokenFileWriter(path))
+        {
+            writer.Append(Enumerable.Range(0, 200_000).Select(_ => rng.Next(vocab)).ToArray());
+            writer.Commit();
+        }
+        using var tokens = TokenFile.Open(path);
+        TimeSpan start = default, end = default;
+        var progress = new Recorder(p =>
+        {
+            if (p.Step == warmup) start = p.Elapsed;
+            if (p.Step == warmup + timed) end = p.Elapsed;
+        });
+        new BitLlamaTrainer(options, vocab).Train(tokens, null, progress);
+        double seconds = (end - start).TotalSeconds;
+        double tokensPerSecond = (double)timed * options.BatchSize * options.ContextLength / seconds;
+        int d = config.TttDim, dim = config.HiddenDim, inter = config.IntermediateDim;
+        long matmulParams = (long)config.NumLayers * (2L * d * dim + 3L * dim * inter) + (long)vocab * dim;
+        double flopsPerToken = 6.0 * matmulParams + config.NumLayers * 3.0 * (4.0 * d * d + 4.0 * config.TttChunk * d);
+        double modelGflops = tokensPerSecond * flopsPerToken / 1e9;
+        Console.WriteLine($"| {name} | {dim}×{config.NumLayers} | {vocab} | {options.ContextLength} × {options.BatchSize} | {matmulParams / 1e6:0.00} M | {timed} | {tokensPerSecond:0} | {modelGflops:0.0} | {modelGflops / peak:P1} |");
+    }
+    finally
+    {
+        Directory.Delete(dir, recursive: true);
+    }
+}
+
+sealed class Recorder(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => report(value);
+}

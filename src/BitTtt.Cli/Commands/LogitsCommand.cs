@@ -1,0 +1,78 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using BitTtt.Training;
+using static TorchSharp.torch;
+
+namespace BitTtt.Cli.Commands;
+
+/// <summary>
+/// <c>bit-llama logits MODEL --tokens 1,2,3</c>: prints <c>{"logits": [[...], ...]}</c>, one row of V floats
+/// per position, tokens processed in order from a zero TTT state. Used to check engines against SPEC.
+/// </summary>
+internal sealed class LogitsCommand : ICliCommand
+{
+    public int Order => 60;
+
+    public Command Create()
+    {
+        var model = new Argument<string>("model") { Description = "model directory or .bitt file" };
+        var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids", Required = true };
+        var engine = new Option<string>("--engine") { Description = "which implementation computes the logits: torch", DefaultValueFactory = _ => "torch" };
+        var device = new Option<string>("--device") { Description = "cpu or cuda (torch engine)", DefaultValueFactory = _ => "cpu" };
+        var command = new Command("logits", "Print the logits a model computes for a token sequence, as JSON.") { model, tokens, engine, device };
+        command.SetAction(r => CliCommands.Run(() =>
+        {
+            var ids = ParseTokens(r.Get(tokens));
+            float[][] rows = r.Get(engine).ToLowerInvariant() switch
+            {
+                "torch" => TorchLogits(r.GetValue(model)!, ids, r.Get(device)),
+                _ => throw new ArgumentException($"--engine '{r.Get(engine)}' is not known; available: torch"),
+            };
+            WriteJson(rows);
+            return 0;
+        }).GetAwaiter().GetResult());
+        return command;
+    }
+
+    internal static int[] ParseTokens(string text)
+    {
+        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (parts.Length == 0) throw new ArgumentException("--tokens: give at least one token id, e.g. --tokens 1,2,3");
+        return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id) && id >= 0 ? id
+            : throw new ArgumentException($"--tokens: '{p}' is not a non-negative integer token id")).ToArray();
+    }
+
+    static float[][] TorchLogits(string path, int[] ids, string device)
+    {
+        using var model = ModelWeights.LoadModel(path, device);
+        int vocab = model.Config.VocabSize;
+        for (int i = 0; i < ids.Length; i++)
+            if (ids[i] >= vocab) throw new ArgumentException($"--tokens: token {ids[i]} at position {i} is outside the model's vocabulary [0, {vocab})");
+        using var _ = no_grad();
+        using var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]).to(model.parameters().First().device);
+        using var logits = model.forward(input);                 // (1, T, V)
+        using var cpu = logits.cpu();
+        var flat = cpu.data<float>().ToArray();
+        return Enumerable.Range(0, ids.Length).Select(t => flat.AsSpan(t * vocab, vocab).ToArray()).ToArray();
+    }
+
+    static void WriteJson(float[][] rows)
+    {
+        using var stdout = Console.OpenStandardOutput();
+        using (var json = new Utf8JsonWriter(stdout))
+        {
+            json.WriteStartObject();
+            json.WriteStartArray("logits");
+            foreach (var row in rows)
+            {
+                json.WriteStartArray();
+                foreach (float v in row) json.WriteNumberValue(v);
+                json.WriteEndArray();
+            }
+            json.WriteEndArray();
+            json.WriteEndObject();
+        }
+        stdout.WriteByte((byte)'\n');
+    }
+}

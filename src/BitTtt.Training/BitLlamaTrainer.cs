@@ -1,0 +1,219 @@
+using System.Diagnostics;
+using BitTtt.Formats;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BitTtt.Training;
+
+// Shape key: B = batch, T = context length, V = vocab.
+
+/// <summary>What a training run produced.</summary>
+public sealed class TrainingResult
+{
+    public required BitLlamaConfig Config { get; init; }
+    /// <summary>Steps of the schedule completed so far (including steps of earlier, resumed invocations).</summary>
+    public required int Step { get; init; }
+    /// <summary>False when the run stopped early (cancellation or <see cref="TrainingOptions.StopAfterSteps"/>).</summary>
+    public required bool Completed { get; init; }
+    /// <summary>Mean next-token cross-entropy (nats) on the validation windows at the end, when there is a validation file.</summary>
+    public double? ValidationLoss { get; init; }
+    /// <summary>Loss of the last step (nats); NaN when no step ran in this invocation.</summary>
+    public required double TrainLoss { get; init; }
+    /// <summary>The trained weights under SPEC §2 names, in SPEC order, F32.</summary>
+    public required IReadOnlyList<SafeTensorData> Weights { get; init; }
+    /// <summary>The checkpoint written last, or null without a checkpoint directory.</summary>
+    public string? CheckpointPath { get; init; }
+}
+
+/// <summary>
+/// Trains a <see cref="BitLlamaModel"/> on a tokenized corpus (SPEC §5): random windows of
+/// <c>context_len + 1</c> tokens, AdamW, linear warmup then cosine decay, gradient clipping, periodic
+/// validation loss, checkpoints every <see cref="TrainingOptions.SaveInterval"/> steps, at the end and
+/// when stopped, and an exact resume.
+/// </summary>
+public sealed class BitLlamaTrainer
+{
+    readonly TrainingOptions _options;
+
+    public BitLlamaTrainer(TrainingOptions options, int vocabSize)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        if (vocabSize <= 0) throw new ArgumentException($"vocab size must be positive, got {vocabSize}", nameof(vocabSize));
+        _options = options;
+        Config = options.ToConfig(vocabSize);
+    }
+
+    public BitLlamaConfig Config { get; }
+
+    /// <summary>The checkpoint file of this run, or null without <see cref="TrainingOptions.CheckpointDirectory"/>.</summary>
+    public string? CheckpointPath =>
+        _options.CheckpointDirectory is { } dir ? Path.Combine(dir, TrainingCheckpoint.FileName) : null;
+
+    public TrainingResult Train(TokenFile train, TokenFile? validation, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        int window = _options.ContextLength + 1;
+        CheckCorpus(train, window, "training");
+        if (validation is not null) CheckCorpus(validation, 2, "validation");
+        var device = TorchDevice.Resolve(_options.Device);
+        torch.set_num_threads(_options.Threads > 0 ? _options.Threads : Environment.ProcessorCount);
+        if (CheckpointPath is { } path) TrainingCheckpoint.EnsureWritable(path);
+
+        manual_seed(_options.Seed);
+        using var model = new BitLlamaModel(Config);
+        model.to(device);
+        using var optimizer = new AdamW(model.named_parameters(), _options.WeightDecay);
+        var sampler = WindowSampler.FromSeed(_options.Seed);
+        int step = 0;
+        if (_options.Resume)
+        {
+            var saved = TrainingCheckpoint.Load(CheckpointPath!, Config, model, optimizer);
+            (step, sampler) = (saved.Step, new WindowSampler(saved.RngState, saved.WindowsDrawn));
+        }
+
+        int startStep = step, lastSaved = _options.Resume ? step : -1;
+        double loss = double.NaN;
+        double? validationLoss = null;
+        var clock = Stopwatch.StartNew();
+        void Save()
+        {
+            if (CheckpointPath is null || lastSaved == step) return;
+            if (!AllFinite(model))
+                throw new InvalidOperationException(
+                    $"the weights became NaN or infinite by step {step}; stopped without saving them. " +
+                    (lastSaved >= 0 ? $"The last good checkpoint is {CheckpointPath} (step {lastSaved})." : "No checkpoint was written.") +
+                    " Try a lower --lr or --inner-lr.");
+            TrainingCheckpoint.Save(CheckpointPath, model, optimizer, step, sampler, Config, loss);
+            lastSaved = step;
+        }
+
+        while (step < _options.MaxSteps)
+        {
+            if (cancellationToken.IsCancellationRequested || step - startStep >= (_options.StopAfterSteps ?? int.MaxValue)) break;
+            double lr = LearningRateSchedule.At(step, _options.MaxSteps, _options.LearningRate, _options.MinLearningRate, _options.WarmupSteps);
+            loss = TrainStep(model, optimizer, sampler.NextBatch(train, _options.BatchSize, window), device, lr, _options.GradientClip);
+            if (!double.IsFinite(loss))
+                throw new InvalidOperationException(
+                    $"training loss became {loss} at step {step + 1}; stopped without updating the weights. " +
+                    (lastSaved >= 0 ? $"The last good checkpoint is {CheckpointPath} (step {lastSaved})." : "No checkpoint was written.") +
+                    " Try a lower --lr or --inner-lr.");
+            step++;
+            bool evaluate = _options.EvalInterval > 0 && step % _options.EvalInterval == 0 || step == _options.MaxSteps;
+            validationLoss = evaluate ? Evaluate(model, validation, device) ?? validationLoss : validationLoss;
+            int done = step - startStep;
+            var elapsed = clock.Elapsed;
+            progress?.Report(new TrainingProgress(step, _options.MaxSteps, loss, lr,
+                (double)done * _options.BatchSize * _options.ContextLength / Math.Max(elapsed.TotalSeconds, 1e-9),
+                elapsed, elapsed / done * (_options.MaxSteps - step), evaluate ? validationLoss : null));
+            if (step % _options.SaveInterval == 0) Save();
+        }
+
+        bool completed = step >= _options.MaxSteps;
+        if (completed && validationLoss is null) validationLoss = Evaluate(model, validation, device);
+        Save();
+        return new TrainingResult
+        {
+            Config = Config, Step = step, Completed = completed, ValidationLoss = validationLoss, TrainLoss = loss,
+            Weights = ModelWeights.Export(model), CheckpointPath = lastSaved >= 0 ? CheckpointPath : null,
+        };
+    }
+
+    static bool AllFinite(BitLlamaModel model)
+    {
+        using var scope = NewDisposeScope();
+        return model.parameters().All(p => p.isfinite().all().item<bool>());
+    }
+
+    /// <summary>One optimizer step on a (B, T + 1) batch of ids; returns the loss before the update.</summary>
+    static double TrainStep(BitLlamaModel model, AdamW optimizer, long[] ids, Device device, double lr, double clip)
+    {
+        using var scope = NewDisposeScope();
+        int vocab = model.Config.VocabSize;
+        long window = model.Config.ContextLen + 1, batch = ids.Length / window;
+        var tokens = tensor(ids, [batch, window]).to(device);                  // (B, T + 1)
+        var logits = model.forward(tokens.narrow(1, 0, window - 1));            // (B, T, V)
+        var targets = tokens.narrow(1, 1, window - 1);                          // (B, T)
+        var lossTensor = nn.functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1));
+        double loss = lossTensor.item<float>();
+        if (!double.IsFinite(loss)) return loss;
+        lossTensor.backward();
+        optimizer.ClipGradients(clip);
+        optimizer.Step(lr);
+        model.zero_grad();
+        return loss;
+    }
+
+    /// <summary>
+    /// Mean cross-entropy over EvalBatches × BatchSize windows spread evenly over the validation file
+    /// (the same windows every time, so evaluations are comparable and use no randomness).
+    /// </summary>
+    double? Evaluate(BitLlamaModel model, TokenFile? validation, Device device)
+    {
+        if (validation is null) return null;
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        int window = (int)Math.Min(_options.ContextLength + 1, validation.Count);
+        int windows = _options.EvalBatches * _options.BatchSize;
+        long span = validation.Count - window;
+        double total = 0;
+        var row = new int[window];
+        for (int first = 0; first < windows; first += _options.BatchSize)
+        {
+            int batch = Math.Min(_options.BatchSize, windows - first);
+            var ids = new long[batch * window];
+            for (int b = 0; b < batch; b++)
+            {
+                validation.CopyTo(windows == 1 ? 0 : span * (first + b) / (windows - 1), row);
+                for (int t = 0; t < window; t++) ids[b * window + t] = row[t];
+            }
+            var tokens = tensor(ids, [batch, window]).to(device);
+            var logits = model.forward(tokens.narrow(1, 0, window - 1));
+            var loss = nn.functional.cross_entropy(logits.reshape(-1, Config.VocabSize), tokens.narrow(1, 1, window - 1).reshape(-1));
+            total += loss.item<float>() * batch;
+        }
+        return total / windows;
+    }
+
+    void CheckCorpus(TokenFile tokens, int minimum, string role)
+    {
+        if (tokens.Count < minimum)
+            throw new ArgumentException(
+                $"{tokens.FilePath}: the {role} corpus has {tokens.Count} tokens, fewer than one window of {minimum} " +
+                (role == "training" ? $"(context_len + 1); use a longer text or a smaller --context-len" : "tokens"));
+        var (min, max) = tokens.Range();
+        if (min < 0 || max >= Config.VocabSize)
+            throw new ArgumentException(
+                $"{tokens.FilePath}: the {role} corpus holds token id {(min < 0 ? min : max)}, outside the model's vocabulary [0, {Config.VocabSize}) " +
+                "(tokenizer/config vocab mismatch)");
+    }
+
+    /// <summary>
+    /// Cross-entropy (nats) of a unigram model of the training tokens on the validation tokens, with
+    /// add-one smoothing over the vocabulary: the baseline a language model must beat.
+    /// </summary>
+    public static double UnigramCrossEntropy(TokenFile train, TokenFile validation, int vocabSize)
+    {
+        var counts = new long[vocabSize];
+        var buffer = new int[1 << 16];
+        for (long start = 0; start < train.Count; start += buffer.Length)
+        {
+            var span = buffer.AsSpan(0, (int)Math.Min(buffer.Length, train.Count - start));
+            train.CopyTo(start, span);
+            foreach (int id in span)
+            {
+                if ((uint)id >= (uint)vocabSize)
+                    throw new ArgumentException($"{train.FilePath}: token id {id} is outside the vocabulary [0, {vocabSize})", nameof(train));
+                counts[id]++;
+            }
+        }
+        double denominator = train.Count + vocabSize, sum = 0;
+        for (long start = 0; start < validation.Count; start += buffer.Length)
+        {
+            var span = buffer.AsSpan(0, (int)Math.Min(buffer.Length, validation.Count - start));
+            validation.CopyTo(start, span);
+            foreach (int id in span) sum -= Math.Log(((uint)id < (uint)vocabSize ? counts[id] + 1 : 1) / denominator);
+        }
+        return sum / validation.Count;
+    }
+}

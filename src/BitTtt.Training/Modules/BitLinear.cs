@@ -1,0 +1,56 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+
+namespace BitTtt.Training;
+
+// Shape key: N = any leading dimensions (B, T), In = input features, Out = output features.
+
+/// <summary>
+/// BitNet b1.58 linear layer (SPEC §3): the weight is quantized per tensor to {-1, 0, +1} times a scale,
+/// the input per row (token) to int8 times a scale, and both quantizers use the straight-through
+/// estimator, so the forward pass is exactly the ternary layer while gradients reach the float weights.
+/// No bias. The float weight is stored [Out, In], y = x·Wᵀ.
+/// </summary>
+public sealed class BitLinear : nn.Module<Tensor, Tensor>
+{
+    private readonly Parameter weight; // (Out, In)
+
+    public BitLinear(string name, long inFeatures, long outFeatures) : base(name)
+    {
+        // nn.Linear's default range; the ternary quantizer rescales by mean(|W|), so only the spread matters.
+        double bound = 1.0 / Math.Sqrt(inFeatures);
+        weight = nn.Parameter(torch.empty(outFeatures, inFeatures).uniform_(-bound, bound));
+        RegisterComponents();
+    }
+
+    public long InFeatures => weight.shape[1];
+
+    public long OutFeatures => weight.shape[0];
+
+    /// <summary>(N, In) -> (N, Out).</summary>
+    public override Tensor forward(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var w = weight + (QuantizeWeight(weight) - weight).detach();   // (Out, In), value Wq / s
+        var xs = x + (QuantizeActivation(x) - x).detach();             // (N, In), value xq / a
+        return xs.matmul(w.t()).MoveToOuterDisposeScope();              // (N, Out)
+    }
+
+    /// <summary>Effective ternary weight <c>clamp(round(W·s), -1, 1) / s</c>, s = 1 / max(mean|W|, 1e-5).</summary>
+    internal static Tensor QuantizeWeight(Tensor w)
+    {
+        using var scope = NewDisposeScope();
+        var s = w.abs().mean().clamp_min(1e-5).reciprocal();           // ()
+        return (w * s).round().clamp(-1, 1).div(s).MoveToOuterDisposeScope();
+    }
+
+    /// <summary>Effective int8 input <c>clamp(round(x·a), -128, 127) / a</c>, a = 127 / max(max|x|, 1e-5) per row.</summary>
+    internal static Tensor QuantizeActivation(Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        var max = x.abs().amax([-1], keepdim: true).clamp_min(1e-5);  // (N, 1)
+        var a = full_like(max, 127.0).div(max);                         // 127 / max exactly (not 127 · (1 / max))
+        return (x * a).round().clamp(-128, 127).div(a).MoveToOuterDisposeScope();
+    }
+}

@@ -1,0 +1,55 @@
+using System.Text;
+using BitTtt.Tokenization;
+
+namespace BitTtt.Training;
+
+/// <summary>Turns a text file into training and validation <see cref="TokenFile"/>s, streaming, so the text need not fit in memory.</summary>
+public static class TokenCorpus
+{
+    /// <summary>
+    /// Encodes <paramref name="textPath"/> with <paramref name="tokenizer"/>: the last
+    /// <paramref name="validationFraction"/> of the file (by bytes, starting at a line boundary) goes to
+    /// <paramref name="validationPath"/>, the rest to <paramref name="trainPath"/>. Text is encoded in
+    /// blocks of whole lines (~1 MB), so pre-tokenization never splits a word. Both files are written atomically.
+    /// </summary>
+    public static (long TrainTokens, long ValidationTokens) Encode(
+        string textPath, BitLlamaTokenizer tokenizer, string trainPath, string validationPath,
+        double validationFraction = 0.05, CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(textPath)) throw new FileNotFoundException($"{textPath}: training text not found", textPath);
+        if (!(validationFraction >= 0 && validationFraction < 1))
+            throw new ArgumentException($"validation fraction must be in [0, 1), got {validationFraction}", nameof(validationFraction));
+        long length = new FileInfo(textPath).Length;
+        if (length == 0) throw new ArgumentException($"{textPath}: the training text is empty", nameof(textPath));
+        long splitAt = (long)(length * (1 - validationFraction));
+
+        using var train = new TokenFileWriter(trainPath);
+        using var validation = new TokenFileWriter(validationPath);
+        using var reader = new StreamReader(textPath, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+        var block = new StringBuilder();
+        long bytesRead = 0;
+        bool inValidation = false;
+        void Flush()
+        {
+            if (block.Length == 0) return;
+            (inValidation ? validation : train).Append(tokenizer.Encode(block.ToString()));
+            block.Clear();
+        }
+        while (reader.ReadLine() is { } line)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!inValidation && bytesRead >= splitAt && validationFraction > 0)
+            {
+                Flush();
+                inValidation = true;
+            }
+            block.Append(line).Append('\n');
+            bytesRead += Encoding.UTF8.GetByteCount(line) + 1;
+            if (block.Length >= 1 << 20) Flush();
+        }
+        Flush();
+        train.Commit();
+        validation.Commit();
+        return (train.Count, validation.Count);
+    }
+}

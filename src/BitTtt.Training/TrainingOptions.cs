@@ -1,0 +1,101 @@
+namespace BitTtt.Training;
+
+/// <summary>
+/// Options of a training run; defaults from SPEC §5. <see cref="Validate"/> throws an
+/// <see cref="ArgumentException"/> naming the first bad option.
+/// </summary>
+public sealed class TrainingOptions
+{
+    public int HiddenDim { get; set; } = 256;
+    public int NumLayers { get; set; } = 8;
+    /// <summary>SwiGLU width; 0 means <c>4 * HiddenDim</c>.</summary>
+    public int IntermediateDim { get; set; }
+    public int ContextLength { get; set; } = 128;
+    public int BatchSize { get; set; } = 16;
+    /// <summary>Peak learning rate, reached after <see cref="WarmupSteps"/>.</summary>
+    public double LearningRate { get; set; } = 3e-4;
+    public int WarmupSteps { get; set; } = 100;
+    /// <summary>Learning rate at the last step of the cosine decay.</summary>
+    public double MinLearningRate { get; set; } = 1e-5;
+    /// <summary>Steps between checkpoints (a checkpoint is also written at the end and when stopped).</summary>
+    public int SaveInterval { get; set; } = 500;
+    /// <summary>Total steps of the schedule.</summary>
+    public int MaxSteps { get; set; } = 1000;
+    /// <summary>TTT inner learning rate η.</summary>
+    public float InnerLr { get; set; } = 0.1f;
+    public int TttChunk { get; set; } = 16;
+    public int Seed { get; set; } = 42;
+    /// <summary><c>cpu</c> or <c>cuda</c> (<c>cuda:N</c>).</summary>
+    public string Device { get; set; } = "cpu";
+    public double WeightDecay { get; set; } = 0.1;
+    /// <summary>Maximum global gradient L2 norm.</summary>
+    public double GradientClip { get; set; } = 1.0;
+    /// <summary>Steps between validation-loss evaluations (also evaluated at the end); 0 disables periodic evaluation.</summary>
+    public int EvalInterval { get; set; } = 100;
+    /// <summary>Batches of <see cref="BatchSize"/> windows per validation-loss evaluation.</summary>
+    public int EvalBatches { get; set; } = 8;
+    /// <summary>End this invocation cleanly (with a checkpoint) after this many steps; a later resume continues the schedule.</summary>
+    public int? StopAfterSteps { get; set; }
+    /// <summary>Where <c>checkpoint.safetensors</c> is written; null means no checkpoints.</summary>
+    public string? CheckpointDirectory { get; set; }
+    /// <summary>Continue from the checkpoint in <see cref="CheckpointDirectory"/>.</summary>
+    public bool Resume { get; set; }
+    /// <summary>libtorch intra-op threads; 0 means all cores.</summary>
+    public int Threads { get; set; }
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
+    public void Validate()
+    {
+        static void Positive(int value, string name)
+        {
+            if (value <= 0) throw new ArgumentException($"{name} must be positive, got {value}", name);
+        }
+        static void PositiveFinite(double value, string name)
+        {
+            if (!double.IsFinite(value) || value <= 0) throw new ArgumentException($"{name} must be a finite number > 0, got {value}", name);
+        }
+        if (HiddenDim <= 0 || HiddenDim % 4 != 0)
+            throw new ArgumentException($"{nameof(HiddenDim)} must be a positive multiple of 4, got {HiddenDim}", nameof(HiddenDim));
+        Positive(NumLayers, nameof(NumLayers));
+        if (IntermediateDim < 0) throw new ArgumentException($"{nameof(IntermediateDim)} must be >= 0 (0 = 4 * HiddenDim), got {IntermediateDim}", nameof(IntermediateDim));
+        Positive(ContextLength, nameof(ContextLength));
+        Positive(BatchSize, nameof(BatchSize));
+        PositiveFinite(LearningRate, nameof(LearningRate));
+        if (WarmupSteps < 0) throw new ArgumentException($"{nameof(WarmupSteps)} must be >= 0, got {WarmupSteps}", nameof(WarmupSteps));
+        if (!double.IsFinite(MinLearningRate) || MinLearningRate < 0 || MinLearningRate > LearningRate)
+            throw new ArgumentException($"{nameof(MinLearningRate)} must be between 0 and {nameof(LearningRate)} ({LearningRate}), got {MinLearningRate}", nameof(MinLearningRate));
+        Positive(SaveInterval, nameof(SaveInterval));
+        Positive(MaxSteps, nameof(MaxSteps));
+        if (!float.IsFinite(InnerLr) || InnerLr < 0) throw new ArgumentException($"{nameof(InnerLr)} must be a finite number >= 0, got {InnerLr}", nameof(InnerLr));
+        Positive(TttChunk, nameof(TttChunk));
+        if (!double.IsFinite(WeightDecay) || WeightDecay < 0) throw new ArgumentException($"{nameof(WeightDecay)} must be >= 0, got {WeightDecay}", nameof(WeightDecay));
+        PositiveFinite(GradientClip, nameof(GradientClip));
+        if (EvalInterval < 0) throw new ArgumentException($"{nameof(EvalInterval)} must be >= 0, got {EvalInterval}", nameof(EvalInterval));
+        Positive(EvalBatches, nameof(EvalBatches));
+        if (StopAfterSteps is { } stop) Positive(stop, nameof(StopAfterSteps));
+        if (Threads < 0) throw new ArgumentException($"{nameof(Threads)} must be >= 0 (0 = all cores), got {Threads}", nameof(Threads));
+        if (Resume && CheckpointDirectory is null)
+            throw new ArgumentException($"{nameof(Resume)} needs a {nameof(CheckpointDirectory)} to resume from", nameof(CheckpointDirectory));
+        TorchDevice.Parse(Device);
+    }
+
+    /// <summary>True when <c>inner_lr * ttt_chunk >= 2</c>, where the inner update can diverge.</summary>
+    public bool InnerUpdateMayDiverge => InnerLr * TttChunk >= 2;
+
+    /// <summary>The model configuration these options train, for a tokenizer of <paramref name="vocabSize"/> ids.</summary>
+    public BitLlamaConfig ToConfig(int vocabSize) => new BitLlamaConfig
+    {
+        VocabSize = vocabSize,
+        HiddenDim = HiddenDim,
+        NumLayers = NumLayers,
+        InnerLr = InnerLr,
+        IntermediateDim = IntermediateDim,
+        TttChunk = TttChunk,
+        ContextLen = ContextLength,
+    }.Validate("training options");
+}
+
+/// <summary>One training step's report.</summary>
+public sealed record TrainingProgress(
+    int Step, int TotalSteps, double Loss, double LearningRate, double TokensPerSecond,
+    TimeSpan Elapsed, TimeSpan Remaining, double? ValidationLoss);

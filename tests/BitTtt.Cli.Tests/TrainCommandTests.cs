@@ -1,0 +1,129 @@
+using System.Text;
+using System.Text.Json;
+using BitTtt.Training;
+using static TorchSharp.torch;
+
+namespace BitTtt.Cli.Tests;
+
+[TestClass]
+public sealed class TrainCommandTests
+{
+    static string TempDir()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "bitttt-cli-train-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    // ~30 KB of English-like text from a fixed vocabulary, so BPE and the model have structure to learn.
+    static string WriteText(string dir, int sentences = 600)
+    {
+        string[] words = ["the", "whale", "sea", "ship", "captain", "white", "ahab", "harpoon", "deck", "wind", "sailed", "over", "and", "of", "a", "into", "dark", "water"];
+        var rng = new Random(5);
+        var text = new StringBuilder();
+        for (int s = 0; s < sentences; s++)
+        {
+            int n = 4 + rng.Next(8);
+            text.AppendJoin(' ', Enumerable.Range(0, n).Select(_ => words[rng.Next(words.Length)])).Append(".\n");
+        }
+        string path = Path.Combine(dir, "text.txt");
+        File.WriteAllText(path, text.ToString());
+        return path;
+    }
+
+    static readonly string[] Tiny =
+        ["--vocab-size", "300", "--dim", "16", "--layers", "1", "--context-len", "16", "--batch-size", "4", "--threads", "1", "--warmup-steps", "2", "--lr", "3e-3", "--eval-interval", "0"];
+
+    static CliRunner.Result Train(string text, string output, params string[] extra) =>
+        CliRunner.Run(["train", "--data", text, "--output", output, .. Tiny, .. extra]);
+
+    [TestMethod]
+    public void TinyRunWritesModelDirectoryBittAndLossFigures()
+    {
+        string dir = TempDir(), text = WriteText(dir), output = Path.Combine(dir, "out");
+        var r = Train(text, output, "--steps", "5", "--inner-lr", "0.5", "--ttt-chunk", "4");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        foreach (var file in new[] { "config.json", "tokenizer.json", "model.safetensors", "model.bitt", "checkpoint.safetensors", "tokens.bin", "val.bin" })
+            Assert.IsTrue(File.Exists(Path.Combine(output, file)), file);
+        StringAssert.Contains(r.StdOut, "validation loss");
+        StringAssert.Contains(r.StdOut, "unigram entropy");
+        StringAssert.Contains(r.StdErr, "step 5/5");
+        StringAssert.Contains(r.StdErr, "inner_lr * ttt_chunk = 2");
+        Assert.AreEqual(300, BitLlamaConfig.Load(Path.Combine(output, "config.json")).VocabSize);
+    }
+
+    [TestMethod]
+    public void LogitsPrintsOneRowPerTokenFromTheTorchModel()
+    {
+        string dir = TempDir(), text = WriteText(dir), output = Path.Combine(dir, "out");
+        Assert.AreEqual(0, Train(text, output, "--steps", "3").ExitCode);
+        string bitt = Path.Combine(output, "model.bitt");
+        var r = CliRunner.Run("logits", bitt, "--tokens", "5,17,2,299,40", "--engine", "torch");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        var rows = JsonDocument.Parse(r.StdOut).RootElement.GetProperty("logits").EnumerateArray()
+            .Select(row => row.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
+        Assert.AreEqual(5, rows.Length);
+
+        using var model = ModelWeights.LoadModel(bitt);
+        using var ids = tensor(new long[] { 5, 17, 2, 299, 40 }, [1, 5]);
+        using var logits = model.forward(ids);
+        var expected = logits.data<float>().ToArray();
+        for (int t = 0; t < 5; t++)
+        {
+            Assert.AreEqual(300, rows[t].Length);
+            for (int v = 0; v < 300; v++) Assert.AreEqual(expected[t * 300 + v], rows[t][v], 1e-5, $"position {t}, logit {v}");
+        }
+
+        var bad = CliRunner.Run("logits", bitt, "--tokens", "1,300");
+        Assert.AreEqual(1, bad.ExitCode);
+        StringAssert.Contains(bad.StdErr, "token 300 at position 1");
+    }
+
+    [TestMethod]
+    public void StopAfterStepsThenResumeEqualsAStraightRun()
+    {
+        string dir = TempDir(), text = WriteText(dir);
+        string straight = Path.Combine(dir, "straight"), split = Path.Combine(dir, "split");
+        Assert.AreEqual(0, Train(text, straight, "--steps", "6").ExitCode);
+        var first = Train(text, split, "--steps", "6", "--stop-after-steps", "3");
+        Assert.AreEqual(0, first.ExitCode, first.StdErr);
+        StringAssert.Contains(first.StdOut, "stopped at step 3 of 6");
+        var second = Train(text, split, "--steps", "6", "--resume");
+        Assert.AreEqual(0, second.ExitCode, second.StdErr);
+        CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(straight, "model.safetensors")), File.ReadAllBytes(Path.Combine(split, "model.safetensors")));
+
+        var export = CliRunner.Run("export", split, "--output", Path.Combine(dir, "exported.bitt"));
+        Assert.AreEqual(0, export.ExitCode, export.StdErr);
+        var a = CliRunner.Run("logits", Path.Combine(dir, "exported.bitt"), "--tokens", "3,4,5");
+        var b = CliRunner.Run("logits", Path.Combine(straight, "model.bitt"), "--tokens", "3,4,5");
+        Assert.AreEqual(b.StdOut, a.StdOut);
+    }
+
+    [TestMethod]
+    public void BadInputEndsWithOneClearLine()
+    {
+        string dir = TempDir(), text = WriteText(dir);
+        var r = Train(text, Path.Combine(dir, "fresh"), "--steps", "2", "--resume");
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "no checkpoint");
+
+        string shortText = Path.Combine(dir, "short.txt");
+        File.WriteAllText(shortText, "the whale.\n");
+        r = CliRunner.Run(["train", "--data", shortText, "--output", Path.Combine(dir, "short"), .. Tiny, "--steps", "2"]);
+        Assert.AreEqual(1, r.ExitCode, r.StdErr);
+        StringAssert.Contains(r.StdErr, "fewer than one window");
+
+        r = Train(text, Path.Combine(dir, "cuda"), "--steps", "2", "--device", "cuda");
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "rebuild with -p:TorchBackend=cuda-linux");
+
+        string output = Path.Combine(dir, "out");
+        Assert.AreEqual(0, Train(text, output, "--steps", "2").ExitCode);
+        var wider = Tiny.ToArray();
+        wider[Array.IndexOf(wider, "--dim") + 1] = "32";
+        r = CliRunner.Run(["train", "--data", text, "--output", output, .. wider, "--steps", "4", "--resume"]);
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "hidden_dim = 16 in the checkpoint, 32 in this run");
+        Assert.IsFalse(r.StdErr.Contains("   at "), "no stack trace");
+    }
+}

@@ -1,0 +1,63 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BitTtt.Training.Tests;
+
+[TestClass]
+public sealed class BitLlamaModelTests
+{
+    internal static BitLlamaConfig TinyConfig(int chunk = 4) => new()
+    {
+        VocabSize = 37, HiddenDim = 16, NumLayers = 2, InnerLr = 0.5f, IntermediateDim = 24, TttChunk = chunk, ContextLen = 16,
+    };
+
+    [TestMethod]
+    public void ParameterNamesAreTheSpecWeightNames()
+    {
+        using var model = new BitLlamaModel(TinyConfig());
+        var expected = new List<(string, long[])> { ("embed.weight", [37, 16]) };
+        for (int i = 0; i < 2; i++)
+        {
+            expected.Add(($"layers.{i}.norm1.weight", [16]));
+            expected.Add(($"layers.{i}.ttt.down.weight", [4, 16]));
+            expected.Add(($"layers.{i}.ttt.up.weight", [16, 4]));
+            expected.Add(($"layers.{i}.norm2.weight", [16]));
+            expected.Add(($"layers.{i}.mlp.gate_proj.weight", [24, 16]));
+            expected.Add(($"layers.{i}.mlp.up_proj.weight", [24, 16]));
+            expected.Add(($"layers.{i}.mlp.down_proj.weight", [16, 24]));
+        }
+        expected.Add(("norm_f.weight", [16]));
+        expected.Add(("lm_head.weight", [37, 16]));
+        var actual = model.named_parameters().Select(p => (p.name, p.parameter.shape)).ToList();
+        CollectionAssert.AreEquivalent(expected.Select(e => e.Item1).ToList(), actual.Select(a => a.name).ToList());
+        foreach (var (name, shape) in expected)
+            CollectionAssert.AreEqual(shape, actual.Single(a => a.name == name).shape, name);
+    }
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(4)]
+    [DataRow(16)]
+    public void SegmentedForwardEqualsWholeSequence(int chunk)
+    {
+        manual_seed(chunk);
+        using var model = new BitLlamaModel(TinyConfig(chunk));
+        model.to(float64);
+        using var ids = randint(0, 37, [2, 13], dtype: int64);
+        using var whole = model.forward(ids);                                  // (2, 13, 37)
+        TttState? state = null;
+        var parts = new List<Tensor>();
+        foreach (var (start, length) in new[] { (0, 5), (5, 1), (6, 7) })
+        {
+            var (logits, next) = model.Forward(ids.narrow(1, start, length), state);
+            state?.Dispose();
+            parts.Add(logits);
+            state = next;
+        }
+        using var joined = cat(parts, 1);
+        double maxDiff = (whole - joined).abs().max().item<double>();
+        Assert.IsTrue(maxDiff < 1e-9, $"largest difference {maxDiff}");
+        state!.Dispose();
+        foreach (var p in parts) p.Dispose();
+    }
+}

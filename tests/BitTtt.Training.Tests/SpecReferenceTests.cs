@@ -1,0 +1,119 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BitTtt.Training.Tests;
+
+/// <summary>
+/// The whole model against a plain scalar transcription of SPEC §3 (double precision, integer BitLinear,
+/// TTT by the token-by-token generation rule), so a drift anywhere in the TorchSharp modules shows up.
+/// </summary>
+[TestClass]
+public sealed class SpecReferenceTests
+{
+    sealed class Weights(BitLlamaModel model)
+    {
+        readonly Dictionary<string, (double[] Data, long[] Shape)> _w = model.named_parameters()
+            .ToDictionary(p => p.name, p => (p.parameter.detach().to_type(ScalarType.Float64).data<double>().ToArray(), p.parameter.shape));
+
+        public double[] this[string name] => _w[name].Data;
+
+        public long Rows(string name) => _w[name].Shape[0];
+    }
+
+    static double[] RmsNorm(double[] x, double[] w, double eps)
+    {
+        double ms = x.Sum(v => v * v) / x.Length;
+        double r = Math.Sqrt(ms + eps);
+        return x.Select((v, i) => v / r * w[i]).ToArray();
+    }
+
+    // y = (xq · Wqᵀ) / (a · s) with integer accumulation, SPEC §3.
+    static double[] BitLinear(double[] x, double[] w, int outF)
+    {
+        int inF = x.Length;
+        double s = 1 / Math.Max(w.Average(Math.Abs), 1e-5);
+        double a = 127 / Math.Max(x.Max(Math.Abs), 1e-5);
+        var xq = x.Select(v => (long)Math.Clamp(Math.Round(v * a, MidpointRounding.ToEven), -128, 127)).ToArray();
+        var y = new double[outF];
+        for (int o = 0; o < outF; o++)
+        {
+            long acc = 0;
+            for (int i = 0; i < inF; i++) acc += xq[i] * (long)Math.Clamp(Math.Round(w[o * inF + i] * s, MidpointRounding.ToEven), -1, 1);
+            y[o] = acc / (a * s);
+        }
+        return y;
+    }
+
+    static double[] Linear(double[] x, double[] w, int outF) =>
+        Enumerable.Range(0, outF).Select(o => Enumerable.Range(0, x.Length).Sum(i => w[o * x.Length + i] * x[i])).ToArray();
+
+    static double[][] ReferenceLogits(BitLlamaConfig c, Weights w, int[] tokens)
+    {
+        int dim = c.HiddenDim, d = c.TttDim, inter = c.IntermediateDim, vocab = c.VocabSize;
+        double eta = c.InnerLr, eps = c.RmsNormEps;
+        var innerW = Enumerable.Range(0, c.NumLayers).Select(_ => new double[d * d]).ToArray();
+        var innerG = Enumerable.Range(0, c.NumLayers).Select(_ => new double[d * d]).ToArray();
+        var position = new int[c.NumLayers];
+        var result = new double[tokens.Length][];
+        for (int t = 0; t < tokens.Length; t++)
+        {
+            var h = w["embed.weight"].AsSpan(tokens[t] * dim, dim).ToArray();
+            for (int l = 0; l < c.NumLayers; l++)
+            {
+                string p = $"layers.{l}.";
+                var f = BitLinear(RmsNorm(h, w[p + "norm1.weight"], eps), w[p + "ttt.down.weight"], d);
+                double norm = Math.Sqrt(f.Sum(v => v * v)) + 1e-6;
+                var k = f.Select(v => v / norm).ToArray();
+                var pred = new double[d];
+                var e = new double[d];
+                for (int i = 0; i < d; i++)
+                {
+                    double wk = 0, gk = 0;
+                    for (int j = 0; j < d; j++) { wk += innerW[l][i * d + j] * k[j]; gk += innerG[l][i * d + j] * k[j]; }
+                    pred[i] = wk - eta * gk;
+                    e[i] = wk - k[i];
+                }
+                for (int i = 0; i < d; i++)
+                    for (int j = 0; j < d; j++) innerG[l][i * d + j] += e[i] * k[j];
+                if (++position[l] == c.TttChunk)
+                {
+                    for (int i = 0; i < d * d; i++) { innerW[l][i] -= eta * innerG[l][i]; innerG[l][i] = 0; }
+                    position[l] = 0;
+                }
+                var o = BitLinear(pred, w[p + "ttt.up.weight"], dim);
+                for (int i = 0; i < dim; i++) h[i] += o[i];
+                var m = RmsNorm(h, w[p + "norm2.weight"], eps);
+                var gate = BitLinear(m, w[p + "mlp.gate_proj.weight"], inter);
+                var up = BitLinear(m, w[p + "mlp.up_proj.weight"], inter);
+                var act = gate.Select((g, i) => g / (1 + Math.Exp(-g)) * up[i]).ToArray();
+                var down = BitLinear(act, w[p + "mlp.down_proj.weight"], dim);
+                for (int i = 0; i < dim; i++) h[i] += down[i];
+            }
+            result[t] = Linear(RmsNorm(h, w["norm_f.weight"], eps), w["lm_head.weight"], vocab);
+        }
+        return result;
+    }
+
+    [TestMethod]
+    [DataRow(1, 9)]
+    [DataRow(3, 11)]
+    [DataRow(16, 7)]
+    public void ModelLogitsMatchTheScalarSpecTranscription(int chunk, int time)
+    {
+        manual_seed(40 + chunk);
+        var config = new BitLlamaConfig
+        {
+            VocabSize = 23, HiddenDim = 12, NumLayers = 2, InnerLr = 0.6f, IntermediateDim = 20, TttChunk = chunk, ContextLen = 16,
+        };
+        using var model = new BitLlamaModel(config);
+        model.to(float64);
+        var tokens = Enumerable.Range(0, time).Select(i => (i * 7 + 3) % 23).ToArray();
+        using var ids = tensor(tokens.Select(i => (long)i).ToArray(), [1, time]);
+        using var logits = model.forward(ids);
+        var actual = logits.data<double>().ToArray();
+        var expected = ReferenceLogits(config, new Weights(model), tokens);
+        for (int t = 0; t < time; t++)
+            for (int v = 0; v < config.VocabSize; v++)
+                Assert.AreEqual(expected[t][v], actual[t * config.VocabSize + v], 1e-9, $"position {t}, logit {v}, chunk {chunk}");
+    }
+}

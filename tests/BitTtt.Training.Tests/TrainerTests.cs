@@ -1,0 +1,194 @@
+using System.Diagnostics;
+
+namespace BitTtt.Training.Tests;
+
+[TestClass]
+public sealed class TrainerTests
+{
+    const int Vocab = 29;
+
+    // A learnable corpus: a fixed random "sentence" of 23 ids repeated with a little noise.
+    internal static string Corpus(string dir, int length, string name = "tokens.bin", int seed = 1)
+    {
+        var rng = new Random(seed);
+        var sentence = Enumerable.Range(0, 23).Select(_ => rng.Next(Vocab)).ToArray();
+        return TokenFileTests.Write(Path.Combine(dir, name),
+            Enumerable.Range(0, length).Select(i => rng.Next(20) == 0 ? rng.Next(Vocab) : sentence[i % sentence.Length]));
+    }
+
+    internal static TrainingOptions Tiny(string? checkpoints, int steps = 20) => new()
+    {
+        HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLength = 16, BatchSize = 4, LearningRate = 1e-2,
+        WarmupSteps = 3, MinLearningRate = 1e-3, MaxSteps = steps, SaveInterval = 1000, EvalInterval = 0, EvalBatches = 2,
+        TttChunk = 4, InnerLr = 0.3f, Seed = 7, Threads = 1, CheckpointDirectory = checkpoints,
+    };
+
+    sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+
+    [TestMethod]
+    public void LossFallsWellBelowTheUnigramBaseline()
+    {
+        string dir = TokenFileTests.TempDir();
+        using var train = TokenFile.Open(Corpus(dir, 4000));
+        using var validation = TokenFile.Open(Corpus(dir, 600, "val.bin"));
+        var options = Tiny(null, 150);
+        options.EvalInterval = 50;
+        var reports = new List<TrainingProgress>();
+        var result = new BitLlamaTrainer(options, Vocab).Train(train, validation, new SyncProgress(reports.Add));
+        double unigram = BitLlamaTrainer.UnigramCrossEntropy(train, validation, Vocab);
+        Assert.AreEqual(150, reports.Count);
+        Assert.IsTrue(result.Completed);
+        Assert.IsNotNull(result.ValidationLoss);
+        Assert.IsTrue(result.ValidationLoss < unigram - 1.0, $"validation loss {result.ValidationLoss} vs unigram {unigram}");
+        Assert.AreEqual(3, reports.Count(r => r.ValidationLoss is not null));
+        Assert.AreEqual(1e-2, reports[2].LearningRate, 1e-12);    // end of warmup = peak
+        Assert.AreEqual(1e-3, reports[^1].LearningRate, 1e-12);   // last step = min_lr
+    }
+
+    [TestMethod]
+    public void ResumeGivesBitwiseTheSameWeights()
+    {
+        string dir = TokenFileTests.TempDir();
+        using var train = TokenFile.Open(Corpus(dir, 3000));
+        var straight = new BitLlamaTrainer(Tiny(Path.Combine(dir, "a")), Vocab).Train(train, null);
+
+        var first = Tiny(Path.Combine(dir, "b"));
+        first.StopAfterSteps = 10;
+        var half = new BitLlamaTrainer(first, Vocab).Train(train, null);
+        Assert.IsFalse(half.Completed);
+        Assert.AreEqual(10, half.Step);
+        var second = Tiny(Path.Combine(dir, "b"));
+        second.Resume = true;
+        var resumed = new BitLlamaTrainer(second, Vocab).Train(train, null);
+        Assert.IsTrue(resumed.Completed);
+        Assert.AreEqual(20, resumed.Step);
+
+        Assert.AreEqual(straight.Weights.Count, resumed.Weights.Count);
+        for (int i = 0; i < straight.Weights.Count; i++)
+            CollectionAssert.AreEqual(straight.Weights[i].Data.ToArray(), resumed.Weights[i].Data.ToArray(), straight.Weights[i].Name);
+        Assert.AreEqual(straight.TrainLoss, resumed.TrainLoss);
+    }
+
+    [TestMethod]
+    public void CancellationStopsAfterTheCurrentStepWithACheckpoint()
+    {
+        string dir = TokenFileTests.TempDir();
+        using var train = TokenFile.Open(Corpus(dir, 2000));
+        using var cts = new CancellationTokenSource();
+        var trainer = new BitLlamaTrainer(Tiny(dir, 50), Vocab);
+        var result = trainer.Train(train, null, new SyncProgress(p => { if (p.Step == 3) cts.Cancel(); }), cts.Token);
+        Assert.IsFalse(result.Completed);
+        Assert.AreEqual(3, result.Step);
+        Assert.AreEqual(trainer.CheckpointPath, result.CheckpointPath);
+        Assert.IsTrue(File.Exists(result.CheckpointPath));
+        var options = Tiny(dir, 50);
+        options.Resume = true;
+        var steps = new List<int>();
+        var rest = new BitLlamaTrainer(options, Vocab).Train(train, null, new SyncProgress(p => steps.Add(p.Step)));
+        Assert.AreEqual(4, steps[0]);
+        Assert.AreEqual(50, rest.Step);
+    }
+
+    [TestMethod]
+    public void MemoryStaysFlatOverHundredsOfSteps()
+    {
+        string dir = TokenFileTests.TempDir();
+        using var train = TokenFile.Open(Corpus(dir, 2000));
+        var options = Tiny(null, 500);
+        options.LearningRate = 1e-3;
+        long managed50 = 0, native50 = 0, managed500 = 0, native500 = 0;
+        void Measure(TrainingProgress p)
+        {
+            if (p.Step != 50 && p.Step != 500) return;
+            long managed = GC.GetTotalMemory(forceFullCollection: true);
+            using var process = Process.GetCurrentProcess();
+            long native = process.WorkingSet64;
+            if (p.Step == 50) (managed50, native50) = (managed, native);
+            else (managed500, native500) = (managed, native);
+        }
+        new BitLlamaTrainer(options, Vocab).Train(train, null, new SyncProgress(Measure));
+        // A leak of one step's graph (dozens of tensors) would grow by tens of MB over 450 steps.
+        Assert.IsTrue(managed500 - managed50 < 2_000_000, $"managed memory grew from {managed50} to {managed500}");
+        Assert.IsTrue(native500 - native50 < 16_000_000, $"working set grew from {native50} to {native500}");
+    }
+
+    [TestMethod]
+    public void BadInputIsRejectedWithAClearMessage()
+    {
+        string dir = TokenFileTests.TempDir();
+        using var shortCorpus = TokenFile.Open(TokenFileTests.Write(Path.Combine(dir, "short.bin"), Enumerable.Range(0, 16)));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(Tiny(null), Vocab).Train(shortCorpus, null));
+        StringAssert.Contains(e.Message, "fewer than one window of 17");
+
+        using var wide = TokenFile.Open(TokenFileTests.Write(Path.Combine(dir, "wide.bin"), Enumerable.Range(0, 100)));
+        e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(Tiny(null), Vocab).Train(wide, null));
+        StringAssert.Contains(e.Message, "token id 99");
+
+        using var train = TokenFile.Open(Corpus(dir, 500));
+        var resume = Tiny(Path.Combine(dir, "none"));
+        resume.Resume = true;
+        Assert.ThrowsExactly<FileNotFoundException>(() => new BitLlamaTrainer(resume, Vocab).Train(train, null));
+
+        var cuda = Tiny(null);
+        cuda.Device = "cuda";
+        var c = Assert.ThrowsExactly<InvalidOperationException>(() => new BitLlamaTrainer(cuda, Vocab).Train(train, null));
+        StringAssert.Contains(c.Message, "-p:TorchBackend=cuda-linux");
+
+        var bad = Tiny(null);
+        bad.HiddenDim = 18;
+        e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(bad, Vocab));
+        StringAssert.Contains(e.Message, "HiddenDim");
+
+        string blocker = Path.Combine(dir, "file-not-dir");
+        File.WriteAllText(blocker, "x");
+        Assert.ThrowsExactly<IOException>(() => new BitLlamaTrainer(Tiny(Path.Combine(blocker, "out")), Vocab).Train(train, null));
+    }
+
+    [TestMethod]
+    public void CheckpointFromAnotherConfigIsRejected()
+    {
+        string dir = TokenFileTests.TempDir();
+        using var train = TokenFile.Open(Corpus(dir, 500));
+        new BitLlamaTrainer(Tiny(dir, 2), Vocab).Train(train, null);
+        var other = Tiny(dir, 4);
+        other.HiddenDim = 32;
+        other.Resume = true;
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => new BitLlamaTrainer(other, Vocab).Train(train, null));
+        StringAssert.Contains(e.Message, "hidden_dim = 16 in the checkpoint, 32 in this run");
+    }
+
+    [TestMethod]
+    public void DivergenceStopsAndKeepsTheLastGoodCheckpoint()
+    {
+        string dir = TokenFileTests.TempDir();
+        using var train = TokenFile.Open(Corpus(dir, 500));
+        var options = Tiny(dir, 50);
+        // Decoupled weight decay multiplies the weights by (1 - lr·wd) = -1e10 per step: finite for three
+        // steps, infinite at the fourth.
+        options.LearningRate = 1e11;
+        options.MinLearningRate = 1e11;
+        options.WarmupSteps = 0;
+        options.SaveInterval = 1;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => new BitLlamaTrainer(options, Vocab).Train(train, null));
+        StringAssert.Contains(e.Message, "last good checkpoint");
+        var resume = Tiny(dir, 50);
+        resume.Resume = true;
+        resume.MaxSteps = 1;   // already reached: loads the checkpoint and returns its weights
+        var result = new BitLlamaTrainer(resume, Vocab).Train(train, null);
+        Assert.IsTrue(result.Weights.All(w => w.Data.ToArray().All(float.IsFinite)), "checkpoint holds non-finite weights");
+    }
+
+    [TestMethod]
+    public void UnigramCrossEntropyIsTheSmoothedCorpusEntropy()
+    {
+        string dir = TokenFileTests.TempDir();
+        using var train = TokenFile.Open(TokenFileTests.Write(Path.Combine(dir, "t.bin"), [0, 0, 1, 1]));
+        using var validation = TokenFile.Open(TokenFileTests.Write(Path.Combine(dir, "v.bin"), [0, 2]));
+        // counts + 1 = (3, 3, 1) over 4 + 3 = 7.
+        double expected = -(Math.Log(3.0 / 7) + Math.Log(1.0 / 7)) / 2;
+        Assert.AreEqual(expected, BitLlamaTrainer.UnigramCrossEntropy(train, validation, 3), 1e-12);
+    }
+}

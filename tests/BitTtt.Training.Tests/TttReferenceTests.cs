@@ -1,0 +1,149 @@
+using static TorchSharp.torch;
+
+namespace BitTtt.Training.Tests;
+
+[TestClass]
+public sealed class TttReferenceTests
+{
+    // SPEC §3 generation rule, token by token: pred_t = (W - ηG) k_t; G += (W k_t - k_t) k_tᵀ;
+    // when the chunk is full W -= ηG, G = 0. k is one sequence (T, d), row-major.
+    static double[] TokenLoop(double[] k, int time, int d, double eta, int chunk, double[] w0)
+    {
+        var w = (double[])w0.Clone();
+        var g = new double[d * d];
+        var pred = new double[time * d];
+        int position = 0;
+        for (int t = 0; t < time; t++)
+        {
+            var e = new double[d];
+            for (int i = 0; i < d; i++)
+            {
+                double wk = 0, gk = 0;
+                for (int j = 0; j < d; j++)
+                {
+                    wk += w[i * d + j] * k[t * d + j];
+                    gk += g[i * d + j] * k[t * d + j];
+                }
+                pred[t * d + i] = wk - eta * gk;
+                e[i] = wk - k[t * d + i];
+            }
+            for (int i = 0; i < d; i++)
+                for (int j = 0; j < d; j++) g[i * d + j] += e[i] * k[t * d + j];
+            if (++position == chunk)
+            {
+                for (int i = 0; i < d * d; i++) { w[i] -= eta * g[i]; g[i] = 0; }
+                position = 0;
+            }
+        }
+        return pred;
+    }
+
+    static Tensor NormalizedKeys(int batch, int time, int d)
+    {
+        using var f = randn(batch, time, d, float64);
+        return f / f.pow(2).sum([-1], keepdim: true).sqrt();
+    }
+
+    [TestMethod]
+    [DataRow(7)]
+    [DataRow(9)]
+    public void DualFormMatchesTokenLoopForEveryChunkSize(int time)
+    {
+        const int batch = 2, d = 5;
+        const double eta = 0.7;
+        manual_seed(time);
+        using var k = NormalizedKeys(batch, time, d);
+        using var w0 = randn(batch, d, d, float64) * 0.3;   // a non-zero start state exercises P0 and E
+        for (int chunk = 1; chunk <= time; chunk++)
+        {
+            using var start = new TttLayerState(w0.clone(), zeros(batch, d, d, float64), 0);
+            var (pred, state) = TTTLayer.DualForm(k, start, eta, chunk);
+            using (pred)
+            using (state)
+            {
+                for (int b = 0; b < batch; b++)
+                {
+                    var expected = TokenLoop(k[b].data<double>().ToArray(), time, d, eta, chunk, w0[b].data<double>().ToArray());
+                    var actual = pred[b].data<double>().ToArray();
+                    for (int i = 0; i < expected.Length; i++)
+                        Assert.AreEqual(expected[i], actual[i], 1e-12, $"chunk {chunk}, batch {b}, element {i}");
+                }
+                Assert.AreEqual(time % chunk, state.Position, $"chunk {chunk}");
+            }
+        }
+    }
+
+    [TestMethod]
+    public void SegmentsContinueTheSameChunk()
+    {
+        const int batch = 2, time = 11, d = 4, chunk = 4;
+        manual_seed(3);
+        using var k = NormalizedKeys(batch, time, d);
+        var (whole, wholeState) = TTTLayer.DualForm(k, null, 0.5, chunk);
+        TttLayerState? state = null;
+        var parts = new List<Tensor>();
+        foreach (var (start, length) in new[] { (0, 3), (3, 6), (9, 1), (10, 1) })   // boundaries mid-chunk
+        {
+            var (p, next) = TTTLayer.DualForm(k.narrow(1, start, length), state, 0.5, chunk);
+            state?.Dispose();
+            parts.Add(p);
+            state = next;
+        }
+        using var joined = cat(parts, 1);
+        Assert.IsTrue(allclose(whole, joined, 0, 1e-13), "segmented predictions differ from whole");
+        Assert.AreEqual(wholeState.Position, state!.Position);
+        Assert.IsTrue(allclose(wholeState.W, state.W, 0, 1e-13), "W");
+        Assert.IsTrue(allclose(wholeState.G, state.G, 0, 1e-13), "G");
+        whole.Dispose(); wholeState.Dispose(); state.Dispose();
+        foreach (var p in parts) p.Dispose();
+    }
+
+    // Gradient through the inner updates (no detach) against central finite differences, float64:
+    // L = Σ R ⊙ Pred(normalize(F), W0) for unnormalized F (B, T, d) and start state W0.
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(3)]
+    [DataRow(7)]
+    public void GradientMatchesFiniteDifferences(int chunk)
+    {
+        const int batch = 1, time = 7, d = 3;
+        const double eta = 0.4, h = 1e-6;
+        manual_seed(11 + chunk);
+        using var f = randn(batch, time, d, float64, requires_grad: true);
+        using var w0 = (randn(batch, d, d, float64) * 0.5).requires_grad_(true);
+        using var r = randn(batch, time, d, float64);
+
+        double Loss(Tensor fIn, Tensor wIn)
+        {
+            using var scope = NewDisposeScope();
+            var k = fIn / fIn.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
+            var (pred, state) = TTTLayer.DualForm(k, new TttLayerState(wIn, zeros_like(wIn), 0), eta, chunk);
+            return (pred * r).sum().item<double>() + 0 * state.Position;
+        }
+
+        using (var scope = NewDisposeScope())
+        {
+            var k = f / f.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
+            var (pred, _) = TTTLayer.DualForm(k, new TttLayerState(w0, zeros_like(w0), 0), eta, chunk);
+            (pred * r).sum().backward();
+        }
+        foreach (var (param, name) in new[] { (f, "F"), (w0, "W0") })
+        {
+            var analytic = param.grad!.data<double>().ToArray();
+            using var flat = param.detach().clone();
+            var values = flat.data<double>().ToArray();
+            for (int i = 0; i < values.Length; i++)
+            {
+                double Shifted(double delta)
+                {
+                    var copy = (double[])values.Clone();
+                    copy[i] += delta;
+                    using var t = tensor(copy, param.shape);
+                    return name == "F" ? Loss(t, w0.detach()) : Loss(f.detach(), t);
+                }
+                double numeric = (Shifted(h) - Shifted(-h)) / (2 * h);
+                Assert.AreEqual(numeric, analytic[i], 1e-6 * Math.Max(1, Math.Abs(numeric)), $"d/d{name}[{i}], chunk {chunk}");
+            }
+        }
+    }
+}
