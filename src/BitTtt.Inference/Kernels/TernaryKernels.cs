@@ -141,19 +141,22 @@ public static class TernaryKernels
             GemmRows(w, x, y, 0, w.Rows);
             return;
         }
+        GemmParallel(w, x, y);
+    }
+
+    // Separate method: the lambda's closure would otherwise be allocated on every call, even single-threaded ones.
+    static unsafe void GemmParallel(PackedTernaryMatrix w, Int8Activations x, Span<float> y)
+    {
         int parts = Math.Min(Environment.ProcessorCount, w.Rows);
-        unsafe
+        fixed (float* py = y)
         {
-            fixed (float* py = y)
+            nint address = (nint)py;
+            int length = y.Length;
+            Parallel.For(0, parts, p =>
             {
-                nint address = (nint)py;
-                int length = y.Length;
-                Parallel.For(0, parts, p =>
-                {
-                    var span = new Span<float>((void*)address, length);
-                    GemmRows(w, x, span, (int)((long)w.Rows * p / parts), (int)((long)w.Rows * (p + 1) / parts));
-                });
-            }
+                var span = new Span<float>((void*)address, length);
+                GemmRows(w, x, span, (int)((long)w.Rows * p / parts), (int)((long)w.Rows * (p + 1) / parts));
+            });
         }
     }
 
