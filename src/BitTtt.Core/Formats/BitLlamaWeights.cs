@@ -1,0 +1,76 @@
+namespace BitTtt.Formats;
+
+/// <summary>
+/// The tensor names and shapes of a BitLlama model (SPEC §2). Shapes are [rows, cols]; linear weights
+/// are [out, in]. Shape key: V = vocab, D = hidden, d = D/4 (TTT width), I = intermediate, N = layers.
+/// </summary>
+public static class BitLlamaWeights
+{
+    public const string Embed = "embed.weight", NormF = "norm_f.weight", LmHead = "lm_head.weight";
+
+    /// <summary>Per-layer suffixes, in forward order.</summary>
+    public const string Norm1 = "norm1.weight", TttDown = "ttt.down.weight", TttUp = "ttt.up.weight", Norm2 = "norm2.weight",
+        GateProj = "mlp.gate_proj.weight", UpProj = "mlp.up_proj.weight", DownProj = "mlp.down_proj.weight";
+
+    /// <summary><c>Layer(0, "ttt.down.weight") == "layers.0.ttt.down.weight"</c>.</summary>
+    public static string Layer(int i, string suffix)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(i);
+        ArgumentException.ThrowIfNullOrEmpty(suffix);
+        return $"layers.{i}.{suffix}";
+    }
+
+    /// <summary>Every tensor the config calls for, in file order: embed, each layer, norm_f, lm_head.
+    /// <c>IsTernary</c> marks BitLinear weights (quantized to {-1, 0, +1} in the forward pass).</summary>
+    public static IReadOnlyList<(string Name, long[] Shape, bool IsTernary)> Expected(BitLlamaConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        long v = config.VocabSize, dModel = config.HiddenDim, d = config.TttDim, inner = config.IntermediateDim;
+        var list = new List<(string, long[], bool)> { (Embed, [v, dModel], false) };       // (V, D)
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            list.Add((Layer(i, Norm1), [dModel], false));                                  // (D)
+            list.Add((Layer(i, TttDown), [d, dModel], true));                              // (D) -> (d)
+            list.Add((Layer(i, TttUp), [dModel, d], true));                                // (d) -> (D)
+            list.Add((Layer(i, Norm2), [dModel], false));                                  // (D)
+            list.Add((Layer(i, GateProj), [inner, dModel], true));                         // (D) -> (I)
+            list.Add((Layer(i, UpProj), [inner, dModel], true));                           // (D) -> (I)
+            list.Add((Layer(i, DownProj), [dModel, inner], true));                         // (I) -> (D)
+        }
+        list.Add((NormF, [dModel], false));                                                // (D)
+        list.Add((LmHead, [v, dModel], false));                                            // (D) -> (V)
+        return list;
+    }
+
+    /// <summary>Checks that every expected tensor is present with its shape; extra tensors are allowed.
+    /// Throws <see cref="BitLlamaFormatException"/>: "tensor 'layers.1.norm2.weight' is missing (expected shape [64])".</summary>
+    public static void Validate(SafeTensorsReader weights, BitLlamaConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(weights);
+        string? problem = FindProblem(name => weights.TryGet(name, out var info) ? info.Shape : null, config);
+        if (problem is not null) throw BitLlamaFormatException.In(weights.FilePath, problem);
+    }
+
+    /// <summary>The same check for tensors about to be written; throws <see cref="ArgumentException"/>.</summary>
+    internal static void ValidateForWrite(IReadOnlyList<SafeTensorData> tensors, BitLlamaConfig config)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var shapes = new Dictionary<string, long[]>(StringComparer.Ordinal);
+        foreach (var t in tensors) shapes.TryAdd(t.Name, t.Shape);
+        string? problem = FindProblem(name => shapes.GetValueOrDefault(name), config);
+        if (problem is not null) throw new ArgumentException(problem, nameof(tensors));
+    }
+
+    static string? FindProblem(Func<string, long[]?> shapeOf, BitLlamaConfig config)
+    {
+        foreach (var (name, expected, _) in Expected(config))
+        {
+            var found = shapeOf(name);
+            if (found is null)
+                return $"tensor '{name}' is missing (expected shape {SafeTensorShapes.Format(expected)})";
+            if (!found.AsSpan().SequenceEqual(expected))
+                return $"tensor '{name}': expected shape {SafeTensorShapes.Format(expected)}, found {SafeTensorShapes.Format(found)}";
+        }
+        return null;
+    }
+}

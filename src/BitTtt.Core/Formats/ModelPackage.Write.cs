@@ -1,0 +1,88 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Text.Json;
+
+namespace BitTtt.Formats;
+
+// Binary format (.bitt, SPEC §4.3); integers little-endian:
+//   magic        4 bytes            "BITT" (42 49 54 54)
+//   header_len   u64                bytes of header; readers reject it past the end of the file or over 100 MB
+//   header       header_len bytes   UTF-8 JSON object {"config": {...}, "tokenizer": {...}}:
+//                                   "config" is config.json (SPEC §1), required;
+//                                   "tokenizer" is a Hugging Face tokenizer.json object
+//   body         to EOF             a complete safetensors file (SPEC §4.1) starting at byte 12 + header_len
+
+public sealed partial class ModelPackage
+{
+    /// <summary>Writes a .bitt file atomically. The tensors must match <paramref name="config"/> (names and
+    /// shapes, SPEC §2) and <paramref name="tokenizerJson"/> must be a JSON object; otherwise
+    /// <see cref="ArgumentException"/> and any previous file at <paramref name="path"/> is left as it was.</summary>
+    public static void WriteBitt(string path, BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        byte[] header = BuildBittHeader(config, tokenizerJson, tensors);
+        AtomicFile.Write(path, stream =>
+        {
+            Span<byte> preamble = stackalloc byte[12];
+            Magic.CopyTo(preamble);
+            BinaryPrimitives.WriteUInt64LittleEndian(preamble[4..], (ulong)header.Length);
+            stream.Write(preamble);
+            stream.Write(header);
+            SafeTensorsWriter.Write(stream, tensors);
+        });
+    }
+
+    /// <summary>Writes config.json, tokenizer.json and model.safetensors into <paramref name="directory"/>,
+    /// each atomically; the weights go first, so a failure leaves the previous model whole.</summary>
+    public static void WriteDirectory(string directory, BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        CheckInputs(config, tokenizerJson, tensors);
+        Directory.CreateDirectory(directory);
+        SafeTensorsWriter.WriteFile(System.IO.Path.Combine(directory, WeightsFileName), tensors);
+        AtomicFile.WriteAllText(System.IO.Path.Combine(directory, TokenizerFileName), tokenizerJson);
+        config.Save(System.IO.Path.Combine(directory, ConfigFileName));
+    }
+
+    static byte[] BuildBittHeader(BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
+    {
+        CheckInputs(config, tokenizerJson, tensors);
+        var buffer = new ArrayBufferWriter<byte>();
+        using (var json = new Utf8JsonWriter(buffer))
+        {
+            json.WriteStartObject();
+            json.WritePropertyName("config");
+            config.ToJsonObject().WriteTo(json);
+            json.WritePropertyName("tokenizer");
+            json.WriteRawValue(tokenizerJson);
+            json.WriteEndObject();
+        }
+        return buffer.WrittenSpan.ToArray();
+    }
+
+    static void CheckInputs(BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        ArgumentNullException.ThrowIfNull(tokenizerJson);
+        ArgumentNullException.ThrowIfNull(tensors);
+        try
+        {
+            config.Validate("config");
+        }
+        catch (BitLlamaFormatException e)
+        {
+            throw new ArgumentException(e.Message, nameof(config), e);
+        }
+        try
+        {
+            using var doc = JsonDocument.Parse(tokenizerJson);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw new ArgumentException($"tokenizer JSON must be an object, found {doc.RootElement.ValueKind}", nameof(tokenizerJson));
+        }
+        catch (JsonException e)
+        {
+            throw new ArgumentException($"tokenizer JSON is invalid: {e.Message}", nameof(tokenizerJson), e);
+        }
+        BitLlamaWeights.ValidateForWrite(tensors, config);
+    }
+}

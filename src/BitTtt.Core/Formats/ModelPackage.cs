@@ -1,0 +1,187 @@
+using System.Buffers.Binary;
+using System.Text;
+using System.Text.Json;
+
+namespace BitTtt.Formats;
+
+// Binary format (.bitt, SPEC §4.3); integers little-endian:
+//   magic        4 bytes            "BITT" (42 49 54 54)
+//   header_len   u64                bytes of header; readers reject it past the end of the file or over 100 MB
+//   header       header_len bytes   UTF-8 JSON object {"config": {...}, "tokenizer": {...}}:
+//                                   "config" is config.json (SPEC §1), required;
+//                                   "tokenizer" is a Hugging Face tokenizer.json object
+//   body         to EOF             a complete safetensors file (SPEC §4.1) starting at byte 12 + header_len
+
+/// <summary>Where a model came from.</summary>
+public enum ModelPackageKind { Bitt, Directory }
+
+/// <summary>
+/// A model on disk: a single <c>.bitt</c> file or a model directory (<c>config.json</c> +
+/// <c>tokenizer.json</c> + <c>model.safetensors</c> or <c>weight.safetensors</c>), SPEC §4.2-4.3.
+/// Opening checks the config and that the weights match it; the weights stay memory-mapped until
+/// <see cref="Dispose"/>.
+/// </summary>
+public sealed partial class ModelPackage : IDisposable
+{
+    /// <summary>"BITT", the first four bytes of a .bitt file.</summary>
+    public static ReadOnlySpan<byte> Magic => "BITT"u8;
+
+    /// <summary>Largest .bitt JSON header accepted (config + tokenizer).</summary>
+    public const long MaxHeaderLength = 100_000_000;
+
+    public const string ConfigFileName = "config.json", TokenizerFileName = "tokenizer.json",
+        WeightsFileName = "model.safetensors", AlternateWeightsFileName = "weight.safetensors";
+
+    ModelPackage(string path, ModelPackageKind kind, BitLlamaConfig config, string? tokenizerJson, SafeTensorsReader weights)
+    {
+        Path = path;
+        Kind = kind;
+        Config = config;
+        TokenizerJson = tokenizerJson;
+        Weights = weights;
+    }
+
+    public string Path { get; }
+    public ModelPackageKind Kind { get; }
+    public BitLlamaConfig Config { get; }
+
+    /// <summary>The raw JSON text of the tokenizer object (null when the package has none).</summary>
+    public string? TokenizerJson { get; }
+
+    public SafeTensorsReader Weights { get; }
+
+    /// <summary>Opens a model directory, or a file that starts with "BITT".</summary>
+    public static ModelPackage Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (Directory.Exists(path)) return OpenDirectory(path);
+        if (File.Exists(path)) return OpenBitt(path);
+        throw new FileNotFoundException($"{path}: no such .bitt file or model directory", path);
+    }
+
+    static ModelPackage OpenBitt(string path)
+    {
+        var (config, tokenizer, bodyOffset) = ReadBittHeader(path);
+        return WithWeights(path, ModelPackageKind.Bitt, config, tokenizer, () => SafeTensorsReader.Open(path, bodyOffset));
+    }
+
+    /// <summary>Reads and checks magic, header length and JSON header; returns where the body starts.</summary>
+    static (BitLlamaConfig Config, string? Tokenizer, long BodyOffset) ReadBittHeader(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
+        long fileLength = stream.Length;
+        Span<byte> prefix = stackalloc byte[12];
+        int got = RandomAccess.Read(stream.SafeFileHandle, prefix, 0);
+        if (got < 4 || !prefix[..4].SequenceEqual(Magic))
+            throw BitLlamaFormatException.In(path,
+                $"not a .bitt file: expected magic 'BITT', found {Describe(prefix[..Math.Min(got, 4)])} (a model directory or .bitt file is needed)");
+        if (got < 12)
+            throw BitLlamaFormatException.In(path, $"file is {fileLength} bytes, too short for the 12-byte .bitt preamble (truncated file?)");
+        ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(prefix[4..]);
+        if (headerLength > (ulong)(fileLength - 12))
+            throw BitLlamaFormatException.In(path,
+                $"header length {headerLength} exceeds the {fileLength - 12} bytes left in the file (truncated download?)");
+        if (headerLength > MaxHeaderLength)
+            throw BitLlamaFormatException.In(path, $"header length {headerLength} exceeds the 100 MB limit ({MaxHeaderLength} bytes)");
+        var header = new byte[headerLength];
+        if (RandomAccess.Read(stream.SafeFileHandle, header, 12) != header.Length)
+            throw BitLlamaFormatException.In(path, "file shrank while reading the header");
+        var (config, tokenizer) = ParseBittHeader(path, header);
+        return (config, tokenizer, 12 + (long)headerLength);
+    }
+
+    static (BitLlamaConfig, string?) ParseBittHeader(string path, byte[] header)
+    {
+        // JsonDocument checks UTF-8 only when a string is decoded, so check it all up front.
+        if (!System.Text.Unicode.Utf8.IsValid(header))
+            throw BitLlamaFormatException.In(path, "invalid JSON header: it is not valid UTF-8");
+        JsonDocument doc;
+        try
+        {
+            doc = JsonDocument.Parse(header);
+        }
+        catch (JsonException e)
+        {
+            throw BitLlamaFormatException.In(path, $"invalid JSON header: {e.Message}", e);
+        }
+        using (doc)
+        {
+            var root = doc.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+                throw BitLlamaFormatException.In(path, $"header must be a JSON object {{\"config\": ..., \"tokenizer\": ...}}, found {root.ValueKind}");
+            if (!root.TryGetProperty("config", out var configElement))
+                throw BitLlamaFormatException.In(path, "header has no 'config' (expected {\"config\": {...}, \"tokenizer\": {...}})");
+            if (configElement.ValueKind != JsonValueKind.Object)
+                throw BitLlamaFormatException.In(path, $"header 'config' must be an object, found {configElement.ValueKind}");
+            var config = BitLlamaConfig.FromJson(configElement.GetRawText(), path);
+            string? tokenizer = null;
+            if (root.TryGetProperty("tokenizer", out var tokenizerElement) && tokenizerElement.ValueKind != JsonValueKind.Null)
+            {
+                if (tokenizerElement.ValueKind != JsonValueKind.Object)
+                    throw BitLlamaFormatException.In(path, $"header 'tokenizer' must be a tokenizer.json object, found {tokenizerElement.ValueKind}");
+                tokenizer = tokenizerElement.GetRawText();
+            }
+            return (config, tokenizer);
+        }
+    }
+
+    static ModelPackage OpenDirectory(string directory)
+    {
+        string name = System.IO.Path.TrimEndingDirectorySeparator(directory);
+        string configPath = System.IO.Path.Combine(directory, ConfigFileName);
+        if (!File.Exists(configPath))
+            throw BitLlamaFormatException.In(name, $"model directory has no {ConfigFileName} (expected {ConfigFileName}, {TokenizerFileName}, {WeightsFileName})");
+        var config = BitLlamaConfig.Load(configPath);
+        string tokenizerPath = System.IO.Path.Combine(directory, TokenizerFileName);
+        string? tokenizer = File.Exists(tokenizerPath) ? ReadTokenizerFile(tokenizerPath) : null;
+        string weightsPath = System.IO.Path.Combine(directory, WeightsFileName);
+        if (!File.Exists(weightsPath)) weightsPath = System.IO.Path.Combine(directory, AlternateWeightsFileName);
+        if (!File.Exists(weightsPath))
+            throw BitLlamaFormatException.In(name, $"model directory has neither {WeightsFileName} nor {AlternateWeightsFileName}");
+        return WithWeights(directory, ModelPackageKind.Directory, config, tokenizer, () => SafeTensorsReader.Open(weightsPath));
+    }
+
+    /// <summary>Only checks that tokenizer.json is a JSON object; BitTtt.Tokenization reads its content.</summary>
+    static string ReadTokenizerFile(string path)
+    {
+        string text = File.ReadAllText(path);
+        try
+        {
+            using var doc = JsonDocument.Parse(text);
+            if (doc.RootElement.ValueKind != JsonValueKind.Object)
+                throw BitLlamaFormatException.In(path, $"expected a tokenizer.json object at the top level, found {doc.RootElement.ValueKind}");
+        }
+        catch (JsonException e)
+        {
+            throw BitLlamaFormatException.In(path, $"invalid JSON: {e.Message}", e);
+        }
+        return text;
+    }
+
+    static ModelPackage WithWeights(string path, ModelPackageKind kind, BitLlamaConfig config, string? tokenizer, Func<SafeTensorsReader> open)
+    {
+        var weights = open();
+        try
+        {
+            BitLlamaWeights.Validate(weights, config);
+            return new ModelPackage(path, kind, config, tokenizer, weights);
+        }
+        catch
+        {
+            weights.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Shows unexpected leading bytes both as text (when printable) and hex.</summary>
+    static string Describe(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.IsEmpty) return "an empty file";
+        string hex = Convert.ToHexString(bytes);
+        bool printable = true;
+        foreach (byte b in bytes) printable &= b is >= 0x20 and < 0x7f;
+        return printable ? $"'{Encoding.ASCII.GetString(bytes)}' (0x{hex})" : $"0x{hex}";
+    }
+
+    public void Dispose() => Weights.Dispose();
+}

@@ -1,0 +1,178 @@
+using System.Text.Json.Nodes;
+using BitTtt.Tokenization;
+using Microsoft.ML.Tokenizers;
+using static BitTtt.Core.Tests.Tokenization.TokenizerTestData;
+
+namespace BitTtt.Core.Tests.Tokenization;
+
+[TestClass]
+public sealed class BitLlamaTokenizerTests
+{
+    private static string s_json = null!;
+    private static BitLlamaTokenizer s_moby = null!;
+
+    [ClassInitialize]
+    public static void TrainOnce(TestContext _)
+    {
+        s_json = BpeTrainer.TrainFromFiles([MobyDickPath], new BpeTrainerOptions { VocabSize = 1024 });
+        s_moby = BitLlamaTokenizer.FromJson(s_json);
+    }
+
+    [TestMethod]
+    public void TrainedTokenizerHasTheRequestedShape()
+    {
+        Assert.AreEqual(1024, s_moby.VocabSize);
+        Assert.AreEqual(0, s_moby.UnkId);
+        Assert.AreEqual(1, s_moby.BosId);
+        Assert.AreEqual(2, s_moby.EosId);
+        Assert.IsInstanceOfType<BpeTokenizer>(s_moby.Inner);
+        Assert.AreEqual(1024 - 259, Merges(s_json).Count);
+    }
+
+    [TestMethod]
+    public void RoundTripsTheWholeBook()
+    {
+        string text = File.ReadAllText(MobyDickPath);
+        int[] ids = s_moby.Encode(text);
+        Assert.IsTrue(ids.Length < text.Length / 2, $"{ids.Length} tokens for {text.Length} chars: merges are not applied");
+        Assert.IsTrue(ids.All(id => id >= 3 && id < 1024));
+        Assert.AreEqual(text, s_moby.Decode(ids));
+    }
+
+    [TestMethod]
+    public void RoundTripsHardStrings()
+    {
+        foreach (string s in HardStrings)
+        {
+            Assert.AreEqual(s, s_moby.Decode(s_moby.Encode(s)), $"string: {s}");
+        }
+    }
+
+    [TestMethod]
+    public void SpecialTokensInTextEncodeToTheirIds()
+    {
+        int[] ids = s_moby.Encode("<s>Call me Ishmael.</s>");
+        Assert.AreEqual(1, ids[0]);
+        Assert.AreEqual(2, ids[^1]);
+        Assert.AreEqual("<s>Call me Ishmael.</s>", s_moby.Decode(ids));
+    }
+
+    [TestMethod]
+    public void ToJsonLoadsBackToTheSameTokenizer()
+    {
+        Assert.AreEqual(s_json, s_moby.ToJson());
+        var again = BitLlamaTokenizer.FromJson(s_moby.ToJson());
+        string sample = File.ReadAllText(MobyDickPath)[..20000];
+        CollectionAssert.AreEqual(s_moby.Encode(sample), again.Encode(sample));
+    }
+
+    [TestMethod]
+    public void LoadReadsAFileAndNamesItInErrors()
+    {
+        string dir = Directory.CreateTempSubdirectory("tok").FullName;
+        try
+        {
+            string good = Path.Combine(dir, "tokenizer.json");
+            File.WriteAllText(good, s_json);
+            CollectionAssert.AreEqual(s_moby.Encode("the whale"), BitLlamaTokenizer.Load(good).Encode("the whale"));
+            string bad = Path.Combine(dir, "broken.json");
+            File.WriteAllText(bad, "{ not json");
+            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.Load(bad));
+            StringAssert.StartsWith(e.Message, "broken.json: not valid JSON");
+            Assert.ThrowsExactly<FileNotFoundException>(() => BitLlamaTokenizer.Load(Path.Combine(dir, "missing.json")));
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    public void DecodeRejectsUnknownIdsNamingThem()
+    {
+        var e = Assert.ThrowsExactly<ArgumentException>(() => s_moby.Decode([5, 1024]));
+        StringAssert.Contains(e.Message, "token id 1024");
+        e = Assert.ThrowsExactly<ArgumentException>(() => s_moby.Decode([-1]));
+        StringAssert.Contains(e.Message, "token id -1");
+    }
+
+    private static string Mutate(Action<JsonObject> change)
+    {
+        var root = Parse(s_json);
+        change(root);
+        return root.ToJsonString();
+    }
+
+    [TestMethod]
+    public void RejectsUnsupportedModelType()
+    {
+        foreach (string type in new[] { "WordPiece", "Unigram" })
+        {
+            string json = Mutate(r => r["model"]!["type"] = type);
+            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.FromJson(json));
+            Assert.AreEqual($"tokenizer.json: model.type '{type}' is not supported (expected 'BPE')", e.Message);
+        }
+    }
+
+    [TestMethod]
+    public void RejectsMissingFieldsNamingThem()
+    {
+        (string Json, string Field)[] cases =
+        [
+            (Mutate(r => r.Remove("model")), "'model'"),
+            (Mutate(r => r["model"]!.AsObject().Remove("vocab")), "'model.vocab'"),
+            (Mutate(r => r["model"]!.AsObject().Remove("merges")), "'model.merges'"),
+            (Mutate(r => r["model"]!["vocab"] = new JsonArray()), "model.vocab"),
+            (Mutate(r => r["model"]!["vocab"]!["a"] = "x"), "model.vocab['a']"),
+            ("[1, 2]", "expected a JSON object"),
+        ];
+        foreach (var (json, field) in cases)
+        {
+            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.FromJson(json, "my.json"));
+            StringAssert.StartsWith(e.Message, "my.json: ");
+            StringAssert.Contains(e.Message, field);
+        }
+    }
+
+    [TestMethod]
+    public void RejectsMalformedMerges()
+    {
+        (JsonNode Merge, string Expected)[] cases =
+        [
+            (JsonValue.Create("abc")!, "model.merges[0]: expected \"left right\""),
+            (JsonValue.Create("a  b")!, "model.merges[0]: expected \"left right\""),
+            (JsonValue.Create("a b c")!, "model.merges[0]: expected \"left right\""),
+            (new JsonArray("a"), "model.merges[0]: expected \"left right\""),
+            (JsonValue.Create(7)!, "model.merges[0]: expected \"left right\""),
+            (JsonValue.Create("a \u4e00")!, "model.merges[0]: token '\u4e00' is not in model.vocab"),
+        ];
+        foreach (var (merge, expected) in cases)
+        {
+            string json = Mutate(r => r["model"]!["merges"]!.AsArray().Insert(0, merge));
+            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.FromJson(json));
+            StringAssert.Contains(e.Message, expected);
+        }
+        // The newer ["left", "right"] form is accepted.
+        string pairs = Mutate(r =>
+        {
+            var merges = r["model"]!["merges"]!.AsArray();
+            var asPairs = new JsonArray(merges.Select(m => (JsonNode)new JsonArray(m!.GetValue<string>().Split(' ').Select(p => (JsonNode)JsonValue.Create(p)!).ToArray())).ToArray());
+            r["model"]!["merges"] = asPairs;
+        });
+        CollectionAssert.AreEqual(s_moby.Encode("the whale"), BitLlamaTokenizer.FromJson(pairs).Encode("the whale"));
+    }
+
+    [TestMethod]
+    public void RejectsNonByteLevelVocabularyAndPreTokenizers()
+    {
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() =>
+            BitLlamaTokenizer.FromJson(Mutate(r => r["model"]!["vocab"]!["word with space"] = 5000)));
+        StringAssert.Contains(e.Message, "byte-level alphabet");
+        e = Assert.ThrowsExactly<BitLlamaFormatException>(() =>
+            BitLlamaTokenizer.FromJson(Mutate(r => r["pre_tokenizer"] = new JsonObject { ["type"] = "Whitespace" })));
+        StringAssert.Contains(e.Message, "pre_tokenizer 'Whitespace' is not supported");
+        e = Assert.ThrowsExactly<BitLlamaFormatException>(() =>
+            BitLlamaTokenizer.FromJson(Mutate(r => r["normalizer"] = new JsonObject { ["type"] = "NFC" })));
+        StringAssert.Contains(e.Message, "normalizer 'NFC' is not supported");
+    }
+}
