@@ -105,6 +105,8 @@ public sealed class EngineTests
         Assert.ThrowsExactly<ArgumentException>(() => Forward.Run(s, [], new float[c.VocabSize]));
         Assert.ThrowsExactly<ArgumentException>(() => Forward.Run(s, [1], new float[3]));
         Assert.AreEqual(0, s.Position);
+        var tooLong = Assert.ThrowsExactly<ArgumentException>(() => Forward.Run(s, new int[Forward.MaxTokensPerCall + 1], []));
+        StringAssert.Contains(tooLong.Message, "exceed the limit");
         var weights = TinyModels.RandomWeights(c, 1);
         weights["layers.1.mlp.up_proj.weight"] = new float[5];
         var bad = Assert.ThrowsExactly<ArgumentException>(() => TinyModels.Load(c, weights));

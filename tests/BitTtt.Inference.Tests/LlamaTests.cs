@@ -170,5 +170,11 @@ public sealed class LlamaTests
         var small = c with { VocabSize = 100 };
         StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => Llama.FromWeights(small, TinyLlama.Tokenizer(), TinyLlama.Tensors(small, 1))).Message, "tokenizer");
         Assert.ThrowsExactly<FileNotFoundException>(() => Llama.LoadAuto(Path.Combine(_dir, "missing.bitt")));
+        string bitt = Path.Combine(_dir, "cut.bitt");
+        ModelPackage.WriteBitt(bitt, c, TinyLlama.TokenizerJson, TinyLlama.Tensors(c, 1));
+        var bytes = File.ReadAllBytes(bitt);
+        File.WriteAllBytes(bitt, bytes[..(bytes.Length - 100)]);
+        var cut = Assert.ThrowsExactly<BitLlamaFormatException>(() => Llama.LoadAuto(bitt));
+        StringAssert.Contains(cut.Message, "cut.bitt");
     }
 }
