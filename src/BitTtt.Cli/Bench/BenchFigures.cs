@@ -63,6 +63,15 @@ internal static class BenchFigures
         return (prompt.Length / prefill, decodeTokens / decode);
     }
 
+    /// <summary>Milliseconds of the fp32 LM head GEMV alone, to show how much of a decode step it takes.</summary>
+    public static double LmHeadMs(InferenceWeights weights)
+    {
+        var x = new float[weights.Config.HiddenDim];
+        for (int i = 0; i < x.Length; i++) x[i] = MathF.Sin(i);
+        var y = new float[weights.Config.VocabSize];
+        return 1000 * SecondsPerCall(() => Forward.FullPrecisionGemv(weights.LmHead, x, y));
+    }
+
     public static int ArgMax(ReadOnlySpan<float> x) => TensorPrimitives.IndexOfMax(x);
 
     /// <summary>Deterministic random weights with SPEC §2 names, at the scales the trainer initialises them.</summary>

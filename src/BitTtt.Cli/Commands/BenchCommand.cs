@@ -77,7 +77,8 @@ internal sealed class BenchCommand : ICliCommand
         var promptIds = Enumerable.Range(0, promptTokens).Select(_ => rng.Next(c.VocabSize)).ToArray();
         var (prefill, decodeRate) = BenchFigures.ManagedGeneration(weights, promptIds, decodeTokens);
         double? torchPrefill = null, torchDecode = null;
-        log.WriteLine($"managed:    prefill {prefill,9:F1} tok/s   decode {decodeRate,9:F1} tok/s");
+        double headMs = BenchFigures.LmHeadMs(weights);
+        log.WriteLine($"managed:    prefill {prefill,9:F1} tok/s   decode {decodeRate,9:F1} tok/s   (fp32 LM head alone: {headMs:F3} ms of the {1000 / decodeRate:F3} ms per token)");
         if (torchDecode is double td && torchPrefill is double tp)
             log.WriteLine($"TorchSharp: prefill {tp,9:F1} tok/s   decode {td,9:F1} tok/s   (decode speed-up {decodeRate / td:F1}x)");
 
@@ -89,6 +90,7 @@ internal sealed class BenchCommand : ICliCommand
                 ["config"] = c.ToJsonObject(),
                 ["load_ms"] = Math.Round(loadMs, 1),
                 ["rss_mb"] = Math.Round(rssMb, 1),
+                ["lm_head_ms"] = Math.Round(headMs, 3),
                 ["decode_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(decodeRate, 1), ["torch"] = torchDecode is double d1 ? Math.Round(d1, 1) : null },
                 ["prefill_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(prefill, 1), ["torch"] = torchPrefill is double p1 ? Math.Round(p1, 1) : null },
                 ["gemv"] = new JsonArray(gemv.Select(g => (JsonNode)new JsonObject
