@@ -87,6 +87,27 @@ public sealed class TernaryKernelTests
     }
 
     [TestMethod]
+    public void FastActivationQuantizerEqualsTheReferenceOnEveryLength0To257()
+    {
+        var rng = new Random(8);
+        for (int n = 0; n <= 257; n++)
+        {
+            var x = new float[n];
+            for (int i = 0; i < n; i++) x[i] = (float)(rng.NextDouble() * 8 - 4);
+            if (n > 2) { x[0] = 127f; x[1] = 2.5f; x[2] = -3.5f; }   // a = 1: exact halves must round to even
+            for (int i = 3; i < n; i += 7) x[i] = (float)Math.Round(x[i] * 4) / 4 + 0.5f;
+            var fast = new sbyte[n + 3];
+            var reference = new sbyte[n + 3];
+            fast.AsSpan().Fill(99);
+            int sf = Int8Activations.QuantizeRow(x, fast, out float af);
+            int sr = Int8Activations.QuantizeRowReference(x, reference, out float ar);
+            Assert.AreEqual(ar, af, $"n={n}");
+            Assert.AreEqual(sr, sf, $"n={n}");
+            CollectionAssert.AreEqual(reference, fast, $"n={n}");
+        }
+    }
+
+    [TestMethod]
     public void EverySimdPathEqualsTheReferenceOnEveryLength0To257()
     {
         var rng = new Random(3);

@@ -1,4 +1,7 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace BitTtt.Inference.Kernels;
 
@@ -49,11 +52,42 @@ public sealed class Int8Activations
         Count = rows;
     }
 
-    /// <summary>The reference (and only) row quantizer; returns Σ xq and the scale a. Padding is zeroed.</summary>
+    /// <summary>Quantizes one row; returns Σ xq and the scale a. Padding is zeroed. Same bytes as <see cref="QuantizeRowReference"/>.</summary>
     public static int QuantizeRow(ReadOnlySpan<float> x, Span<sbyte> destination, out float scale)
     {
-        float maxAbs = x.IsEmpty ? 0f : MathF.Abs(TensorPrimitives.MaxMagnitude(x));
-        scale = 127f / MathF.Max(maxAbs, 1e-5f);
+        scale = Scale(x);
+        int i = 0, sum = 0;
+        if (Avx512F.IsSupported && x.Length >= 16)
+        {
+            var a = Vector512.Create(scale);
+            var lo = Vector512.Create(-128f);
+            var hi = Vector512.Create(127f);
+            var acc = Vector512<int>.Zero;
+            ref float src = ref MemoryMarshal.GetReference(x);
+            ref sbyte dst = ref MemoryMarshal.GetReference(destination);
+            for (; i + 16 <= x.Length; i += 16)
+            {
+                // Round is round-half-to-even, as MathF.Round and torch.round; the products are the same IEEE multiplies.
+                var q = Vector512.ConvertToInt32(Vector512.Min(Vector512.Max(Vector512.Round(Vector512.LoadUnsafe(ref src, (nuint)i) * a), lo), hi));
+                acc += q;
+                Avx512F.ConvertToVector128SByte(q).StoreUnsafe(ref dst, (nuint)i);
+            }
+            sum = Vector512.Sum(acc);
+        }
+        for (; i < x.Length; i++)
+        {
+            int q = (int)Math.Clamp(MathF.Round(x[i] * scale), -128f, 127f);
+            destination[i] = (sbyte)q;
+            sum += q;
+        }
+        destination[x.Length..].Clear();
+        return sum;
+    }
+
+    /// <summary>The specification (SPEC §3), element by element; returns Σ xq and the scale a. Padding is zeroed.</summary>
+    public static int QuantizeRowReference(ReadOnlySpan<float> x, Span<sbyte> destination, out float scale)
+    {
+        scale = Scale(x);
         int sum = 0;
         for (int i = 0; i < x.Length; i++)
         {
@@ -65,4 +99,7 @@ public sealed class Int8Activations
         destination[x.Length..].Clear();
         return sum;
     }
+
+    /// <summary>a = 127 / max(max|x|, 1e-5).</summary>
+    static float Scale(ReadOnlySpan<float> x) => 127f / MathF.Max(x.IsEmpty ? 0f : MathF.Abs(TensorPrimitives.MaxMagnitude(x)), 1e-5f);
 }

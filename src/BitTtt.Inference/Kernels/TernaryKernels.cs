@@ -162,12 +162,12 @@ public static class TernaryKernels
 
     static void GemmRows(PackedTernaryMatrix w, Int8Activations x, Span<float> y, int rowStart, int rowEnd)
     {
-        int tokens = x.Count;
-        if (tokens == 1 && Avx512BW.IsSupported)
+        if (Avx512BW.IsSupported)
         {
-            GemvRowsAvx512(w, x, y, rowStart, rowEnd);
+            GemmRowsAvx512(w, x, y, rowStart, rowEnd);
             return;
         }
+        int tokens = x.Count;
         for (int r = rowStart; r < rowEnd; r++)
         {
             var row = w.Row(r);   // stays in L1 across the tokens
@@ -177,48 +177,64 @@ public static class TernaryKernels
     }
 
     /// <summary>
-    /// Decode-time GEMV (one token): two rows per iteration share the activation loads, and the row loop
-    /// runs inside one method, since for D = 256 a row is a single 512-bit step and per-row call
-    /// overhead would dominate. Same integers as <see cref="DotCodesReference"/>, same final scaling as
-    /// <see cref="GemmRows"/>, so decode and batched prompt give identical floats.
+    /// Two rows at a time against every token: the two packed rows stay in L1 (for D = 256, in two
+    /// registers) while the tokens stream past, and the row loop runs inside one method since for
+    /// D = 256 a row is a single 512-bit step and per-row call overhead would dominate. Same integers as
+    /// <see cref="DotCodesReference"/> and the same final scaling as the other paths, so decode (T = 1)
+    /// and a batched prompt give identical floats.
     /// </summary>
-    static void GemvRowsAvx512(PackedTernaryMatrix w, Int8Activations x, Span<float> y, int rowStart, int rowEnd)
+    static void GemmRowsAvx512(PackedTernaryMatrix w, Int8Activations x, Span<float> y, int rowStart, int rowEnd)
     {
-        int rowBytes = w.RowBytes, blocks = rowBytes / PackedTernaryMatrix.BlockBytes, sum = x.Sum(0);
-        float denom = x.Scale(0) * w.Scale;
+        int rowBytes = w.RowBytes, blocks = rowBytes / PackedTernaryMatrix.BlockBytes, tokens = x.Count, rows = w.Rows;
         ref byte data = ref MemoryMarshal.GetArrayDataReference(w.Data);
-        ref sbyte xs = ref MemoryMarshal.GetReference(x.Row(0));
-        var mask = Vector512.Create((byte)3);
-        var ones = Vector512.Create((short)1);
         int r = rowStart;
         for (; r + 2 <= rowEnd; r += 2)
         {
             ref byte w0 = ref Unsafe.Add(ref data, (nint)r * rowBytes);
             ref byte w1 = ref Unsafe.Add(ref w0, rowBytes);
-            var acc0 = Vector512<int>.Zero;
-            var acc1 = Vector512<int>.Zero;
-            int b = 0;
-            for (; b + 2 <= blocks; b += 2)
+            for (int t = 0; t < tokens; t++)
             {
-                var p0 = Vector512.LoadUnsafe(ref w0, (nuint)(b * 32)).AsUInt16();
-                var p1 = Vector512.LoadUnsafe(ref w1, (nuint)(b * 32)).AsUInt16();
-                var s0 = Vector512<short>.Zero;
-                var s1 = Vector512<short>.Zero;
-                for (int k = 0; k < 4; k++)
-                {
-                    var xv = Vector512.Create(Vector256.LoadUnsafe(ref xs, (nuint)(b * 128 + 32 * k)), Vector256.LoadUnsafe(ref xs, (nuint)(b * 128 + 128 + 32 * k)));
-                    s0 += Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(p0, 2 * k).AsByte() & mask, xv);
-                    s1 += Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(p1, 2 * k).AsByte() & mask, xv);
-                }
-                acc0 += Avx512BW.MultiplyAddAdjacent(s0, ones);
-                acc1 += Avx512BW.MultiplyAddAdjacent(s1, ones);
+                DotPairAvx512(ref w0, ref w1, ref MemoryMarshal.GetReference(x.Row(t)), blocks, out int d0, out int d1);
+                float denom = x.Scale(t) * w.Scale;
+                y[t * rows + r] = (d0 - x.Sum(t)) / denom;
+                y[t * rows + r + 1] = (d1 - x.Sum(t)) / denom;
             }
-            int d0 = Vector512.Sum(acc0), d1 = Vector512.Sum(acc1);
-            if (b < blocks) { d0 += DotBlockAvx2(ref w0, ref xs, b); d1 += DotBlockAvx2(ref w1, ref xs, b); }
-            y[r] = (d0 - sum) / denom;
-            y[r + 1] = (d1 - sum) / denom;
         }
-        if (r < rowEnd) y[r] = (DotCodesAvx512(w.Row(r), x.Row(0)) - sum) / denom;
+        if (r < rowEnd)
+            for (int t = 0; t < tokens; t++)
+                y[t * rows + r] = (DotCodesAvx512(w.Row(r), x.Row(t)) - x.Sum(t)) / (x.Scale(t) * w.Scale);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    static void DotPairAvx512(ref byte w0, ref byte w1, ref sbyte xs, int blocks, out int d0, out int d1)
+    {
+        var mask = Vector512.Create((byte)3);
+        var ones = Vector512.Create((short)1);
+        var acc0 = Vector512<int>.Zero;
+        var acc1 = Vector512<int>.Zero;
+        int b = 0;
+        for (; b + 2 <= blocks; b += 2)
+        {
+            var p0 = Vector512.LoadUnsafe(ref w0, (nuint)(b * 32)).AsUInt16();
+            var p1 = Vector512.LoadUnsafe(ref w1, (nuint)(b * 32)).AsUInt16();
+            var s0 = Vector512<short>.Zero;
+            var s1 = Vector512<short>.Zero;
+            for (int k = 0; k < 4; k++)
+            {
+                var xv = Vector512.Create(Vector256.LoadUnsafe(ref xs, (nuint)(b * 128 + 32 * k)), Vector256.LoadUnsafe(ref xs, (nuint)(b * 128 + 128 + 32 * k)));
+                s0 += Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(p0, 2 * k).AsByte() & mask, xv);
+                s1 += Avx512BW.MultiplyAddAdjacent(Vector512.ShiftRightLogical(p1, 2 * k).AsByte() & mask, xv);
+            }
+            acc0 += Avx512BW.MultiplyAddAdjacent(s0, ones);
+            acc1 += Avx512BW.MultiplyAddAdjacent(s1, ones);
+        }
+        d0 = Vector512.Sum(acc0);
+        d1 = Vector512.Sum(acc1);
+        if (b < blocks)
+        {
+            d0 += DotBlockAvx2(ref w0, ref xs, b);
+            d1 += DotBlockAvx2(ref w1, ref xs, b);
+        }
     }
 
     static void CheckLengths(ReadOnlySpan<byte> row, ReadOnlySpan<sbyte> x)
