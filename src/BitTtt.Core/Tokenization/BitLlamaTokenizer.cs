@@ -1,4 +1,5 @@
 using System.Text;
+using System.Text.RegularExpressions;
 using Microsoft.ML.Tokenizers;
 
 namespace BitTtt.Tokenization;
@@ -6,7 +7,7 @@ namespace BitTtt.Tokenization;
 /// <summary>
 /// The tokenizer of a BitLlama model: byte-level BPE loaded from a Hugging Face <c>tokenizer.json</c>
 /// (encoded and decoded by Microsoft.ML.Tokenizers' <see cref="BpeTokenizer"/> with the GPT-2 split
-/// pattern), or a wrapped Microsoft.ML.Tokenizers tokenizer such as GPT-2's. Decode(Encode(s)) == s for
+/// pattern, or the file's own Split pattern), or a wrapped Microsoft.ML.Tokenizers tokenizer such as GPT-2's. Decode(Encode(s)) == s for
 /// any text. Keeps every id's raw bytes for <see cref="Utf8StreamDecoder"/>.
 /// </summary>
 public sealed class BitLlamaTokenizer
@@ -50,7 +51,9 @@ public sealed class BitLlamaTokenizer
         {
             Merges = model.Merges.Select(m => $"{m.Left} {m.Right}"),
             ByteLevel = true,
-            PreTokenizer = new RegexPreTokenizer(ByteLevel.SplitRegex(), specials),
+            PreTokenizer = model.SplitPattern == ByteLevel.SplitPattern
+                ? new RegexPreTokenizer(ByteLevel.SplitRegex(), specials)
+                : new SplitPreTokenizer(new Regex(model.SplitPattern, RegexOptions.Compiled)),
             SpecialTokens = specials,
             UnknownToken = model.Vocab.ContainsKey(BpeVocabulary.Unk) ? BpeVocabulary.Unk : null,
         };
@@ -119,28 +122,30 @@ public sealed class BitLlamaTokenizer
         // TiktokenTokenizer encodes "<|endoftext|>" as plain text once its word cache has evicted it
         // (after about a megabyte of input), which would make the ids depend on what was encoded before.
         var ids = new List<int>(text.Length / 3 + 4);
+        // next[i]: where special i next occurs at or after start (-1: nowhere); each is searched for again only
+        // once start has passed it, so the text is scanned about once per special token kind.
+        int[] next = [.. _specials.Select(s => text.IndexOf(s.Key, StringComparison.Ordinal))];
         int start = 0;
-        while (start < text.Length && NextSpecial(text, start) is var (index, token, id))
+        while (true)
         {
+            int best = -1;
+            for (int i = 0; i < next.Length; i++)
+            {
+                if (next[i] < 0) continue;
+                if (best < 0 || next[i] < next[best] || (next[i] == next[best] && _specials[i].Key.Length > _specials[best].Key.Length)) best = i;
+            }
+            if (best < 0) break;
+            int index = next[best];
             if (index > start) ids.AddRange(Inner.EncodeToIds(text.AsSpan(start, index - start)));
-            ids.Add(id);
-            start = index + token.Length;
+            ids.Add(_specials[best].Value);
+            start = index + _specials[best].Key.Length;
+            for (int i = 0; i < next.Length; i++)
+            {
+                if (next[i] >= 0 && next[i] < start) next[i] = text.IndexOf(_specials[i].Key, start, StringComparison.Ordinal);
+            }
         }
         if (start < text.Length) ids.AddRange(Inner.EncodeToIds(text.AsSpan(start)));
         return [.. ids];
-    }
-
-    /// <summary>The earliest special token in text at or after start (the longest one where several start together).</summary>
-    private (int Index, string Token, int Id)? NextSpecial(string text, int start)
-    {
-        (int Index, string Token, int Id)? best = null;
-        foreach (var (token, id) in _specials)
-        {
-            int index = text.IndexOf(token, start, StringComparison.Ordinal);
-            if (index < 0) continue;
-            if (best is not { } b || index < b.Index || (index == b.Index && token.Length > b.Token.Length)) best = (index, token, id);
-        }
-        return best;
     }
 
     /// <summary>Decodes ids; an id outside the vocabulary is an <see cref="ArgumentException"/> naming it.</summary>

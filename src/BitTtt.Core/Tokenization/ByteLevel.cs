@@ -9,7 +9,7 @@ namespace BitTtt.Tokenization;
 /// holds). Printable Latin-1 bytes map to themselves; the other 68 bytes (controls, space, 0x7F-0xA0,
 /// 0xAD) map to U+0100 upwards in byte order, so a space is written 'Ġ' (U+0120) and a newline 'Ċ'.
 /// </summary>
-public static partial class ByteLevel
+internal static partial class ByteLevel
 {
     /// <summary>
     /// The GPT-2 pre-tokenizer split pattern. Every character of the input lands in exactly one match,

@@ -9,12 +9,17 @@ internal sealed record AddedToken(int Id, string Content, bool Special);
 /// </summary>
 internal sealed class ByteLevelBpeModel
 {
-    public ByteLevelBpeModel(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, IReadOnlyList<AddedToken> addedTokens)
+    public ByteLevelBpeModel(IReadOnlyDictionary<string, int> vocab, IReadOnlyList<(string Left, string Right)> merges, IReadOnlyList<AddedToken> addedTokens,
+                             string splitPattern = ByteLevel.SplitPattern)
     {
         Vocab = vocab;
         Merges = merges;
         AddedTokens = addedTokens;
+        SplitPattern = splitPattern;
     }
+
+    /// <summary>The pre-tokenizer pattern: GPT-2's (ByteLevel with use_regex), or a Split pre-tokenizer's.</summary>
+    public string SplitPattern { get; }
 
     public IReadOnlyDictionary<string, int> Vocab { get; }
     public IReadOnlyList<(string Left, string Right)> Merges { get; }

@@ -4,9 +4,10 @@ namespace BitTtt.Tokenization;
 
 /// <summary>
 /// Counts pre-tokenized words (GPT-2 split pattern) of a corpus read in chunks, never holding the whole
-/// corpus. A chunk is cut only just before a '\n' that follows a non-whitespace character: no split
-/// match can cross that point (letter, digit and punctuation runs stop at whitespace, whitespace runs
-/// start after it), so the words are exactly those of pre-tokenizing the whole text at once.
+/// corpus. A chunk is cut only just before a space, '\n' or '\r' that follows a non-whitespace character:
+/// no split match can cross that point (letter, digit and punctuation runs stop at whitespace, and a
+/// whitespace run, or a word with its leading space, starts there), so the words are exactly those of
+/// pre-tokenizing the whole text at once.
 /// </summary>
 internal sealed class CorpusWordCounter
 {
@@ -68,12 +69,12 @@ internal sealed class CorpusWordCounter
         }
     }
 
-    /// <summary>The last index k with text[k] == '\n' and text[k-1] not whitespace, or -1.</summary>
+    /// <summary>The last index k where text[k] is ' ', '\n' or '\r' and text[k-1] is not whitespace, or -1.</summary>
     internal static int SafeCut(ReadOnlySpan<char> text)
     {
         for (int k = text.Length - 1; k >= 1; k--)
         {
-            if (text[k] == '\n' && !char.IsWhiteSpace(text[k - 1])) return k;
+            if (text[k] is ' ' or '\n' or '\r' && !char.IsWhiteSpace(text[k - 1])) return k;
         }
         return -1;
     }

@@ -11,6 +11,9 @@ namespace BitTtt.Tokenization;
 ///   "decoder": { "type": "ByteLevel" },
 ///   "model": { "type": "BPE", "vocab": { token: id }, "merges": [ "left right", ... ] } }
 /// </code>
+/// A pre-tokenizer with another split pattern is written as Hugging Face does:
+/// <c>{ "type": "Sequence", "pretokenizers": [ { "type": "Split", "pattern": { "Regex": ... }, "behavior": "Isolated" },
+/// { "type": "ByteLevel", "use_regex": false } ] }</c>.
 /// Vocabulary strings are in the GPT-2 byte alphabet (<see cref="ByteLevel"/>), which has no space, so a
 /// merge is written "left right"; the newer form <c>["left", "right"]</c> is read as well.
 /// </summary>
@@ -41,9 +44,7 @@ internal static class TokenizerJson
             }
             w.WriteEndArray();
             w.WriteNull("normalizer");
-            w.WriteStartObject("pre_tokenizer");
-            WriteByteLevel(w, useRegex: true);
-            w.WriteEndObject();
+            WritePreTokenizer(w, model.SplitPattern);
             w.WriteNull("post_processor");
             w.WriteStartObject("decoder");
             WriteByteLevel(w, useRegex: true);
@@ -67,6 +68,33 @@ internal static class TokenizerJson
             w.WriteEndObject();
         }
         return System.Text.Encoding.UTF8.GetString(stream.ToArray());
+    }
+
+    /// <summary>GPT-2's pattern is ByteLevel's own (use_regex); another pattern is a Split before a plain ByteLevel, as Hugging Face writes it.</summary>
+    private static void WritePreTokenizer(Utf8JsonWriter w, string pattern)
+    {
+        w.WriteStartObject("pre_tokenizer");
+        if (pattern == ByteLevel.SplitPattern)
+        {
+            WriteByteLevel(w, useRegex: true);
+            w.WriteEndObject();
+            return;
+        }
+        w.WriteString("type", "Sequence");
+        w.WriteStartArray("pretokenizers");
+        w.WriteStartObject();
+        w.WriteString("type", "Split");
+        w.WriteStartObject("pattern");
+        w.WriteString("Regex", pattern);
+        w.WriteEndObject();
+        w.WriteString("behavior", "Isolated");
+        w.WriteBoolean("invert", false);
+        w.WriteEndObject();
+        w.WriteStartObject();
+        WriteByteLevel(w, useRegex: false);
+        w.WriteEndObject();
+        w.WriteEndArray();
+        w.WriteEndObject();
     }
 
     private static void WriteByteLevel(Utf8JsonWriter w, bool useRegex)
@@ -94,13 +122,14 @@ internal static class TokenizerJson
         {
             JsonElement root = doc.RootElement;
             if (root.ValueKind != JsonValueKind.Object) throw Error(source, $"expected a JSON object, found {root.ValueKind}");
-            CheckNormalizer(root, source);
-            CheckPreTokenizer(root, source);
             if (!root.TryGetProperty("model", out JsonElement model) || model.ValueKind != JsonValueKind.Object)
             {
                 throw Error(source, "field 'model' is missing (expected an object with type 'BPE', vocab and merges)");
             }
             CheckModelType(model, source);
+            CheckModelOptions(model, source);
+            CheckNormalizer(root, source);
+            string splitPattern = ReadSplitPattern(root, source);
             var vocab = ReadVocab(model, source);
             var added = ReadAddedTokens(root, source);
             foreach (var t in added)
@@ -120,7 +149,7 @@ internal static class TokenizerJson
                 }
             }
             var merges = ReadMerges(model, vocab, source);
-            return new ByteLevelBpeModel(vocab, merges, added);
+            return new ByteLevelBpeModel(vocab, merges, added, splitPattern);
         }
     }
 
@@ -138,6 +167,25 @@ internal static class TokenizerJson
         if (name != "BPE") throw Error(source, $"model.type '{name}' is not supported (expected 'BPE')");
     }
 
+    /// <summary>BPE options that change how a word is split, which Microsoft.ML.Tokenizers' byte-level BPE does not do.</summary>
+    private static void CheckModelOptions(JsonElement model, string? source)
+    {
+        foreach (string flag in new[] { "ignore_merges", "byte_fallback" })
+        {
+            if (model.TryGetProperty(flag, out JsonElement v) && v.ValueKind == JsonValueKind.True)
+            {
+                throw Error(source, $"model.{flag}=true is not supported (expected false)");
+            }
+        }
+        foreach (string affix in new[] { "continuing_subword_prefix", "end_of_word_suffix" })
+        {
+            if (model.TryGetProperty(affix, out JsonElement v) && v.ValueKind == JsonValueKind.String && v.GetString()!.Length > 0)
+            {
+                throw Error(source, $"model.{affix} '{v.GetString()}' is not supported (expected null: byte-level BPE has no word affixes)");
+            }
+        }
+    }
+
     private static void CheckNormalizer(JsonElement root, string? source)
     {
         if (root.TryGetProperty("normalizer", out JsonElement n) && n.ValueKind != JsonValueKind.Null)
@@ -146,21 +194,78 @@ internal static class TokenizerJson
         }
     }
 
-    private static void CheckPreTokenizer(JsonElement root, string? source)
+    /// <summary>
+    /// The split pattern the pre-tokenizer amounts to. Supported, as Hugging Face writes them:
+    /// <c>ByteLevel</c> with use_regex (GPT-2's pattern), or a <c>Sequence</c> of a <c>Split</c> (Regex or String
+    /// pattern, behavior Isolated, not inverted) and a <c>ByteLevel</c> without use_regex.
+    /// </summary>
+    private static string ReadSplitPattern(JsonElement root, string? source)
     {
-        if (!root.TryGetProperty("pre_tokenizer", out JsonElement p) || p.ValueKind == JsonValueKind.Null) return;
-        var parts = TypeOf(p) == "Sequence" && p.TryGetProperty("pretokenizers", out JsonElement seq) && seq.ValueKind == JsonValueKind.Array
-            ? seq.EnumerateArray().ToList()
-            : [p];
-        var byteLevel = parts.FirstOrDefault(x => TypeOf(x) == "ByteLevel");
-        if (byteLevel.ValueKind == JsonValueKind.Undefined)
+        if (!root.TryGetProperty("pre_tokenizer", out JsonElement p) || p.ValueKind == JsonValueKind.Null)
         {
-            throw Error(source, $"pre_tokenizer '{TypeOf(p)}' is not supported (expected 'ByteLevel')");
+            throw Error(source, "field 'pre_tokenizer' is missing (expected 'ByteLevel': only byte-level BPE is supported)");
         }
+        List<JsonElement> parts = TypeOf(p) == "Sequence" && p.TryGetProperty("pretokenizers", out JsonElement seq) && seq.ValueKind == JsonValueKind.Array
+            ? [.. seq.EnumerateArray()]
+            : [p];
+        string[] types = [.. parts.Select(TypeOf)];
+        if (types is ["ByteLevel"])
+        {
+            CheckByteLevel(parts[0], useRegex: true, source);
+            return ByteLevel.SplitPattern;
+        }
+        if (types is ["Split", "ByteLevel"])
+        {
+            CheckByteLevel(parts[1], useRegex: false, source);
+            return ReadSplit(parts[0], source);
+        }
+        throw Error(source, $"pre_tokenizer [{string.Join(", ", types)}] is not supported (expected 'ByteLevel', or 'Split' then 'ByteLevel')");
+    }
+
+    private static void CheckByteLevel(JsonElement byteLevel, bool useRegex, string? source)
+    {
         if (byteLevel.TryGetProperty("add_prefix_space", out JsonElement aps) && aps.ValueKind == JsonValueKind.True)
         {
             throw Error(source, "pre_tokenizer ByteLevel add_prefix_space=true is not supported (expected false; it would change the text on a round trip)");
         }
+        bool found = !byteLevel.TryGetProperty("use_regex", out JsonElement u) || u.ValueKind != JsonValueKind.False;  // Hugging Face's default is true
+        if (found != useRegex)
+        {
+            throw Error(source, useRegex
+                ? "pre_tokenizer ByteLevel use_regex=false needs a Split pre-tokenizer before it (expected use_regex=true)"
+                : "pre_tokenizer ByteLevel after a Split must have use_regex=false (two split patterns are not supported)");
+        }
+    }
+
+    private static string ReadSplit(JsonElement split, string? source)
+    {
+        string? behavior = split.TryGetProperty("behavior", out JsonElement b) ? b.GetString() : null;
+        if (behavior != "Isolated") throw Error(source, $"pre_tokenizer Split behavior '{behavior}' is not supported (expected 'Isolated')");
+        if (split.TryGetProperty("invert", out JsonElement inv) && inv.ValueKind == JsonValueKind.True)
+        {
+            throw Error(source, "pre_tokenizer Split invert=true is not supported (expected false)");
+        }
+        if (split.TryGetProperty("pattern", out JsonElement pattern) && pattern.ValueKind == JsonValueKind.Object)
+        {
+            if (pattern.TryGetProperty("Regex", out JsonElement regex) && regex.ValueKind == JsonValueKind.String)
+            {
+                string text = regex.GetString()!;
+                try
+                {
+                    _ = new System.Text.RegularExpressions.Regex(text);
+                }
+                catch (ArgumentException e)
+                {
+                    throw Error(source, $"pre_tokenizer Split pattern '{text}' is not a .NET regular expression ({e.Message})");
+                }
+                return text;
+            }
+            if (pattern.TryGetProperty("String", out JsonElement literal) && literal.ValueKind == JsonValueKind.String && literal.GetString()!.Length > 0)
+            {
+                return System.Text.RegularExpressions.Regex.Escape(literal.GetString()!);
+            }
+        }
+        throw Error(source, "pre_tokenizer Split: expected 'pattern' with a 'Regex' or a non-empty 'String'");
     }
 
     private static string TypeOf(JsonElement e) =>

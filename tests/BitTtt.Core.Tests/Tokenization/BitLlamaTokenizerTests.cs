@@ -58,6 +58,19 @@ public sealed class BitLlamaTokenizerTests
     }
 
     [TestMethod]
+    public void ManySpecialTokensEncodeLikeSeparateDocuments()
+    {
+        var docs = File.ReadAllText(MobyDickPath).Split("\n\n").Take(3000).ToArray();
+        string joined = string.Concat(docs.Select(d => "<s>" + d + "</s>"));
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        int[] ids = s_moby.Encode(joined);
+        var expected = docs.SelectMany(d => new[] { 1 }.Concat(s_moby.Encode(d)).Append(2)).ToArray();
+        CollectionAssert.AreEqual(expected, ids);
+        Assert.AreEqual(joined, s_moby.Decode(ids));
+        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
+    }
+
+    [TestMethod]
     public void ToJsonLoadsBackToTheSameTokenizer()
     {
         Assert.AreEqual(s_json, s_moby.ToJson());
@@ -108,7 +121,8 @@ public sealed class BitLlamaTokenizerTests
     {
         foreach (string type in new[] { "WordPiece", "Unigram" })
         {
-            string json = Mutate(r => r["model"]!["type"] = type);
+            // The model type is checked first, so a WordPiece file is reported as such, not for its pre-tokenizer.
+            string json = Mutate(r => { r["model"]!["type"] = type; r["pre_tokenizer"] = new JsonObject { ["type"] = "BertPreTokenizer" }; });
             var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.FromJson(json));
             Assert.AreEqual($"tokenizer.json: model.type '{type}' is not supported (expected 'BPE')", e.Message);
         }
@@ -162,6 +176,56 @@ public sealed class BitLlamaTokenizerTests
         CollectionAssert.AreEqual(s_moby.Encode("the whale"), BitLlamaTokenizer.FromJson(pairs).Encode("the whale"));
     }
 
+    private static JsonObject SplitThenByteLevel(string regex, string behavior = "Isolated") => new()
+    {
+        ["type"] = "Sequence",
+        ["pretokenizers"] = new JsonArray(
+            new JsonObject { ["type"] = "Split", ["pattern"] = new JsonObject { ["Regex"] = regex }, ["behavior"] = behavior, ["invert"] = false },
+            new JsonObject { ["type"] = "ByteLevel", ["add_prefix_space"] = false, ["trim_offsets"] = true, ["use_regex"] = false }),
+    };
+
+    [TestMethod]
+    public void SplitPreTokenizerPatternIsUsedAndKept()
+    {
+        // GPT-2's pattern with single letters: merges can no longer join letters.
+        string pattern = ByteLevel.SplitPattern.Replace(@" ?\p{L}+", @"\p{L}");
+        var letters = BitLlamaTokenizer.FromJson(Mutate(r => r["pre_tokenizer"] = SplitThenByteLevel(pattern)));
+        Assert.IsTrue(s_moby.Encode("whale").Length < 5, "the book's merges join letters");
+        Assert.AreEqual(5, letters.Encode("whale").Length);
+        CollectionAssert.AreEqual(s_moby.Encode("1851, 23 ... !?"), letters.Encode("1851, 23 ... !?"));
+        var again = BitLlamaTokenizer.FromJson(letters.ToJson());
+        CollectionAssert.AreEqual(letters.Encode("In 1851, the whales."), again.Encode("In 1851, the whales."));
+        foreach (string s in HardStrings) Assert.AreEqual(s, letters.Decode(letters.Encode(s)), s);
+    }
+
+    [TestMethod]
+    public void SplitPatternThatLeavesGapsStillRoundTrips()
+    {
+        var lettersOnly = BitLlamaTokenizer.FromJson(Mutate(r => r["pre_tokenizer"] = SplitThenByteLevel(@"\p{L}+")));
+        foreach (string s in HardStrings) Assert.AreEqual(s, lettersOnly.Decode(lettersOnly.Encode(s)), s);
+    }
+
+    [TestMethod]
+    public void RejectsUnsupportedPreTokenizerSettings()
+    {
+        (Action<JsonObject> Change, string Expected)[] cases =
+        [
+            (r => r.Remove("pre_tokenizer"), "field 'pre_tokenizer' is missing"),
+            (r => r["pre_tokenizer"]!["use_regex"] = false, "use_regex=false needs a Split"),
+            (r => r["pre_tokenizer"]!["add_prefix_space"] = true, "add_prefix_space=true is not supported"),
+            (r => r["pre_tokenizer"] = SplitThenByteLevel("\\s", "Removed"), "Split behavior 'Removed' is not supported"),
+            (r => r["pre_tokenizer"] = SplitThenByteLevel("(unclosed"), "Split pattern '(unclosed' is not a .NET regular expression"),
+            (r => r["model"]!["ignore_merges"] = true, "model.ignore_merges=true is not supported"),
+            (r => r["model"]!["byte_fallback"] = true, "model.byte_fallback=true is not supported"),
+            (r => r["model"]!["continuing_subword_prefix"] = "##", "model.continuing_subword_prefix '##' is not supported"),
+        ];
+        foreach (var (change, expected) in cases)
+        {
+            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.FromJson(Mutate(change)));
+            StringAssert.Contains(e.Message, expected);
+        }
+    }
+
     [TestMethod]
     public void RejectsNonByteLevelVocabularyAndPreTokenizers()
     {
@@ -170,7 +234,7 @@ public sealed class BitLlamaTokenizerTests
         StringAssert.Contains(e.Message, "byte-level alphabet");
         e = Assert.ThrowsExactly<BitLlamaFormatException>(() =>
             BitLlamaTokenizer.FromJson(Mutate(r => r["pre_tokenizer"] = new JsonObject { ["type"] = "Whitespace" })));
-        StringAssert.Contains(e.Message, "pre_tokenizer 'Whitespace' is not supported");
+        StringAssert.Contains(e.Message, "pre_tokenizer [Whitespace] is not supported");
         e = Assert.ThrowsExactly<BitLlamaFormatException>(() =>
             BitLlamaTokenizer.FromJson(Mutate(r => r["normalizer"] = new JsonObject { ["type"] = "NFC" })));
         StringAssert.Contains(e.Message, "normalizer 'NFC' is not supported");

@@ -90,8 +90,8 @@ public sealed class BpeTrainerTests
     public void ChunkedWordCountsEqualWholeTextCounts()
     {
         var random = new Random(7);
-        string[] pieces = ["a", "b", "é", "🐋", " ", "  ", "\n", "\n\n", "\t", "'s", "'ll", "1", "23", ".", "!?", "\r\n", " \n", "\u3042"];
-        for (int trial = 0; trial < 40; trial++)
+        string[] pieces = ["a", "b", "é", "🐋", " ", "  ", "\n", "\n\n", "\t", "'s", "'ll", "1", "23", ".", "!?", "\r\n", "\r", " \n", "\u3042", "\u3000", "\u00a0", "\u0301"];
+        for (int trial = 0; trial < 200; trial++)
         {
             var sb = new StringBuilder();
             for (int i = 0, n = random.Next(0, 300); i < n; i++) sb.Append(pieces[random.Next(pieces.Length)]);

@@ -90,5 +90,12 @@ public sealed class Gpt2TokenizerTests
         var notByteLevel = BpeTokenizer.Create(new BpeOptions(vocab) { Merges = ["a b"] });
         var e = Assert.ThrowsExactly<ArgumentException>(() => BitLlamaTokenizer.FromTokenizer(notByteLevel));
         StringAssert.Contains(e.Message, "BpeTokenizer is not supported");
+
+        // A tiktoken encoding that is not GPT-2's: every byte, then "ab".
+        string ranks = string.Join("\n", Enumerable.Range(0, 256).Select(b => $"{Convert.ToBase64String([(byte)b])} {b}").Append("YWI= 256"));
+        using var stream = new MemoryStream(System.Text.Encoding.UTF8.GetBytes(ranks));
+        var tiny = TiktokenTokenizer.Create(stream, PreTokenizer.CreateWordOrNonWord(), normalizer: null);
+        e = Assert.ThrowsExactly<ArgumentException>(() => BitLlamaTokenizer.FromTokenizer(tiny));
+        StringAssert.Contains(e.Message, "TiktokenTokenizer is not supported");
     }
 }

@@ -78,6 +78,35 @@ public sealed class Utf8StreamDecoderTests
     }
 
     [TestMethod]
+    public void StreamedTextEqualsDecodeForRandomIdSequences()
+    {
+        var random = new Random(99);
+        foreach (var tokenizer in new[] { s_small, BitLlamaTokenizer.Gpt2() })
+        {
+            for (int trial = 0; trial < 300; trial++)
+            {
+                // Mostly byte tokens, so sequences often hold invalid and unfinished UTF-8.
+                int[] ids = [.. Enumerable.Range(0, random.Next(0, 12)).Select(_ => random.Next(3) == 0 ? random.Next(tokenizer.VocabSize) : ByteTokenId(tokenizer, random))];
+                var decoder = tokenizer.CreateStreamDecoder();
+                string streamed = string.Concat(ids.Select(decoder.Append)) + decoder.Flush();
+                Assert.AreEqual(tokenizer.Decode(ids), streamed, $"ids: {string.Join(",", ids)}");
+            }
+        }
+    }
+
+    /// <summary>The id of a single-byte token (biased to non-ASCII bytes): 3 + byte for trained vocabularies, looked up for GPT-2.</summary>
+    private static int ByteTokenId(BitLlamaTokenizer tokenizer, Random random)
+    {
+        byte b = (byte)random.Next(0x60, 0x100);
+        if (tokenizer.VocabSize < 50000) return 3 + b;
+        for (int id = 0; id < 256; id++)
+        {
+            if (tokenizer.TokenBytes(id) is [var only] && only == b) return id;
+        }
+        throw new InvalidOperationException($"GPT-2 has no single-byte token for {b:X2}");
+    }
+
+    [TestMethod]
     public void AppendRejectsUnknownIds()
     {
         var e = Assert.ThrowsExactly<ArgumentException>(() => s_small.CreateStreamDecoder().Append(300));

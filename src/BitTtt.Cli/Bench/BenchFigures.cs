@@ -1,0 +1,116 @@
+using System.Diagnostics;
+using System.Numerics.Tensors;
+using BitTtt.Inference.Engine;
+using BitTtt.Inference.Kernels;
+
+namespace BitTtt.Cli.Bench;
+
+/// <summary>One GEMV shape: multiply-adds per second (G/s) of each implementation.</summary>
+internal sealed record GemvFigure(int Rows, int Cols, double Ternary, double Fp32, double? Torch);
+
+/// <summary>Timing helpers and the managed measurements of <c>bit-llama bench</c>.</summary>
+internal static class BenchFigures
+{
+    /// <summary>Seconds per call of <paramref name="body"/>: one warm-up call, then repeats until <paramref name="minSeconds"/> passed.</summary>
+    public static double SecondsPerCall(Action body, double minSeconds = 0.3)
+    {
+        body();
+        var sw = Stopwatch.StartNew();
+        long calls = 0;
+        do { body(); calls++; } while (sw.Elapsed.TotalSeconds < minSeconds);
+        return sw.Elapsed.TotalSeconds / calls;
+    }
+
+    /// <summary>Random (R, C) weights and input; ternary = quantize the input + packed GEMV, fp32 = TensorPrimitives per row.</summary>
+    public static (double Ternary, double Fp32, float[] Weights, float[] Input) ManagedGemv(int rows, int cols, int seed)
+    {
+        var rng = new Random(seed);
+        var w = new float[(long)rows * cols];
+        for (long i = 0; i < w.LongLength; i++) w[i] = (float)(rng.NextDouble() * 2 - 1);
+        var x = new float[cols];
+        for (int i = 0; i < cols; i++) x[i] = (float)(rng.NextDouble() * 2 - 1);
+        var packed = PackedTernaryMatrix.Quantize(w, rows, cols);
+        var q = new Int8Activations(1, cols);
+        var y = new float[rows];
+        double ternary = SecondsPerCall(() => { q.Quantize(x, 1); TernaryKernels.Gemm(packed, q, y); });
+        double fp32 = SecondsPerCall(() => Forward.FullPrecisionGemv(w, x, y));
+        double macs = (double)rows * cols / 1e9;
+        return (macs / ternary, macs / fp32, w, x);
+    }
+
+    /// <summary>Prompt (batched) and decode (token by token, greedy) tokens per second of the managed engine.</summary>
+    public static (double Prefill, double Decode) ManagedGeneration(InferenceWeights weights, int[] prompt, int decodeTokens)
+    {
+        var state = new SequenceState(weights);
+        var logits = new float[weights.Config.VocabSize];
+        Forward.Run(state, prompt.AsSpan(0, Math.Min(8, prompt.Length)), logits);   // warm up JIT
+        double prefill = double.MaxValue, decode = double.MaxValue;
+        for (int rep = 0; rep < 2; rep++)   // best of two: the machine is shared
+        {
+            state.Reset();
+            var sw = Stopwatch.StartNew();
+            Forward.Run(state, prompt, logits);
+            prefill = Math.Min(prefill, sw.Elapsed.TotalSeconds);
+            sw.Restart();
+            int[] next = [0];
+            for (int i = 0; i < decodeTokens; i++)
+            {
+                next[0] = ArgMax(logits);
+                Forward.Run(state, next, logits);
+            }
+            decode = Math.Min(decode, sw.Elapsed.TotalSeconds);
+        }
+        return (prompt.Length / prefill, decodeTokens / decode);
+    }
+
+    /// <summary>Milliseconds of the fp32 LM head GEMV alone, to show how much of a decode step it takes.</summary>
+    public static double LmHeadMs(InferenceWeights weights)
+    {
+        var x = new float[weights.Config.HiddenDim];
+        for (int i = 0; i < x.Length; i++) x[i] = MathF.Sin(i);
+        var y = new float[weights.Config.VocabSize];
+        return 1000 * SecondsPerCall(() => Forward.FullPrecisionGemv(weights.LmHead, x, y));
+    }
+
+    public static int ArgMax(ReadOnlySpan<float> x) => TensorPrimitives.IndexOfMax(x);
+
+    /// <summary>Deterministic random weights with SPEC §2 names, at the scales the trainer initialises them.</summary>
+    public static Dictionary<string, (long[] Shape, float[] Data)> RandomTensors(BitLlamaConfig c, int seed)
+    {
+        var rng = new Random(seed);
+        long v = c.VocabSize, dim = c.HiddenDim, d = c.TttDim, inter = c.IntermediateDim;
+        var shapes = new List<(string, long[])> { ("embed.weight", [v, dim]) };
+        for (int i = 0; i < c.NumLayers; i++)
+        {
+            shapes.Add(($"layers.{i}.norm1.weight", [dim]));
+            shapes.Add(($"layers.{i}.ttt.down.weight", [d, dim]));
+            shapes.Add(($"layers.{i}.ttt.up.weight", [dim, d]));
+            shapes.Add(($"layers.{i}.norm2.weight", [dim]));
+            shapes.Add(($"layers.{i}.mlp.gate_proj.weight", [inter, dim]));
+            shapes.Add(($"layers.{i}.mlp.up_proj.weight", [inter, dim]));
+            shapes.Add(($"layers.{i}.mlp.down_proj.weight", [dim, inter]));
+        }
+        shapes.Add(("norm_f.weight", [dim]));
+        shapes.Add(("lm_head.weight", [v, dim]));
+        var result = new Dictionary<string, (long[], float[])>();
+        foreach (var (name, shape) in shapes)
+        {
+            var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
+            double bound = shape.Length == 1 ? 0 : 1 / Math.Sqrt(shape[1]);
+            for (long i = 0; i < data.LongLength; i++)
+                data[i] = shape.Length == 1 ? 1f : name == "embed.weight" ? (float)(rng.NextDouble() * 2 - 1) : (float)((rng.NextDouble() * 2 - 1) * bound);
+            result[name] = (shape, data);
+        }
+        return result;
+    }
+
+    /// <summary>Resident set size in MB.</summary>
+    public static double RssMb()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        using var p = Process.GetCurrentProcess();
+        p.Refresh();
+        return p.WorkingSet64 / (1024.0 * 1024.0);
+    }
+}

@@ -1,0 +1,107 @@
+using System.CommandLine;
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using BitTtt.Cli.Bench;
+using BitTtt.Inference;
+using BitTtt.Inference.Engine;
+
+namespace BitTtt.Cli.Commands;
+
+/// <summary>
+/// <c>bit-llama bench [MODEL] [--dim D --layers N --vocab-size V] [--json]</c>: kernel GEMV throughput
+/// (packed ternary vs fp32 TensorPrimitives vs TorchSharp) and generation speed of the managed engine
+/// vs the TorchSharp model token by token, on one model in one run, plus load time and resident memory.
+/// </summary>
+internal sealed class BenchCommand : ICliCommand
+{
+    public int Order => 60;
+
+    static readonly (int Rows, int Cols)[] GemvShapes = [(256, 256), (1024, 256), (256, 1024), (4096, 4096)];
+
+    public Command Create()
+    {
+        var model = new Argument<string?>("model") { Description = "A .bitt file or model directory; omitted: a randomly initialised model of the given shape", Arity = ArgumentArity.ZeroOrOne };
+        var dim = new Option<int>("--dim") { Description = "Hidden width of the random model", DefaultValueFactory = _ => 256 };
+        var layers = new Option<int>("--layers") { Description = "Layers of the random model", DefaultValueFactory = _ => 8 };
+        var vocab = new Option<int>("--vocab-size") { Description = "Vocabulary of the random model", DefaultValueFactory = _ => 16384 };
+        var prompt = new Option<int>("--prompt-tokens") { Description = "Prompt length for the prefill figure", DefaultValueFactory = _ => 128 };
+        var decode = new Option<int>("--decode-tokens") { Description = "Tokens generated for the decode figure", DefaultValueFactory = _ => 128 };
+        var noTorch = new Option<bool>("--no-torch") { Description = "Skip the TorchSharp comparisons" };
+        var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
+        var command = new Command("bench", "Measure kernel and generation speed: managed engine vs TorchSharp") { model, dim, layers, vocab, prompt, decode, noTorch, json };
+        command.SetAction((r, ct) => CliCommands.RunAsync(ct => Task.FromResult(Run(
+            r.GetValue(model), r.Get(dim), r.Get(layers), r.Get(vocab), r.Get(prompt), r.Get(decode), r.Get(noTorch), r.Get(json))), ct));
+        return command;
+    }
+
+    static int Run(string? modelPath, int dim, int layers, int vocab, int promptTokens, int decodeTokens, bool noTorch, bool json)
+    {
+        if (promptTokens <= 0) throw new ArgumentException($"--prompt-tokens must be positive, got {promptTokens}");
+        if (decodeTokens <= 0) throw new ArgumentException($"--decode-tokens must be positive, got {decodeTokens}");
+        var log = json ? TextWriter.Null : Console.Out;
+
+        // Managed model first, so load time and resident memory are measured before libtorch is loaded.
+        var sw = Stopwatch.StartNew();
+        InferenceWeights weights;
+        if (modelPath is null)
+        {
+            var config = new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 };
+            config.Validate("--dim/--layers/--vocab-size");
+            var tensors = BenchFigures.RandomTensors(config, seed: 42);
+            sw.Restart();
+            weights = InferenceWeights.Load(config, (name, _) => tensors[name].Data);
+        }
+        else
+        {
+            using var llama = Llama.LoadAuto(modelPath);
+            weights = llama.Weights;
+        }
+        double loadMs = sw.Elapsed.TotalMilliseconds;
+        double rssMb = BenchFigures.RssMb();
+        var c = weights.Config;
+        log.WriteLine($"model: {(modelPath ?? "random")} ({weights.Describe()}); load {loadMs:F0} ms; rss {rssMb:F0} MB; weights {weights.SizeInBytes / 1e6:F1} MB");
+
+        var gemv = new List<GemvFigure>();
+        foreach (var (rows, cols) in GemvShapes)
+        {
+            var (ternary, fp32, w, x) = BenchFigures.ManagedGemv(rows, cols, seed: rows + cols);
+            double? torchGemv = noTorch ? null : TorchBaseline.Gemv(w, x, rows, cols);
+            gemv.Add(new GemvFigure(rows, cols, ternary, fp32, torchGemv));
+        }
+        log.WriteLine("GEMV (G multiply-adds/s)   ternary    fp32 TensorPrimitives   TorchSharp");
+        foreach (var g in gemv)
+            log.WriteLine($"  {g.Rows,5} x {g.Cols,-5}          {g.Ternary,8:F2}   {g.Fp32,12:F2}          {(g.Torch is double t ? t.ToString("F2") : "-"),8}");
+
+        var rng = new Random(7);
+        var promptIds = Enumerable.Range(0, promptTokens).Select(_ => rng.Next(c.VocabSize)).ToArray();
+        var (prefill, decodeRate) = BenchFigures.ManagedGeneration(weights, promptIds, decodeTokens);
+        double? torchPrefill = null, torchDecode = null;
+        double headMs = BenchFigures.LmHeadMs(weights);
+        log.WriteLine($"managed:    prefill {prefill,9:F1} tok/s   decode {decodeRate,9:F1} tok/s   (fp32 LM head alone: {headMs:F3} ms of the {1000 / decodeRate:F3} ms per token)");
+        if (torchDecode is double td && torchPrefill is double tp)
+            log.WriteLine($"TorchSharp: prefill {tp,9:F1} tok/s   decode {td,9:F1} tok/s   (decode speed-up {decodeRate / td:F1}x)");
+
+        if (json)
+        {
+            var obj = new JsonObject
+            {
+                ["model"] = modelPath ?? "random",
+                ["config"] = c.ToJsonObject(),
+                ["load_ms"] = Math.Round(loadMs, 1),
+                ["rss_mb"] = Math.Round(rssMb, 1),
+                ["lm_head_ms"] = Math.Round(headMs, 3),
+                ["decode_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(decodeRate, 1), ["torch"] = torchDecode is double d1 ? Math.Round(d1, 1) : null },
+                ["prefill_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(prefill, 1), ["torch"] = torchPrefill is double p1 ? Math.Round(p1, 1) : null },
+                ["gemv"] = new JsonArray(gemv.Select(g => (JsonNode)new JsonObject
+                {
+                    ["rows"] = g.Rows, ["cols"] = g.Cols,
+                    ["ternary_gmacs"] = Math.Round(g.Ternary, 3), ["fp32_gmacs"] = Math.Round(g.Fp32, 3),
+                    ["torch_gmacs"] = g.Torch is double t ? Math.Round(t, 3) : null,
+                }).ToArray()),
+            };
+            Console.WriteLine(obj.ToJsonString(new JsonSerializerOptions { WriteIndented = false }));
+        }
+        return 0;
+    }
+}

@@ -1,0 +1,79 @@
+using System.CommandLine;
+using BitTtt.Inference;
+
+namespace BitTtt.Cli.Commands;
+
+/// <summary>
+/// <c>bit-llama chat MODEL</c>: reads lines from stdin; each line is a turn whose reply is streamed to
+/// stdout. The TTT memory carries across turns. Commands: <c>/reset</c>, <c>/save FILE</c>,
+/// <c>/load FILE</c>, <c>/quit</c>.
+/// </summary>
+internal sealed class ChatCommand : ICliCommand
+{
+    public int Order => 31;
+
+    public Command Create()
+    {
+        var model = new Argument<string>("model") { Description = "A .bitt file or a model directory" };
+        var sampling = new SamplingArguments();
+        var command = new Command("chat", "Interactive generation that keeps its TTT memory across turns (/reset, /save FILE, /load FILE, /quit)") { model };
+        sampling.AddTo(command);
+        command.SetAction((r, ct) => CliCommands.RunAsync(async ct =>
+        {
+            var options = sampling.Read(r);
+            using var llama = Llama.LoadAuto(r.GetValue(model)!);
+            using var session = llama.CreateSession();
+            using var stdout = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false)) { AutoFlush = true };
+            bool interactive = !Console.IsInputRedirected;
+            while (!ct.IsCancellationRequested)
+            {
+                if (interactive) await stdout.WriteAsync("> ");
+                string? line = await Console.In.ReadLineAsync(ct);
+                if (line is null || line.Trim() == "/quit") break;
+                string? reply = Command(session, line.Trim());
+                if (reply is not null)
+                {
+                    await stdout.WriteLineAsync(reply);
+                    continue;
+                }
+                if (line.Length == 0) continue;
+                await foreach (var piece in session.CompleteStreamingAsync(line + "\n", options, ct))
+                    await stdout.WriteAsync(piece);
+                await stdout.WriteLineAsync();
+            }
+            return 0;
+        }, ct));
+        return command;
+    }
+
+    /// <summary>Runs a /command and returns its one-line answer, or null when the line is not a command.</summary>
+    static string? Command(LlamaSession session, string line)
+    {
+        if (!line.StartsWith('/')) return null;
+        string[] parts = line.Split(' ', 2, StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        string? arg = parts.Length > 1 ? parts[1] : null;
+        try
+        {
+            switch (parts[0])
+            {
+                case "/reset":
+                    session.ResetState();
+                    return "[memory reset]";
+                case "/save" when arg is not null:
+                    session.SaveMemory(arg);
+                    return $"[memory saved to {arg}]";
+                case "/load" when arg is not null:
+                    session.LoadMemory(arg);
+                    return $"[memory loaded from {arg}, {session.Position} tokens]";
+                case "/save" or "/load":
+                    return $"[usage: {parts[0]} FILE]";
+                default:
+                    return $"[unknown command {parts[0]}; commands: /reset, /save FILE, /load FILE, /quit]";
+            }
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+        {
+            return $"[error: {e.Message}]";   // a bad memory file must not end the conversation
+        }
+    }
+}

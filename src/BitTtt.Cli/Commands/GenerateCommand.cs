@@ -1,0 +1,30 @@
+using System.CommandLine;
+using BitTtt.Inference;
+
+namespace BitTtt.Cli.Commands;
+
+/// <summary><c>bit-llama generate MODEL --prompt TEXT [sampling flags]</c>: streams a completion to stdout (managed engine).</summary>
+internal sealed class GenerateCommand : ICliCommand
+{
+    public int Order => 30;
+
+    public Command Create()
+    {
+        var model = new Argument<string>("model") { Description = "A .bitt file or a model directory" };
+        var prompt = new Option<string>("--prompt") { Description = "Text to continue", Required = true };
+        var sampling = new SamplingArguments();
+        var command = new Command("generate", "Generate text from a prompt, streamed to stdout") { model, prompt };
+        sampling.AddTo(command);
+        command.SetAction((r, ct) => CliCommands.RunAsync(async ct =>
+        {
+            var options = sampling.Read(r);
+            using var llama = Llama.LoadAuto(r.GetValue(model)!);
+            using var stdout = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false)) { AutoFlush = true };
+            await foreach (var piece in llama.CompleteStreamingAsync(r.Get(prompt), options, ct))
+                await stdout.WriteAsync(piece);
+            await stdout.WriteLineAsync();
+            return 0;
+        }, ct));
+        return command;
+    }
+}

@@ -1,0 +1,110 @@
+namespace BitTtt.Sampling;
+
+/// <summary>
+/// Picks the next token from logits: repetition penalty, then greedy (temperature 0) or
+/// temperature → top-k → softmax → top-p (nucleus) → a draw from the seeded generator.
+/// Buffers are sized once per vocabulary, so a step allocates nothing. Not thread-safe.
+/// </summary>
+public sealed class Sampler
+{
+    readonly SamplingOptions _options;
+    readonly float[] _scores;      // (V) penalised, temperature-scaled logits
+    readonly int[] _order;         // (V) candidate token ids
+    readonly float[] _probs;       // (V) candidate probabilities, in _order's order
+    readonly int[] _seen;          // (V) stamp of the last step that penalised a token
+    readonly Random _random;
+    readonly Comparison<int> _byScoreDescending;
+    int _stamp;
+
+    public Sampler(SamplingOptions options, int vocabSize)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(vocabSize);
+        _options = options;
+        _scores = new float[vocabSize];
+        _order = new int[vocabSize];
+        _probs = new float[vocabSize];
+        _seen = new int[vocabSize];
+        _random = options.Seed is int seed ? new Random(seed) : new Random();
+        _byScoreDescending = (a, b) => Before(a, b) ? -1 : Before(b, a) ? 1 : 0;
+    }
+
+    /// <summary>Chooses a token given the logits (V) and the context tokens the repetition penalty applies to.</summary>
+    public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> context)
+    {
+        int vocab = _scores.Length;
+        if (logits.Length != vocab)
+            throw new ArgumentException($"expected {vocab} logits, got {logits.Length}", nameof(logits));
+        logits.CopyTo(_scores);
+        ApplyRepetitionPenalty(context);
+        if (_options.Temperature == 0) return ArgMax(_scores);
+
+        for (int i = 0; i < vocab; i++) { _scores[i] /= _options.Temperature; _order[i] = i; }
+        int n = _options.TopK > 0 && _options.TopK < vocab ? _options.TopK : vocab;
+        if (n < vocab) SelectTop(n);
+        _order.AsSpan(0, n).Sort(_byScoreDescending);
+
+        // Softmax over the n candidates, highest first; then keep the smallest prefix with mass >= top-p.
+        float max = _scores[_order[0]];
+        double total = 0;
+        for (int i = 0; i < n; i++) { _probs[i] = MathF.Exp(_scores[_order[i]] - max); total += _probs[i]; }
+        double cumulative = 0;
+        int keep = n;
+        for (int i = 0; i < n; i++)
+        {
+            cumulative += _probs[i] / total;
+            if (cumulative >= _options.TopP) { keep = i + 1; break; }
+        }
+        double mass = 0;
+        for (int i = 0; i < keep; i++) mass += _probs[i];
+        double u = _random.NextDouble() * mass;
+        for (int i = 0; i < keep; i++)
+        {
+            u -= _probs[i];
+            if (u < 0) return _order[i];
+        }
+        return _order[keep - 1];
+    }
+
+    void ApplyRepetitionPenalty(ReadOnlySpan<int> context)
+    {
+        float p = _options.RepetitionPenalty;
+        if (p == 1f) return;
+        _stamp++;
+        foreach (int t in context)
+        {
+            if ((uint)t >= (uint)_scores.Length || _seen[t] == _stamp) continue;
+            _seen[t] = _stamp;   // each distinct token penalised once
+            _scores[t] = _scores[t] > 0 ? _scores[t] / p : _scores[t] * p;
+        }
+    }
+
+    static int ArgMax(ReadOnlySpan<float> x)
+    {
+        int best = 0;
+        for (int i = 1; i < x.Length; i++) if (x[i] > x[best]) best = i;
+        return best;
+    }
+
+    /// <summary>Moves the n highest-scoring ids to the front of _order (quickselect; ties broken by lower id).</summary>
+    void SelectTop(int n)
+    {
+        int lo = 0, hi = _order.Length - 1;
+        while (lo < hi)
+        {
+            int pivot = _order[(lo + hi) >>> 1], i = lo, j = hi;
+            while (i <= j)
+            {
+                while (Before(_order[i], pivot)) i++;
+                while (Before(pivot, _order[j])) j--;
+                if (i <= j) { (_order[i], _order[j]) = (_order[j], _order[i]); i++; j--; }
+            }
+            if (n - 1 <= j) hi = j;
+            else if (n - 1 >= i) lo = i;
+            else break;
+        }
+    }
+
+    bool Before(int a, int b) => _scores[a] > _scores[b] || (_scores[a] == _scores[b] && a < b);
+}

@@ -1,0 +1,35 @@
+using System.Text.RegularExpressions;
+using Microsoft.ML.Tokenizers;
+
+namespace BitTtt.Tokenization;
+
+/// <summary>
+/// Hugging Face's <c>Split</c> pre-tokenizer with behavior <c>Isolated</c>: every match is a piece and so is
+/// every stretch of text between matches, so no character is dropped whatever the pattern
+/// (Microsoft.ML.Tokenizers' <see cref="RegexPreTokenizer"/> yields matches only, which is lossless just
+/// for patterns such as GPT-2's that match everything).
+/// </summary>
+internal sealed class SplitPreTokenizer : PreTokenizer
+{
+    private readonly Regex _regex;
+
+    public SplitPreTokenizer(Regex regex) => _regex = regex;
+
+    public override IEnumerable<(int Offset, int Length)> PreTokenize(string text) =>
+        text is null ? [] : PreTokenize(text.AsSpan());
+
+    public override IEnumerable<(int Offset, int Length)> PreTokenize(ReadOnlySpan<char> text)
+    {
+        var pieces = new List<(int, int)>();
+        int end = 0;
+        foreach (ValueMatch m in _regex.EnumerateMatches(text))
+        {
+            if (m.Length == 0) continue;
+            if (m.Index > end) pieces.Add((end, m.Index - end));
+            pieces.Add((m.Index, m.Length));
+            end = m.Index + m.Length;
+        }
+        if (end < text.Length) pieces.Add((end, text.Length - end));
+        return pieces;
+    }
+}

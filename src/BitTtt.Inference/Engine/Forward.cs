@@ -1,0 +1,175 @@
+using System.Numerics.Tensors;
+using BitTtt.Inference.Kernels;
+
+namespace BitTtt.Inference.Engine;
+
+/// <summary>
+/// SPEC §3 for one sequence. Tokens are processed in batches of up to <see cref="SequenceState.MaxBatch"/>:
+/// every BitLinear runs as one GEMM over the batch (weights unpacked once per batch), while the TTT
+/// recurrence (O(d²) per token) runs token by token inside the batch exactly as in decode, so a prompt
+/// fed at once or token by token gives bit-identical logits.
+/// Shape key: T = tokens in a batch, D = hidden, d = D/4, I = intermediate, V = vocab.
+/// </summary>
+public static class Forward
+{
+    /// <summary>Largest number of tokens accepted in one call (the TTT state itself has no length limit).</summary>
+    public const int MaxTokensPerCall = 1 << 20;
+
+    /// <summary>
+    /// Feeds <paramref name="tokens"/> through the model, advancing <paramref name="state"/>; writes the
+    /// logits of the last token to <paramref name="logits"/> (V) unless it is empty.
+    /// </summary>
+    public static void Run(SequenceState state, ReadOnlySpan<int> tokens, Span<float> logits)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var c = state.Weights.Config;
+        if (tokens.Length > MaxTokensPerCall)
+            throw new ArgumentException($"{tokens.Length} tokens in one call exceed the limit of {MaxTokensPerCall}; feed them in parts", nameof(tokens));
+        for (int i = 0; i < tokens.Length; i++)
+            if ((uint)tokens[i] >= (uint)c.VocabSize)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"token id {tokens[i]} at position {i} is outside the vocabulary [0, {c.VocabSize})");
+        if (!logits.IsEmpty && logits.Length != c.VocabSize)
+            throw new ArgumentException($"logits buffer holds {logits.Length} values, the vocabulary has {c.VocabSize}", nameof(logits));
+        if (tokens.IsEmpty)
+        {
+            if (!logits.IsEmpty) throw new ArgumentException("no tokens to compute logits for", nameof(tokens));
+            return;
+        }
+        for (int start = 0; start < tokens.Length; start += SequenceState.MaxBatch)
+        {
+            var batch = tokens.Slice(start, Math.Min(SequenceState.MaxBatch, tokens.Length - start));
+            RunBatch(state, batch);
+            if (start + batch.Length == tokens.Length && !logits.IsEmpty)
+                LmHead(state, batch.Length - 1, logits);
+        }
+    }
+
+    static void RunBatch(SequenceState s, ReadOnlySpan<int> tokens)
+    {
+        var wts = s.Weights;
+        var c = wts.Config;
+        int T = tokens.Length, dim = c.HiddenDim, inter = c.IntermediateDim;
+        var h = s.H.AsSpan(0, T * dim);
+        for (int t = 0; t < T; t++) wts.Embed.AsSpan(tokens[t] * dim, dim).CopyTo(h.Slice(t * dim, dim));   // (T) -> (T, D)
+        for (int i = 0; i < c.NumLayers; i++)
+        {
+            var l = wts.Layers[i];
+            var a = s.A.AsSpan(0, T * dim);
+            RmsNorm(h, l.Norm1, c.RmsNormEps, a, T);                                                       // (T, D)
+            Ttt(s, i, l, T);                                                                               // (T, D) -> (T, D) in OutD
+            TensorPrimitives.Add(h, s.OutD.AsSpan(0, T * dim), h);                                          // h = h + ttt(norm1(h))
+            RmsNorm(h, l.Norm2, c.RmsNormEps, a, T);
+            s.QD.Quantize(a, T);
+            var gate = s.Gate.AsSpan(0, T * inter);
+            var up = s.Up.AsSpan(0, T * inter);
+            TernaryKernels.Gemm(l.GateProj, s.QD, gate);                                                   // (T, D) -> (T, I)
+            TernaryKernels.Gemm(l.UpProj, s.QD, up);                                                       // (T, D) -> (T, I)
+            SiluMul(gate, up);                                                                             // gate = silu(gate) * up
+            s.QI.Quantize(gate, T);
+            TernaryKernels.Gemm(l.DownProj, s.QI, s.OutD.AsSpan(0, T * dim));                              // (T, I) -> (T, D)
+            TensorPrimitives.Add(h, s.OutD.AsSpan(0, T * dim), h);                                          // h = h + mlp(norm2(h))
+        }
+        s.Position += T;
+    }
+
+    /// <summary>TTT sub-layer for the T normed rows in <c>s.A</c>; writes up(pred) to <c>s.OutD</c>.</summary>
+    static void Ttt(SequenceState s, int layer, LayerWeights l, int T)
+    {
+        var c = s.Weights.Config;
+        int d = c.TttDim, dim = c.HiddenDim;
+        s.QD.Quantize(s.A.AsSpan(0, T * dim), T);
+        var f = s.F.AsSpan(0, T * d);
+        TernaryKernels.Gemm(l.TttDown, s.QD, f);                                                           // (T, D) -> (T, d)
+        for (int t = 0; t < T; t++)
+            TttStep(s, layer, f.Slice(t * d, d), s.Pred.AsSpan(t * d, d), s.Position + t, c.TttChunk, c.InnerLr);
+        s.Qd.Quantize(s.Pred.AsSpan(0, T * d), T);
+        TernaryKernels.Gemm(l.TttUp, s.Qd, s.OutD.AsSpan(0, T * dim));                                     // (T, d) -> (T, D)
+    }
+
+    /// <summary>
+    /// One token of the chunked TTT rule (SPEC §3): k = f/(‖f‖+1e-6); pred = (W - ηG)k; G += (Wk - k)kᵀ;
+    /// at the end of a chunk W -= ηG, G = 0. <paramref name="position"/> is the token's index in the sequence.
+    /// </summary>
+    internal static void TttStep(SequenceState s, int layer, ReadOnlySpan<float> f, Span<float> pred, long position, int chunk, float eta)
+    {
+        int d = f.Length;
+        float[] w = s.W[layer], g = s.G[layer];
+        var k = s.K.AsSpan(0, d);
+        TensorPrimitives.Divide(f, MathF.Sqrt(TensorPrimitives.SumOfSquares(f)) + 1e-6f, k);
+        for (int r = 0; r < d; r++)
+        {
+            s.P0[r] = TensorPrimitives.Dot(w.AsSpan(r * d, d), k);                                          // (W k)_r
+            s.Gk[r] = TensorPrimitives.Dot(g.AsSpan(r * d, d), k);                                          // (G k)_r
+        }
+        for (int r = 0; r < d; r++)
+        {
+            pred[r] = s.P0[r] - eta * s.Gk[r];
+            float e = s.P0[r] - k[r];                                                                       // residual of the inner loss
+            TensorPrimitives.MultiplyAdd(k, e, g.AsSpan(r * d, d), g.AsSpan(r * d, d));                     // G += e kᵀ
+        }
+        if ((position + 1) % chunk == 0)
+        {
+            TensorPrimitives.MultiplyAdd(g, -eta, w, w);                                                    // W -= η G
+            Array.Clear(g);
+        }
+    }
+
+    static void LmHead(SequenceState s, int t, Span<float> logits)
+    {
+        var c = s.Weights.Config;
+        int dim = c.HiddenDim;
+        RmsNorm(s.H.AsSpan(t * dim, dim), s.Weights.NormF, c.RmsNormEps, s.Final, 1);                     // (D)
+        FullPrecisionGemv(s.Weights.LmHead, s.Final, logits);                                              // (D) -> (V)
+    }
+
+    /// <summary>y = W x for a full-precision (R, C) matrix; split across cores when it is large.</summary>
+    public static void FullPrecisionGemv(float[] matrix, float[] x, Span<float> y)
+    {
+        int cols = x.Length, rows = y.Length;
+        if ((long)rows * cols < TernaryKernels.ParallelThreshold / 4 || Environment.ProcessorCount == 1)
+        {
+            for (int r = 0; r < rows; r++) y[r] = TensorPrimitives.Dot(matrix.AsSpan(r * cols, cols), x);
+            return;
+        }
+        GemvParallel(matrix, x, y);
+    }
+
+    // Separate method so the closure is only allocated when the work is split.
+    static unsafe void GemvParallel(float[] matrix, float[] x, Span<float> y)
+    {
+        int cols = x.Length, rows = y.Length, parts = Environment.ProcessorCount;
+        fixed (float* py = y)
+        {
+            nint address = (nint)py;
+            Parallel.For(0, parts, p =>
+            {
+                var dst = new Span<float>((void*)address, rows);
+                for (int r = (int)((long)rows * p / parts), end = (int)((long)rows * (p + 1) / parts); r < end; r++)
+                    dst[r] = TensorPrimitives.Dot(matrix.AsSpan(r * cols, cols), x);
+            });
+        }
+    }
+
+    /// <summary>Row-wise x / sqrt(mean(x²) + eps) * w over T rows of length D.</summary>
+    internal static void RmsNorm(ReadOnlySpan<float> x, float[] weight, float eps, Span<float> y, int rows)
+    {
+        int dim = weight.Length;
+        for (int t = 0; t < rows; t++)
+        {
+            var xr = x.Slice(t * dim, dim);
+            var yr = y.Slice(t * dim, dim);
+            float inv = 1f / MathF.Sqrt(TensorPrimitives.SumOfSquares(xr) / dim + eps);
+            TensorPrimitives.Multiply(xr, inv, yr);
+            TensorPrimitives.Multiply(yr, weight, yr);
+        }
+    }
+
+    static void SiluMul(Span<float> gate, ReadOnlySpan<float> up)
+    {
+        for (int i = 0; i < gate.Length; i++)
+        {
+            float g = gate[i];
+            gate[i] = g / (1f + MathF.Exp(-g)) * up[i];
+        }
+    }
+}

@@ -1,0 +1,119 @@
+using System.Security.Cryptography;
+using BitTtt.Inference.Kernels;
+
+namespace BitTtt.Inference.Engine;
+
+/// <summary>
+/// One layer's weights (SPEC §2): full-precision norms, BitLinear weights packed to 2-bit ternary.
+/// Shape key: D = hidden, d = D/4, I = intermediate.
+/// </summary>
+public sealed class LayerWeights
+{
+    public required float[] Norm1 { get; init; }                 // (D)
+    public required PackedTernaryMatrix TttDown { get; init; }   // (d, D)
+    public required PackedTernaryMatrix TttUp { get; init; }     // (D, d)
+    public required float[] Norm2 { get; init; }                 // (D)
+    public required PackedTernaryMatrix GateProj { get; init; }  // (I, D)
+    public required PackedTernaryMatrix UpProj { get; init; }    // (I, D)
+    public required PackedTernaryMatrix DownProj { get; init; }  // (D, I)
+}
+
+/// <summary>
+/// The model's weights as the engine uses them, loaded once and never changed, so any number of
+/// sessions may read them concurrently. Shape key: V = vocab, D = hidden.
+/// </summary>
+public sealed class InferenceWeights
+{
+    readonly Lazy<string> _fingerprint;
+
+    public BitLlamaConfig Config { get; }
+    public float[] Embed { get; }          // (V, D)
+    public IReadOnlyList<LayerWeights> Layers { get; }
+    public float[] NormF { get; }          // (D)
+    public float[] LmHead { get; }         // (V, D) full precision (SPEC §3)
+
+    InferenceWeights(BitLlamaConfig config, float[] embed, LayerWeights[] layers, float[] normF, float[] lmHead)
+    {
+        Config = config;
+        Embed = embed;
+        Layers = layers;
+        NormF = normF;
+        LmHead = lmHead;
+        _fingerprint = new Lazy<string>(ComputeFingerprint);
+    }
+
+    /// <summary>
+    /// Builds the weights from a tensor source: <paramref name="read"/> returns the float data of a
+    /// SPEC §2 name given its expected [rows, cols] shape, and throws naming the tensor when it differs.
+    /// </summary>
+    public static InferenceWeights Load(BitLlamaConfig config, Func<string, long[], float[]> read)
+    {
+        ArgumentNullException.ThrowIfNull(config);
+        config.Validate();
+        int v = config.VocabSize, dim = config.HiddenDim, d = config.TttDim, inter = config.IntermediateDim;
+        float[] Read(string name, params long[] shape)
+        {
+            var data = read(name, shape);
+            long expected = shape.Aggregate(1L, (a, b) => a * b);
+            if (data.LongLength != expected)
+                throw new ArgumentException($"tensor '{name}': expected {expected} values for shape [{string.Join(", ", shape)}], found {data.LongLength}");
+            return data;
+        }
+        PackedTernaryMatrix Ternary(string name, int rows, int cols) =>
+            PackedTernaryMatrix.Quantize(Read(name, rows, cols), rows, cols);
+
+        var layers = new LayerWeights[config.NumLayers];
+        for (int i = 0; i < layers.Length; i++)
+        {
+            string L(string suffix) => $"layers.{i}.{suffix}";
+            layers[i] = new LayerWeights
+            {
+                Norm1 = Read(L("norm1.weight"), dim),
+                TttDown = Ternary(L("ttt.down.weight"), d, dim),
+                TttUp = Ternary(L("ttt.up.weight"), dim, d),
+                Norm2 = Read(L("norm2.weight"), dim),
+                GateProj = Ternary(L("mlp.gate_proj.weight"), inter, dim),
+                UpProj = Ternary(L("mlp.up_proj.weight"), inter, dim),
+                DownProj = Ternary(L("mlp.down_proj.weight"), dim, inter),
+            };
+        }
+        return new InferenceWeights(config, Read("embed.weight", v, dim), layers, Read("norm_f.weight", dim), Read("lm_head.weight", v, dim));
+    }
+
+    /// <summary>
+    /// Identifies this model for memory files: a SHA-256 over the config and every weight as the engine
+    /// holds it (computed on first use, ~20 ms for the default model).
+    /// </summary>
+    public string Fingerprint => _fingerprint.Value;
+
+    /// <summary>A short human description of the model's shape, used in error messages.</summary>
+    public string Describe() =>
+        $"vocab {Config.VocabSize}, hidden {Config.HiddenDim}, layers {Config.NumLayers}, intermediate {Config.IntermediateDim}, ttt_chunk {Config.TttChunk}";
+
+    /// <summary>Bytes held by weights (packed ternary + full-precision tensors).</summary>
+    public long SizeInBytes =>
+        4L * (Embed.LongLength + NormF.LongLength + LmHead.LongLength) +
+        Layers.Sum(l => 4L * (l.Norm1.Length + l.Norm2.Length) + l.TttDown.SizeInBytes + l.TttUp.SizeInBytes +
+                        l.GateProj.SizeInBytes + l.UpProj.SizeInBytes + l.DownProj.SizeInBytes);
+
+    string ComputeFingerprint()
+    {
+        using var sha = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        sha.AppendData(System.Text.Encoding.UTF8.GetBytes(Describe() + $", inner_lr {Config.InnerLr:R}, eps {Config.RmsNormEps:R}"));
+        void Floats(float[] x) => sha.AppendData(System.Runtime.InteropServices.MemoryMarshal.AsBytes(x.AsSpan()));
+        void Packed(PackedTernaryMatrix m)
+        {
+            sha.AppendData(BitConverter.GetBytes(m.Scale));
+            sha.AppendData(m.Data);
+        }
+        Floats(Embed);
+        foreach (var l in Layers)
+        {
+            Floats(l.Norm1); Packed(l.TttDown); Packed(l.TttUp); Floats(l.Norm2);
+            Packed(l.GateProj); Packed(l.UpProj); Packed(l.DownProj);
+        }
+        Floats(NormF);
+        Floats(LmHead);
+        return Convert.ToHexStringLower(sha.GetHashAndReset());
+    }
+}

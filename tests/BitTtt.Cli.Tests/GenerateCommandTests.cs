@@ -1,0 +1,130 @@
+using System.Diagnostics;
+using BitTtt.Formats;
+using BitTtt.Inference;
+using BitTtt.Sampling;
+using BitTtt.Tokenization;
+
+namespace BitTtt.Cli.Tests;
+
+[TestClass]
+public sealed class GenerateCommandTests
+{
+    static string _dir = null!;
+    static string _model = null!;
+
+    [ClassInitialize]
+    public static void WriteTinyModel(TestContext _)
+    {
+        _dir = Path.Combine(Path.GetTempPath(), "bitttt-cli-gen-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(_dir);
+        string json = BpeTrainer.TrainFromTexts(["the whale swam in the sea. the sea was calm and the whale was white."],
+            new BpeTrainerOptions { VocabSize = 290, MinFrequency = 1 });
+        var config = new BitLlamaConfig { VocabSize = BitLlamaTokenizer.FromJson(json).VocabSize, HiddenDim = 32, NumLayers = 2, InnerLr = 0.1f, TttChunk = 4 };
+        var rng = new Random(1);
+        var tensors = BitLlamaWeights.Expected(config).Select(t =>
+        {
+            var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
+            for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)(rng.NextDouble() * 2 - 1);
+            return new SafeTensorData(t.Name, t.Shape, data);
+        }).ToList();
+        _model = Path.Combine(_dir, "tiny.bitt");
+        ModelPackage.WriteBitt(_model, config, json, tensors);
+    }
+
+    [ClassCleanup]
+    public static void Cleanup() => Directory.Delete(_dir, recursive: true);
+
+    [TestMethod]
+    public void GenerateStreamsTheSameTextAsTheLibrary()
+    {
+        var r = CliRunner.Run("generate", _model, "--prompt", "the whale", "--max-tokens", "12", "--temperature", "0");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        using var llama = Llama.LoadAuto(_model);
+        string expected = llama.Complete("the whale", new SamplingOptions { MaxTokens = 12, Temperature = 0 });
+        Assert.AreEqual(expected + Environment.NewLine, r.StdOut);
+    }
+
+    [TestMethod]
+    public void SameSeedSameText()
+    {
+        string[] args = ["generate", _model, "--prompt", "the sea", "--max-tokens", "20", "--temperature", "1.0", "--top-k", "0", "--top-p", "0.9", "--seed", "11"];
+        var a = CliRunner.Run(args);
+        var b = CliRunner.Run(args);
+        Assert.AreEqual(0, a.ExitCode, a.StdErr);
+        Assert.AreEqual(a.StdOut, b.StdOut);
+        using var llama = Llama.LoadAuto(_model);
+        Assert.AreEqual(llama.Complete("the sea", new SamplingOptions { MaxTokens = 20, Temperature = 1, TopK = 0, TopP = 0.9f, Seed = 11 }) + Environment.NewLine, a.StdOut);
+    }
+
+    [TestMethod]
+    [DataRow("--temperature", "-1", "--temperature")]
+    [DataRow("--top-p", "0", "--top-p")]
+    [DataRow("--top-p", "1.5", "--top-p")]
+    [DataRow("--max-tokens", "0", "--max-tokens")]
+    [DataRow("--top-k", "-3", "--top-k")]
+    public void BadSamplingFlagsAreOneLineErrors(string flag, string value, string named)
+    {
+        var r = CliRunner.Run("generate", _model, "--prompt", "x", flag, value);
+        Assert.AreEqual(1, r.ExitCode, r.StdErr);
+        StringAssert.Contains(r.StdErr, named);
+        Assert.DoesNotContain("   at ", r.StdErr);
+    }
+
+    [TestMethod]
+    public void BadModelAndEmptyPromptAreOneLineErrors()
+    {
+        var missing = CliRunner.Run("generate", Path.Combine(_dir, "nope.bitt"), "--prompt", "x");
+        Assert.AreEqual(1, missing.ExitCode, missing.StdErr);
+        string junk = Path.Combine(_dir, "junk.bitt");
+        File.WriteAllText(junk, "not a model at all");
+        var bad = CliRunner.Run("generate", junk, "--prompt", "x");
+        Assert.AreEqual(1, bad.ExitCode, bad.StdErr);
+        StringAssert.Contains(bad.StdErr, "junk.bitt");
+        var empty = CliRunner.Run("generate", _model, "--prompt", "");
+        Assert.AreEqual(1, empty.ExitCode, empty.StdErr);
+        StringAssert.Contains(empty.StdErr, "prompt is empty");
+    }
+
+    [TestMethod]
+    public void ChatKeepsMemoryAcrossTurnsAndSavesAndLoadsIt()
+    {
+        string mem = Path.Combine(_dir, "chat.bttm");
+        var r = RunWithInput($"the whale\n/save {mem}\nthe sea\n/reset\n/load {mem}\n/load {Path.Combine(_dir, "none.bttm")}\n/quit\nnever read\n",
+            "chat", _model, "--max-tokens", "6", "--temperature", "0");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        StringAssert.Contains(r.StdOut, $"[memory saved to {mem}]");
+        StringAssert.Contains(r.StdOut, "[memory reset]");
+        StringAssert.Contains(r.StdOut, $"[memory loaded from {mem}");
+        StringAssert.Contains(r.StdOut, "[error:");
+        Assert.IsTrue(File.Exists(mem));
+
+        // The reply to the second turn depends on the first: the memory was kept.
+        using var llama = Llama.LoadAuto(_model);
+        using var s = llama.CreateSession();
+        var greedy = new SamplingOptions { MaxTokens = 6, Temperature = 0 };
+        string first = s.Complete("the whale\n", greedy);
+        string second = s.Complete("the sea\n", greedy);
+        string fresh = llama.CreateSession().Complete("the sea\n", greedy);
+        Assert.AreNotEqual(fresh, second, "precondition: on this model the first turn changes the second reply");
+        string nl = Environment.NewLine;
+        StringAssert.StartsWith(r.StdOut, $"{first}{nl}[memory saved to {mem}]{nl}{second}{nl}[memory reset]{nl}[memory loaded from {mem}, ");
+    }
+
+    static CliRunner.Result RunWithInput(string input, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bit-llama.dll"));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        p.StandardInput.Write(input);
+        p.StandardInput.Close();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(2)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException($"bit-llama {string.Join(' ', args)} did not finish");
+        }
+        return new CliRunner.Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+}

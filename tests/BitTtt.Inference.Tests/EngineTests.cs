@@ -1,0 +1,115 @@
+using BitTtt.Inference.Engine;
+
+namespace BitTtt.Inference.Tests;
+
+[TestClass]
+public sealed class EngineTests
+{
+    public TestContext TestContext { get; set; } = null!;
+
+    // The reference sums in double and in another order (and runs TTT in its chunked dual form), so
+    // results differ only by float rounding: observed max 4e-6 on these seeded models. An int8 rounding
+    // flip of one activation would move a logit by ~1e-3 and fail this on purpose.
+    const float ReferenceTolerance = 1e-4f;
+
+    static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    {
+        float m = 0;
+        for (int i = 0; i < a.Length; i++) m = MathF.Max(m, MathF.Abs(a[i] - b[i]));
+        return m;
+    }
+
+    [TestMethod]
+    [DataRow(1, 32, 2, 0)]
+    [DataRow(4, 32, 2, 0)]
+    [DataRow(3, 16, 1, 20)]
+    [DataRow(16, 64, 3, 100)]
+    public void TokenByTokenMatchesTheReferenceForward(int chunk, int dim, int layers, int intermediate)
+    {
+        var c = TinyModels.Config(dim: dim, layers: layers, chunk: chunk, intermediate: intermediate);
+        var w = TinyModels.RandomWeights(c, seed: chunk * 7 + dim);
+        var tokens = TinyModels.RandomTokens(21, c.VocabSize, seed: 5);
+        var expected = ReferenceForward.Logits(c, w, tokens);
+        var state = new SequenceState(TinyModels.Load(c, w));
+        var logits = new float[c.VocabSize];
+        float worst = 0;
+        for (int t = 0; t < tokens.Length; t++)
+        {
+            Forward.Run(state, tokens.AsSpan(t, 1), logits);
+            worst = MathF.Max(worst, MaxAbsDiff(expected[t], logits));
+        }
+        TestContext.WriteLine($"chunk {chunk}, D {dim}: max |managed - reference| = {worst:E2}");
+        Assert.IsLessThan(ReferenceTolerance, worst);
+        Assert.AreEqual(tokens.Length, state.Position);
+    }
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(3)]
+    [DataRow(16)]
+    public void BatchedPromptGivesTheSameLogitsAsTokenByToken(int chunk)
+    {
+        var c = TinyModels.Config(chunk: chunk);
+        var weights = TinyModels.Load(c, TinyModels.RandomWeights(c, seed: 11));
+        var tokens = TinyModels.RandomTokens(SequenceState.MaxBatch + 13, c.VocabSize, seed: 3);
+        var one = new SequenceState(weights);
+        var stepwise = new float[c.VocabSize];
+        foreach (var t in tokens) Forward.Run(one, [t], stepwise);
+        var batched = new SequenceState(weights);
+        var logits = new float[c.VocabSize];
+        Forward.Run(batched, tokens, logits);
+        CollectionAssert.AreEqual(stepwise, logits);   // bit-identical: same kernels, same TTT order
+        var split = new SequenceState(weights);         // split mid-chunk
+        Forward.Run(split, tokens.AsSpan(0, 5), []);
+        Forward.Run(split, tokens.AsSpan(5), logits);
+        CollectionAssert.AreEqual(stepwise, logits);
+        for (int l = 0; l < c.NumLayers; l++)
+            CollectionAssert.AreEqual(one.StateW(l).ToArray(), batched.StateW(l).ToArray());
+    }
+
+    [TestMethod]
+    public void ResetReturnsToTheInitialState()
+    {
+        var c = TinyModels.Config();
+        var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
+        var first = new float[c.VocabSize];
+        var again = new float[c.VocabSize];
+        Forward.Run(s, [1, 2, 3], first);
+        Forward.Run(s, [4, 5], again);
+        s.Reset();
+        Forward.Run(s, [1, 2, 3], again);
+        CollectionAssert.AreEqual(first, again);
+    }
+
+    [TestMethod]
+    public void DecodeStepAllocatesNothing()
+    {
+        var c = TinyModels.Config(dim: 64, chunk: 4);
+        var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
+        var logits = new float[c.VocabSize];
+        int[] token = [7];
+        for (int i = 0; i < 10; i++) Forward.Run(s, token, logits);   // warm up (JIT, tiered compilation)
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int i = 0; i < 100; i++) Forward.Run(s, token, logits);
+        Assert.AreEqual(0L, GC.GetAllocatedBytesForCurrentThread() - before, "bytes allocated by 100 decode steps");
+    }
+
+    [TestMethod]
+    public void BadInputIsAClearError()
+    {
+        var c = TinyModels.Config();
+        var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Forward.Run(s, [1, c.VocabSize], new float[c.VocabSize]));
+        StringAssert.Contains(e.Message, $"token id {c.VocabSize} at position 1");
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => Forward.Run(s, [-1], []));
+        Assert.ThrowsExactly<ArgumentException>(() => Forward.Run(s, [], new float[c.VocabSize]));
+        Assert.ThrowsExactly<ArgumentException>(() => Forward.Run(s, [1], new float[3]));
+        Assert.AreEqual(0, s.Position);
+        var tooLong = Assert.ThrowsExactly<ArgumentException>(() => Forward.Run(s, new int[Forward.MaxTokensPerCall + 1], []));
+        StringAssert.Contains(tooLong.Message, "exceed the limit");
+        var weights = TinyModels.RandomWeights(c, 1);
+        weights["layers.1.mlp.up_proj.weight"] = new float[5];
+        var bad = Assert.ThrowsExactly<ArgumentException>(() => TinyModels.Load(c, weights));
+        StringAssert.Contains(bad.Message, "layers.1.mlp.up_proj.weight");
+    }
+}
