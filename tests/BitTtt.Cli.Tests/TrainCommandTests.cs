@@ -75,6 +75,14 @@ public sealed class TrainCommandTests
             for (int v = 0; v < 300; v++) Assert.AreEqual(expected[t * 300 + v], rows[t][v], 1e-5, $"position {t}, logit {v}");
         }
 
+        // The managed engine (packed ternary kernels, token by token) computes the same SPEC forward pass.
+        var managed = CliRunner.Run("logits", bitt, "--tokens", "5,17,2,299,40", "--engine", "managed");
+        Assert.AreEqual(0, managed.ExitCode, managed.StdErr);
+        var managedRows = JsonDocument.Parse(managed.StdOut).RootElement.GetProperty("logits").EnumerateArray()
+            .Select(row => row.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
+        for (int t = 0; t < 5; t++)
+            for (int v = 0; v < 300; v++) Assert.AreEqual(rows[t][v], managedRows[t][v], 1e-4, $"managed vs torch: position {t}, logit {v}");
+
         var bad = CliRunner.Run("logits", bitt, "--tokens", "1,300");
         Assert.AreEqual(1, bad.ExitCode);
         StringAssert.Contains(bad.StdErr, "token 300 at position 1");
