@@ -53,8 +53,7 @@ internal sealed class LogitsCommand : ICliCommand
         using (var package = ModelPackage.Open(path))
             weights = InferenceWeights.Load(package.Config, (name, shape) => package.Weights.ReadFloat32(name, shape));
         int vocab = weights.Config.VocabSize;
-        for (int i = 0; i < ids.Length; i++)
-            if (ids[i] >= vocab) throw new ArgumentException($"--tokens: token {ids[i]} at position {i} is outside the model's vocabulary [0, {vocab})");
+        CheckVocabulary(ids, vocab);
         var state = new SequenceState(weights);
         return ids.Select(id =>
         {
@@ -68,14 +67,19 @@ internal sealed class LogitsCommand : ICliCommand
     {
         using var model = ModelWeights.LoadModel(path, device);
         int vocab = model.Config.VocabSize;
-        for (int i = 0; i < ids.Length; i++)
-            if (ids[i] >= vocab) throw new ArgumentException($"--tokens: token {ids[i]} at position {i} is outside the model's vocabulary [0, {vocab})");
+        CheckVocabulary(ids, vocab);
         using var _ = no_grad();
         using var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]).to(model.parameters().First().device);
         using var logits = model.forward(input);                 // (1, T, V)
         using var cpu = logits.cpu();
         var flat = cpu.data<float>().ToArray();
         return Enumerable.Range(0, ids.Length).Select(t => flat.AsSpan(t * vocab, vocab).ToArray()).ToArray();
+    }
+
+    static void CheckVocabulary(int[] ids, int vocab)
+    {
+        for (int i = 0; i < ids.Length; i++)
+            if (ids[i] >= vocab) throw new ArgumentException($"--tokens: token {ids[i]} at position {i} is outside the model's vocabulary [0, {vocab})");
     }
 
     static void WriteJson(float[][] rows)
