@@ -123,13 +123,29 @@ public sealed class LlamaTests
     }
 
     [TestMethod]
+    public void OverlappingCallsOnOneSessionAreRejectedNotCorrupted()
+    {
+        using var llama = TinyLlama.Create(seed: 12);
+        using var s = llama.CreateSession();
+        Exception? inner = null;
+        s.StreamCompletion("the sea", 5, 0f, _ =>
+        {
+            inner = Assert.ThrowsExactly<InvalidOperationException>(() => s.Learn("the whale"));
+            return false;
+        });
+        StringAssert.Contains(inner!.Message, "CreateSession");
+        s.Learn("the whale");   // free again once the first call returned
+    }
+
+    [TestMethod]
     public void StreamedPiecesNeverSplitACharacter()
     {
         using var llama = TinyLlama.Create(seed: 9);
         for (int seed = 0; seed < 10; seed++)
         {
-            var pieces = new List<string>();
-            llama.CreateSession().StreamCompletion("你好 🎉", 40, 1.5f, p => { pieces.Add(p); return true; });
+            var options = new SamplingOptions { MaxTokens = 40, Temperature = 1.5f, TopK = 0, TopP = 1, Seed = seed };
+            var pieces = llama.CreateSession().CompleteStreamingAsync("你好 🎉", options).ToBlockingEnumerable().ToList();
+            Assert.AreEqual(llama.CreateSession().Complete("你好 🎉", options), string.Concat(pieces));
             foreach (var p in pieces)
                 for (int i = 0; i < p.Length; i++)
                 {
