@@ -89,6 +89,32 @@ public sealed class SamplingTests
     }
 
     [TestMethod]
+    public void TopPOverALargeVocabularyKeepsExactlyTheNucleus()
+    {
+        // 5000 tokens; a peaked distribution (nucleus inside the sorted window) and a flat one (nucleus
+        // larger than the window): every drawn token must be inside the nucleus computed the slow way.
+        foreach (double spread in new[] { 12.0, 0.5 })
+        {
+            var rng = new Random(4);
+            var logits = Enumerable.Range(0, 5000).Select(_ => (float)(rng.NextDouble() * spread)).ToArray();
+            var order = Enumerable.Range(0, 5000).OrderByDescending(i => logits[i]).ThenBy(i => i).ToArray();
+            double z = logits.Sum(l => Math.Exp(l - logits.Max()));
+            var nucleus = new HashSet<int>();
+            double cumulative = 0;
+            foreach (var i in order)
+            {
+                nucleus.Add(i);
+                cumulative += Math.Exp(logits[i] - logits.Max()) / z;
+                if (cumulative >= 0.5) break;
+            }
+            var s = new Sampler(new SamplingOptions { Temperature = 1, TopK = 0, TopP = 0.5f, Seed = 2, RepetitionPenalty = 1 }, 5000);
+            var drawn = Enumerable.Range(0, 3000).Select(_ => s.Sample(logits, [])).ToHashSet();
+            Assert.IsTrue(drawn.IsSubsetOf(nucleus), $"spread {spread}: drew outside the nucleus of {nucleus.Count}");
+            Assert.IsGreaterThan(nucleus.Count / 2, drawn.Count, $"spread {spread}: only {drawn.Count} of {nucleus.Count} nucleus tokens drawn");
+        }
+    }
+
+    [TestMethod]
     public void StopStringsAreHeldBackAndNeverEmitted()
     {
         var f = new StopStringFilter(["END", "\n\n"]);

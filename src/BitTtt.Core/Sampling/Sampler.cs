@@ -7,6 +7,9 @@ namespace BitTtt.Sampling;
 /// </summary>
 public sealed class Sampler
 {
+    /// <summary>Top-p sorts only this many best candidates when they already hold the top-p mass.</summary>
+    const int NucleusWindow = 256;
+
     readonly SamplingOptions _options;
     readonly float[] _scores;      // (V) penalised, temperature-scaled logits
     readonly int[] _order;         // (V) candidate token ids
@@ -43,18 +46,36 @@ public sealed class Sampler
         for (int i = 0; i < vocab; i++) { _scores[i] /= _options.Temperature; _order[i] = i; }
         int n = _options.TopK > 0 && _options.TopK < vocab ? _options.TopK : vocab;
         if (n < vocab) SelectTop(n);
-        _order.AsSpan(0, n).Sort(_byScoreDescending);
 
-        // Softmax over the n candidates, highest first; then keep the smallest prefix with mass >= top-p.
-        float max = _scores[_order[0]];
+        // Softmax normaliser over the n candidates (order does not matter for it).
+        float max = float.NegativeInfinity;
+        for (int i = 0; i < n; i++) max = MathF.Max(max, _scores[_order[i]]);
         double total = 0;
-        for (int i = 0; i < n; i++) { _probs[i] = MathF.Exp(_scores[_order[i]] - max); total += _probs[i]; }
-        double cumulative = 0;
-        int keep = n;
-        for (int i = 0; i < n; i++)
+        for (int i = 0; i < n; i++) total += MathF.Exp(_scores[_order[i]] - max);
+
+        // Top-p needs the candidates in order, highest first. Sorting the whole vocabulary costs more than
+        // a decode step, so sort only the best NucleusWindow when they already hold the required mass.
+        bool nucleus = _options.TopP < 1;
+        int m = n;
+        if (nucleus && n > NucleusWindow)
         {
-            cumulative += _probs[i] / total;
-            if (cumulative >= _options.TopP) { keep = i + 1; break; }
+            SelectTop(NucleusWindow);
+            double head = 0;
+            for (int i = 0; i < NucleusWindow; i++) head += MathF.Exp(_scores[_order[i]] - max);
+            if (head >= _options.TopP * total) m = NucleusWindow;
+            else if (n < _order.Length) SelectTop(n);   // restore the top-k set at the front
+        }
+        if (nucleus) _order.AsSpan(0, m).Sort(_byScoreDescending);
+        for (int i = 0; i < m; i++) _probs[i] = MathF.Exp(_scores[_order[i]] - max);
+        int keep = m;
+        if (nucleus)
+        {
+            double cumulative = 0;
+            for (int i = 0; i < m; i++)
+            {
+                cumulative += _probs[i] / total;
+                if (cumulative >= _options.TopP) { keep = i + 1; break; }
+            }
         }
         double mass = 0;
         for (int i = 0; i < keep; i++) mass += _probs[i];
