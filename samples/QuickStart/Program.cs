@@ -48,7 +48,7 @@ AnsiConsole.Progress()
         var training = ctx.AddTask("Training", autoStart: false, maxValue: settings.Steps);
         ml.Log += (_, e) =>
         {
-            if (e.Source != "BitLlama; TokenizeForBitLlama" || !e.Message.StartsWith("Tokenizer trained", StringComparison.Ordinal)) return;
+            if (e.Source != "BitLlama; TokenizeForBitLlama" || !e.Message.Contains("Tokenizer trained", StringComparison.Ordinal)) return;
             tokenizer.Value = 1;
             tokenizer.StopTask();
             training.StartTask();

@@ -20,6 +20,7 @@ public sealed class BitLlamaTransformer : ITransformer, IDisposable
 
     readonly ITransformer _inner;
     readonly Llama _llama;
+    int _generated;
 
     internal BitLlamaTransformer(TransformsCatalog catalog, BitLlamaConfig config, BitLlamaTokenizer tokenizer,
         IReadOnlyList<SafeTensorData> weights, GenerationSettings settings, BitLlamaTrainingSummary? training)
@@ -46,6 +47,8 @@ public sealed class BitLlamaTransformer : ITransformer, IDisposable
     public Llama Model => _llama;
 
     internal GenerationSettings Settings { get; }
+    /// <summary>Completions generated so far (tests check that Transform is lazy).</summary>
+    internal int CompletionsGenerated => Volatile.Read(ref _generated);
     internal IReadOnlyList<SafeTensorData> Weights { get; }
 
     /// <summary>
@@ -56,6 +59,7 @@ public sealed class BitLlamaTransformer : ITransformer, IDisposable
     public string Generate(string? prompt)
     {
         if (string.IsNullOrEmpty(prompt)) return "";
+        Interlocked.Increment(ref _generated);
         using var session = _llama.CreateSession();
         return session.Complete(prompt, Settings.ToSampling());
     }

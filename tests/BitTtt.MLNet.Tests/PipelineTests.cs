@@ -81,11 +81,14 @@ public sealed class PipelineTests
         var rows = Enumerable.Range(0, 24).Select(i => new TextRow { Text = Prompts[i % Prompts.Length] + (i / Prompts.Length) }).ToArray();
         var expected = rows.Select(r => engine.Predict(r).Text).ToArray();
 
-        var output = _model.Transform(_ml.Data.LoadFromEnumerable(rows));
+        string path = TinyCorpus.NewPath("prompts.txt");
+        File.WriteAllLines(path, rows.Select(r => r.Text));
+        var output = _model.Transform(_ml.Data.LoadFromTextFile<TextRow>(path));
         CollectionAssert.AreEqual(expected, output.GetColumn<string>("Completion").ToArray());
 
         var column = output.Schema["Completion"];
         var cursors = output.GetRowCursorSet([column, output.Schema["Text"]], 4);
+        Assert.IsTrue(cursors.Length > 1, $"ML.NET gave {cursors.Length} cursor(s)");
         var seen = new ConcurrentDictionary<string, string>();
         Parallel.ForEach(cursors, cursor =>
         {
@@ -104,6 +107,27 @@ public sealed class PipelineTests
         });
         Assert.AreEqual(rows.Length, seen.Count);
         for (int i = 0; i < rows.Length; i++) Assert.AreEqual(expected[i], seen[rows[i].Text], rows[i].Text);
+    }
+
+    [TestMethod]
+    public void Transform_IsLazy_GeneratingOnlyWhenCompletionIsRead()
+    {
+        using var model = _ml.Model.LoadBitt(SaveBitt());
+        string path = TinyCorpus.NewPath("prompts.txt");
+        File.WriteAllLines(path, Prompts.Where(p => p.Length > 0));
+        var output = model.Transform(_ml.Data.LoadFromTextFile<TextRow>(path));
+        Assert.AreEqual(0, model.CompletionsGenerated);
+        Assert.AreEqual(Prompts.Length - 1, output.GetColumn<string>("Text").Count());
+        Assert.AreEqual(0, model.CompletionsGenerated, "reading the prompt column generates nothing");
+        Assert.AreEqual(Prompts.Length - 1, output.GetColumn<string>("Completion").Count());
+        Assert.AreEqual(Prompts.Length - 1, model.CompletionsGenerated, "one generation per row read");
+    }
+
+    static string SaveBitt()
+    {
+        string path = TinyCorpus.NewPath("moby.bitt");
+        _ml.Model.SaveAsBitt(_model, path);
+        return path;
     }
 
     [TestMethod]
