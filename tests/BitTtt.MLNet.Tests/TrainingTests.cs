@@ -91,6 +91,26 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    public void SameSeed_SameModel_SameCompletion_OtherSeed_OtherWeights()
+    {
+        string Fit(int seed, out float[] embed)
+        {
+            var ml = new MLContext(seed: 1);
+            var options = TinyCorpus.Options(maxSteps: 6);
+            options.Seed = seed;
+            var model = TinyCorpus.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
+            embed = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single()
+                .Weights.Single(w => w.Name == "embed.weight").Data.ToArray();
+            return ml.Model.CreatePredictionEngine<TextRow, Completion>(model).Predict(new TextRow { Text = "The whale" }).Text;
+        }
+        string a = Fit(3, out var embedA), b = Fit(3, out var embedB);
+        Fit(4, out var embedC);
+        Assert.AreEqual(a, b);
+        CollectionAssert.AreEqual(embedA, embedB);
+        CollectionAssert.AreNotEqual(embedA, embedC);
+    }
+
+    [TestMethod]
     public void TooLittleText_IsAnArgumentError()
     {
         var ml = new MLContext(seed: 1);
