@@ -11,7 +11,7 @@ sealed record QuickStartSettings
     public int NumLayers { get; init; } = 2;
     public int ContextLength { get; init; } = 64;
     public int BatchSize { get; init; } = 8;
-    public int Steps { get; init; } = 300;
+    public int Steps { get; init; } = 500;
     public double LearningRate { get; init; } = 2e-3;
     public int MaxNewTokens { get; init; } = 40;
     public string Device { get; init; } = "cpu";
@@ -20,13 +20,13 @@ sealed record QuickStartSettings
     /// <summary>The longer, better run.</summary>
     static QuickStartSettings Long => new()
     {
-        VocabSize = 4096, HiddenDim = 256, NumLayers = 6, ContextLength = 128, BatchSize = 16, Steps = 3000, LearningRate = 1e-3,
+        VocabSize = 2048, HiddenDim = 128, NumLayers = 4, ContextLength = 128, BatchSize = 8, Steps = 1500, LearningRate = 1e-3,
     };
 
     const string Usage = """
         usage: dotnet run --project samples/QuickStart -- [options]
           --long              a bigger model and 3000 steps (an hour or more on 2 cores)
-          --steps N           optimizer steps                         (default 300)
+          --steps N           optimizer steps                         (default 500)
           --dim N             hidden size, a multiple of 4           (default 64)
           --layers N          number of blocks                       (default 2)
           --vocab N           BPE vocabulary size                    (default 1024)
