@@ -2,7 +2,7 @@
 // with the unigram baseline, save it as .bitt, reload it and stream a completion.
 //
 //   dotnet run --project samples/QuickStart                 # default: a few minutes on 2 cores
-//   dotnet run --project samples/QuickStart -- --long       # a bigger model and more steps (much longer)
+//   dotnet run --project samples/QuickStart -- --long       # the README model size, 1500 steps (about an hour)
 //   dotnet run --project samples/QuickStart -- --steps 1000 --dim 256 --layers 8 --prompt "The whale"
 using BitTtt.MLNet;
 using BitTtt.Training;
