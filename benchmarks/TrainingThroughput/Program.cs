@@ -20,16 +20,21 @@ using static TorchSharp.torch;
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 bool quick = args.Contains("--quick");
-int threads = Environment.ProcessorCount;
-set_num_threads(threads);
-Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, libtorch threads {get_num_threads()}, {Environment.ProcessorCount} logical cores");
-
-double peak = MatmulPeak(quick);
+Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, {Environment.ProcessorCount} logical cores");
+var rows = new List<string>();
+// Each thread count gets its own matmul peak, measured right before its training runs.
+foreach (int threads in Environment.ProcessorCount > 1 ? new[] { 1, Environment.ProcessorCount } : new[] { 1 })
+{
+    set_num_threads(threads);
+    Console.WriteLine($"-- libtorch threads: {get_num_threads()}");
+    double peak = MatmulPeak(quick);
+    rows.Add(Measure("tiny", new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 16, Threads = threads }, 1024, warmup: 3, timed: quick ? 5 : 30, peak));
+    rows.Add(Measure("default", new TrainingOptions { Threads = threads }, 4096, warmup: 1, timed: quick ? 2 : 5, peak));
+}
 Console.WriteLine();
-Console.WriteLine("| model | D×L | vocab | context × batch | params (matmul) | steps timed | tokens/s | model GFLOP/s | MFU |");
-Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
-Measure("tiny", new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 16 }, 1024, warmup: 3, timed: quick ? 5 : 30, peak);
-Measure("default", new TrainingOptions(), 4096, warmup: 1, timed: quick ? 2 : 5, peak);
+Console.WriteLine("| model | D×L | vocab | context × batch | params (matmul) | threads | steps timed | tokens/s | model GFLOP/s | matmul peak GFLOP/s | MFU |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+foreach (var row in rows) Console.WriteLine(row);
 
 static double MatmulPeak(bool quick)
 {
@@ -51,12 +56,11 @@ static double MatmulPeak(bool quick)
     return best;
 }
 
-static void Measure(string name, TrainingOptions options, int vocab, int warmup, int timed, double peak)
+static string Measure(string name, TrainingOptions options, int vocab, int warmup, int timed, double peak)
 {
     options.MaxSteps = warmup + timed;
     options.WarmupSteps = 1;
     options.EvalInterval = 0;
-    options.Threads = 0;
     var config = options.ToConfig(vocab);
     string dir = Path.Combine(Path.GetTempPath(), $"bitttt-training-bench-{Guid.NewGuid():N}");
     Directory.CreateDirectory(dir);
@@ -83,7 +87,8 @@ static void Measure(string name, TrainingOptions options, int vocab, int warmup,
         long matmulParams = (long)config.NumLayers * (2L * d * dim + 3L * dim * inter) + (long)vocab * dim;
         double flopsPerToken = 6.0 * matmulParams + config.NumLayers * 3.0 * (4.0 * d * d + 4.0 * config.TttChunk * d);
         double modelGflops = tokensPerSecond * flopsPerToken / 1e9;
-        Console.WriteLine($"| {name} | {dim}×{config.NumLayers} | {vocab} | {options.ContextLength} × {options.BatchSize} | {matmulParams / 1e6:0.00} M | {timed} | {tokensPerSecond:0} | {modelGflops:0.0} | {modelGflops / peak:P1} |");
+        Console.WriteLine($"{name}, {options.Threads} thread(s): {tokensPerSecond:0} tokens/s");
+        return $"| {name} | {dim}×{config.NumLayers} | {vocab} | {options.ContextLength} × {options.BatchSize} | {matmulParams / 1e6:0.00} M | {options.Threads} | {timed} | {tokensPerSecond:0} | {modelGflops:0.0} | {peak:0.0} | {modelGflops / peak:P1} |";
     }
     finally
     {

@@ -15,7 +15,7 @@ public sealed class TrainingResult
     public required int Step { get; init; }
     /// <summary>False when the run stopped early (cancellation or <see cref="TrainingOptions.StopAfterSteps"/>).</summary>
     public required bool Completed { get; init; }
-    /// <summary>Mean next-token cross-entropy (nats) on the validation windows at the end, when there is a validation file.</summary>
+    /// <summary>Mean next-token cross-entropy (nats) on the validation windows at the final <see cref="Step"/>, when there is a validation file.</summary>
     public double? ValidationLoss { get; init; }
     /// <summary>Loss of the last step (nats); NaN when no step ran in this invocation.</summary>
     public required double TrainLoss { get; init; }
@@ -75,6 +75,7 @@ public sealed class BitLlamaTrainer
         int startStep = step, lastSaved = _options.Resume ? step : -1;
         double loss = double.NaN;
         double? validationLoss = null;
+        int validationStep = -1;
         var clock = Stopwatch.StartNew();
         void Save()
         {
@@ -99,8 +100,8 @@ public sealed class BitLlamaTrainer
                     (lastSaved >= 0 ? $"The last good checkpoint is {CheckpointPath} (step {lastSaved})." : "No checkpoint was written.") +
                     " Try a lower --lr or --inner-lr.");
             step++;
-            bool evaluate = _options.EvalInterval > 0 && step % _options.EvalInterval == 0 || step == _options.MaxSteps;
-            validationLoss = evaluate ? Evaluate(model, validation, device) ?? validationLoss : validationLoss;
+            bool evaluate = validation is not null && (_options.EvalInterval > 0 && step % _options.EvalInterval == 0 || step == _options.MaxSteps);
+            if (evaluate) (validationLoss, validationStep) = (Evaluate(model, validation, device), step);
             int done = step - startStep;
             var elapsed = clock.Elapsed;
             progress?.Report(new TrainingProgress(step, _options.MaxSteps, loss, lr,
@@ -110,7 +111,7 @@ public sealed class BitLlamaTrainer
         }
 
         bool completed = step >= _options.MaxSteps;
-        if (completed && validationLoss is null) validationLoss = Evaluate(model, validation, device);
+        if (validation is not null && validationStep != step) validationLoss = Evaluate(model, validation, device);
         Save();
         return new TrainingResult
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Text;
 using System.Text.Json;
 using BitTtt.Training;
@@ -74,6 +75,14 @@ public sealed class TrainCommandTests
             for (int v = 0; v < 300; v++) Assert.AreEqual(expected[t * 300 + v], rows[t][v], 1e-5, $"position {t}, logit {v}");
         }
 
+        // The managed engine (packed ternary kernels, token by token) computes the same SPEC forward pass.
+        var managed = CliRunner.Run("logits", bitt, "--tokens", "5,17,2,299,40", "--engine", "managed");
+        Assert.AreEqual(0, managed.ExitCode, managed.StdErr);
+        var managedRows = JsonDocument.Parse(managed.StdOut).RootElement.GetProperty("logits").EnumerateArray()
+            .Select(row => row.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
+        for (int t = 0; t < 5; t++)
+            for (int v = 0; v < 300; v++) Assert.AreEqual(rows[t][v], managedRows[t][v], 1e-4, $"managed vs torch: position {t}, logit {v}");
+
         var bad = CliRunner.Run("logits", bitt, "--tokens", "1,300");
         Assert.AreEqual(1, bad.ExitCode);
         StringAssert.Contains(bad.StdErr, "token 300 at position 1");
@@ -125,5 +134,33 @@ public sealed class TrainCommandTests
         Assert.AreEqual(1, r.ExitCode);
         StringAssert.Contains(r.StdErr, "hidden_dim = 16 in the checkpoint, 32 in this run");
         Assert.IsFalse(r.StdErr.Contains("   at "), "no stack trace");
+    }
+
+    [TestMethod]
+    public void CtrlCStopsAfterTheCurrentStepWithACheckpoint()
+    {
+        if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Assert.Inconclusive("sends SIGINT with kill(1)");
+        string dir = TempDir(), text = WriteText(dir), output = Path.Combine(dir, "out");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in (string[])["bit-llama.dll", "train", "--data", text, "--output", output, .. Tiny, "--steps", "1000000", "--save-interval", "5"])
+            psi.ArgumentList.Add(a == "bit-llama.dll" ? Path.Combine(AppContext.BaseDirectory, a) : a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        string checkpoint = Path.Combine(output, "checkpoint.safetensors");
+        var clock = Stopwatch.StartNew();
+        while (!File.Exists(checkpoint) && !p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(50);
+        Assert.IsTrue(File.Exists(checkpoint), "no checkpoint appeared: " + (p.HasExited ? stderr.Result : "still running"));
+        using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(1))) { p.Kill(); Assert.Fail("did not stop after SIGINT"); }
+        Assert.AreEqual(130, p.ExitCode, stderr.Result);
+        StringAssert.Contains(stderr.Result, "stopping after the current step");
+        var match = System.Text.RegularExpressions.Regex.Match(stdout.Result, @"stopped at step (\d+) of 1000000");
+        Assert.IsTrue(match.Success, stdout.Result);
+        int stoppedAt = int.Parse(match.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+
+        var resumed = Train(text, output, "--steps", "1000000", "--resume", "--stop-after-steps", "2");
+        Assert.AreEqual(0, resumed.ExitCode, resumed.StdErr);
+        StringAssert.Contains(resumed.StdOut, $"stopped at step {stoppedAt + 2} of 1000000");
     }
 }

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using BitTtt.Inference;
 using BitTtt.Training;
 using static TorchSharp.torch;
 
@@ -18,7 +19,7 @@ internal sealed class LogitsCommand : ICliCommand
     {
         var model = new Argument<string>("model") { Description = "model directory or .bitt file" };
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids", Required = true };
-        var engine = new Option<string>("--engine") { Description = "which implementation computes the logits: torch", DefaultValueFactory = _ => "torch" };
+        var engine = new Option<string>("--engine") { Description = "which implementation computes the logits: torch (TorchSharp training model) or managed (packed-ternary CPU engine)", DefaultValueFactory = _ => "torch" };
         var device = new Option<string>("--device") { Description = "cpu or cuda (torch engine)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("logits", "Print the logits a model computes for a token sequence, as JSON.") { model, tokens, engine, device };
         command.SetAction(r => CliCommands.Run(() =>
@@ -27,7 +28,8 @@ internal sealed class LogitsCommand : ICliCommand
             float[][] rows = r.Get(engine).ToLowerInvariant() switch
             {
                 "torch" => TorchLogits(r.GetValue(model)!, ids, r.Get(device)),
-                _ => throw new ArgumentException($"--engine '{r.Get(engine)}' is not known; available: torch"),
+                "managed" => ManagedLogits(r.GetValue(model)!, ids),
+                _ => throw new ArgumentException($"--engine '{r.Get(engine)}' is not known; available: torch, managed"),
             };
             WriteJson(rows);
             return 0;
@@ -47,14 +49,28 @@ internal sealed class LogitsCommand : ICliCommand
     {
         using var model = ModelWeights.LoadModel(path, device);
         int vocab = model.Config.VocabSize;
-        for (int i = 0; i < ids.Length; i++)
-            if (ids[i] >= vocab) throw new ArgumentException($"--tokens: token {ids[i]} at position {i} is outside the model's vocabulary [0, {vocab})");
+        CheckVocabulary(ids, vocab);
         using var _ = no_grad();
         using var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]).to(model.parameters().First().device);
         using var logits = model.forward(input);                 // (1, T, V)
         using var cpu = logits.cpu();
         var flat = cpu.data<float>().ToArray();
         return Enumerable.Range(0, ids.Length).Select(t => flat.AsSpan(t * vocab, vocab).ToArray()).ToArray();
+    }
+
+    static void CheckVocabulary(int[] ids, int vocab)
+    {
+        for (int i = 0; i < ids.Length; i++)
+            if (ids[i] >= vocab) throw new ArgumentException($"--tokens: token {ids[i]} at position {i} is outside the model's vocabulary [0, {vocab})");
+    }
+
+    // One token at a time through a fresh session: row t is the logits after tokens 0..t.
+    static float[][] ManagedLogits(string path, int[] ids)
+    {
+        using var llama = Llama.LoadAuto(path);
+        CheckVocabulary(ids, llama.Config.VocabSize);
+        using var session = llama.CreateSession();
+        return ids.Select(id => session.Logits([id])).ToArray();
     }
 
     static void WriteJson(float[][] rows)
