@@ -25,7 +25,7 @@ sealed record QuickStartSettings
 
     const string Usage = """
         usage: dotnet run --project samples/QuickStart -- [options]
-          --long              D=128, 4 layers, context 128, 1500 steps (about an hour on 2 cores)
+          --long              D=128, 4 layers, context 128, 1500 steps (an hour on a busy 2-core box)
           --steps N           optimizer steps                         (default 500)
           --dim N             hidden size, a multiple of 4           (default 64)
           --layers N          number of blocks                       (default 2)
