@@ -9,8 +9,8 @@ using BitTtt.Training;
 using Microsoft.ML;
 using Spectre.Console;
 
-var settings = QuickStartSettings.Parse(args);
-if (settings is null) return 2;
+var settings = QuickStartSettings.Parse(args, out int exitCode);
+if (settings is null) return exitCode;
 
 var ml = new MLContext(seed: 1);
 IDataView data = ml.Data.LoadFromTextFile<TextRow>(settings.DataPath);   // one paragraph per row, column "Text"

@@ -41,14 +41,16 @@ sealed record QuickStartSettings
           --max-tokens N      tokens to generate                     (default 40)
         """;
 
-    public static QuickStartSettings? Parse(string[] args)
+    /// <summary>The settings, or null with the exit code when the run should not start (help, bad option).</summary>
+    public static QuickStartSettings? Parse(string[] args, out int exitCode)
     {
+        exitCode = 2;
         var s = args.Contains("--long") ? Long : new QuickStartSettings();
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
             if (a == "--long") continue;
-            if (a is "-h" or "--help") { Console.WriteLine(Usage); return null; }
+            if (a is "-h" or "--help") { Console.WriteLine(Usage); exitCode = 0; return null; }
             if (i + 1 >= args.Length) return Fail($"{a} needs a value");
             string v = args[++i];
             try
@@ -77,6 +79,7 @@ sealed record QuickStartSettings
             }
         }
         if (!File.Exists(s.DataPath)) return Fail($"data file not found: {s.DataPath}");
+        exitCode = 0;
         return s;
     }
 

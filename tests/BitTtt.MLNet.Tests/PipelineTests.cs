@@ -148,6 +148,18 @@ public sealed class PipelineTests
     }
 
     [TestMethod]
+    public void ModelSave_OfALoadedBitt_RoundTripsToo()
+    {
+        using var fromBitt = _ml.Model.LoadBitt(SaveBitt());
+        string path = TinyCorpus.NewPath("model.zip");
+        _ml.Model.Save(fromBitt, _data.Schema, path);
+        var loaded = _ml.Model.LoadWithBitLlama(path);
+        Assert.IsInstanceOfType<BitLlamaTransformer>(loaded);
+        Assert.AreEqual(fromBitt.Generate("The whale"), ((BitLlamaTransformer)loaded).Generate("The whale"));
+        Assert.AreEqual(fromBitt.Generate("The whale"), _ml.Model.CreateTextGenerator(loaded).Complete("The whale"));
+    }
+
+    [TestMethod]
     public void ModelLoad_WithoutLoadWithBitLlama_FailsNamingIt()
     {
         string path = TinyCorpus.NewPath("pipeline.zip");
