@@ -121,6 +121,45 @@ public sealed class TrainingTests
         StringAssert.Contains(e.Message, "ContextLength");
     }
 
+    [TestMethod]
+    public void Fit_ReadsTheTokenColumnInOneCursorPass()
+    {
+        var ml = new MLContext(seed: 1);
+        var text = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
+        var tokens = new CountingView(ml.Transforms.TokenizeForBitLlama(vocabSize: TinyCorpus.VocabSize).Fit(text).Transform(text));
+        ml.Transforms.BitLlama(TinyCorpus.Options(maxSteps: 2)).Fit(tokens);
+        Assert.AreEqual(1, tokens.Cursors, "one streaming pass over the data");
+        CollectionAssert.AreEqual(new[] { "Tokens" }, tokens.Columns.ToArray(), "only the token column is read");
+    }
+
+    /// <summary>Counts the cursors a consumer opens and the columns it asks for.</summary>
+    sealed class CountingView(IDataView inner) : IDataView
+    {
+        public int Cursors;
+        public readonly HashSet<string> Columns = [];
+        public bool CanShuffle => inner.CanShuffle;
+        public DataViewSchema Schema => inner.Schema;
+        public long? GetRowCount() => inner.GetRowCount();
+
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+        {
+            Record(columnsNeeded);
+            return inner.GetRowCursor(columnsNeeded, rand);
+        }
+
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+        {
+            Record(columnsNeeded);
+            return inner.GetRowCursorSet(columnsNeeded, n, rand);
+        }
+
+        void Record(IEnumerable<DataViewSchema.Column> columns)
+        {
+            Interlocked.Increment(ref Cursors);
+            foreach (var c in columns) Columns.Add(c.Name);
+        }
+    }
+
     sealed class IntTokensRow { [VectorType] public int[] Ids { get; set; } = []; public string Prompt { get; set; } = ""; }
     sealed class PromptRow { public string Prompt { get; set; } = ""; }
 
