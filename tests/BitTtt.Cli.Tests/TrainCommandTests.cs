@@ -126,6 +126,12 @@ public sealed class TrainCommandTests
         Assert.AreEqual(1, r.ExitCode);
         StringAssert.Contains(r.StdErr, "rebuild with -p:TorchBackend=cuda-linux");
 
+        string blocker = Path.Combine(dir, "a-file");
+        File.WriteAllText(blocker, "not a directory");
+        r = Train(text, Path.Combine(blocker, "out"), "--steps", "2");
+        Assert.AreEqual(2, r.ExitCode, r.StdErr);
+        StringAssert.Contains(r.StdErr, "cannot create the output directory");
+
         string output = Path.Combine(dir, "out");
         Assert.AreEqual(0, Train(text, output, "--steps", "2").ExitCode);
         var wider = Tiny.ToArray();
