@@ -140,6 +140,13 @@ public sealed class TrainCommandTests
         Assert.AreEqual(1, r.ExitCode);
         StringAssert.Contains(r.StdErr, "hidden_dim = 16 in the checkpoint, 32 in this run");
         Assert.IsFalse(r.StdErr.Contains("   at "), "no stack trace");
+
+        var tokenizer = CliRunner.Run("tokenizer", "train", "--input", text, "--vocab-size", "280", "--output", Path.Combine(dir, "other.json"));
+        Assert.AreEqual(0, tokenizer.ExitCode, tokenizer.StdErr);
+        r = CliRunner.Run("export", output, "--tokenizer", Path.Combine(dir, "other.json"), "--output", Path.Combine(dir, "x.bitt"));
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "tokenizer has 280 tokens but the checkpoint's vocab_size is 300");
+        Assert.IsFalse(File.Exists(Path.Combine(dir, "x.bitt")));
     }
 
     [TestMethod]
