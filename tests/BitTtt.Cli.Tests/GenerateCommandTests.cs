@@ -110,7 +110,7 @@ public sealed class GenerateCommandTests
         StringAssert.StartsWith(r.StdOut, $"{first}{nl}[memory saved to {mem}]{nl}{second}{nl}[memory reset]{nl}[memory loaded from {mem}, ");
     }
 
-    static CliRunner.Result RunWithInput(string input, params string[] args)
+    internal static CliRunner.Result RunWithInput(string input, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
         psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bit-llama.dll"));
@@ -126,5 +126,55 @@ public sealed class GenerateCommandTests
             throw new TimeoutException($"bit-llama {string.Join(' ', args)} did not finish");
         }
         return new CliRunner.Result(p.ExitCode, stdout.Result, stderr.Result);
+    }
+}
+
+[TestClass]
+public sealed class GenerateOnTrainedModelTests
+{
+    [TestMethod]
+    public void GenerateChatAndManagedLogitsWorkOnTheModelTrainMakes()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "bitttt-cli-gen-train-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string text = Path.Combine(dir, "text.txt");
+            var rng = new Random(3);
+            string[] words = ["the", "whale", "sea", "ship", "white", "dark", "water", "and", "of"];
+            File.WriteAllLines(text, Enumerable.Range(0, 300).Select(_ => string.Join(' ', Enumerable.Range(0, 6).Select(_ => words[rng.Next(words.Length)])) + "."));
+            string output = Path.Combine(dir, "out");
+            var train = CliRunner.Run("train", "--data", text, "--output", output, "--vocab-size", "300", "--dim", "16", "--layers", "1",
+                "--context-len", "16", "--batch-size", "4", "--threads", "1", "--warmup-steps", "2", "--eval-interval", "0", "--steps", "4", "--ttt-chunk", "4");
+            Assert.AreEqual(0, train.ExitCode, train.StdErr);
+            foreach (var model in new[] { Path.Combine(output, "model.bitt"), output })
+            {
+                var gen = CliRunner.Run("generate", model, "--prompt", "the whale", "--max-tokens", "10", "--seed", "1");
+                Assert.AreEqual(0, gen.ExitCode, gen.StdErr);
+                Assert.IsGreaterThan(Environment.NewLine.Length, gen.StdOut.Length);
+            }
+            string bitt = Path.Combine(output, "model.bitt");
+            var chat = GenerateCommandTests.RunWithInput("the sea\n/save " + Path.Combine(dir, "m.bttm") + "\nthe ship\n", "chat", bitt, "--max-tokens", "5");
+            Assert.AreEqual(0, chat.ExitCode, chat.StdErr);
+            StringAssert.Contains(chat.StdOut, "[memory saved to");
+            var managed = Logits(CliRunner.Run("logits", bitt, "--tokens", "5,17,2,200,40"));
+            var torch = Logits(CliRunner.Run("logits", bitt, "--tokens", "5,17,2,200,40", "--engine", "torch"));
+            Assert.AreEqual(5, managed.Length);
+            Assert.AreEqual(torch[0].Length, managed[0].Length);
+            // Same tolerance argument as TorchParityTests: float summation order, plus at most an int8 rounding flip.
+            for (int t = 0; t < 5; t++)
+                for (int v = 0; v < torch[t].Length; v++) Assert.AreEqual(torch[t][v], managed[t][v], 5e-3, $"position {t}, logit {v}");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    static float[][] Logits(CliRunner.Result r)
+    {
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        return System.Text.Json.JsonDocument.Parse(r.StdOut).RootElement.GetProperty("logits").EnumerateArray()
+            .Select(row => row.EnumerateArray().Select(v => v.GetSingle()).ToArray()).ToArray();
     }
 }

@@ -82,9 +82,11 @@ public sealed class EngineTests
     }
 
     [TestMethod]
-    public void DecodeStepAllocatesNothing()
+    [DataRow(61, 64)]
+    [DataRow(4096, 256)]   // LM head above the split threshold: the second half runs on the thread pool
+    public void DecodeStepAllocatesNothing(int vocab, int dim)
     {
-        var c = TinyModels.Config(dim: 64, chunk: 4);
+        var c = TinyModels.Config(vocab: vocab, dim: dim, layers: 1, chunk: 4);
         var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
         var logits = new float[c.VocabSize];
         int[] token = [7];
@@ -92,6 +94,25 @@ public sealed class EngineTests
         long before = GC.GetAllocatedBytesForCurrentThread();
         for (int i = 0; i < 100; i++) Forward.Run(s, token, logits);
         Assert.AreEqual(0L, GC.GetAllocatedBytesForCurrentThread() - before, "bytes allocated by 100 decode steps");
+    }
+
+    [TestMethod]
+    public void SplitLmHeadEqualsTheSingleThreadedDots()
+    {
+        var rng = new Random(5);
+        int rows = 5001, cols = 256;   // odd row count, above the split threshold
+        Assert.IsGreaterThanOrEqualTo(FullPrecisionHead.SplitThreshold, (long)rows * cols);
+        var m = Enumerable.Range(0, rows * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
+        var x = Enumerable.Range(0, cols).Select(_ => (float)rng.NextDouble()).ToArray();
+        var expected = Enumerable.Range(0, rows).Select(r => System.Numerics.Tensors.TensorPrimitives.Dot(m.AsSpan(r * cols, cols), x)).ToArray();
+        var y = new float[rows];
+        var head = new FullPrecisionHead(m, x, y);
+        for (int i = 0; i < 200; i++)
+        {
+            Array.Clear(y);
+            head.Run();
+            CollectionAssert.AreEqual(expected, y, $"run {i}");
+        }
     }
 
     [TestMethod]

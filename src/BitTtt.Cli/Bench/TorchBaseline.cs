@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using BitTtt.Training;
 using static TorchSharp.torch;
 
 namespace BitTtt.Cli.Bench;
@@ -13,5 +15,43 @@ internal static class TorchBaseline
         using var x = tensor(input, [cols]);
         double seconds = BenchFigures.SecondsPerCall(() => { using var y = mv(w, x); });
         return (double)rows * cols / 1e9 / seconds;
+    }
+
+    /// <summary>
+    /// Prompt (one forward over the whole prompt) and decode (token by token carrying the TTT state,
+    /// greedy) tokens per second of the TorchSharp model; best of two runs, the first also warms up.
+    /// </summary>
+    public static (double Prefill, double Decode) Generation(BitLlamaModel model, int[] prompt, int decodeTokens)
+    {
+        model.eval();
+        using var noGrad = no_grad();
+        double prefill = double.MaxValue, decode = double.MaxValue;
+        for (int rep = 0; rep < 2; rep++)
+        {
+            var sw = Stopwatch.StartNew();
+            TttState state;
+            long next;
+            using (var scope = NewDisposeScope())
+            {
+                var (logits, s) = model.Forward(tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Length]), null);
+                next = logits[0, -1].argmax().item<long>();
+                state = s;
+                state.Layers.ToList().ForEach(l => { l.W.MoveToOuterDisposeScope(); l.G.MoveToOuterDisposeScope(); });
+            }
+            prefill = Math.Min(prefill, sw.Elapsed.TotalSeconds);
+            sw.Restart();
+            for (int i = 0; i < decodeTokens; i++)
+            {
+                using var scope = NewDisposeScope();
+                var (logits, s) = model.Forward(tensor(new[] { next }, [1, 1]), state);
+                next = logits[0, -1].argmax().item<long>();
+                state.Dispose();
+                state = s;
+                state.Layers.ToList().ForEach(l => { l.W.MoveToOuterDisposeScope(); l.G.MoveToOuterDisposeScope(); });
+            }
+            state.Dispose();
+            decode = Math.Min(decode, sw.Elapsed.TotalSeconds);
+        }
+        return (prompt.Length / prefill, decodeTokens / decode);
     }
 }

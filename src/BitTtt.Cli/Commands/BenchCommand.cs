@@ -4,7 +4,9 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitTtt.Cli.Bench;
 using BitTtt.Inference;
+using BitTtt.Formats;
 using BitTtt.Inference.Engine;
+using BitTtt.Training;
 
 namespace BitTtt.Cli.Commands;
 
@@ -77,6 +79,13 @@ internal sealed class BenchCommand : ICliCommand
         var promptIds = Enumerable.Range(0, promptTokens).Select(_ => rng.Next(c.VocabSize)).ToArray();
         var (prefill, decodeRate) = BenchFigures.ManagedGeneration(weights, promptIds, decodeTokens);
         double? torchPrefill = null, torchDecode = null;
+        if (!noTorch)
+        {
+            using var torchModel = modelPath is null
+                ? ModelWeights.FromWeights(c, BenchFigures.RandomTensors(c, seed: 42).Select(t => new SafeTensorData(t.Key, t.Value.Shape, t.Value.Data)).ToList())
+                : ModelWeights.LoadModel(modelPath);
+            (torchPrefill, torchDecode) = TorchBaseline.Generation(torchModel, promptIds, decodeTokens);
+        }
         double headMs = BenchFigures.LmHeadMs(weights);
         log.WriteLine($"managed:    prefill {prefill,9:F1} tok/s   decode {decodeRate,9:F1} tok/s   (fp32 LM head alone: {headMs:F3} ms of the {1000 / decodeRate:F3} ms per token)");
         if (torchDecode is double td && torchPrefill is double tp)

@@ -1,7 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
-using BitTtt.Inference;
+using BitTtt.Formats;
+using BitTtt.Inference.Engine;
 using BitTtt.Training;
 using static TorchSharp.torch;
 
@@ -19,7 +20,7 @@ internal sealed class LogitsCommand : ICliCommand
     {
         var model = new Argument<string>("model") { Description = "model directory or .bitt file" };
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids", Required = true };
-        var engine = new Option<string>("--engine") { Description = "which implementation computes the logits: torch (TorchSharp training model) or managed (packed-ternary CPU engine)", DefaultValueFactory = _ => "torch" };
+        var engine = new Option<string>("--engine") { Description = "which implementation computes the logits: managed (the packed-ternary CPU engine) or torch", DefaultValueFactory = _ => "managed" };
         var device = new Option<string>("--device") { Description = "cpu or cuda (torch engine)", DefaultValueFactory = _ => "cpu" };
         var command = new Command("logits", "Print the logits a model computes for a token sequence, as JSON.") { model, tokens, engine, device };
         command.SetAction(r => CliCommands.Run(() =>
@@ -27,9 +28,9 @@ internal sealed class LogitsCommand : ICliCommand
             var ids = ParseTokens(r.Get(tokens));
             float[][] rows = r.Get(engine).ToLowerInvariant() switch
             {
-                "torch" => TorchLogits(r.GetValue(model)!, ids, r.Get(device)),
                 "managed" => ManagedLogits(r.GetValue(model)!, ids),
-                _ => throw new ArgumentException($"--engine '{r.Get(engine)}' is not known; available: torch, managed"),
+                "torch" => TorchLogits(r.GetValue(model)!, ids, r.Get(device)),
+                _ => throw new ArgumentException($"--engine '{r.Get(engine)}' is not known; available: managed, torch"),
             };
             WriteJson(rows);
             return 0;
@@ -43,6 +44,23 @@ internal sealed class LogitsCommand : ICliCommand
         if (parts.Length == 0) throw new ArgumentException("--tokens: give at least one token id, e.g. --tokens 1,2,3");
         return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id) && id >= 0 ? id
             : throw new ArgumentException($"--tokens: '{p}' is not a non-negative integer token id")).ToArray();
+    }
+
+    /// <summary>The managed engine, token by token from a zero state (no tokenizer needed).</summary>
+    static float[][] ManagedLogits(string path, int[] ids)
+    {
+        InferenceWeights weights;
+        using (var package = ModelPackage.Open(path))
+            weights = InferenceWeights.Load(package.Config, (name, shape) => package.Weights.ReadFloat32(name, shape));
+        int vocab = weights.Config.VocabSize;
+        CheckVocabulary(ids, vocab);
+        var state = new SequenceState(weights);
+        return ids.Select(id =>
+        {
+            var row = new float[vocab];
+            Forward.Run(state, [id], row);
+            return row;
+        }).ToArray();
     }
 
     static float[][] TorchLogits(string path, int[] ids, string device)
@@ -62,15 +80,6 @@ internal sealed class LogitsCommand : ICliCommand
     {
         for (int i = 0; i < ids.Length; i++)
             if (ids[i] >= vocab) throw new ArgumentException($"--tokens: token {ids[i]} at position {i} is outside the model's vocabulary [0, {vocab})");
-    }
-
-    // One token at a time through a fresh session: row t is the logits after tokens 0..t.
-    static float[][] ManagedLogits(string path, int[] ids)
-    {
-        using var llama = Llama.LoadAuto(path);
-        CheckVocabulary(ids, llama.Config.VocabSize);
-        using var session = llama.CreateSession();
-        return ids.Select(id => session.Logits([id])).ToArray();
     }
 
     static void WriteJson(float[][] rows)

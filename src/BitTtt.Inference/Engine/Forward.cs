@@ -119,35 +119,16 @@ public static class Forward
         var c = s.Weights.Config;
         int dim = c.HiddenDim;
         RmsNorm(s.H.AsSpan(t * dim, dim), s.Weights.NormF, c.RmsNormEps, s.Final, 1);                     // (D)
-        FullPrecisionGemv(s.Weights.LmHead, s.Final, logits);                                              // (D) -> (V)
+        s.Head.Run();                                                                                      // (D) -> (V) into s.Logits
+        s.Logits.CopyTo(logits);
     }
 
-    /// <summary>y = W x for a full-precision (R, C) matrix; split across cores when it is large.</summary>
-    public static void FullPrecisionGemv(float[] matrix, float[] x, Span<float> y)
+    /// <summary>y = W x for a full-precision (R, C) matrix, split across two cores when large (see <see cref="FullPrecisionHead"/>).</summary>
+    public static void FullPrecisionGemv(float[] matrix, float[] x, float[] y)
     {
-        int cols = x.Length, rows = y.Length;
-        if ((long)rows * cols < TernaryKernels.ParallelThreshold / 4 || Environment.ProcessorCount == 1)
-        {
-            for (int r = 0; r < rows; r++) y[r] = TensorPrimitives.Dot(matrix.AsSpan(r * cols, cols), x);
-            return;
-        }
-        GemvParallel(matrix, x, y);
-    }
-
-    // Separate method so the closure is only allocated when the work is split.
-    static unsafe void GemvParallel(float[] matrix, float[] x, Span<float> y)
-    {
-        int cols = x.Length, rows = y.Length, parts = Environment.ProcessorCount;
-        fixed (float* py = y)
-        {
-            nint address = (nint)py;
-            Parallel.For(0, parts, p =>
-            {
-                var dst = new Span<float>((void*)address, rows);
-                for (int r = (int)((long)rows * p / parts), end = (int)((long)rows * (p + 1) / parts); r < end; r++)
-                    dst[r] = TensorPrimitives.Dot(matrix.AsSpan(r * cols, cols), x);
-            });
-        }
+        if (matrix.LongLength != (long)x.Length * y.Length)
+            throw new ArgumentException($"matrix has {matrix.LongLength} values, expected {y.Length} x {x.Length}", nameof(matrix));
+        new FullPrecisionHead(matrix, x, y).Run();
     }
 
     /// <summary>Row-wise x / sqrt(mean(x²) + eps) * w over T rows of length D.</summary>

@@ -1,0 +1,107 @@
+using BitTtt.Inference.Engine;
+using BitTtt.Training;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BitTtt.Inference.Tests;
+
+/// <summary>
+/// The managed engine against the TorchSharp model (BitTtt.Training) on the same weights: logits at
+/// every position of a sequence, the TorchSharp model processing it at once (chunked dual form), the
+/// managed engine token by token (W and running G).
+/// Tolerance: both quantize activations to int8 with the same formula (a = 127 / max|x|) and weights to
+/// the same ternary values, and the integer products are exact on both sides, so differences come
+/// only from float summation order (RMSNorm, TTT, the fp32 LM head) and the final scaling: observed
+/// max 4e-6, median 2e-7 (logits up to ~10). The max bound 5e-3 leaves room for one int8 rounding
+/// flip (an activation within float noise of a .5 boundary, ~1e-3 on the logits), which another
+/// CPU's BLAS summation order could trigger; the median bound 1e-5 catches any systematic error.
+/// </summary>
+[TestClass]
+public sealed class TorchParityTests
+{
+    const float MaxTolerance = 5e-3f;
+    const float MedianTolerance = 1e-5f;
+
+    public TestContext TestContext { get; set; } = null!;
+
+    static float[][] TorchLogits(BitLlamaModel model, int[] ids)
+    {
+        using var _ = no_grad();
+        using var input = tensor(ids.Select(i => (long)i).ToArray(), [1, ids.Length]);
+        using var logits = model.forward(input);   // (1, T, V)
+        var flat = logits.data<float>().ToArray();
+        int v = model.Config.VocabSize;
+        return Enumerable.Range(0, ids.Length).Select(t => flat.AsSpan(t * v, v).ToArray()).ToArray();
+    }
+
+    static float[][] ManagedLogits(BitLlamaModel model, int[] ids)
+    {
+        var weights = ModelWeights.Export(model).ToDictionary(t => t.Name, t => t.Data.ToArray());
+        var state = new SequenceState(InferenceWeights.Load(model.Config, (name, _) => weights[name]));
+        return ids.Select(id =>
+        {
+            var logits = new float[model.Config.VocabSize];
+            Forward.Run(state, [id], logits);
+            return logits;
+        }).ToArray();
+    }
+
+    (float Max, float Median) Compare(BitLlamaModel model, int[] ids, string what)
+    {
+        var torchLogits = TorchLogits(model, ids);
+        var managed = ManagedLogits(model, ids);
+        var diffs = torchLogits.Zip(managed).SelectMany(p => p.First.Zip(p.Second, (a, b) => MathF.Abs(a - b))).Order().ToArray();
+        float max = diffs[^1], median = diffs[diffs.Length / 2];
+        float scale = torchLogits.SelectMany(r => r).Max(MathF.Abs);
+        int argmaxAgree = torchLogits.Zip(managed).Count(p => Array.IndexOf(p.First, p.First.Max()) == Array.IndexOf(p.Second, p.Second.Max()));
+        TestContext.WriteLine($"{what}: max |torch - managed| = {max:E2}, median {median:E2}, max |logit| {scale:F2}, argmax agrees at {argmaxAgree}/{ids.Length} positions");
+        Assert.IsLessThan(MaxTolerance, max, what);
+        Assert.IsLessThan(MedianTolerance, median, what);
+        return (max, median);
+    }
+
+    static int[] Tokens(int count, int vocab, int seed)
+    {
+        var rng = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => rng.Next(vocab)).ToArray();
+    }
+
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(4)]
+    [DataRow(16)]
+    public void RandomModelLogitsAgree(int chunk)
+    {
+        torch.manual_seed(chunk);
+        var config = new BitLlamaConfig { VocabSize = 97, HiddenDim = 32, NumLayers = 2, InnerLr = 0.1f, TttChunk = chunk };
+        using var model = new BitLlamaModel(config);
+        Compare(model, Tokens(37, config.VocabSize, chunk), $"random model, ttt_chunk {chunk}");
+    }
+
+    [TestMethod]
+    public void BrieflyTrainedModelLogitsAgree()
+    {
+        torch.manual_seed(3);
+        var config = new BitLlamaConfig { VocabSize = 64, HiddenDim = 48, NumLayers = 2, InnerLr = 0.1f, TttChunk = 8 };
+        using var model = new BitLlamaModel(config);
+        var pattern = Enumerable.Range(0, 200).Select(i => (i * 7 + i / 5) % 64).ToArray();   // learnable sequence
+        using var optimizer = optim.AdamW(model.parameters(), lr: 1e-2);
+        double first = 0, last = 0;
+        for (int step = 0; step < 25; step++)
+        {
+            using var scope = NewDisposeScope();
+            int start = step * 3 % 150;
+            var x = tensor(pattern.Skip(start).Take(32).Select(i => (long)i).ToArray(), [1, 32]);
+            var y = tensor(pattern.Skip(start + 1).Take(32).Select(i => (long)i).ToArray(), [32]);
+            var loss = nn.functional.cross_entropy(model.forward(x).reshape(32, config.VocabSize), y);
+            optimizer.zero_grad();
+            loss.backward();
+            optimizer.step();
+            if (step == 0) first = loss.item<float>();
+            last = loss.item<float>();
+        }
+        TestContext.WriteLine($"training loss {first:F3} -> {last:F3}");
+        Assert.IsLessThan(first * 0.8, last, "the model did not train");
+        Compare(model, pattern.Take(50).ToArray(), "briefly trained model");
+    }
+}
