@@ -53,10 +53,12 @@ AnsiConsole.Progress()
             tokenizer.StopTask();
             training.StartTask();
         };
+        double? lastValidation = null;
         options.Progress = new Reporter(p =>
         {
+            lastValidation = p.ValidationLoss ?? lastValidation;
             training.Value = p.Step;
-            training.Description = $"Training: loss {p.Loss:F3}" + (p.ValidationLoss is { } v ? $", validation {v:F3}" : "") + $", {p.TokensPerSecond:F0} tok/s";
+            training.Description = $"Training: loss {p.Loss:F3}" + (lastValidation is { } v ? $", validation {v:F3}" : "") + $", {p.TokensPerSecond:F0} tok/s";
             if (!AnsiConsole.Profile.Capabilities.Interactive && (p.Step % Math.Max(1, p.TotalSteps / 10) == 0 || p.Step == p.TotalSteps))
                 Console.WriteLine($"  step {p.Step}/{p.TotalSteps} loss {p.Loss:F3}");
         });
