@@ -126,6 +126,12 @@ public sealed class TrainCommandTests
         Assert.AreEqual(1, r.ExitCode);
         StringAssert.Contains(r.StdErr, "rebuild with -p:TorchBackend=cuda-linux");
 
+        string blocker = Path.Combine(dir, "a-file");
+        File.WriteAllText(blocker, "not a directory");
+        r = Train(text, Path.Combine(blocker, "out"), "--steps", "2");
+        Assert.AreEqual(2, r.ExitCode, r.StdErr);
+        StringAssert.Contains(r.StdErr, "cannot create the output directory");
+
         string output = Path.Combine(dir, "out");
         Assert.AreEqual(0, Train(text, output, "--steps", "2").ExitCode);
         var wider = Tiny.ToArray();
@@ -134,6 +140,13 @@ public sealed class TrainCommandTests
         Assert.AreEqual(1, r.ExitCode);
         StringAssert.Contains(r.StdErr, "hidden_dim = 16 in the checkpoint, 32 in this run");
         Assert.IsFalse(r.StdErr.Contains("   at "), "no stack trace");
+
+        var tokenizer = CliRunner.Run("tokenizer", "train", "--input", text, "--vocab-size", "280", "--output", Path.Combine(dir, "other.json"));
+        Assert.AreEqual(0, tokenizer.ExitCode, tokenizer.StdErr);
+        r = CliRunner.Run("export", output, "--tokenizer", Path.Combine(dir, "other.json"), "--output", Path.Combine(dir, "x.bitt"));
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "tokenizer has 280 tokens but the checkpoint's vocab_size is 300");
+        Assert.IsFalse(File.Exists(Path.Combine(dir, "x.bitt")));
     }
 
     [TestMethod]

@@ -60,4 +60,22 @@ public sealed class BitLlamaModelTests
         state!.Dispose();
         foreach (var p in parts) p.Dispose();
     }
+
+    [TestMethod]
+    public void BadIdsAndMismatchedStatesAreArgumentErrors()
+    {
+        using var model = new BitLlamaModel(TinyConfig());
+        using var tooLarge = tensor(new long[] { 1, 37 }, [1, 2]);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => model.forward(tooLarge));
+        StringAssert.Contains(e.Message, "token id 37 is outside the vocabulary [0, 37)");
+        using var ids = tensor(new long[] { 1, 2, 3, 4 }, [2, 2]);
+        var (logits, state) = model.Forward(ids, null);
+        logits.Dispose();
+        using (state)
+        {
+            using var single = tensor(new long[] { 5 }, [1, 1]);
+            e = Assert.ThrowsExactly<ArgumentException>(() => model.Forward(single, state));
+            StringAssert.Contains(e.Message, "TTT state W/G must have shape [1, 4, 4]");
+        }
+    }
 }

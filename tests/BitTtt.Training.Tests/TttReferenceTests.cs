@@ -101,10 +101,11 @@ public sealed class TttReferenceTests
     // Gradient through the inner updates (no detach) against central finite differences, float64:
     // L = Σ R ⊙ Pred(normalize(F), W0) for unnormalized F (B, T, d) and start state W0.
     [TestMethod]
-    [DataRow(1)]
-    [DataRow(3)]
-    [DataRow(7)]
-    public void GradientMatchesFiniteDifferences(int chunk)
+    [DataRow(1, 0)]
+    [DataRow(3, 0)]
+    [DataRow(7, 0)]
+    [DataRow(3, 2)]   // starts mid-chunk with a carried gradient sum G
+    public void GradientMatchesFiniteDifferences(int chunk, int startPosition)
     {
         const int batch = 1, time = 7, d = 3;
         const double eta = 0.4, h = 1e-6;
@@ -112,19 +113,20 @@ public sealed class TttReferenceTests
         using var f = randn(batch, time, d, float64, requires_grad: true);
         using var w0 = (randn(batch, d, d, float64) * 0.5).requires_grad_(true);
         using var r = randn(batch, time, d, float64);
+        using var g0 = startPosition == 0 ? zeros(batch, d, d, float64) : randn(batch, d, d, float64) * 0.3;
 
         double Loss(Tensor fIn, Tensor wIn)
         {
             using var scope = NewDisposeScope();
             var k = fIn / fIn.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-            var (pred, state) = TTTLayer.DualForm(k, new TttLayerState(wIn, zeros_like(wIn), 0), eta, chunk);
+            var (pred, state) = TTTLayer.DualForm(k, new TttLayerState(wIn, g0.alias(), startPosition), eta, chunk);
             return (pred * r).sum().item<double>() + 0 * state.Position;
         }
 
         using (var scope = NewDisposeScope())
         {
             var k = f / f.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-            var (pred, _) = TTTLayer.DualForm(k, new TttLayerState(w0, zeros_like(w0), 0), eta, chunk);
+            var (pred, _) = TTTLayer.DualForm(k, new TttLayerState(w0, g0.alias(), startPosition), eta, chunk);
             (pred * r).sum().backward();
         }
         foreach (var (param, name) in new[] { (f, "F"), (w0, "W0") })

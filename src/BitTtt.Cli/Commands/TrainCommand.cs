@@ -82,7 +82,14 @@ internal sealed class TrainCommand : ICliCommand
 
     static int Train(string dataPath, string? tokenizerPath, int vocabSize, string outputDir, TrainingOptions options, CancellationToken ct)
     {
-        Directory.CreateDirectory(outputDir);
+        try
+        {
+            Directory.CreateDirectory(outputDir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new IOException($"{outputDir}: cannot create the output directory ({e.Message})", e);
+        }
         string checkpointPath = Path.Combine(outputDir, "checkpoint.safetensors");
         if (options.Resume && !File.Exists(checkpointPath))
             throw new FileNotFoundException($"--resume: no checkpoint at {checkpointPath} (run without --resume to start training)", checkpointPath);

@@ -51,6 +51,12 @@ public sealed class BitLlamaModel : nn.Module<Tensor, Tensor>
         if (state is not null && state.Layers.Count != layers.Count)
             throw new ArgumentException($"TTT state has {state.Layers.Count} layers, the model has {layers.Count}", nameof(state));
         using var scope = NewDisposeScope();
+        if (ids.numel() > 0)
+        {
+            long min = ids.min().item<long>(), max = ids.max().item<long>();
+            if (min < 0 || max >= Config.VocabSize)
+                throw new ArgumentException($"token id {(min < 0 ? min : max)} is outside the vocabulary [0, {Config.VocabSize})", nameof(ids));
+        }
         var h = embed.forward(ids);                                             // (B, T, D)
         var next = new TttLayerState[layers.Count];
         for (int i = 0; i < layers.Count; i++)

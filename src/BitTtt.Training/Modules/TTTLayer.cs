@@ -66,6 +66,10 @@ public sealed class TTTLayer : nn.Module<Tensor, Tensor>
         int position = state?.Position ?? 0;
         if (state is not null && (position < 0 || position >= chunk))
             throw new ArgumentException($"TTT state position {position} is outside [0, {chunk})", nameof(state));
+        long[] expected = [batch, d, d];
+        if (!w.shape.SequenceEqual(expected) || !g.shape.SequenceEqual(expected))
+            throw new ArgumentException(
+                $"TTT state W/G must have shape [{string.Join(", ", expected)}] for this input, found [{string.Join(", ", w.shape)}] and [{string.Join(", ", g.shape)}]", nameof(state));
 
         var preds = new List<Tensor>();
         for (long t = 0; t < time;)

@@ -1,0 +1,99 @@
+// QuickStart: train a small BitLlama on Moby-Dick through the ML.NET pipeline, compare its validation loss
+// with the unigram baseline, save it as .bitt, reload it and stream a completion.
+//
+//   dotnet run --project samples/QuickStart                 # default: a few minutes on 2 cores
+//   dotnet run --project samples/QuickStart -- --long       # the README model size, 1500 steps (about an hour)
+//   dotnet run --project samples/QuickStart -- --steps 1000 --dim 256 --layers 8 --prompt "The whale"
+using BitTtt.MLNet;
+using BitTtt.Training;
+using Microsoft.ML;
+using Spectre.Console;
+
+var settings = QuickStartSettings.Parse(args, out int exitCode);
+if (settings is null) return exitCode;
+
+var ml = new MLContext(seed: 1);
+IDataView data = ml.Data.LoadFromTextFile<TextRow>(settings.DataPath);   // one paragraph per row, column "Text"
+
+var options = new BitLlamaOptions
+{
+    TokensColumnName = "Tokens",
+    HiddenDim = settings.HiddenDim,
+    NumLayers = settings.NumLayers,
+    ContextLength = settings.ContextLength,
+    BatchSize = settings.BatchSize,
+    MaxSteps = settings.Steps,
+    WarmupSteps = Math.Min(100, settings.Steps / 10),
+    LearningRate = settings.LearningRate,
+    EvalInterval = Math.Max(1, settings.Steps / 5),
+    EvalBatches = 4,
+    MaxNewTokens = settings.MaxNewTokens,
+    Temperature = 0.7f,
+    Device = settings.Device,
+    Threads = settings.Threads,
+};
+var pipeline = ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: settings.VocabSize)
+    .Append(ml.Transforms.BitLlama(options));
+
+AnsiConsole.MarkupLine($"[bold]BitLlama QuickStart[/]: {Markup.Escape(Path.GetFileName(settings.DataPath))}, vocabulary {settings.VocabSize}, " +
+    $"D={settings.HiddenDim}, {settings.NumLayers} layers, context {settings.ContextLength}, batch {settings.BatchSize}, {settings.Steps} steps");
+
+var clock = System.Diagnostics.Stopwatch.StartNew();
+ITransformer model = null!;
+AnsiConsole.Progress()
+    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+    .Start(ctx =>
+    {
+        var tokenizer = ctx.AddTask("Tokenizer (byte-level BPE)", maxValue: 1);
+        var training = ctx.AddTask("Training", autoStart: false, maxValue: settings.Steps);
+        ml.Log += (_, e) =>
+        {
+            if (e.Source != "BitLlama; TokenizeForBitLlama" || !e.Message.Contains("Tokenizer trained", StringComparison.Ordinal)) return;
+            tokenizer.Value = 1;
+            tokenizer.StopTask();
+            training.StartTask();
+        };
+        double? lastValidation = null;
+        options.Progress = new Reporter(p =>
+        {
+            lastValidation = p.ValidationLoss ?? lastValidation;
+            training.Value = p.Step;
+            training.Description = $"Training: loss {p.Loss:F3}" + (lastValidation is { } v ? $", validation {v:F3}" : "") + $", {p.TokensPerSecond:F0} tok/s";
+            if (!AnsiConsole.Profile.Capabilities.Interactive && (p.Step % Math.Max(1, p.TotalSteps / 10) == 0 || p.Step == p.TotalSteps))
+                Console.WriteLine($"  step {p.Step}/{p.TotalSteps} loss {p.Loss:F3}");
+        });
+        model = pipeline.Fit(data);                        // trains the tokenizer, then the model
+        training.Value = settings.Steps;
+    });
+
+var trained = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single().Training!;
+var table = new Table().AddColumns("", "nats/token");
+table.AddRow("train loss (last step)", $"{trained.TrainLoss:F3}");
+table.AddRow("validation loss", trained.ValidationLoss is { } vl ? $"{vl:F3}" : "n/a");
+table.AddRow("unigram baseline (validation)", trained.UnigramValidationLoss is { } ul ? $"{ul:F3}" : "n/a");
+AnsiConsole.Write(table);
+if (trained.ValidationLoss is { } val && trained.UnigramValidationLoss is { } uni)
+    AnsiConsole.MarkupLine(val < uni
+        ? $"[green]The model beats the unigram baseline by {uni - val:F2} nats/token.[/]"
+        : $"[yellow]The model is not below the unigram baseline yet ({val - uni:F2} nats/token above): train longer (--steps, --long).[/]");
+AnsiConsole.MarkupLine($"Trained on {trained.TrainTokens:N0} tokens in {clock.Elapsed.TotalSeconds:F0} s.");
+
+ml.Model.SaveAsBitt(model, settings.OutputPath);          // the .bitt model-saving extension
+AnsiConsole.MarkupLine($"Saved [bold]{Markup.Escape(settings.OutputPath)}[/] ({new FileInfo(settings.OutputPath).Length / 1024.0:F0} KB).");
+ITransformer loaded = ml.Model.LoadBitt(settings.OutputPath);  // a transformer that takes the same text column
+
+var engine = ml.Model.CreatePredictionEngine<TextRow, Completion>(loaded);
+AnsiConsole.MarkupLine($"[bold]PredictionEngine[/] \"{Markup.Escape(settings.Prompt)}\" -> \"{Markup.Escape(engine.Predict(new TextRow { Text = settings.Prompt }).Text)}\"");
+
+var generator = ml.Model.CreateTextGenerator(loaded);     // the generation wrapper: options, streaming, sessions
+AnsiConsole.Markup($"[bold]Streaming[/] [grey]{Markup.Escape(settings.Prompt)}[/]");
+await foreach (string piece in generator.CompleteStreamingAsync(settings.Prompt, generator.DefaultOptions with { MaxTokens = settings.MaxNewTokens * 2 }))
+    Console.Write(piece);
+Console.WriteLine();
+AnsiConsole.MarkupLine($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
+return 0;
+
+sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+{
+    public void Report(TrainingProgress value) => report(value);
+}

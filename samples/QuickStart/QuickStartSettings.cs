@@ -1,0 +1,93 @@
+using System.Globalization;
+
+/// <summary>Command-line settings of the QuickStart; defaults finish in a few minutes on 2 cores.</summary>
+sealed record QuickStartSettings
+{
+    public string DataPath { get; init; } = Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt");
+    public string OutputPath { get; init; } = "moby.bitt";
+    public string Prompt { get; init; } = "Call me Ishmael. Some years ago";
+    public int VocabSize { get; init; } = 1024;
+    public int HiddenDim { get; init; } = 64;
+    public int NumLayers { get; init; } = 2;
+    public int ContextLength { get; init; } = 64;
+    public int BatchSize { get; init; } = 8;
+    public int Steps { get; init; } = 500;
+    public double LearningRate { get; init; } = 2e-3;
+    public int MaxNewTokens { get; init; } = 40;
+    public string Device { get; init; } = "cpu";
+    public int Threads { get; init; }
+
+    /// <summary>The longer, better run.</summary>
+    static QuickStartSettings Long => new()
+    {
+        VocabSize = 2048, HiddenDim = 128, NumLayers = 4, ContextLength = 128, BatchSize = 8, Steps = 1500, LearningRate = 1e-3,
+    };
+
+    const string Usage = """
+        usage: dotnet run --project samples/QuickStart -- [options]
+          --long              D=128, 4 layers, context 128, 1500 steps (an hour on a busy 2-core box)
+          --steps N           optimizer steps                         (default 500)
+          --dim N             hidden size, a multiple of 4           (default 64)
+          --layers N          number of blocks                       (default 2)
+          --vocab N           BPE vocabulary size                    (default 1024)
+          --context N         training context length                (default 64)
+          --batch N           sequences per step                     (default 8)
+          --lr X              peak learning rate                     (default 0.002)
+          --threads N         TorchSharp threads, 0 = all cores      (default 0)
+          --device NAME       cpu | cuda                             (default cpu)
+          --data PATH         a text file, one paragraph per line    (default data/moby-dick.txt)
+          --out PATH          where the .bitt goes                   (default moby.bitt)
+          --prompt TEXT       the prompt to complete
+          --max-tokens N      tokens to generate                     (default 40)
+        """;
+
+    /// <summary>The settings, or null with the exit code when the run should not start (help, bad option).</summary>
+    public static QuickStartSettings? Parse(string[] args, out int exitCode)
+    {
+        exitCode = 2;
+        var s = args.Contains("--long") ? Long : new QuickStartSettings();
+        for (int i = 0; i < args.Length; i++)
+        {
+            string a = args[i];
+            if (a == "--long") continue;
+            if (a is "-h" or "--help") { Console.WriteLine(Usage); exitCode = 0; return null; }
+            if (i + 1 >= args.Length) return Fail($"{a} needs a value");
+            string v = args[++i];
+            try
+            {
+                s = a switch
+                {
+                    "--steps" => s with { Steps = Int(v) },
+                    "--dim" => s with { HiddenDim = Int(v) },
+                    "--layers" => s with { NumLayers = Int(v) },
+                    "--vocab" => s with { VocabSize = Int(v) },
+                    "--context" => s with { ContextLength = Int(v) },
+                    "--batch" => s with { BatchSize = Int(v) },
+                    "--lr" => s with { LearningRate = double.Parse(v, CultureInfo.InvariantCulture) },
+                    "--threads" => s with { Threads = Int(v) },
+                    "--device" => s with { Device = v },
+                    "--data" => s with { DataPath = v },
+                    "--out" => s with { OutputPath = v },
+                    "--prompt" => s with { Prompt = v },
+                    "--max-tokens" => s with { MaxNewTokens = Int(v) },
+                    _ => throw new ArgumentException($"unknown option {a}"),
+                };
+            }
+            catch (Exception e) when (e is FormatException or OverflowException or ArgumentException)
+            {
+                return Fail($"{a} {v}: {e.Message}");
+            }
+        }
+        if (!File.Exists(s.DataPath)) return Fail($"data file not found: {s.DataPath}");
+        exitCode = 0;
+        return s;
+    }
+
+    static int Int(string v) => int.Parse(v, CultureInfo.InvariantCulture);
+
+    static QuickStartSettings? Fail(string message)
+    {
+        Console.Error.WriteLine($"QuickStart: {message}\n{Usage}");
+        return null;
+    }
+}

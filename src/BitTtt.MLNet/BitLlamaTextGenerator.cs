@@ -1,0 +1,47 @@
+using System.Runtime.CompilerServices;
+using BitTtt.Inference;
+using BitTtt.Sampling;
+
+namespace BitTtt.MLNet;
+
+/// <summary>
+/// Text generation from a fitted or loaded BitLlama, beyond the one-string <c>Completion</c> column:
+/// sampling options per call, streaming, and sessions. <see cref="Complete"/> and
+/// <see cref="CompleteStreamingAsync"/> each run in a fresh session (thread-safe, results independent of
+/// earlier calls); <see cref="CreateSession"/> keeps its TTT state across calls (memory, learn, save/load),
+/// one session per conversation and thread.
+/// </summary>
+public sealed class BitLlamaTextGenerator
+{
+    internal BitLlamaTextGenerator(Llama model, SamplingOptions defaults)
+    {
+        Model = model;
+        DefaultOptions = defaults;
+    }
+
+    /// <summary>The managed model (weights shared and immutable).</summary>
+    public Llama Model { get; }
+
+    /// <summary>The generation defaults the model was trained or saved with (seed included).</summary>
+    public SamplingOptions DefaultOptions { get; }
+
+    public string Complete(string prompt, SamplingOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        using var session = Model.CreateSession();
+        return session.Complete(prompt, options ?? DefaultOptions);
+    }
+
+    /// <summary>Streams the completion; each piece is whole UTF-8 characters.</summary>
+    public async IAsyncEnumerable<string> CompleteStreamingAsync(string prompt, SamplingOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        using var session = Model.CreateSession();
+        await foreach (string piece in session.CompleteStreamingAsync(prompt, options ?? DefaultOptions, cancellationToken).WithCancellation(cancellationToken))
+            yield return piece;
+    }
+
+    /// <summary>A session with its own TTT state, kept across calls until reset. Not for concurrent use; dispose it.</summary>
+    public LlamaSession CreateSession() => Model.CreateSession();
+}

@@ -1,0 +1,23 @@
+namespace BitTtt.MLNet;
+
+/// <summary>Options of <see cref="TokenizeForBitLlamaEstimator"/>.</summary>
+public sealed class TokenizeForBitLlamaOptions
+{
+    /// <summary>The text column to tokenize.</summary>
+    public string InputColumnName { get; set; } = BitLlamaDefaults.TextColumnName;
+    /// <summary>The added column: a variable-length vector of UInt32 token ids.</summary>
+    public string OutputColumnName { get; set; } = BitLlamaDefaults.TokensColumnName;
+    /// <summary>Vocabulary size of the byte-level BPE trained by Fit (3 specials + 256 bytes + merges).</summary>
+    public int VocabSize { get; set; } = BitLlamaDefaults.VocabSize;
+    /// <summary>A pair must occur at least this often to be merged.</summary>
+    public int MinFrequency { get; set; } = BitLlamaDefaults.MinFrequency;
+
+    internal void Validate()
+    {
+        BitLlamaOptions.CheckName(InputColumnName, nameof(InputColumnName));
+        BitLlamaOptions.CheckName(OutputColumnName, nameof(OutputColumnName));
+        // 3 specials + 256 byte symbols is the smallest byte-level vocabulary.
+        BitLlamaOptions.Check(VocabSize >= 259, nameof(VocabSize), $"must be at least 259 (3 specials + 256 bytes), got {VocabSize}");
+        BitLlamaOptions.Check(MinFrequency >= 1, nameof(MinFrequency), $"must be at least 1, got {MinFrequency}");
+    }
+}

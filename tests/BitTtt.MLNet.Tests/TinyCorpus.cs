@@ -1,0 +1,71 @@
+using BitTtt.MLNet;
+using Microsoft.ML;
+
+namespace BitTtt.MLNet.Tests;
+
+/// <summary>A few KB of data/moby-dick.txt and the tiny configuration every test trains with.</summary>
+internal static class TinyCorpus
+{
+    public static string Directory { get; } = CreateDirectory();
+
+    /// <summary>The first ~8 KB of the book, one paragraph per line, in a temp file.</summary>
+    public static string TextPath { get; } = WriteText("moby-small.txt", 0, 8_000);
+
+    /// <summary>Later text of the book, for a validation set.</summary>
+    public static string ValidationPath { get; } = WriteText("moby-valid.txt", 200_000, 3_000);
+
+    public static BitLlamaOptions Options(int maxSteps = 16) => new()
+    {
+        TokensColumnName = "Tokens",
+        HiddenDim = 16,
+        NumLayers = 1,
+        ContextLength = 32,
+        BatchSize = 4,
+        MaxSteps = maxSteps,
+        WarmupSteps = 2,
+        LearningRate = 3e-3,
+        EvalInterval = 8,
+        EvalBatches = 2,
+        TttChunk = 4,
+        Threads = 1,
+        MaxNewTokens = 12,
+        Seed = 7,
+        ValidationFraction = 0.25,
+    };
+
+    public const int VocabSize = 320;
+
+    /// <summary>The README pipeline on the tiny configuration.</summary>
+    public static IEstimator<ITransformer> Pipeline(MLContext ml, BitLlamaOptions? options = null) =>
+        ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: VocabSize)
+            .Append(ml.Transforms.BitLlama(options ?? Options()));
+
+    public static string NewPath(string name) => Path.Combine(Directory, $"{Guid.NewGuid():N}-{name}");
+
+    static string CreateDirectory()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), $"bitttt-mlnet-tests-{Environment.ProcessId}");
+        System.IO.Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    static string WriteText(string name, int start, int length)
+    {
+        string book = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt"));
+        int begin = book.IndexOf('\n', start) + 1;
+        int end = book.IndexOf('\n', begin + length);
+        string path = Path.Combine(Directory, name);
+        File.WriteAllText(path, book[begin..end]);
+        return path;
+    }
+}
+
+[TestClass]
+public static class AssemblyCleanup
+{
+    [AssemblyCleanup]
+    public static void DeleteTempFiles()
+    {
+        try { Directory.Delete(TinyCorpus.Directory, recursive: true); } catch (IOException) { }
+    }
+}

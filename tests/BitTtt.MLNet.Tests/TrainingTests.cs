@@ -1,0 +1,171 @@
+using BitTtt.MLNet;
+using BitTtt.Tokenization;
+using BitTtt.Training;
+using Microsoft.ML;
+using Microsoft.ML.Data;
+
+namespace BitTtt.MLNet.Tests;
+
+[TestClass]
+public sealed class TrainingTests
+{
+    [TestMethod]
+    public void Defaults_MatchTheTrainer()
+    {
+        var t = new TrainingOptions();
+        var o = new BitLlamaOptions();
+        Assert.AreEqual(t.HiddenDim, o.HiddenDim);
+        Assert.AreEqual(t.NumLayers, o.NumLayers);
+        Assert.AreEqual(t.IntermediateDim, o.IntermediateDim);
+        Assert.AreEqual(t.ContextLength, o.ContextLength);
+        Assert.AreEqual(t.BatchSize, o.BatchSize);
+        Assert.AreEqual(t.LearningRate, o.LearningRate);
+        Assert.AreEqual(t.WarmupSteps, o.WarmupSteps);
+        Assert.AreEqual(t.MinLearningRate, o.MinLearningRate);
+        Assert.AreEqual(t.SaveInterval, o.SaveInterval);
+        Assert.AreEqual(t.MaxSteps, o.MaxSteps);
+        Assert.AreEqual(t.InnerLr, o.InnerLr);
+        Assert.AreEqual(t.TttChunk, o.TttChunk);
+        Assert.AreEqual(t.Seed, o.Seed);
+        Assert.AreEqual(t.Device, o.Device);
+        Assert.AreEqual(t.WeightDecay, o.WeightDecay);
+        Assert.AreEqual(t.GradientClip, o.GradientClip);
+        Assert.AreEqual(t.EvalInterval, o.EvalInterval);
+        Assert.AreEqual(t.EvalBatches, o.EvalBatches);
+        Assert.AreEqual(t.Threads, o.Threads);
+        o.Validate();
+    }
+
+    [TestMethod]
+    public void Cancellation_MidFit_LeavesACheckpointThatResumes()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
+        string checkpoints = TinyCorpus.NewPath("checkpoints");
+        using var cancel = new CancellationTokenSource();
+        var options = TinyCorpus.Options(maxSteps: 12);
+        options.CheckpointDirectory = checkpoints;
+        options.SaveInterval = 100;
+        options.CancellationToken = cancel.Token;
+        int lastStep = 0;
+        options.Progress = new SyncProgress(p => { lastStep = p.Step; if (p.Step == 5) cancel.Cancel(); });
+
+        Assert.ThrowsExactly<OperationCanceledException>(() => TinyCorpus.Pipeline(ml, options).Fit(data));
+        Assert.IsTrue(lastStep is >= 5 and < 12, $"stopped at step {lastStep}");
+        Assert.IsTrue(Directory.EnumerateFileSystemEntries(checkpoints).Any(), "cancellation writes a checkpoint");
+
+        var resumed = TinyCorpus.Options(maxSteps: 12);
+        resumed.CheckpointDirectory = checkpoints;
+        resumed.SaveInterval = 100;
+        resumed.Resume = true;
+        int firstStep = -1;
+        resumed.Progress = new SyncProgress(p => { if (firstStep < 0) firstStep = p.Step; });
+        var model = TinyCorpus.Pipeline(ml, resumed).Fit(data);
+        Assert.IsTrue(firstStep > 5, $"resumed at step {firstStep}");
+        var bitLlama = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single();
+        Assert.AreEqual(12, bitLlama.Training!.Steps);
+        Assert.IsFalse(string.IsNullOrEmpty(ml.Model.CreatePredictionEngine<TextRow, Completion>(model).Predict(new TextRow { Text = "The" }).Text));
+    }
+
+    [TestMethod]
+    public void ValidationSet_AsText_AndInt32TokensWithAGivenTokenizer()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
+        var tokenizer = ml.Transforms.TokenizeForBitLlama(vocabSize: TinyCorpus.VocabSize).Fit(data).Tokenizer;
+
+        // Token ids from elsewhere (Int32, no annotation): the tokenizer comes from the options.
+        var rows = data.GetColumn<string>("Text").Select(t => new IntTokensRow { Ids = tokenizer.Encode(t), Prompt = t }).ToArray();
+        var options = TinyCorpus.Options(maxSteps: 6);
+        options.TokensColumnName = "Ids";
+        options.PromptColumnName = "Prompt";
+        options.Tokenizer = tokenizer;
+        options.ValidationSet = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.ValidationPath);
+        options.PromptColumnName = "Prompt";
+        var model = ml.Transforms.BitLlama(options).Fit(ml.Data.LoadFromEnumerable(rows));
+        Assert.IsTrue(model.Training!.ValidationTokens > 500, $"{model.Training.ValidationTokens}");
+        Assert.IsTrue(model.Training.ValidationLoss is > 0);
+        Assert.AreEqual("Prompt", model.PromptColumnName);
+        var engine = ml.Model.CreatePredictionEngine<PromptRow, Completion>(model);
+        Assert.IsNotNull(engine.Predict(new PromptRow { Prompt = "whale" }).Text);
+    }
+
+    [TestMethod]
+    public void SameSeed_SameModel_SameCompletion_OtherSeed_OtherWeights()
+    {
+        string Fit(int seed, out float[] embed)
+        {
+            var ml = new MLContext(seed: 1);
+            var options = TinyCorpus.Options(maxSteps: 6);
+            options.Seed = seed;
+            var model = TinyCorpus.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
+            embed = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single()
+                .Weights.Single(w => w.Name == "embed.weight").Data.ToArray();
+            return ml.Model.CreatePredictionEngine<TextRow, Completion>(model).Predict(new TextRow { Text = "The whale" }).Text;
+        }
+        string a = Fit(3, out var embedA), b = Fit(3, out var embedB);
+        Fit(4, out var embedC);
+        Assert.AreEqual(a, b);
+        CollectionAssert.AreEqual(embedA, embedB);
+        CollectionAssert.AreNotEqual(embedA, embedC);
+    }
+
+    [TestMethod]
+    public void TooLittleText_IsAnArgumentError()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 3).Select(_ => new TextRow { Text = "a whale" }));
+        var tokenizer = BitLlamaTokenizer.Gpt2();
+        var e = Assert.ThrowsExactly<ArgumentException>(() =>
+            ml.Transforms.TokenizeForBitLlama(tokenizer.Inner).Append(ml.Transforms.BitLlama(TinyCorpus.Options())).Fit(data));
+        StringAssert.Contains(e.Message, "ContextLength");
+    }
+
+    [TestMethod]
+    public void Fit_ReadsTheTokenColumnInOneCursorPass()
+    {
+        var ml = new MLContext(seed: 1);
+        var text = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
+        var tokens = new CountingView(ml.Transforms.TokenizeForBitLlama(vocabSize: TinyCorpus.VocabSize).Fit(text).Transform(text));
+        ml.Transforms.BitLlama(TinyCorpus.Options(maxSteps: 2)).Fit(tokens);
+        Assert.AreEqual(1, tokens.Cursors, "one streaming pass over the data");
+        CollectionAssert.AreEqual(new[] { "Tokens" }, tokens.Columns.ToArray(), "only the token column is read");
+    }
+
+    /// <summary>Counts the cursors a consumer opens and the columns it asks for.</summary>
+    sealed class CountingView(IDataView inner) : IDataView
+    {
+        public int Cursors;
+        public readonly HashSet<string> Columns = [];
+        public bool CanShuffle => inner.CanShuffle;
+        public DataViewSchema Schema => inner.Schema;
+        public long? GetRowCount() => inner.GetRowCount();
+
+        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
+        {
+            Record(columnsNeeded);
+            return inner.GetRowCursor(columnsNeeded, rand);
+        }
+
+        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null)
+        {
+            Record(columnsNeeded);
+            return inner.GetRowCursorSet(columnsNeeded, n, rand);
+        }
+
+        void Record(IEnumerable<DataViewSchema.Column> columns)
+        {
+            Interlocked.Increment(ref Cursors);
+            foreach (var c in columns) Columns.Add(c.Name);
+        }
+    }
+
+    sealed class IntTokensRow { [VectorType] public int[] Ids { get; set; } = []; public string Prompt { get; set; } = ""; }
+    sealed class PromptRow { public string Prompt { get; set; } = ""; }
+
+    /// <summary>Progress&lt;T&gt; posts to a thread pool; tests need the call on the training thread.</summary>
+    sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
+    {
+        public void Report(TrainingProgress value) => report(value);
+    }
+}
