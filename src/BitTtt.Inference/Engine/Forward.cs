@@ -48,28 +48,36 @@ public static class Forward
     {
         var wts = s.Weights;
         var c = wts.Config;
-        int T = tokens.Length, dim = c.HiddenDim, inter = c.IntermediateDim;
+        int T = tokens.Length, dim = c.HiddenDim;
         var h = s.H.AsSpan(0, T * dim);
         for (int t = 0; t < T; t++) wts.Embed.AsSpan(tokens[t] * dim, dim).CopyTo(h.Slice(t * dim, dim));   // (T) -> (T, D)
         for (int i = 0; i < c.NumLayers; i++)
         {
             var l = wts.Layers[i];
             var a = s.A.AsSpan(0, T * dim);
-            RmsNorm(h, l.Norm1, c.RmsNormEps, a, T);                                                       // (T, D)
-            Ttt(s, i, l, T);                                                                               // (T, D) -> (T, D) in OutD
-            TensorPrimitives.Add(h, s.OutD.AsSpan(0, T * dim), h);                                          // h = h + ttt(norm1(h))
-            RmsNorm(h, l.Norm2, c.RmsNormEps, a, T);
-            s.QD.Quantize(a, T);
-            var gate = s.Gate.AsSpan(0, T * inter);
-            var up = s.Up.AsSpan(0, T * inter);
-            TernaryKernels.Gemm(l.GateProj, s.QD, gate);                                                   // (T, D) -> (T, I)
-            TernaryKernels.Gemm(l.UpProj, s.QD, up);                                                       // (T, D) -> (T, I)
-            SiluMul(gate, up);                                                                             // gate = silu(gate) * up
-            s.QI.Quantize(gate, T);
-            TernaryKernels.Gemm(l.DownProj, s.QI, s.OutD.AsSpan(0, T * dim));                              // (T, I) -> (T, D)
-            TensorPrimitives.Add(h, s.OutD.AsSpan(0, T * dim), h);                                          // h = h + mlp(norm2(h))
+            var o = s.OutD.AsSpan(0, T * dim);
+            RmsNorm(h, l.Norm1, c.RmsNormEps, a, T);                       // (T, D)
+            Ttt(s, i, l, T);                                               // (T, D) -> (T, D) in OutD
+            TensorPrimitives.Add(h, o, h);                                 // h = h + ttt(norm1(h))
+            RmsNorm(h, l.Norm2, c.RmsNormEps, a, T);                       // (T, D)
+            Mlp(s, l, T);                                                  // (T, D) -> (T, D) in OutD
+            TensorPrimitives.Add(h, o, h);                                 // h = h + mlp(norm2(h))
         }
         s.Position += T;
+    }
+
+    /// <summary>SwiGLU for the T normed rows in <c>s.A</c>: down(silu(gate(m)) · up(m)), written to <c>s.OutD</c>.</summary>
+    static void Mlp(SequenceState s, LayerWeights l, int T)
+    {
+        int dim = s.Weights.Config.HiddenDim, inter = s.Weights.Config.IntermediateDim;
+        s.QD.Quantize(s.A.AsSpan(0, T * dim), T);                          // one int8 copy of m for both projections
+        var gate = s.Gate.AsSpan(0, T * inter);
+        var up = s.Up.AsSpan(0, T * inter);
+        TernaryKernels.Gemm(l.GateProj, s.QD, gate);                       // (T, D) -> (T, I)
+        TernaryKernels.Gemm(l.UpProj, s.QD, up);                           // (T, D) -> (T, I)
+        SiluMul(gate, up);                                                 // gate = silu(gate) · up
+        s.QI.Quantize(gate, T);
+        TernaryKernels.Gemm(l.DownProj, s.QI, s.OutD.AsSpan(0, T * dim));  // (T, I) -> (T, D)
     }
 
     /// <summary>TTT sub-layer for the T normed rows in <c>s.A</c>; writes up(pred) to <c>s.OutD</c>.</summary>
