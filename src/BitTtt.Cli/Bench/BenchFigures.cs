@@ -80,7 +80,7 @@ internal static class BenchFigures
         var x = new float[weights.Config.HiddenDim];
         for (int i = 0; i < x.Length; i++) x[i] = MathF.Sin(i);
         var y = new float[weights.Config.VocabSize];
-        return 1000 * SecondsPerCall(() => Forward.FullPrecisionGemv(weights.LmHead, x, y));
+        return 1000 * SecondsPerCall(() => weights.LmHeadLogits(x, y));
     }
 
     public static int ArgMax(ReadOnlySpan<float> x) => TensorPrimitives.IndexOfMax(x);

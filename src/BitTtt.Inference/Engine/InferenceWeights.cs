@@ -5,17 +5,18 @@ namespace BitTtt.Inference.Engine;
 
 /// <summary>
 /// One layer's weights (SPEC §2): full-precision norms, BitLinear weights packed to 2-bit ternary.
+/// Internal so the arrays cannot be changed under running sessions.
 /// Shape key: D = hidden, d = D/4, I = intermediate.
 /// </summary>
-public sealed class LayerWeights
+internal sealed class LayerWeights
 {
-    public required float[] Norm1 { get; init; }                 // (D)
-    public required PackedTernaryMatrix TttDown { get; init; }   // (d, D)
-    public required PackedTernaryMatrix TttUp { get; init; }     // (D, d)
-    public required float[] Norm2 { get; init; }                 // (D)
-    public required PackedTernaryMatrix GateProj { get; init; }  // (I, D)
-    public required PackedTernaryMatrix UpProj { get; init; }    // (I, D)
-    public required PackedTernaryMatrix DownProj { get; init; }  // (D, I)
+    internal required float[] Norm1 { get; init; }                 // (D)
+    internal required PackedTernaryMatrix TttDown { get; init; }   // (d, D)
+    internal required PackedTernaryMatrix TttUp { get; init; }     // (D, d)
+    internal required float[] Norm2 { get; init; }                 // (D)
+    internal required PackedTernaryMatrix GateProj { get; init; }  // (I, D)
+    internal required PackedTernaryMatrix UpProj { get; init; }    // (I, D)
+    internal required PackedTernaryMatrix DownProj { get; init; }  // (D, I)
 }
 
 /// <summary>
@@ -27,10 +28,11 @@ public sealed class InferenceWeights
     readonly Lazy<string> _fingerprint;
 
     public BitLlamaConfig Config { get; }
-    public float[] Embed { get; }          // (V, D)
-    public IReadOnlyList<LayerWeights> Layers { get; }
-    public float[] NormF { get; }          // (D)
-    public float[] LmHead { get; }         // (V, D) full precision (SPEC §3)
+    // Internal so no caller can change the arrays under running sessions.
+    internal float[] Embed { get; }          // (V, D)
+    internal IReadOnlyList<LayerWeights> Layers { get; }
+    internal float[] NormF { get; }          // (D)
+    internal float[] LmHead { get; }         // (V, D) full precision (SPEC §3)
 
     InferenceWeights(BitLlamaConfig config, float[] embed, LayerWeights[] layers, float[] normF, float[] lmHead)
     {
@@ -85,6 +87,14 @@ public sealed class InferenceWeights
     /// holds it (computed on first use, ~20 ms for the default model).
     /// </summary>
     public string Fingerprint => _fingerprint.Value;
+
+    /// <summary>logits = lm_head · hidden, the full-precision LM head alone (D) -> (V); for benchmarks.</summary>
+    public void LmHeadLogits(float[] hidden, float[] logits)
+    {
+        if (hidden.Length != Config.HiddenDim || logits.Length != Config.VocabSize)
+            throw new ArgumentException($"expected hidden ({Config.HiddenDim}) and logits ({Config.VocabSize}), got {hidden.Length} and {logits.Length}");
+        Forward.FullPrecisionGemv(LmHead, hidden, logits);
+    }
 
     /// <summary>A short human description of the model's shape, used in error messages.</summary>
     public string Describe() =>

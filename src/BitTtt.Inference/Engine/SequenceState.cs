@@ -76,10 +76,10 @@ public sealed class SequenceState
     }
 
     /// <summary>Layer <paramref name="layer"/>'s W (chunk-start state), (d, d) row-major.</summary>
-    public Span<float> StateW(int layer) => W[layer];
+    internal Span<float> StateW(int layer) => W[layer];
 
     /// <summary>Layer <paramref name="layer"/>'s running inner-gradient sum G of the current chunk, (d, d).</summary>
-    public Span<float> StateG(int layer) => G[layer];
+    internal Span<float> StateG(int layer) => G[layer];
 
     /// <summary>Copies another state of the same model (W, G, position).</summary>
     public void CopyFrom(SequenceState other)
