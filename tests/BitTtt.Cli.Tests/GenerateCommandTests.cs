@@ -45,6 +45,18 @@ public sealed class GenerateCommandTests
     }
 
     [TestMethod]
+    public void StopFlagEndsTheTextBeforeTheStopString()
+    {
+        using var llama = Llama.LoadAuto(_model);
+        string full = llama.Complete("the whale", new SamplingOptions { MaxTokens = 30, Temperature = 0 });
+        Assert.IsGreaterThan(4, full.Length, full);
+        string stop = full.Substring(full.Length / 2, 2);
+        var r = CliRunner.Run("generate", _model, "--prompt", "the whale", "--max-tokens", "30", "--temperature", "0", "--stop", stop, "--stop", "zzNEVERzz");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        Assert.AreEqual(full[..full.IndexOf(stop, StringComparison.Ordinal)] + Environment.NewLine, r.StdOut);
+    }
+
+    [TestMethod]
     public void SameSeedSameText()
     {
         string[] args = ["generate", _model, "--prompt", "the sea", "--max-tokens", "20", "--temperature", "1.0", "--top-k", "0", "--top-p", "0.9", "--seed", "11"];
