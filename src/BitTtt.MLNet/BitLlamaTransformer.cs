@@ -14,11 +14,10 @@ namespace BitTtt.MLNet;
 /// the other rows, on their order, or on how many cursors ML.NET reads in parallel.
 /// A thin wrapper over ML.NET's CustomMapping transformer; works in PredictionEngine and in Transform.
 /// </summary>
-public sealed class BitLlamaTransformer : ITransformer, IDisposable
+public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
 {
     internal const string ContractName = "BitTtt.BitLlama (load this model with mlContext.Model.LoadWithBitLlama)";
 
-    readonly ITransformer _inner;
     readonly Llama _llama;
     int _generated;
 
@@ -31,7 +30,7 @@ public sealed class BitLlamaTransformer : ITransformer, IDisposable
         Weights = weights;
         Training = training;
         _llama = Llama.FromWeights(config, tokenizer, weights);
-        _inner = CreateMapping(catalog, settings.PromptColumnName, settings.CompletionColumnName, Generate)
+        Inner = CreateMapping(catalog, settings.PromptColumnName, settings.CompletionColumnName, Generate)
             .Fit(TokenizeForBitLlamaTransformer.EmptyInput(settings.PromptColumnName));
     }
 
@@ -64,28 +63,10 @@ public sealed class BitLlamaTransformer : ITransformer, IDisposable
         return session.Complete(prompt, Settings.ToSampling());
     }
 
-    public bool IsRowToRowMapper => _inner.IsRowToRowMapper;
+    private protected override string TextColumn => PromptColumnName;
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        SchemaChecks.Text(inputSchema, PromptColumnName);
-        return _inner.GetOutputSchema(inputSchema);
-    }
-
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
-    {
-        SchemaChecks.Text(inputSchema, PromptColumnName);
-        return _inner.GetRowToRowMapper(inputSchema);
-    }
-
-    public IDataView Transform(IDataView input)
-    {
-        SchemaChecks.Text(input.Schema, PromptColumnName);
-        return _inner.Transform(input);
-    }
-
-    /// <summary>Called by <c>MLContext.Model.Save</c>; reload such a file with <c>mlContext.Model.LoadWithBitLlama</c>.</summary>
-    void ICanSaveModel.Save(ModelSaveContext ctx) => ModelZip.Save(ctx, _inner, ModelZip.ModelEntry, ModelZip.ModelPayload(this));
+    private protected override void SaveModel(ModelSaveContext ctx) =>
+        ModelZip.Save(ctx, Inner, ModelZip.ModelEntry, ModelZip.ModelPayload(this));
 
     /// <summary>Writes the model as a single <c>.bitt</c> file (SPEC §4.3), atomically.</summary>
     internal void SaveBitt(string path) =>

@@ -11,11 +11,9 @@ namespace BitTtt.MLNet;
 /// name of its text column as annotations, which is how a following <c>BitLlama</c> estimator finds them.
 /// A thin wrapper over ML.NET's CustomMapping transformer: lazy, row-to-row, works in PredictionEngine.
 /// </summary>
-public sealed class TokenizeForBitLlamaTransformer : ITransformer
+public sealed class TokenizeForBitLlamaTransformer : CustomMappingWrapper
 {
     internal const string ContractName = "BitTtt.TokenizeForBitLlama (load this model with mlContext.Model.LoadWithBitLlama)";
-
-    readonly ITransformer _inner;
 
     internal TokenizeForBitLlamaTransformer(TransformsCatalog catalog, BitLlamaTokenizer tokenizer, string inputColumnName, string outputColumnName)
     {
@@ -23,7 +21,7 @@ public sealed class TokenizeForBitLlamaTransformer : ITransformer
         InputColumnName = inputColumnName;
         OutputColumnName = outputColumnName;
         TokenizerJson = tokenizer.ToJson();
-        _inner = CreateMapping(catalog, inputColumnName, outputColumnName, TokenizerJson, tokenizer)
+        Inner = CreateMapping(catalog, inputColumnName, outputColumnName, TokenizerJson, tokenizer)
             .Fit(EmptyInput(inputColumnName));
     }
 
@@ -32,29 +30,10 @@ public sealed class TokenizeForBitLlamaTransformer : ITransformer
     public string OutputColumnName { get; }
     internal string TokenizerJson { get; }
 
-    public bool IsRowToRowMapper => _inner.IsRowToRowMapper;
+    private protected override string TextColumn => InputColumnName;
 
-    public DataViewSchema GetOutputSchema(DataViewSchema inputSchema)
-    {
-        SchemaChecks.Text(inputSchema, InputColumnName);
-        return _inner.GetOutputSchema(inputSchema);
-    }
-
-    public IRowToRowMapper GetRowToRowMapper(DataViewSchema inputSchema)
-    {
-        SchemaChecks.Text(inputSchema, InputColumnName);
-        return _inner.GetRowToRowMapper(inputSchema);
-    }
-
-    public IDataView Transform(IDataView input)
-    {
-        SchemaChecks.Text(input.Schema, InputColumnName);
-        return _inner.Transform(input);
-    }
-
-    /// <summary>Called by <c>MLContext.Model.Save</c>; reload such a file with <c>mlContext.Model.LoadWithBitLlama</c>.</summary>
-    void ICanSaveModel.Save(ModelSaveContext ctx) =>
-        ModelZip.Save(ctx, _inner, ModelZip.TokenizerEntry, ModelZip.TokenizerPayload(this));
+    private protected override void SaveModel(ModelSaveContext ctx) =>
+        ModelZip.Save(ctx, Inner, ModelZip.TokenizerEntry, ModelZip.TokenizerPayload(this));
 
     internal static CustomMappingEstimator<BitLlamaTextInput, BitLlamaTokensOutput> CreateMapping(
         TransformsCatalog catalog, string inputColumnName, string outputColumnName, string tokenizerJson, BitLlamaTokenizer? tokenizer)
