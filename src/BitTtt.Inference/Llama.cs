@@ -32,26 +32,26 @@ public sealed class Llama : IDisposable
     public InferenceWeights Weights { get; }
 
     /// <summary>Loads a <c>.bitt</c> file or a model directory (SPEC §4), auto-detected.</summary>
-    public static Llama LoadAuto(string path)
+    public static Llama LoadAuto(string path, InferenceOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         using var package = ModelPackage.Open(path);
-        return FromPackage(package);
+        return FromPackage(package, options);
     }
 
     /// <summary>Builds a model from an opened package; the package may be disposed afterwards.</summary>
-    public static Llama FromPackage(ModelPackage package)
+    public static Llama FromPackage(ModelPackage package, InferenceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(package);
         if (package.TokenizerJson is null)
             throw BitLlamaFormatException.In(package.Path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
         var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.Path);
-        var weights = InferenceWeights.Load(package.Config, (name, shape) => package.Weights.ReadFloat32(name, shape));
+        var weights = InferenceWeights.Load(package.Config, (name, shape) => package.Weights.ReadFloat32(name, shape), options);
         return new Llama(weights, tokenizer, package.Path);
     }
 
     /// <summary>Builds a model from weights in memory (e.g. straight from the trainer), by SPEC §2 names.</summary>
-    public static Llama FromWeights(BitLlamaConfig config, BitLlamaTokenizer tokenizer, IReadOnlyList<SafeTensorData> weights)
+    public static Llama FromWeights(BitLlamaConfig config, BitLlamaTokenizer tokenizer, IReadOnlyList<SafeTensorData> weights, InferenceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(tokenizer);
@@ -65,7 +65,7 @@ public sealed class Llama : IDisposable
             if (!t.Shape.SequenceEqual(shape))
                 throw new ArgumentException($"tensor '{name}': expected shape [{string.Join(", ", shape)}], found [{string.Join(", ", t.Shape)}]", nameof(weights));
             return t.Data.ToArray();
-        });
+        }, options);
         return new Llama(loaded, tokenizer, null);
     }
 

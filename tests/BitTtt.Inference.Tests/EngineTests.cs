@@ -101,12 +101,12 @@ public sealed class EngineTests
     {
         var rng = new Random(5);
         int rows = 5001, cols = 256;   // odd row count, above the split threshold
-        Assert.IsGreaterThanOrEqualTo(FullPrecisionHead.SplitThreshold, (long)rows * cols);
+        Assert.IsGreaterThanOrEqualTo(SplitGemv.SplitThreshold, (long)rows * cols);
         var m = Enumerable.Range(0, rows * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         var x = Enumerable.Range(0, cols).Select(_ => (float)rng.NextDouble()).ToArray();
         var expected = Enumerable.Range(0, rows).Select(r => System.Numerics.Tensors.TensorPrimitives.Dot(m.AsSpan(r * cols, cols), x)).ToArray();
         var y = new float[rows];
-        var head = new FullPrecisionHead(m, x, y);
+        var head = new SplitGemv(m, x, y);
         for (int i = 0; i < 200; i++)
         {
             Array.Clear(y);

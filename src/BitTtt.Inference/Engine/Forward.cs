@@ -131,12 +131,12 @@ public static class Forward
         s.Logits.CopyTo(logits);
     }
 
-    /// <summary>y = W x for a full-precision (R, C) matrix, split across two cores when large (see <see cref="FullPrecisionHead"/>).</summary>
+    /// <summary>y = W x for a full-precision (R, C) matrix, split across two cores when large (see <see cref="SplitGemv"/>).</summary>
     public static void FullPrecisionGemv(float[] matrix, float[] x, float[] y)
     {
         if (matrix.LongLength != (long)x.Length * y.Length)
             throw new ArgumentException($"matrix has {matrix.LongLength} values, expected {y.Length} x {x.Length}", nameof(matrix));
-        new FullPrecisionHead(matrix, x, y).Run();
+        new SplitGemv(matrix, x, y).Run();
     }
 
     /// <summary>Row-wise x / sqrt(mean(x²) + eps) * w over T rows of length D.</summary>

@@ -33,6 +33,10 @@ public sealed class InferenceWeights
     internal IReadOnlyList<LayerWeights> Layers { get; }
     internal float[] NormF { get; }          // (D)
     internal float[] LmHead { get; }         // (V, D) full precision (SPEC §3)
+    internal Int8RowMatrix? LmHeadInt8 { get; init; }   // (V, D) optional int8 copy (InferenceOptions.Int8LmHead)
+
+    /// <summary>True when the LM head runs on its int8 copy (<see cref="InferenceOptions.Int8LmHead"/>).</summary>
+    public bool UsesInt8LmHead => LmHeadInt8 is not null;
 
     InferenceWeights(BitLlamaConfig config, float[] embed, LayerWeights[] layers, float[] normF, float[] lmHead)
     {
@@ -48,7 +52,7 @@ public sealed class InferenceWeights
     /// Builds the weights from a tensor source: <paramref name="read"/> returns the float data of a
     /// SPEC §2 name given its expected [rows, cols] shape, and throws naming the tensor when it differs.
     /// </summary>
-    public static InferenceWeights Load(BitLlamaConfig config, Func<string, long[], float[]> read)
+    public static InferenceWeights Load(BitLlamaConfig config, Func<string, long[], float[]> read, InferenceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(config);
         config.Validate();
@@ -79,7 +83,11 @@ public sealed class InferenceWeights
                 DownProj = Ternary(L("mlp.down_proj.weight"), dim, inter),
             };
         }
-        return new InferenceWeights(config, Read("embed.weight", v, dim), layers, Read("norm_f.weight", dim), Read("lm_head.weight", v, dim));
+        var lmHead = Read("lm_head.weight", v, dim);
+        return new InferenceWeights(config, Read("embed.weight", v, dim), layers, Read("norm_f.weight", dim), lmHead)
+        {
+            LmHeadInt8 = options?.Int8LmHead == true ? Int8RowMatrix.Quantize(lmHead, v, dim) : null,
+        };
     }
 
     /// <summary>
@@ -88,21 +96,21 @@ public sealed class InferenceWeights
     /// </summary>
     public string Fingerprint => _fingerprint.Value;
 
-    /// <summary>logits = lm_head · hidden, the full-precision LM head alone (D) -> (V); for benchmarks.</summary>
+    /// <summary>logits = lm_head · hidden, the LM head alone (D) -> (V) as decode runs it; for benchmarks.</summary>
     public void LmHeadLogits(float[] hidden, float[] logits)
     {
         if (hidden.Length != Config.HiddenDim || logits.Length != Config.VocabSize)
             throw new ArgumentException($"expected hidden ({Config.HiddenDim}) and logits ({Config.VocabSize}), got {hidden.Length} and {logits.Length}");
-        Forward.FullPrecisionGemv(LmHead, hidden, logits);
+        (LmHeadInt8 is { } q ? new SplitGemv(q, hidden, logits) : new SplitGemv(LmHead, hidden, logits)).Run();
     }
 
     /// <summary>A short human description of the model's shape, used in error messages.</summary>
     public string Describe() =>
         $"vocab {Config.VocabSize}, hidden {Config.HiddenDim}, layers {Config.NumLayers}, intermediate {Config.IntermediateDim}, ttt_chunk {Config.TttChunk}";
 
-    /// <summary>Bytes held by weights (packed ternary + full-precision tensors).</summary>
+    /// <summary>Bytes held by weights (packed ternary + full-precision tensors + the optional int8 head).</summary>
     public long SizeInBytes =>
-        4L * (Embed.LongLength + NormF.LongLength + LmHead.LongLength) +
+        4L * (Embed.LongLength + NormF.LongLength + LmHead.LongLength) + (LmHeadInt8?.SizeInBytes ?? 0) +
         Layers.Sum(l => 4L * (l.Norm1.Length + l.Norm2.Length) + l.TttDown.SizeInBytes + l.TttUp.SizeInBytes +
                         l.GateProj.SizeInBytes + l.UpProj.SizeInBytes + l.DownProj.SizeInBytes);
 

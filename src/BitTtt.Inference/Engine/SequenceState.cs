@@ -29,7 +29,7 @@ public sealed class SequenceState
     internal readonly float[] Err;        // (d)
     internal readonly float[] Final;      // (D)
     internal readonly float[] Logits;     // (V)
-    internal readonly FullPrecisionHead Head;
+    internal readonly SplitGemv Head;
     internal readonly Int8Activations QD; // (T, D)
     internal readonly Int8Activations Qd; // (T, d)
     internal readonly Int8Activations QI; // (T, I)
@@ -56,7 +56,7 @@ public sealed class SequenceState
         Err = new float[d];
         Final = new float[dim];
         Logits = new float[c.VocabSize];
-        Head = new FullPrecisionHead(weights.LmHead, Final, Logits);
+        Head = weights.LmHeadInt8 is { } q ? new SplitGemv(q, Final, Logits) : new SplitGemv(weights.LmHead, Final, Logits);
         QD = new Int8Activations(MaxBatch, dim);
         Qd = new Int8Activations(MaxBatch, d);
         QI = new Int8Activations(MaxBatch, inter);

@@ -1,29 +1,39 @@
 using System.Numerics.Tensors;
+using BitTtt.Inference.Kernels;
 
 namespace BitTtt.Inference.Engine;
 
 /// <summary>
-/// The fp32 LM head GEMV of one session, y = W x with W (V, D), split in two halves when it is large:
+/// The LM head GEMV of one session, y = W x with W (V, D) in fp32 (or its optional int8 copy), split in
+/// two halves when it is large:
 /// the second half is offered to the thread pool, the caller computes the first and then takes the
 /// second itself if no pool thread has picked it up yet (so a busy machine never makes it wait).
 /// Unlike <c>Parallel.For</c> this allocates nothing per token: the work item is this object.
 /// Shape key: V = vocab, D = hidden.
 /// </summary>
-internal sealed class FullPrecisionHead : IThreadPoolWorkItem
+internal sealed class SplitGemv : IThreadPoolWorkItem
 {
     /// <summary>Below this many multiply-adds the split costs more than it saves.</summary>
     public const long SplitThreshold = 1L << 20;
 
     const int Queued = 0, Taken = 1, Done = 2;
 
-    readonly float[] _matrix;   // (V, D)
-    readonly float[] _x;        // (D)
-    readonly float[] _y;        // (V)
+    readonly float[]? _matrix;      // (V, D) fp32, or
+    readonly Int8RowMatrix? _int8;  // (V, D) int8 with a scale per row
+    readonly float[] _x;            // (D)
+    readonly float[] _y;            // (V)
     int _state = Done;
 
-    public FullPrecisionHead(float[] matrix, float[] x, float[] y)
+    public SplitGemv(float[] matrix, float[] x, float[] y)
     {
         _matrix = matrix;
+        _x = x;
+        _y = y;
+    }
+
+    public SplitGemv(Int8RowMatrix matrix, float[] x, float[] y)
+    {
+        _int8 = matrix;
         _x = x;
         _y = y;
     }
@@ -59,6 +69,11 @@ internal sealed class FullPrecisionHead : IThreadPoolWorkItem
 
     void Rows(int start, int end)
     {
+        if (_int8 is not null)
+        {
+            _int8.Gemv(_x, _y, start, end);
+            return;
+        }
         int cols = _x.Length;
         for (int r = start; r < end; r++) _y[r] = TensorPrimitives.Dot(_matrix.AsSpan(r * cols, cols), _x);
     }
