@@ -13,6 +13,7 @@ public sealed class BenchCommandTests
         var json = JsonNode.Parse(r.StdOut)!.AsObject();
         Assert.IsGreaterThan(0.0, json["decode_tokens_per_s"]!["managed"]!.GetValue<double>());
         Assert.IsGreaterThan(0.0, json["decode_tokens_per_s"]!["torch"]!.GetValue<double>());
+        Assert.IsGreaterThan(0.0, json["decode_tokens_per_s"]!["managed_int8_head"]!.GetValue<double>());
         Assert.IsGreaterThan(0.0, json["prefill_tokens_per_s"]!["managed"]!.GetValue<double>());
         Assert.IsGreaterThan(0.0, json["prefill_tokens_per_s"]!["torch"]!.GetValue<double>());
         Assert.IsGreaterThan(0.0, json["load_ms"]!.GetValue<double>());

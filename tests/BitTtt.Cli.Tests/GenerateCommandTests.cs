@@ -57,6 +57,15 @@ public sealed class GenerateCommandTests
     }
 
     [TestMethod]
+    public void Int8LmHeadFlagGeneratesWithTheInt8Copy()
+    {
+        var r = CliRunner.Run("generate", _model, "--prompt", "the whale", "--max-tokens", "12", "--temperature", "0", "--int8-lm-head");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        using var llama = Llama.LoadAuto(_model, new InferenceOptions { Int8LmHead = true });
+        Assert.AreEqual(llama.Complete("the whale", new SamplingOptions { MaxTokens = 12, Temperature = 0 }) + Environment.NewLine, r.StdOut);
+    }
+
+    [TestMethod]
     public void SameSeedSameText()
     {
         string[] args = ["generate", _model, "--prompt", "the sea", "--max-tokens", "20", "--temperature", "1.0", "--top-k", "0", "--top-p", "0.9", "--seed", "11"];

@@ -96,7 +96,22 @@ internal sealed class BenchCommand : ICliCommand
             }
         }
         double headMs = BenchFigures.LmHeadMs(weights);
+        // The same model with the opt-in int8 LM head (InferenceOptions.Int8LmHead), measured the same way.
+        InferenceWeights int8;
+        if (modelPath is null)
+        {
+            var tensors = BenchFigures.RandomTensors(c, seed: 42);
+            int8 = InferenceWeights.Load(c, (name, _) => tensors[name].Data, new InferenceOptions { Int8LmHead = true });
+        }
+        else
+        {
+            using var llama = Llama.LoadAuto(modelPath, new InferenceOptions { Int8LmHead = true });
+            int8 = llama.Weights;
+        }
+        var (_, decodeInt8) = BenchFigures.ManagedGeneration(int8, promptIds, decodeTokens);
+        double headInt8Ms = BenchFigures.LmHeadMs(int8);
         log.WriteLine($"managed:    prefill {prefill,9:F1} tok/s   decode {decodeRate,9:F1} tok/s   (fp32 LM head alone: {headMs:F3} ms of the {1000 / decodeRate:F3} ms per token)");
+        log.WriteLine($"  opt-in int8 LM head:           decode {decodeInt8,9:F1} tok/s   (int8 LM head alone: {headInt8Ms:F3} ms)");
         if (torchDecode is double td && torchPrefill is double tp)
             log.WriteLine($"TorchSharp: prefill {tp,9:F1} tok/s   decode {td,9:F1} tok/s   (decode speed-up {decodeRate / td:F1}x; best of 1 and {Environment.ProcessorCount} libtorch threads)");
 
@@ -110,7 +125,8 @@ internal sealed class BenchCommand : ICliCommand
                 ["rss_mb"] = Math.Round(rssMb, 1),
                 ["lm_head_ms"] = Math.Round(headMs, 3),
                 ["torch_threads"] = torchThreads,
-                ["decode_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(decodeRate, 1), ["torch"] = torchDecode is double d1 ? Math.Round(d1, 1) : null },
+                ["lm_head_int8_ms"] = Math.Round(headInt8Ms, 3),
+                ["decode_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(decodeRate, 1), ["managed_int8_head"] = Math.Round(decodeInt8, 1), ["torch"] = torchDecode is double d1 ? Math.Round(d1, 1) : null },
                 ["prefill_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(prefill, 1), ["torch"] = torchPrefill is double p1 ? Math.Round(p1, 1) : null },
                 ["gemv"] = new JsonArray(gemv.Select(g => (JsonNode)new JsonObject
                 {
