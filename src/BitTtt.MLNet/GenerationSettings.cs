@@ -42,10 +42,11 @@ internal sealed record GenerationSettings(int MaxNewTokens, float Temperature, i
         if (!config.Extra.TryGetValue(ConfigKey, out var node) || node is null) return Default;
         if (node is not JsonObject obj)
             throw BitLlamaFormatException.In(source, $"config field '{ConfigKey}' must be an object, found {node.GetValueKind()}");
+        GenerationSettings settings;
         try
         {
             var d = Default;
-            return new GenerationSettings(
+            settings = new GenerationSettings(
                 obj["max_new_tokens"]?.GetValue<int>() ?? d.MaxNewTokens,
                 obj["temperature"]?.GetValue<float>() ?? d.Temperature,
                 obj["top_k"]?.GetValue<int>() ?? d.TopK,
@@ -60,6 +61,35 @@ internal sealed record GenerationSettings(int MaxNewTokens, float Temperature, i
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         {
             throw BitLlamaFormatException.In(source, $"config field '{ConfigKey}': {e.Message}", e);
+        }
+        settings.Check(source);
+        return settings;
+    }
+
+    /// <summary>
+    /// Rejects values a hand-edited or foreign file may hold, at load time and naming the file and field,
+    /// instead of failing inside every later prediction.
+    /// </summary>
+    void Check(string source)
+    {
+        if (string.IsNullOrWhiteSpace(PromptColumnName))
+            throw BitLlamaFormatException.In(source, $"config field '{ConfigKey}.prompt_column' must name a column, found '{PromptColumnName}'");
+        if (string.IsNullOrWhiteSpace(CompletionColumnName))
+            throw BitLlamaFormatException.In(source, $"config field '{ConfigKey}.completion_column' must name a column, found '{CompletionColumnName}'");
+        try { ToSampling().Validate(); }
+        catch (ArgumentException e)
+        {
+            string field = e.ParamName switch
+            {
+                nameof(SamplingOptions.MaxTokens) => "max_new_tokens",
+                nameof(SamplingOptions.Temperature) => "temperature",
+                nameof(SamplingOptions.TopK) => "top_k",
+                nameof(SamplingOptions.TopP) => "top_p",
+                nameof(SamplingOptions.RepetitionPenalty) => "repetition_penalty",
+                _ => e.ParamName ?? "?",
+            };
+            string message = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            throw BitLlamaFormatException.In(source, $"config field '{ConfigKey}.{field}': {message}", e);
         }
     }
 
