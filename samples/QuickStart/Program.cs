@@ -32,39 +32,55 @@ var options = new BitLlamaOptions
     Device = settings.Device,
     Threads = settings.Threads,
 };
-var pipeline = ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: settings.VocabSize)
-    .Append(ml.Transforms.BitLlama(options));
+IEstimator<ITransformer> pipeline;
+try
+{
+    options.Validate();   // a bad --dim, --steps, --lr ... is one line here, not a stack trace from inside Fit
+    pipeline = ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: settings.VocabSize)
+        .Append(ml.Transforms.BitLlama(options));
+}
+catch (ArgumentException e)
+{
+    return OptionError(e);
+}
 
 AnsiConsole.MarkupLine($"[bold]BitLlama QuickStart[/]: {Markup.Escape(Path.GetFileName(settings.DataPath))}, vocabulary {settings.VocabSize}, " +
     $"D={settings.HiddenDim}, {settings.NumLayers} layers, context {settings.ContextLength}, batch {settings.BatchSize}, {settings.Steps} steps");
 
 var clock = System.Diagnostics.Stopwatch.StartNew();
 ITransformer model = null!;
-AnsiConsole.Progress()
-    .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
-    .Start(ctx =>
-    {
-        var tokenizer = ctx.AddTask("Tokenizer (byte-level BPE)", maxValue: 1);
-        var training = ctx.AddTask("Training", autoStart: false, maxValue: settings.Steps);
-        ml.Log += (_, e) =>
+try
+{
+    AnsiConsole.Progress()
+        .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
+        .Start(ctx =>
         {
-            if (e.Source != "BitLlama; TokenizeForBitLlama" || !e.Message.Contains("Tokenizer trained", StringComparison.Ordinal)) return;
-            tokenizer.Value = 1;
-            tokenizer.StopTask();
-            training.StartTask();
-        };
-        double? lastValidation = null;
-        options.Progress = new Reporter(p =>
-        {
-            lastValidation = p.ValidationLoss ?? lastValidation;
-            training.Value = p.Step;
-            training.Description = $"Training: loss {p.Loss:F3}" + (lastValidation is { } v ? $", validation {v:F3}" : "") + $", {p.TokensPerSecond:F0} tok/s";
-            if (!AnsiConsole.Profile.Capabilities.Interactive && (p.Step % Math.Max(1, p.TotalSteps / 10) == 0 || p.Step == p.TotalSteps))
-                Console.WriteLine($"  step {p.Step}/{p.TotalSteps} loss {p.Loss:F3}");
+            var tokenizer = ctx.AddTask("Tokenizer (byte-level BPE)", maxValue: 1);
+            var training = ctx.AddTask("Training", autoStart: false, maxValue: settings.Steps);
+            ml.Log += (_, e) =>
+            {
+                if (e.Source != "BitLlama; TokenizeForBitLlama" || !e.Message.Contains("Tokenizer trained", StringComparison.Ordinal)) return;
+                tokenizer.Value = 1;
+                tokenizer.StopTask();
+                training.StartTask();
+            };
+            double? lastValidation = null;
+            options.Progress = new Reporter(p =>
+            {
+                lastValidation = p.ValidationLoss ?? lastValidation;
+                training.Value = p.Step;
+                training.Description = $"Training: loss {p.Loss:F3}" + (lastValidation is { } v ? $", validation {v:F3}" : "") + $", {p.TokensPerSecond:F0} tok/s";
+                if (!AnsiConsole.Profile.Capabilities.Interactive && (p.Step % Math.Max(1, p.TotalSteps / 10) == 0 || p.Step == p.TotalSteps))
+                    Console.WriteLine($"  step {p.Step}/{p.TotalSteps} loss {p.Loss:F3}");
+            });
+            model = pipeline.Fit(data);                        // trains the tokenizer, then the model
+            training.Value = settings.Steps;
         });
-        model = pipeline.Fit(data);                        // trains the tokenizer, then the model
-        training.Value = settings.Steps;
-    });
+}
+catch (ArgumentException e)   // e.g. a --data file with too little text for --context
+{
+    return OptionError(e);
+}
 
 var trained = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single().Training!;
 var table = new Table().AddColumns("", "nats/token");
@@ -92,6 +108,13 @@ await foreach (string piece in generator.CompleteStreamingAsync(settings.Prompt,
 Console.WriteLine();
 AnsiConsole.MarkupLine($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
 return 0;
+
+static int OptionError(ArgumentException e)
+{
+    string message = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+    Console.Error.WriteLine($"QuickStart: {message} (see --help)");
+    return 2;
+}
 
 sealed class Reporter(Action<TrainingProgress> report) : IProgress<TrainingProgress>
 {
