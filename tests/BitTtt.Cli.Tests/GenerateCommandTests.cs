@@ -103,7 +103,8 @@ public sealed class GenerateCommandTests
         StringAssert.Contains(bad.StdErr, "junk.bitt");
         var empty = CliRunner.Run("generate", _model, "--prompt", "");
         Assert.AreEqual(1, empty.ExitCode, empty.StdErr);
-        StringAssert.Contains(empty.StdErr, "prompt is empty");
+        StringAssert.Contains(empty.StdErr, "--prompt: the prompt is empty");
+        Assert.DoesNotContain("(Parameter", empty.StdErr);
     }
 
     [TestMethod]
