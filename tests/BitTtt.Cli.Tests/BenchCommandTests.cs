@@ -35,5 +35,8 @@ public sealed class BenchCommandTests
         var r = CliRunner.Run("bench", "--dim", "30", "--no-torch");
         Assert.AreEqual(1, r.ExitCode, r.StdErr);
         StringAssert.Contains(r.StdErr, "hidden_dim");
+        var layers = CliRunner.Run("bench", "--layers", "0", "--no-torch");
+        Assert.AreEqual(1, layers.ExitCode, layers.StdErr);
+        StringAssert.Contains(layers.StdErr, "the random model (--dim, --layers, --vocab-size): num_layers must be positive");
     }
 }

@@ -49,7 +49,7 @@ internal sealed class BenchCommand : ICliCommand
         if (modelPath is null)
         {
             var config = new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 };
-            config.Validate("--dim/--layers/--vocab-size");
+            config.Validate("the random model (--dim, --layers, --vocab-size)");   // no "/": the source is shown through Path.GetFileName
             var tensors = BenchFigures.RandomTensors(config, seed: 42);
             sw.Restart();
             weights = InferenceWeights.Load(config, (name, _) => tensors[name].Data);
