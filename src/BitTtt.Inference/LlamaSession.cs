@@ -117,7 +117,10 @@ public sealed class LlamaSession : IDisposable
         if (ids.Length == 0 && !_hasLogits)
             throw new ArgumentException("the prompt is empty and the session has no context to continue from; give a prompt or Learn(text) first", nameof(prompt));
         if (ids.Length > 0) Feed(ids);
-        var sampler = new Sampler(options, _logits.Length);
+        // A model may have more rows than its tokenizer has tokens (vocab_size padded, or the seed config's 16384
+        // with a smaller tokenizer); those ids have no text, so they are never candidates.
+        int vocab = Math.Min(_logits.Length, tokenizer.VocabSize);
+        var sampler = new Sampler(options, vocab);
         var decoder = tokenizer.CreateStreamDecoder();
         var filter = new StopStringFilter(options.StopStrings);
         var context = new int[RepetitionWindow];
@@ -126,7 +129,7 @@ public sealed class LlamaSession : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             int recent = Math.Min(_recent.Count, RepetitionWindow);
             _recent.CopyTo(_recent.Count - recent, context, 0, recent);
-            int next = sampler.Sample(_logits, context.AsSpan(0, recent));
+            int next = sampler.Sample(_logits.AsSpan(0, vocab), context.AsSpan(0, recent));
             if (next == tokenizer.EosId) break;
             Feed([next]);
             string text = filter.Append(decoder.Append(next));
