@@ -99,7 +99,7 @@ public sealed class BitLlamaOptions
         Check(MaxSteps > 0, nameof(MaxSteps), $"must be positive, got {MaxSteps}");
         Check(float.IsFinite(InnerLr) && InnerLr >= 0, nameof(InnerLr), $"must be a finite number >= 0, got {InnerLr}");
         Check(TttChunk > 0, nameof(TttChunk), $"must be positive, got {TttChunk}");
-        Check(!string.IsNullOrWhiteSpace(Device), nameof(Device), "must name a device such as \"cpu\" or \"cuda\"");
+        Check(IsDeviceName(Device), nameof(Device), $"must be cpu, cuda or cuda:N, got '{Device}'");
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), $"must be a finite number >= 0, got {WeightDecay}");
         Check(GradientClip > 0 && double.IsFinite(GradientClip), nameof(GradientClip), $"must be a finite number > 0, got {GradientClip}");
         Check(EvalInterval > 0, nameof(EvalInterval), $"must be positive, got {EvalInterval}");
@@ -113,6 +113,14 @@ public sealed class BitLlamaOptions
         Check(TopK >= 0, nameof(TopK), $"must be 0 (off) or positive, got {TopK}");
         Check(TopP > 0 && TopP <= 1, nameof(TopP), $"must be in (0, 1], got {TopP}");
         Check(float.IsFinite(RepetitionPenalty) && RepetitionPenalty > 0, nameof(RepetitionPenalty), $"must be a finite number > 0, got {RepetitionPenalty}");
+    }
+
+    // The name only (no libtorch is loaded here): a typo such as "gpu" fails before the tokenizer trains, not after.
+    static bool IsDeviceName(string? device)
+    {
+        if (string.IsNullOrWhiteSpace(device)) return false;
+        try { TorchDevice.Parse(device); return true; }
+        catch (ArgumentException) { return false; }
     }
 
     internal static void Check(bool ok, string option, string message)

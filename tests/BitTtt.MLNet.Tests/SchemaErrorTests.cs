@@ -78,6 +78,7 @@ public sealed class SchemaErrorTests
     [DataRow(nameof(BitLlamaOptions.TopP), "must be in (0, 1], got 1.5")]
     [DataRow(nameof(BitLlamaOptions.ValidationFraction), "must be in [0, 1), got 1")]
     [DataRow(nameof(BitLlamaOptions.Resume), "needs CheckpointDirectory")]
+    [DataRow(nameof(BitLlamaOptions.Device), "must be cpu, cuda or cuda:N, got 'gpu'")]
     public void OptionOutOfRange(string option, string message)
     {
         var (ml, log) = Context();
@@ -89,6 +90,7 @@ public sealed class SchemaErrorTests
             case nameof(BitLlamaOptions.TopP): options.TopP = 1.5f; break;
             case nameof(BitLlamaOptions.ValidationFraction): options.ValidationFraction = 1; break;
             case nameof(BitLlamaOptions.Resume): options.Resume = true; break;
+            case nameof(BitLlamaOptions.Device): options.Device = "gpu"; break;
         }
         var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
         var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TinyCorpus.Pipeline(ml, options).Fit(data));
