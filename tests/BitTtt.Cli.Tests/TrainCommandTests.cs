@@ -147,6 +147,20 @@ public sealed class TrainCommandTests
         Assert.AreEqual(1, r.ExitCode);
         StringAssert.Contains(r.StdErr, "tokenizer has 280 tokens but the checkpoint's vocab_size is 300");
         Assert.IsFalse(File.Exists(Path.Combine(dir, "x.bitt")));
+
+        // --tokenizer fixes the vocabulary; a different --vocab-size is an error, not silently ignored.
+        r = Train(text, Path.Combine(dir, "mismatch"), "--steps", "2", "--tokenizer", Path.Combine(dir, "other.json"));
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "--vocab-size 300 does not match");
+        StringAssert.Contains(r.StdErr, "other.json, which has 280 tokens");
+        Assert.IsFalse(File.Exists(Path.Combine(dir, "mismatch", "checkpoint.safetensors")));
+        r = CliRunner.Run(["train", "--data", text, "--output", Path.Combine(dir, "given"), "--tokenizer", Path.Combine(dir, "other.json"), .. Tiny[2..], "--steps", "1"]);
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        Assert.AreEqual(280, BitLlamaConfig.Load(Path.Combine(dir, "given", "config.json")).VocabSize);
+
+        r = Train(text, Path.Combine(dir, "tpu"), "--steps", "2", "--device", "tpu");
+        Assert.AreEqual(1, r.ExitCode);
+        Assert.AreEqual("bit-llama: error: device 'tpu' is not supported; use cpu or cuda (cuda:N)", r.StdErr.Trim());
     }
 
     [TestMethod]
