@@ -164,6 +164,19 @@ public sealed class TrainCommandTests
     }
 
     [TestMethod]
+    public void Gpt2IsAcceptedAsTheTokenizerOfTrainAndExport()
+    {
+        string dir = TempDir(), text = WriteText(dir, 100), output = Path.Combine(dir, "gpt2");
+        var r = CliRunner.Run(["train", "--data", text, "--output", output, "--tokenizer", "gpt2", .. Tiny[2..], "--steps", "1"]);
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        Assert.AreEqual(50257, BitLlamaConfig.Load(Path.Combine(output, "config.json")).VocabSize);
+        r = CliRunner.Run("export", output, "--tokenizer", "gpt2", "--output", Path.Combine(dir, "gpt2.bitt"));
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        var logits = CliRunner.Run("logits", Path.Combine(dir, "gpt2.bitt"), "--tokens", "50256,31373");
+        Assert.AreEqual(0, logits.ExitCode, logits.StdErr);
+    }
+
+    [TestMethod]
     public void CtrlCStopsAfterTheCurrentStepWithACheckpoint()
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Assert.Inconclusive("sends SIGINT with kill(1)");

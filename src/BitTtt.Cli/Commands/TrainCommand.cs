@@ -19,7 +19,7 @@ internal sealed class TrainCommand : ICliCommand
     {
         var d = new TrainingOptions();
         var data = new Option<string>("--data") { Description = "UTF-8 text file to train on (the last 5% is held out for validation)", Required = true };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json to use (default: train a byte-level BPE tokenizer on --data)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json to use, or 'gpt2' (default: train a byte-level BPE tokenizer on --data)" };
         var vocabSize = new Option<int>("--vocab-size") { Description = "vocabulary size of the tokenizer trained on --data", DefaultValueFactory = _ => DefaultVocabSize };
         var dim = new Option<int>("--dim") { Description = "hidden dimension (multiple of 4)", DefaultValueFactory = _ => d.HiddenDim };
         var layers = new Option<int>("--layers") { Description = "number of blocks", DefaultValueFactory = _ => d.NumLayers };
@@ -135,7 +135,7 @@ internal sealed class TrainCommand : ICliCommand
         BitLlamaTokenizer tok;
         if (tokenizerPath is not null)
         {
-            tok = BitLlamaTokenizer.Load(tokenizerPath);
+            tok = TokenizerCommand.LoadTokenizer(tokenizerPath);
             // The model's vocab_size comes from the tokenizer; a different --vocab-size would be silently ignored.
             if (vocabSize is { } requested && requested != tok.VocabSize)
                 throw new ArgumentException(
