@@ -86,6 +86,14 @@ public sealed class TrainCommandTests
         var bad = CliRunner.Run("logits", bitt, "--tokens", "1,300");
         Assert.AreEqual(1, bad.ExitCode);
         StringAssert.Contains(bad.StdErr, "token 300 at position 1");
+
+        bad = CliRunner.Run("logits", bitt, "--tokens", "1", "--device", "cuda");
+        Assert.AreEqual(1, bad.ExitCode);
+        Assert.AreEqual("bit-llama: error: --device cuda applies to --engine torch; the managed engine runs on the CPU", bad.StdErr.Trim());
+        bad = CliRunner.Run("logits", bitt, "--tokens", "1", "--engine", "torch", "--device", "cuda");
+        Assert.AreEqual(1, bad.ExitCode);
+        StringAssert.Contains(bad.StdErr, "rebuild with -p:TorchBackend=cuda-linux");
+        Assert.AreEqual(1, bad.StdErr.Trim().Split('\n').Length, bad.StdErr);
     }
 
     [TestMethod]
