@@ -38,7 +38,9 @@ internal static class CliCommands
         }
         catch (Exception e) when (e is BitLlamaFormatException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
         {
-            Console.Error.WriteLine($"bit-llama: error: {e.Message}");
+            // ArgumentException appends " (Parameter 'name')", a C# parameter name that means nothing to a CLI user.
+            string message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
+            Console.Error.WriteLine($"bit-llama: error: {message}");
             return 1;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)

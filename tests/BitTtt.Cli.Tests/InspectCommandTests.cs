@@ -71,6 +71,11 @@ public sealed class InspectCommandTests
         StringAssert.Contains(r.StdErr, "cut.bitt: safetensors body at byte");
         StringAssert.Contains(r.StdErr, "tensor 'lm_head.weight'");
 
+        File.WriteAllBytes(path, [.. "GGUF"u8, .. bytes[4..]]);
+        r = CliRunner.Run("inspect", path);
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "cut.bitt: not a .bitt file: expected magic 'BITT', found 'GGUF'");
+
         var missing = CliRunner.Run("inspect", Path.Combine(_dir, "nothing-here"));
         Assert.AreEqual(1, missing.ExitCode);
         StringAssert.Contains(missing.StdErr, "nothing-here");

@@ -86,6 +86,14 @@ public sealed class TrainCommandTests
         var bad = CliRunner.Run("logits", bitt, "--tokens", "1,300");
         Assert.AreEqual(1, bad.ExitCode);
         StringAssert.Contains(bad.StdErr, "token 300 at position 1");
+
+        bad = CliRunner.Run("logits", bitt, "--tokens", "1", "--device", "cuda");
+        Assert.AreEqual(1, bad.ExitCode);
+        Assert.AreEqual("bit-llama: error: --device cuda applies to --engine torch; the managed engine runs on the CPU", bad.StdErr.Trim());
+        bad = CliRunner.Run("logits", bitt, "--tokens", "1", "--engine", "torch", "--device", "cuda");
+        Assert.AreEqual(1, bad.ExitCode);
+        StringAssert.Contains(bad.StdErr, "rebuild with -p:TorchBackend=cuda-linux");
+        Assert.AreEqual(1, bad.StdErr.Trim().Split('\n').Length, bad.StdErr);
     }
 
     [TestMethod]
@@ -147,6 +155,33 @@ public sealed class TrainCommandTests
         Assert.AreEqual(1, r.ExitCode);
         StringAssert.Contains(r.StdErr, "tokenizer has 280 tokens but the checkpoint's vocab_size is 300");
         Assert.IsFalse(File.Exists(Path.Combine(dir, "x.bitt")));
+
+        // --tokenizer fixes the vocabulary; a different --vocab-size is an error, not silently ignored.
+        r = Train(text, Path.Combine(dir, "mismatch"), "--steps", "2", "--tokenizer", Path.Combine(dir, "other.json"));
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "--vocab-size 300 does not match");
+        StringAssert.Contains(r.StdErr, "other.json, which has 280 tokens");
+        Assert.IsFalse(File.Exists(Path.Combine(dir, "mismatch", "checkpoint.safetensors")));
+        r = CliRunner.Run(["train", "--data", text, "--output", Path.Combine(dir, "given"), "--tokenizer", Path.Combine(dir, "other.json"), .. Tiny[2..], "--steps", "1"]);
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        Assert.AreEqual(280, BitLlamaConfig.Load(Path.Combine(dir, "given", "config.json")).VocabSize);
+
+        r = Train(text, Path.Combine(dir, "tpu"), "--steps", "2", "--device", "tpu");
+        Assert.AreEqual(1, r.ExitCode);
+        Assert.AreEqual("bit-llama: error: device 'tpu' is not supported; use cpu or cuda (cuda:N)", r.StdErr.Trim());
+    }
+
+    [TestMethod]
+    public void Gpt2IsAcceptedAsTheTokenizerOfTrainAndExport()
+    {
+        string dir = TempDir(), text = WriteText(dir, 100), output = Path.Combine(dir, "gpt2");
+        var r = CliRunner.Run(["train", "--data", text, "--output", output, "--tokenizer", "gpt2", .. Tiny[2..], "--steps", "1"]);
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        Assert.AreEqual(50257, BitLlamaConfig.Load(Path.Combine(output, "config.json")).VocabSize);
+        r = CliRunner.Run("export", output, "--tokenizer", "gpt2", "--output", Path.Combine(dir, "gpt2.bitt"));
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        var logits = CliRunner.Run("logits", Path.Combine(dir, "gpt2.bitt"), "--tokens", "50256,31373");
+        Assert.AreEqual(0, logits.ExitCode, logits.StdErr);
     }
 
     [TestMethod]

@@ -12,7 +12,7 @@ internal sealed class ExportCommand : ICliCommand
     public Command Create()
     {
         var source = new Argument<string>("checkpoint") { Description = "checkpoint.safetensors, or a training output directory holding one" };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json (default: the one beside the checkpoint)" };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json or 'gpt2' (default: the one beside the checkpoint)" };
         var output = new Option<string>("--output") { Description = "a path ending in .bitt for a single file, otherwise a model directory", Required = true };
         var command = new Command("export", "Export a training checkpoint to a model directory or a .bitt file.") { source, tokenizer, output };
         command.SetAction(r => CliCommands.Run(() =>
@@ -20,9 +20,10 @@ internal sealed class ExportCommand : ICliCommand
             string path = r.GetValue(source)!;
             string checkpoint = Directory.Exists(path) ? Path.Combine(path, "checkpoint.safetensors") : path;
             string tokenizerPath = r.GetValue(tokenizer) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, "tokenizer.json");
-            if (!File.Exists(tokenizerPath))
-                throw new FileNotFoundException($"{tokenizerPath}: tokenizer not found; pass --tokenizer tokenizer.json", tokenizerPath);
-            var tok = BitLlamaTokenizer.Load(tokenizerPath);
+            bool gpt2 = tokenizerPath.Equals("gpt2", StringComparison.OrdinalIgnoreCase) && !File.Exists(tokenizerPath);
+            if (!gpt2 && !File.Exists(tokenizerPath))
+                throw new FileNotFoundException($"{tokenizerPath}: tokenizer not found; pass --tokenizer tokenizer.json (or gpt2)", tokenizerPath);
+            var tok = TokenizerCommand.LoadTokenizer(tokenizerPath);
             var (config, weights) = ModelWeights.FromCheckpoint(checkpoint);
             if (tok.VocabSize != config.VocabSize)
                 throw new ArgumentException($"{tokenizerPath}: tokenizer has {tok.VocabSize} tokens but the checkpoint's vocab_size is {config.VocabSize}");

@@ -49,9 +49,12 @@ internal sealed class InspectCommand : ICliCommand
         return console;
     }
 
+    // A file named *.bitt goes to the .bitt reader even when its magic is wrong, so the error names the
+    // magic instead of misreading the first bytes as a safetensors header length.
     static bool IsBitt(string path)
     {
         if (!File.Exists(path)) return false;
+        if (path.EndsWith(".bitt", StringComparison.OrdinalIgnoreCase)) return true;
         using var stream = File.OpenRead(path);
         Span<byte> magic = stackalloc byte[4];
         return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual(ModelPackage.Magic);

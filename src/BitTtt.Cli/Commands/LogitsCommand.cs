@@ -26,6 +26,10 @@ internal sealed class LogitsCommand : ICliCommand
         command.SetAction(r => CliCommands.Run(() =>
         {
             var ids = ParseTokens(r.Get(tokens));
+            // The managed engine only runs on the CPU; silently ignoring --device cuda would report CPU logits as CUDA ones.
+            if (r.Get(engine).Equals("managed", StringComparison.OrdinalIgnoreCase) && r.GetResult(device) is { Implicit: false }
+                && !r.Get(device).Equals("cpu", StringComparison.OrdinalIgnoreCase))
+                throw new ArgumentException($"--device {r.Get(device)} applies to --engine torch; the managed engine runs on the CPU");
             float[][] rows = r.Get(engine).ToLowerInvariant() switch
             {
                 "managed" => ManagedLogits(r.GetValue(model)!, ids),

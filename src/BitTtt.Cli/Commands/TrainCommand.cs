@@ -13,12 +13,14 @@ internal sealed class TrainCommand : ICliCommand
 {
     public int Order => 10;
 
+    const int DefaultVocabSize = 4096;
+
     public Command Create()
     {
         var d = new TrainingOptions();
         var data = new Option<string>("--data") { Description = "UTF-8 text file to train on (the last 5% is held out for validation)", Required = true };
-        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json to use (default: train a byte-level BPE tokenizer on --data)" };
-        var vocabSize = new Option<int>("--vocab-size") { Description = "vocabulary size of the tokenizer trained on --data", DefaultValueFactory = _ => 4096 };
+        var tokenizer = new Option<string?>("--tokenizer") { Description = "tokenizer.json to use, or 'gpt2' (default: train a byte-level BPE tokenizer on --data)" };
+        var vocabSize = new Option<int>("--vocab-size") { Description = "vocabulary size of the tokenizer trained on --data", DefaultValueFactory = _ => DefaultVocabSize };
         var dim = new Option<int>("--dim") { Description = "hidden dimension (multiple of 4)", DefaultValueFactory = _ => d.HiddenDim };
         var layers = new Option<int>("--layers") { Description = "number of blocks", DefaultValueFactory = _ => d.NumLayers };
         var intermediate = new Option<int>("--intermediate-dim") { Description = "SwiGLU width (0 = 4 * dim)", DefaultValueFactory = _ => 0 };
@@ -44,7 +46,7 @@ internal sealed class TrainCommand : ICliCommand
             data, tokenizer, vocabSize, dim, layers, intermediate, contextLen, batchSize, lr, warmup, minLr, saveInterval, steps,
             innerLr, tttChunk, seed, evalInterval, device, threads, output, resume, stopAfter,
         };
-        command.SetAction(r => CliCommands.Run(() => Run(r.Get(data), r.GetValue(tokenizer), r.Get(vocabSize), r.Get(output), new TrainingOptions
+        command.SetAction(r => CliCommands.Run(() => Run(r.Get(data), r.GetValue(tokenizer), r.GetResult(vocabSize) is { Implicit: false } ? r.Get(vocabSize) : null, r.Get(output), new TrainingOptions
         {
             HiddenDim = r.Get(dim), NumLayers = r.Get(layers), IntermediateDim = r.Get(intermediate), ContextLength = r.Get(contextLen),
             BatchSize = r.Get(batchSize), LearningRate = r.Get(lr), WarmupSteps = r.Get(warmup), MinLearningRate = r.Get(minLr),
@@ -55,7 +57,7 @@ internal sealed class TrainCommand : ICliCommand
         return command;
     }
 
-    static int Run(string dataPath, string? tokenizerPath, int vocabSize, string outputDir, TrainingOptions options)
+    static int Run(string dataPath, string? tokenizerPath, int? vocabSize, string outputDir, TrainingOptions options)
     {
         options.Validate();
         if (options.InnerUpdateMayDiverge)
@@ -80,7 +82,7 @@ internal sealed class TrainCommand : ICliCommand
         }
     }
 
-    static int Train(string dataPath, string? tokenizerPath, int vocabSize, string outputDir, TrainingOptions options, CancellationToken ct)
+    static int Train(string dataPath, string? tokenizerPath, int? vocabSize, string outputDir, TrainingOptions options, CancellationToken ct)
     {
         try
         {
@@ -124,7 +126,8 @@ internal sealed class TrainCommand : ICliCommand
         return ct.IsCancellationRequested ? 130 : 0;
     }
 
-    static BitLlamaTokenizer PrepareTokenizer(string dataPath, string? tokenizerPath, int vocabSize, string outputDir, bool resume, CancellationToken ct)
+    // vocabSize is null when --vocab-size was not given (4096 then applies to a tokenizer trained here).
+    static BitLlamaTokenizer PrepareTokenizer(string dataPath, string? tokenizerPath, int? vocabSize, string outputDir, bool resume, CancellationToken ct)
     {
         string saved = Path.Combine(outputDir, "tokenizer.json");
         if (resume && File.Exists(saved)) return BitLlamaTokenizer.Load(saved);
@@ -132,12 +135,17 @@ internal sealed class TrainCommand : ICliCommand
         BitLlamaTokenizer tok;
         if (tokenizerPath is not null)
         {
-            tok = BitLlamaTokenizer.Load(tokenizerPath);
+            tok = TokenizerCommand.LoadTokenizer(tokenizerPath);
+            // The model's vocab_size comes from the tokenizer; a different --vocab-size would be silently ignored.
+            if (vocabSize is { } requested && requested != tok.VocabSize)
+                throw new ArgumentException(
+                    $"--vocab-size {requested} does not match {tokenizerPath}, which has {tok.VocabSize} tokens (drop --vocab-size, or omit --tokenizer to train a new one)");
         }
         else
         {
-            Console.Error.WriteLine($"bit-llama: training a {vocabSize}-token BPE tokenizer on {dataPath} ...");
-            tok = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles([dataPath], new BpeTrainerOptions { VocabSize = vocabSize }, ct), saved);
+            int size = vocabSize ?? DefaultVocabSize;
+            Console.Error.WriteLine($"bit-llama: training a {size}-token BPE tokenizer on {dataPath} ...");
+            tok = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles([dataPath], new BpeTrainerOptions { VocabSize = size }, ct), saved);
         }
         AtomicFile.WriteAllText(saved, tok.ToJson());
         return tok;
