@@ -84,6 +84,7 @@ public sealed class EngineTests
     [TestMethod]
     [DataRow(61, 64)]
     [DataRow(4096, 256)]   // LM head above the split threshold: the second half runs on the thread pool
+    [DataRow(61, 512)]     // 2048×512 GEMVs: above the batch split threshold, below the single-token one
     public void DecodeStepAllocatesNothing(int vocab, int dim)
     {
         var c = TinyModels.Config(vocab: vocab, dim: dim, layers: 1, chunk: 4);

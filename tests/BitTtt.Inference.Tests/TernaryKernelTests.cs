@@ -177,6 +177,29 @@ public sealed class TernaryKernelTests
     }
 
     [TestMethod]
+    public void ParallelGemmEqualsTheSingleThreadedRowsOnOddShapes()
+    {
+        var rng = new Random(6);
+        // Odd row counts put the split inside a row pair; odd columns exercise the padding.
+        foreach (var (rows, cols, tokens) in new[] { (67, 130, 31), (257, 65, 32), (1023, 300, 29), (999, 257, 17) })
+        {
+            var m = PackedTernaryMatrix.Quantize(Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray(), rows, cols);
+            Assert.IsGreaterThanOrEqualTo(TernaryKernels.ParallelThreshold, (long)rows * m.PaddedCols * tokens, $"{rows}x{cols}x{tokens} must take the parallel path");
+            var x = new Int8Activations(tokens, cols);
+            x.Quantize(Enumerable.Range(0, tokens * cols).Select(_ => (float)(rng.NextDouble() * 6 - 3)).ToArray(), tokens);
+            var expected = new float[tokens * rows];
+            TernaryKernels.GemmRows(m, x, expected, 0, rows);
+            var y = new float[tokens * rows];
+            for (int i = 0; i < 20; i++)   // the pool thread may or may not take a part: every interleaving must agree
+            {
+                Array.Fill(y, float.NaN);
+                TernaryKernels.Gemm(m, x, y);
+                CollectionAssert.AreEqual(expected, y, $"{rows}x{cols}x{tokens}, run {i}");
+            }
+        }
+    }
+
+    [TestMethod]
     public void MismatchedShapesAreArgumentErrors()
     {
         var m = PackedTernaryMatrix.FromTernary(new sbyte[4 * 10], 4, 10, 1f);
