@@ -14,7 +14,7 @@ public static class TokenCorpus
     /// </summary>
     public static (long TrainTokens, long ValidationTokens) Encode(
         string textPath, BitLlamaTokenizer tokenizer, string trainPath, string validationPath,
-        double validationFraction = 0.05, CancellationToken cancellationToken = default)
+        double validationFraction = TrainingDefaults.ValidationFraction, CancellationToken cancellationToken = default)
     {
         if (!File.Exists(textPath)) throw new FileNotFoundException($"{textPath}: training text not found", textPath);
         if (!(validationFraction >= 0 && validationFraction < 1))

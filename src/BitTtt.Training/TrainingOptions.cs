@@ -6,34 +6,34 @@ namespace BitTtt.Training;
 /// </summary>
 public sealed class TrainingOptions
 {
-    public int HiddenDim { get; set; } = 256;
-    public int NumLayers { get; set; } = 8;
+    public int HiddenDim { get; set; } = TrainingDefaults.HiddenDim;
+    public int NumLayers { get; set; } = TrainingDefaults.NumLayers;
     /// <summary>SwiGLU width; 0 means <c>4 * HiddenDim</c>.</summary>
-    public int IntermediateDim { get; set; }
-    public int ContextLength { get; set; } = 128;
-    public int BatchSize { get; set; } = 16;
+    public int IntermediateDim { get; set; } = TrainingDefaults.IntermediateDim;
+    public int ContextLength { get; set; } = TrainingDefaults.ContextLength;
+    public int BatchSize { get; set; } = TrainingDefaults.BatchSize;
     /// <summary>Peak learning rate, reached after <see cref="WarmupSteps"/>.</summary>
-    public double LearningRate { get; set; } = 3e-4;
-    public int WarmupSteps { get; set; } = 100;
+    public double LearningRate { get; set; } = TrainingDefaults.LearningRate;
+    public int WarmupSteps { get; set; } = TrainingDefaults.WarmupSteps;
     /// <summary>Learning rate at the last step of the cosine decay.</summary>
-    public double MinLearningRate { get; set; } = 1e-5;
+    public double MinLearningRate { get; set; } = TrainingDefaults.MinLearningRate;
     /// <summary>Steps between checkpoints (a checkpoint is also written at the end and when stopped).</summary>
-    public int SaveInterval { get; set; } = 500;
+    public int SaveInterval { get; set; } = TrainingDefaults.SaveInterval;
     /// <summary>Total steps of the schedule.</summary>
-    public int MaxSteps { get; set; } = 1000;
+    public int MaxSteps { get; set; } = TrainingDefaults.MaxSteps;
     /// <summary>TTT inner learning rate η.</summary>
-    public float InnerLr { get; set; } = 0.1f;
-    public int TttChunk { get; set; } = 16;
-    public int Seed { get; set; } = 42;
+    public float InnerLr { get; set; } = TrainingDefaults.InnerLr;
+    public int TttChunk { get; set; } = TrainingDefaults.TttChunk;
+    public int Seed { get; set; } = TrainingDefaults.Seed;
     /// <summary><c>cpu</c> or <c>cuda</c> (<c>cuda:N</c>).</summary>
-    public string Device { get; set; } = "cpu";
-    public double WeightDecay { get; set; } = 0.1;
+    public string Device { get; set; } = TrainingDefaults.Device;
+    public double WeightDecay { get; set; } = TrainingDefaults.WeightDecay;
     /// <summary>Maximum global gradient L2 norm.</summary>
-    public double GradientClip { get; set; } = 1.0;
+    public double GradientClip { get; set; } = TrainingDefaults.GradientClip;
     /// <summary>Steps between validation-loss evaluations (also evaluated at the end); 0 disables periodic evaluation.</summary>
-    public int EvalInterval { get; set; } = 100;
+    public int EvalInterval { get; set; } = TrainingDefaults.EvalInterval;
     /// <summary>Batches of <see cref="BatchSize"/> windows per validation-loss evaluation.</summary>
-    public int EvalBatches { get; set; } = 8;
+    public int EvalBatches { get; set; } = TrainingDefaults.EvalBatches;
     /// <summary>End this invocation cleanly (with a checkpoint) after this many steps; a later resume continues the schedule.</summary>
     public int? StopAfterSteps { get; set; }
     /// <summary>Where <c>checkpoint.safetensors</c> is written; null means no checkpoints.</summary>
@@ -41,7 +41,7 @@ public sealed class TrainingOptions
     /// <summary>Continue from the checkpoint in <see cref="CheckpointDirectory"/>.</summary>
     public bool Resume { get; set; }
     /// <summary>libtorch intra-op threads; 0 means all cores.</summary>
-    public int Threads { get; set; }
+    public int Threads { get; set; } = TrainingDefaults.Threads;
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()

@@ -23,7 +23,7 @@ internal sealed class TrainCommand : ICliCommand
         var vocabSize = new Option<int>("--vocab-size") { Description = "vocabulary size of the tokenizer trained on --data", DefaultValueFactory = _ => DefaultVocabSize };
         var dim = new Option<int>("--dim") { Description = "hidden dimension (multiple of 4)", DefaultValueFactory = _ => d.HiddenDim };
         var layers = new Option<int>("--layers") { Description = "number of blocks", DefaultValueFactory = _ => d.NumLayers };
-        var intermediate = new Option<int>("--intermediate-dim") { Description = "SwiGLU width (0 = 4 * dim)", DefaultValueFactory = _ => 0 };
+        var intermediate = new Option<int>("--intermediate-dim") { Description = "SwiGLU width (0 = 4 * dim)", DefaultValueFactory = _ => d.IntermediateDim };
         var contextLen = new Option<int>("--context-len") { Description = "tokens per training window", DefaultValueFactory = _ => d.ContextLength };
         var batchSize = new Option<int>("--batch-size") { Description = "windows per step", DefaultValueFactory = _ => d.BatchSize };
         var lr = new Option<double>("--lr") { Description = "peak learning rate", DefaultValueFactory = _ => d.LearningRate };
@@ -36,7 +36,7 @@ internal sealed class TrainCommand : ICliCommand
         var seed = new Option<int>("--seed") { Description = "random seed (initialization and window sampling)", DefaultValueFactory = _ => d.Seed };
         var evalInterval = new Option<int>("--eval-interval") { Description = "steps between validation losses (0 = only at the end)", DefaultValueFactory = _ => d.EvalInterval };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => d.Device };
-        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)", DefaultValueFactory = _ => 0 };
+        var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)", DefaultValueFactory = _ => d.Threads };
         var output = new Option<string>("--output") { Description = "output directory: tokenizer, tokens, checkpoint, model", Required = true };
         var resume = new Option<bool>("--resume") { Description = "continue from OUTPUT/checkpoint.safetensors" };
         var stopAfter = new Option<int?>("--stop-after-steps") { Description = "end this invocation after N steps with a checkpoint (continue later with --resume)" };
@@ -100,7 +100,7 @@ internal sealed class TrainCommand : ICliCommand
         if (!(options.Resume && File.Exists(trainPath) && File.Exists(validationPath)))
         {
             Console.Error.WriteLine($"bit-llama: tokenizing {dataPath} ...");
-            var (trainCount, validationCount) = TokenCorpus.Encode(dataPath, tok, trainPath, validationPath, 0.05, ct);
+            var (trainCount, validationCount) = TokenCorpus.Encode(dataPath, tok, trainPath, validationPath, TrainingDefaults.ValidationFraction, ct);
             Console.Error.WriteLine($"bit-llama: {trainCount:N0} training tokens, {validationCount:N0} validation tokens");
         }
         using var train = TokenFile.Open(trainPath);
