@@ -3,6 +3,15 @@ using System.Text.Json.Nodes;
 
 namespace BitTtt;
 
+/// <summary>Which TTT layer a model uses (SPEC §3a / §3b).</summary>
+public enum TttType
+{
+    /// <summary>The seed's layer: reconstructs its own key with mini-batch TTT (SPEC §3a).</summary>
+    Reconstruct,
+    /// <summary>Delta-rule TTT: learns key→value associations per head, with a short causal convolution (SPEC §3b).</summary>
+    Delta,
+}
+
 /// <summary>
 /// The model's shape and hyper-parameters: <c>config.json</c> (SPEC §1). Unknown fields are kept in
 /// <see cref="Extra"/> and written back; aliases are read but never written.
@@ -18,19 +27,37 @@ public sealed record BitLlamaConfig
     public int TttChunk { get; init; } = 1;
     public float RmsNormEps { get; init; } = 1e-5f;
     public int ContextLen { get; init; } = 128;
+    /// <summary>The TTT layer; files that lack <c>ttt_type</c> are the seed's "reconstruct".</summary>
+    public TttType TttType { get; init; } = TttType.Reconstruct;
+    /// <summary>Delta only: heads H.</summary>
+    public int TttHeads { get; init; } = 4;
+    /// <summary>Delta only: head width dh; 0 means the default <c>HiddenDim / TttHeads</c>.</summary>
+    public int TttHeadDim { get => _tttHeadDim == 0 && TttHeads > 0 ? HiddenDim / TttHeads : _tttHeadDim; init => _tttHeadDim = value; }
+    /// <summary>Delta only: kernel K of the short causal convolution on q, k, v; 0 = none.</summary>
+    public int TttConv { get; init; } = 4;
     /// <summary>Fields this version does not know, kept so a round trip loses nothing.</summary>
     public IReadOnlyDictionary<string, JsonNode?> Extra { get; init; } = new Dictionary<string, JsonNode?>();
 
     int _intermediateDim;
+    int _tttHeadDim;
 
-    /// <summary>TTT inner width d = D/4.</summary>
+    /// <summary>Reconstruct TTT inner width d = D/4.</summary>
     public int TttDim => HiddenDim / 4;
+
+    /// <summary>Delta TTT projection width F = H·dh.</summary>
+    public int TttInnerDim => TttHeads * TttHeadDim;
+
+    /// <summary>"reconstruct" or "delta", as written in <c>config.json</c>.</summary>
+    public static string TttTypeName(TttType type) => type == TttType.Delta ? "delta" : "reconstruct";
 
     static readonly string[] Known =
     [
         "vocab_size", "hidden_dim", "num_layers", "inner_lr", "intermediate_dim", "ttt_chunk", "rms_norm_eps",
         "context_len", "hidden_size", "num_hidden_layers", "n_layers", "intermediate_size",
+        "ttt_type", "ttt_heads", "ttt_head_dim", "ttt_conv",
     ];
+
+    static readonly string[] DeltaOnly = ["ttt_heads", "ttt_head_dim", "ttt_conv"];
 
     /// <summary>Checks every field; throws <see cref="BitLlamaFormatException"/> naming the first bad one.</summary>
     public BitLlamaConfig Validate(string? source = null)
@@ -44,6 +71,15 @@ public sealed record BitLlamaConfig
         if (ContextLen <= 0) Fail($"context_len must be positive, got {ContextLen}");
         if (!float.IsFinite(InnerLr) || InnerLr < 0) Fail($"inner_lr must be a finite number >= 0, got {InnerLr}");
         if (!float.IsFinite(RmsNormEps) || RmsNormEps <= 0) Fail($"rms_norm_eps must be a finite number > 0, got {RmsNormEps}");
+        if (TttType == TttType.Delta)
+        {
+            if (TttHeads <= 0) Fail($"ttt_heads must be positive, got {TttHeads}");
+            if (_tttHeadDim == 0 && HiddenDim % TttHeads != 0)
+                Fail($"ttt_heads must divide hidden_dim when ttt_head_dim is not given: {HiddenDim} is not a multiple of {TttHeads}");
+            if (TttHeadDim <= 0) Fail($"ttt_head_dim must be positive, got {TttHeadDim}");
+            if (TttConv < 0) Fail($"ttt_conv must be >= 0 (0 = no convolution), got {TttConv}");
+        }
+        else if (TttType != TttType.Reconstruct) Fail($"ttt_type must be \"reconstruct\" or \"delta\", got {(int)TttType}");
         return this;
     }
 
@@ -69,6 +105,11 @@ public sealed record BitLlamaConfig
         var extra = new Dictionary<string, JsonNode?>();
         foreach (var (key, value) in obj)
             if (Array.IndexOf(Known, key) < 0) extra[key] = value?.DeepClone();
+        var type = ReadTttType(obj, source);
+        if (type == TttType.Reconstruct)
+            foreach (var field in DeltaOnly)
+                if (obj.ContainsKey(field))
+                    throw BitLlamaFormatException.In(source, $"field '{field}' applies only to ttt_type \"delta\", but ttt_type is \"reconstruct\"");
         return new BitLlamaConfig
         {
             VocabSize = ReadInt(obj, source, "vocab_size") ?? throw Missing(source, "vocab_size"),
@@ -79,6 +120,10 @@ public sealed record BitLlamaConfig
             TttChunk = ReadInt(obj, source, "ttt_chunk") ?? 1,
             RmsNormEps = ReadFloat(obj, source, "rms_norm_eps") ?? 1e-5f,
             ContextLen = ReadInt(obj, source, "context_len") ?? 128,
+            TttType = type,
+            TttHeads = ReadInt(obj, source, "ttt_heads") ?? 4,
+            TttHeadDim = ReadInt(obj, source, "ttt_head_dim") ?? 0,
+            TttConv = ReadInt(obj, source, "ttt_conv") ?? 4,
             Extra = extra,
         }.Validate(source);
     }
@@ -89,7 +134,8 @@ public sealed record BitLlamaConfig
         return FromJson(File.ReadAllText(path), path);
     }
 
-    /// <summary>The canonical JSON object: every field written, including <c>ttt_chunk</c>, plus <see cref="Extra"/>.</summary>
+    /// <summary>The canonical JSON object: every field written, including <c>ttt_chunk</c> and <c>ttt_type</c>
+    /// (the delta fields only for "delta"), plus <see cref="Extra"/>.</summary>
     public JsonObject ToJsonObject()
     {
         var obj = new JsonObject
@@ -102,7 +148,14 @@ public sealed record BitLlamaConfig
             ["ttt_chunk"] = TttChunk,
             ["rms_norm_eps"] = RmsNormEps,
             ["context_len"] = ContextLen,
+            ["ttt_type"] = TttTypeName(TttType),
         };
+        if (TttType == TttType.Delta)
+        {
+            obj["ttt_heads"] = TttHeads;
+            obj["ttt_head_dim"] = TttHeadDim;
+            obj["ttt_conv"] = TttConv;
+        }
         foreach (var (key, value) in Extra) obj[key] = value?.DeepClone();
         return obj;
     }
@@ -114,6 +167,17 @@ public sealed record BitLlamaConfig
 
     static BitLlamaFormatException Missing(string? source, string field) =>
         BitLlamaFormatException.In(source, $"required field '{field}' is missing");
+
+    static TttType ReadTttType(JsonObject obj, string? source)
+    {
+        if (!obj.TryGetPropertyValue("ttt_type", out var node) || node is null) return TttType.Reconstruct;
+        if (node is JsonValue v && v.TryGetValue<string>(out var s))
+        {
+            if (s == "reconstruct") return TttType.Reconstruct;
+            if (s == "delta") return TttType.Delta;
+        }
+        throw BitLlamaFormatException.In(source, $"field 'ttt_type' must be \"reconstruct\" or \"delta\", got {node.ToJsonString()}");
+    }
 
     static JsonNode? Find(JsonObject obj, string[] names, out string name)
     {

@@ -2,7 +2,8 @@ namespace BitTtt.Formats;
 
 /// <summary>
 /// The tensor names and shapes of a BitLlama model (SPEC §2). Shapes are [rows, cols]; linear weights
-/// are [out, in]. Shape key: V = vocab, D = hidden, d = D/4 (TTT width), I = intermediate, N = layers.
+/// are [out, in]. Shape key: V = vocab, D = hidden, d = D/4 (reconstruct TTT width), H = delta heads,
+/// F = H·dh (delta projection width), K = delta conv kernel, I = intermediate, N = layers.
 /// </summary>
 public static class BitLlamaWeights
 {
@@ -11,6 +12,11 @@ public static class BitLlamaWeights
     /// <summary>Per-layer suffixes, in forward order.</summary>
     public const string Norm1 = "norm1.weight", TttDown = "ttt.down.weight", TttUp = "ttt.up.weight", Norm2 = "norm2.weight",
         GateProj = "mlp.gate_proj.weight", UpProj = "mlp.up_proj.weight", DownProj = "mlp.down_proj.weight";
+
+    /// <summary>Per-layer suffixes of the delta TTT layer (SPEC §3b).</summary>
+    public const string TttQProj = "ttt.q_proj.weight", TttKProj = "ttt.k_proj.weight", TttVProj = "ttt.v_proj.weight",
+        TttOProj = "ttt.o_proj.weight", TttBetaWeight = "ttt.beta_proj.weight", TttBetaBias = "ttt.beta_proj.bias",
+        TttQConv = "ttt.q_conv.weight", TttKConv = "ttt.k_conv.weight", TttVConv = "ttt.v_conv.weight";
 
     /// <summary><c>Layer(0, "ttt.down.weight") == "layers.0.ttt.down.weight"</c>.</summary>
     public static string Layer(int i, string suffix)
@@ -26,12 +32,31 @@ public static class BitLlamaWeights
     {
         ArgumentNullException.ThrowIfNull(config);
         long v = config.VocabSize, dModel = config.HiddenDim, d = config.TttDim, inner = config.IntermediateDim;
+        long f = config.TttInnerDim, h = config.TttHeads, k = config.TttConv;
         var list = new List<(string, long[], bool)> { (Embed, [v, dModel], false) };       // (V, D)
         for (int i = 0; i < config.NumLayers; i++)
         {
             list.Add((Layer(i, Norm1), [dModel], false));                                  // (D)
-            list.Add((Layer(i, TttDown), [d, dModel], true));                              // (D) -> (d)
-            list.Add((Layer(i, TttUp), [dModel, d], true));                                // (d) -> (D)
+            if (config.TttType == TttType.Delta)
+            {
+                list.Add((Layer(i, TttQProj), [f, dModel], true));                         // (D) -> (F)
+                list.Add((Layer(i, TttKProj), [f, dModel], true));                         // (D) -> (F)
+                list.Add((Layer(i, TttVProj), [f, dModel], true));                         // (D) -> (F)
+                list.Add((Layer(i, TttOProj), [dModel, f], true));                         // (F) -> (D)
+                list.Add((Layer(i, TttBetaWeight), [h, dModel], false));                   // (D) -> (H)
+                list.Add((Layer(i, TttBetaBias), [h], false));                             // (H)
+                if (k > 0)
+                {
+                    list.Add((Layer(i, TttQConv), [f, k], false));                         // (F, K)
+                    list.Add((Layer(i, TttKConv), [f, k], false));                         // (F, K)
+                    list.Add((Layer(i, TttVConv), [f, k], false));                         // (F, K)
+                }
+            }
+            else
+            {
+                list.Add((Layer(i, TttDown), [d, dModel], true));                          // (D) -> (d)
+                list.Add((Layer(i, TttUp), [dModel, d], true));                            // (d) -> (D)
+            }
             list.Add((Layer(i, Norm2), [dModel], false));                                  // (D)
             list.Add((Layer(i, GateProj), [inner, dModel], true));                         // (D) -> (I)
             list.Add((Layer(i, UpProj), [inner, dModel], true));                           // (D) -> (I)
