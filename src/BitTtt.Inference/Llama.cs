@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using BitTtt.Formats;
 using BitTtt.Inference.Engine;
 using BitTtt.Sampling;
@@ -8,13 +9,15 @@ namespace BitTtt.Inference;
 /// <summary>
 /// A loaded BitLlama model for text generation on the CPU, with no native dependency. The weights are
 /// immutable and shared: create one <see cref="LlamaSession"/> per conversation or concurrent user
-/// (each owns its TTT state). The convenience methods on this class use one default session and, like
-/// a session, must not be called from two threads at once.
+/// (each owns its TTT state). The convenience methods on this class (<see cref="Complete"/>,
+/// <see cref="CompleteAsync"/>, <see cref="CompleteStreamingAsync"/>) each run in a fresh session, so they are
+/// thread-safe and independent of earlier calls; memory (learn, save, load) lives on sessions only.
+/// Disposing the model stops every session's running call within one token; later calls throw
+/// <see cref="ObjectDisposedException"/>.
 /// </summary>
 public sealed class Llama : IDisposable
 {
-    readonly Lazy<LlamaSession> _default;
-    bool _disposed;
+    volatile bool _disposed;
 
     Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, string? source)
     {
@@ -23,7 +26,6 @@ public sealed class Llama : IDisposable
                 $"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {weights.Config.VocabSize}; the tokenizer does not belong to this model");
         Weights = weights;
         Tokenizer = tokenizer;
-        _default = new Lazy<LlamaSession>(CreateSession);
     }
 
     public BitLlamaConfig Config => Weights.Config;
@@ -32,21 +34,33 @@ public sealed class Llama : IDisposable
     public InferenceWeights Weights { get; }
 
     /// <summary>Loads a <c>.bitt</c> file or a model directory (SPEC §4), auto-detected.</summary>
-    public static Llama LoadAuto(string path, InferenceOptions? options = null)
+    public static Llama LoadAuto(string path, InferenceOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        cancellationToken.ThrowIfCancellationRequested();
         using var package = ModelPackage.Open(path);
-        return FromPackage(package, options);
+        return FromPackage(package, options, cancellationToken);
+    }
+
+    /// <summary><see cref="LoadAuto"/> on the thread pool (loading a large model takes seconds); cancellation is checked per tensor.</summary>
+    public static Task<Llama> LoadAutoAsync(string path, InferenceOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        return Task.Run(() => LoadAuto(path, options, cancellationToken), cancellationToken);
     }
 
     /// <summary>Builds a model from an opened package; the package may be disposed afterwards.</summary>
-    public static Llama FromPackage(ModelPackage package, InferenceOptions? options = null)
+    public static Llama FromPackage(ModelPackage package, InferenceOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(package);
         if (package.TokenizerJson is null)
             throw BitLlamaFormatException.In(package.Path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
         var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.Path);
-        var weights = InferenceWeights.Load(package.Config, (name, shape) => package.Weights.ReadFloat32(name, shape), options);
+        var weights = InferenceWeights.Load(package.Config, (name, shape) =>
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            return package.Weights.ReadFloat32(name, shape);
+        }, options);
         return new Llama(weights, tokenizer, package.Path);
     }
 
@@ -76,33 +90,35 @@ public sealed class Llama : IDisposable
         return new LlamaSession(this);
     }
 
-    LlamaSession Default
+    /// <summary>True once <see cref="Dispose"/> was called.</summary>
+    public bool IsDisposed => _disposed;
+
+    /// <summary>The completion of <paramref name="prompt"/> in a fresh session, on the calling thread.</summary>
+    public string Complete(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
-        get
-        {
-            ObjectDisposedException.ThrowIf(_disposed, this);
-            return _default.Value;
-        }
+        using var session = CreateSession();
+        return session.Complete(prompt, options, cancellationToken);
     }
 
-    /// <summary>Streams the completion of <paramref name="prompt"/>; <paramref name="onToken"/> returns false to stop.</summary>
-    public void StreamCompletion(string prompt, int maxTokens, float temperature, Func<string, bool> onToken) =>
-        Default.StreamCompletion(prompt, maxTokens, temperature, onToken);
+    /// <summary>The completion (with token counts and finish reason) in a fresh session, on the thread pool.</summary>
+    public async Task<LlamaCompletion> CompleteAsync(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        using var session = CreateSession();
+        return await session.GenerateAsync(prompt, options, cancellationToken).ConfigureAwait(false);
+    }
 
-    public string Complete(string prompt, SamplingOptions? options = null) => Default.Complete(prompt, options);
-
-    public IAsyncEnumerable<string> CompleteStreamingAsync(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default) =>
-        Default.CompleteStreamingAsync(prompt, options, cancellationToken);
-
-    public void ResetState() => Default.ResetState();
-    public void Learn(string text) => Default.Learn(text);
-    public void SaveMemory(string path) => Default.SaveMemory(path);
-    public void LoadMemory(string path) => Default.LoadMemory(path);
+    /// <summary>Streams the completion in a fresh session; decode steps run on the thread pool.</summary>
+    public async IAsyncEnumerable<string> CompleteStreamingAsync(string prompt, SamplingOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var session = CreateSession();
+        await foreach (var piece in session.CompleteStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
+            yield return piece;
+    }
 
     public void Dispose()
     {
         if (_disposed) return;
-        _disposed = true;
-        if (_default.IsValueCreated) _default.Value.Dispose();
+        _disposed = true;   // sessions check this before every token and prompt batch
     }
 }

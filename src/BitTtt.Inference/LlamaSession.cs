@@ -6,8 +6,16 @@ namespace BitTtt.Inference;
 
 /// <summary>
 /// One sequence's view of a shared <see cref="Llama"/>: the TTT memory (W and G per layer), the
-/// logits of the last token fed, and the recent tokens the repetition penalty looks at. Calls on one
-/// session must not overlap (a second concurrent call throws); different sessions run in parallel.
+/// logits of the last token fed, and the recent tokens the repetition penalty looks at.
+/// <para>Lifetimes: calls on one session must not overlap (a second concurrent call throws
+/// <see cref="InvalidOperationException"/>); different sessions run in parallel. A streamed completion holds
+/// the session from its first <c>MoveNextAsync</c> until it ends or is disposed; an enumerator dropped without
+/// <c>DisposeAsync</c> frees the session when the garbage collector finalizes it. <see cref="Dispose"/> (or
+/// disposing the model) during a call stops it within one token or one prompt batch with
+/// <see cref="ObjectDisposedException"/>, and every later call throws it.</para>
+/// <para>Cancellation: every long call takes a <see cref="CancellationToken"/>, checked before each token and
+/// each prompt batch (<see cref="SequenceState.MaxBatch"/> tokens). A cancelled call leaves the session usable;
+/// its memory holds what was fed before the cancellation (the prompt batches and tokens completed).</para>
 /// Every completion continues the memory: the prompt and the generated text are learned as they pass.
 /// </summary>
 public sealed class LlamaSession : IDisposable
@@ -15,30 +23,36 @@ public sealed class LlamaSession : IDisposable
     /// <summary>How many recent tokens the repetition penalty considers.</summary>
     public const int RepetitionWindow = 256;
 
-    readonly Llama _model;
+    static long s_nextLeaseId;
+
     readonly SequenceState _state;
     readonly float[] _logits;
     readonly List<int> _recent = new();
-    bool _hasLogits;
-    int _busy;
-    bool _disposed;
+    long _owner;   // id of the lease holding the session, 0 when free
+    volatile bool _disposed;
 
     internal LlamaSession(Llama model)
     {
-        _model = model;
+        Model = model;
         _state = new SequenceState(model.Weights);
         _logits = new float[model.Config.VocabSize];
     }
 
+    /// <summary>The model this session runs on.</summary>
+    public Llama Model { get; }
+
     /// <summary>Tokens this session's memory has consumed since the last reset or load.</summary>
     public long Position => _state.Position;
 
+    internal bool HasLogits { get; private set; }
+    internal ReadOnlySpan<float> CurrentLogits => _logits;
+
     /// <summary>Feeds <paramref name="tokens"/> (advancing the memory) and returns the logits of the last one.</summary>
-    public float[] Logits(ReadOnlySpan<int> tokens)
+    public float[] Logits(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
     {
         using var _ = Enter();
         if (tokens.IsEmpty) throw new ArgumentException("no tokens given", nameof(tokens));
-        Feed(tokens);
+        FeedChecked(tokens, cancellationToken);
         return (float[])_logits.Clone();
     }
 
@@ -48,16 +62,23 @@ public sealed class LlamaSession : IDisposable
         using var _ = Enter();
         _state.Reset();
         _recent.Clear();
-        _hasLogits = false;
+        HasLogits = false;
     }
 
     /// <summary>Advances the memory on <paramref name="text"/> without generating.</summary>
-    public void Learn(string text)
+    public void Learn(string text, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(text);
         using var _ = Enter();
-        var ids = _model.Tokenizer.Encode(text);
-        if (ids.Length > 0) Feed(ids);
+        var ids = Model.Tokenizer.Encode(text);
+        if (ids.Length > 0) FeedChecked(ids, cancellationToken);
+    }
+
+    /// <summary><see cref="Learn"/> off the caller's thread.</summary>
+    public Task LearnAsync(string text, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        return Task.Run(() => Learn(text, cancellationToken), cancellationToken);
     }
 
     /// <summary>Writes the memory (see <see cref="MemoryFile"/>) atomically.</summary>
@@ -73,92 +94,147 @@ public sealed class LlamaSession : IDisposable
         using var _ = Enter();
         MemoryFile.Load(_state, path);
         _recent.Clear();
-        _hasLogits = false;
+        HasLogits = false;
     }
 
+    /// <summary>Streams the completion to <paramref name="onToken"/> on the calling thread; it returns false to stop.</summary>
     public void StreamCompletion(string prompt, int maxTokens, float temperature, Func<string, bool> onToken)
     {
         ArgumentNullException.ThrowIfNull(onToken);
         var options = new SamplingOptions { MaxTokens = maxTokens, Temperature = temperature };
         using var _ = Enter();
-        foreach (var piece in Generate(prompt, options, CancellationToken.None))
+        var generation = new LlamaGeneration(this, prompt, options);
+        generation.Prefill(CancellationToken.None);
+        for (string? piece = generation.Next(CancellationToken.None); piece is not null; piece = generation.Next(CancellationToken.None))
             if (!onToken(piece)) break;
     }
 
-    public string Complete(string prompt, SamplingOptions? options = null)
+    /// <summary>The completion of <paramref name="prompt"/>, computed on the calling thread.</summary>
+    public string Complete(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default) =>
+        Generate(prompt, options, cancellationToken).Text;
+
+    /// <summary>The completion with its token counts and finish reason, computed on the calling thread.</summary>
+    public LlamaCompletion Generate(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var _ = Enter();
-        return string.Concat(Generate(prompt, options ?? new SamplingOptions(), CancellationToken.None));
+        return new LlamaGeneration(this, prompt, options ?? new SamplingOptions()).RunToEnd(cancellationToken);
     }
 
+    /// <summary><see cref="Generate"/> on the thread pool; the session is taken at once (an overlapping call throws here).</summary>
+    public Task<LlamaCompletion> GenerateAsync(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var generation = new LlamaGeneration(this, prompt, options ?? new SamplingOptions());
+        var lease = Enter();
+        return Task.Run(() =>
+        {
+            using (lease) return generation.RunToEnd(cancellationToken);
+        }, CancellationToken.None);
+    }
+
+    /// <summary>Streams the completion; each piece is whole UTF-8 characters. Decode steps run on the thread pool.</summary>
     public async IAsyncEnumerable<string> CompleteStreamingAsync(string prompt, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        options ??= new SamplingOptions();
-        options.Validate();
-        ArgumentNullException.ThrowIfNull(prompt);
-        await Task.Run(() => { }, cancellationToken).ConfigureAwait(false);   // the work continues off the caller's context
-        using var _ = Enter();
-        foreach (var piece in Generate(prompt, options, cancellationToken))
-            yield return piece;
+        await foreach (var update in GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
+            if (update.Text.Length > 0) yield return update.Text;
     }
 
     /// <summary>
-    /// The generation loop: feed the prompt (batched), then sample, stream whole UTF-8 characters through
-    /// the stop-string filter, and feed each emitted token back. Stops at max tokens, end-of-sequence,
-    /// a stop string, or when the consumer stops enumerating.
+    /// Streams the completion as updates (the last one carries the finish reason and token counts). The prompt
+    /// and each decode step run on the thread pool, never on the caller's thread; the caller's thread is free
+    /// while a token is computed.
     /// </summary>
-    IEnumerable<string> Generate(string prompt, SamplingOptions options, CancellationToken cancellationToken)
+    public async IAsyncEnumerable<LlamaCompletionUpdate> GenerateStreamingAsync(string prompt, SamplingOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(prompt);
-        options.Validate();
-        var tokenizer = _model.Tokenizer;
-        var ids = tokenizer.Encode(prompt);
-        if (ids.Length == 0 && !_hasLogits)
-            throw new ArgumentException("the prompt is empty and the session has no context to continue from; give a prompt or Learn(text) first", nameof(prompt));
-        if (ids.Length > 0) Feed(ids);
-        // A model may have more rows than its tokenizer has tokens (vocab_size padded, or the seed config's 16384
-        // with a smaller tokenizer); those ids have no text, so they are never candidates.
-        int vocab = Math.Min(_logits.Length, tokenizer.VocabSize);
-        var sampler = new Sampler(options, vocab);
-        var decoder = tokenizer.CreateStreamDecoder();
-        var filter = new StopStringFilter(options.StopStrings);
-        var context = new int[RepetitionWindow];
-        for (int i = 0; i < options.MaxTokens && !filter.Stopped; i++)
+        var generation = new LlamaGeneration(this, prompt, options ?? new SamplingOptions());
+        var lease = Enter();
+        try
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            int recent = Math.Min(_recent.Count, RepetitionWindow);
-            _recent.CopyTo(_recent.Count - recent, context, 0, recent);
-            int next = sampler.Sample(_logits.AsSpan(0, vocab), context.AsSpan(0, recent));
-            if (next == tokenizer.EosId) break;
-            Feed([next]);
-            string text = filter.Append(decoder.Append(next));
-            if (text.Length > 0) yield return text;
+            string? piece = await Task.Run(() =>
+            {
+                generation.Prefill(cancellationToken);
+                return generation.Next(cancellationToken);
+            }, cancellationToken).ConfigureAwait(false);
+            while (piece is not null)
+            {
+                yield return new LlamaCompletionUpdate(piece, generation.PromptTokens, generation.CompletionTokens, null);
+                piece = await Task.Run(() => generation.Next(cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+            yield return new LlamaCompletionUpdate("", generation.PromptTokens, generation.CompletionTokens, generation.FinishReason);
         }
-        string rest = filter.Append(decoder.Flush()) + filter.Flush();
-        if (rest.Length > 0) yield return rest;
+        finally
+        {
+            lease.Dispose();
+        }
     }
 
-    void Feed(ReadOnlySpan<int> ids)
+    /// <summary>Feeds tokens one engine batch at a time, checking cancellation and disposal between batches.</summary>
+    internal void FeedChecked(ReadOnlySpan<int> ids, CancellationToken cancellationToken)
     {
-        Forward.Run(_state, ids, _logits);
-        _hasLogits = true;
-        foreach (var id in ids.Length > RepetitionWindow ? ids[^RepetitionWindow..] : ids) _recent.Add(id);
-        if (_recent.Count > 2 * RepetitionWindow) _recent.RemoveRange(0, _recent.Count - RepetitionWindow);
+        for (int start = 0; start < ids.Length; start += SequenceState.MaxBatch)
+        {
+            ThrowIfUnusable();
+            cancellationToken.ThrowIfCancellationRequested();
+            var batch = ids.Slice(start, Math.Min(SequenceState.MaxBatch, ids.Length - start));
+            bool last = start + batch.Length == ids.Length;
+            // Forward.Run splits a long call into the same MaxBatch slices, so feeding by slices gives identical logits.
+            Forward.Run(_state, batch, last ? _logits : Span<float>.Empty);
+            if (last) HasLogits = true;
+            foreach (var id in batch.Length > RepetitionWindow ? batch[^RepetitionWindow..] : batch) _recent.Add(id);
+            if (_recent.Count > 2 * RepetitionWindow) _recent.RemoveRange(0, _recent.Count - RepetitionWindow);
+        }
     }
 
-    Scope Enter()
+    /// <summary>Copies the last (up to) <see cref="RepetitionWindow"/> tokens into <paramref name="context"/>; returns how many.</summary>
+    internal int CopyRecent(int[] context)
+    {
+        int recent = Math.Min(_recent.Count, RepetitionWindow);
+        _recent.CopyTo(_recent.Count - recent, context, 0, recent);
+        return recent;
+    }
+
+    internal void ThrowIfUnusable()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (Interlocked.Exchange(ref _busy, 1) != 0)
-            throw new InvalidOperationException("this session is already in use by another call; create one session per concurrent user with Llama.CreateSession()");
-        return new Scope(this);
+        ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
     }
 
-    readonly struct Scope(LlamaSession session) : IDisposable
+    Lease Enter()
     {
-        public void Dispose() => Volatile.Write(ref session._busy, 0);
+        ThrowIfUnusable();
+        long id = Interlocked.Increment(ref s_nextLeaseId);
+        if (Interlocked.CompareExchange(ref _owner, id, 0) != 0)
+            throw new InvalidOperationException("this session is already in use by another call; create one session per concurrent user with Llama.CreateSession()");
+        return new Lease(this, id);
     }
 
+    /// <summary>True while a call (or an unfinished streamed completion) holds the session.</summary>
+    internal bool InUse => Interlocked.Read(ref _owner) != 0;
+
+    /// <summary>
+    /// The right to use the session for one call. The session keeps only the lease's id, never the lease, so a
+    /// streamed completion abandoned without DisposeAsync becomes garbage and its finalizer frees the session.
+    /// </summary>
+    sealed class Lease(LlamaSession session, long id) : IDisposable
+    {
+        int _released;
+
+        public void Dispose()
+        {
+            Release();
+            GC.SuppressFinalize(this);
+        }
+
+        ~Lease() => Release();
+
+        void Release()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0)
+                Interlocked.CompareExchange(ref session._owner, 0, id);
+        }
+    }
+
+    /// <summary>Stops a running call within one token and makes every later call throw <see cref="ObjectDisposedException"/>.</summary>
     public void Dispose() => _disposed = true;
 }

@@ -91,7 +91,7 @@ public sealed class LlamaTests
         CollectionAssert.AreNotEqual(freshLogits, LogitsAfterLearn(llama));
 
         using var other = TinyLlama.Create(seed: 7);
-        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => other.LoadMemory(memory));
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => other.CreateSession().LoadMemory(memory));
         StringAssert.Contains(e.Message, "another model");
     }
 

@@ -1,0 +1,25 @@
+namespace BitTtt.Inference;
+
+/// <summary>Why a completion ended.</summary>
+public enum LlamaFinishReason
+{
+    /// <summary>The model emitted its end-of-sequence token.</summary>
+    EndOfSequence,
+    /// <summary>One of <see cref="Sampling.SamplingOptions.StopStrings"/> appeared (it is not part of the text).</summary>
+    StopString,
+    /// <summary><see cref="Sampling.SamplingOptions.MaxTokens"/> tokens were generated.</summary>
+    Length,
+}
+
+/// <summary>A finished completion: the text and what it cost.</summary>
+/// <param name="Text">The generated text (stop strings excluded).</param>
+/// <param name="PromptTokens">Tokens of the prompt fed into the memory.</param>
+/// <param name="CompletionTokens">Tokens sampled (and fed back), the end-of-sequence token not counted.</param>
+/// <param name="FinishReason">Why generation ended.</param>
+public sealed record LlamaCompletion(string Text, int PromptTokens, int CompletionTokens, LlamaFinishReason FinishReason);
+
+/// <summary>
+/// One piece of a streamed completion. Every piece but the last has text (whole UTF-8 characters) and no
+/// <see cref="FinishReason"/>; the last has the finish reason and may have empty text.
+/// </summary>
+public sealed record LlamaCompletionUpdate(string Text, int PromptTokens, int CompletionTokens, LlamaFinishReason? FinishReason);

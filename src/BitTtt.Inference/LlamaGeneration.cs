@@ -1,0 +1,97 @@
+using BitTtt.Sampling;
+using BitTtt.Tokenization;
+
+namespace BitTtt.Inference;
+
+/// <summary>
+/// One completion on a session, as steps: <see cref="Prefill"/> feeds the prompt one engine batch at a time,
+/// <see cref="Next"/> samples tokens until it has a piece of text to emit. Between steps nothing is running,
+/// so the sync and async surfaces share this code and every step checks cancellation and disposal first
+/// (a cancelled or disposed generation stops within one token, or one prompt batch).
+/// The caller holds the session's lease for the whole generation.
+/// </summary>
+internal sealed class LlamaGeneration
+{
+    readonly LlamaSession _session;
+    readonly SamplingOptions _options;
+    readonly string _prompt;
+    readonly BitLlamaTokenizer _tokenizer;
+    readonly int _vocab;
+    readonly Sampler _sampler;
+    readonly Utf8StreamDecoder _decoder;
+    readonly StopStringFilter _filter;
+    readonly int[] _context = new int[LlamaSession.RepetitionWindow];
+    bool _flushed;
+
+    public LlamaGeneration(LlamaSession session, string prompt, SamplingOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        _session = session;
+        _prompt = prompt;
+        _options = options;
+        _tokenizer = session.Model.Tokenizer;
+        // A model may have more rows than its tokenizer has tokens (vocab_size padded, or the seed config's 16384
+        // with a smaller tokenizer); those ids have no text, so they are never candidates.
+        _vocab = Math.Min(session.Model.Config.VocabSize, _tokenizer.VocabSize);
+        _sampler = new Sampler(options, _vocab);
+        _decoder = _tokenizer.CreateStreamDecoder();
+        _filter = new StopStringFilter(options.StopStrings);
+    }
+
+    public int PromptTokens { get; private set; }
+    public int CompletionTokens { get; private set; }
+    /// <summary>Set once generation has ended.</summary>
+    public LlamaFinishReason? FinishReason { get; private set; }
+
+    /// <summary>Tokenizes and feeds the prompt, checking <paramref name="cancellationToken"/> between engine batches.</summary>
+    public void Prefill(CancellationToken cancellationToken)
+    {
+        _session.ThrowIfUnusable();
+        cancellationToken.ThrowIfCancellationRequested();
+        var ids = _tokenizer.Encode(_prompt);
+        if (ids.Length == 0 && !_session.HasLogits)
+            throw new ArgumentException("the prompt is empty and the session has no context to continue from; give a prompt or Learn(text) first", "prompt");
+        _session.FeedChecked(ids, cancellationToken);
+        PromptTokens = ids.Length;
+    }
+
+    /// <summary>
+    /// Samples and feeds tokens until one yields text to emit (returned), or generation ends: then the held-back
+    /// rest is returned once (if any) and null after that.
+    /// </summary>
+    public string? Next(CancellationToken cancellationToken)
+    {
+        while (FinishReason is null)
+        {
+            _session.ThrowIfUnusable();
+            cancellationToken.ThrowIfCancellationRequested();
+            if (_filter.Stopped) { FinishReason = LlamaFinishReason.StopString; break; }
+            if (CompletionTokens >= _options.MaxTokens) { FinishReason = LlamaFinishReason.Length; break; }
+            int recent = _session.CopyRecent(_context);
+            int next = _sampler.Sample(_session.CurrentLogits[.._vocab], _context.AsSpan(0, recent));
+            if (next == _tokenizer.EosId) { FinishReason = LlamaFinishReason.EndOfSequence; break; }
+            _session.FeedChecked([next], cancellationToken);
+            CompletionTokens++;
+            string text = _filter.Append(_decoder.Append(next));
+            if (text.Length > 0) return text;
+        }
+        if (_flushed) return null;
+        _flushed = true;
+        string rest = _filter.Append(_decoder.Flush()) + _filter.Flush();
+        if (_filter.Stopped) FinishReason = LlamaFinishReason.StopString;
+        return rest.Length > 0 ? rest : null;
+    }
+
+    /// <summary>Runs the whole generation on the calling thread.</summary>
+    public LlamaCompletion RunToEnd(CancellationToken cancellationToken)
+    {
+        Prefill(cancellationToken);
+        var text = new System.Text.StringBuilder();
+        for (string? piece = Next(cancellationToken); piece is not null; piece = Next(cancellationToken)) text.Append(piece);
+        return Result(text.ToString());
+    }
+
+    public LlamaCompletion Result(string text) => new(text, PromptTokens, CompletionTokens, FinishReason!.Value);
+}
