@@ -26,9 +26,12 @@ public sealed class Llama : IDisposable
                 $"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {weights.Config.VocabSize}; the tokenizer does not belong to this model");
         Weights = weights;
         Tokenizer = tokenizer;
+        SourcePath = source;
     }
 
     public BitLlamaConfig Config => Weights.Config;
+    /// <summary>The file or directory the model was loaded from; null when built from weights in memory.</summary>
+    public string? SourcePath { get; }
     public BitLlamaTokenizer Tokenizer { get; }
     /// <summary>The packed weights the engine runs on.</summary>
     public InferenceWeights Weights { get; }

@@ -1,0 +1,43 @@
+using BitTtt.Sampling;
+
+namespace BitTtt.Extensions.AI;
+
+/// <summary>How a <see cref="BitLlamaChatClient"/> formats, samples and keeps conversations.</summary>
+public sealed record BitLlamaChatClientOptions
+{
+    /// <summary>Sampling used where a request's <c>ChatOptions</c> says nothing (its stop strings are always added).</summary>
+    public SamplingOptions Defaults { get; init; } = new();
+
+    /// <summary>Messages to prompt text; the default is <see cref="PlainTextChatTemplate"/>.</summary>
+    public IChatTemplate Template { get; init; } = PlainTextChatTemplate.Instance;
+
+    /// <summary>Most conversations kept live (one TTT session each); the least recently used is evicted beyond it.</summary>
+    public int MaxConversations { get; init; } = 64;
+
+    /// <summary>
+    /// Where evicted conversations' memories are written (<c>{id}.mem</c>) and read back on their next turn.
+    /// Null: an evicted conversation is gone, and its id is then rejected as unknown.
+    /// </summary>
+    public string? MemoryDirectory { get; init; }
+
+    /// <summary>
+    /// A call without ConversationId keeps its memory as a new conversation and returns the id (true, default);
+    /// false drops it after the call (for callers that always send the whole history and never an id).
+    /// </summary>
+    public bool StartConversations { get; init; } = true;
+
+    /// <summary>Reported as the model id; null takes the model file's name.</summary>
+    public string? ModelId { get; init; }
+
+    /// <summary>Dispose the model with the client (true when the client loaded it).</summary>
+    public bool OwnsModel { get; init; }
+
+    internal void Validate()
+    {
+        ArgumentNullException.ThrowIfNull(Defaults, nameof(Defaults));
+        ArgumentNullException.ThrowIfNull(Template, nameof(Template));
+        Defaults.Validate();
+        if (MaxConversations <= 0)
+            throw new ArgumentException($"MaxConversations must be positive, got {MaxConversations}", nameof(MaxConversations));
+    }
+}

@@ -1,0 +1,54 @@
+using BitTtt.Extensions.AI;
+using BitTtt.Inference;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Options;
+
+namespace Microsoft.Extensions.DependencyInjection;
+
+/// <summary>Registers BitLlama for dependency injection.</summary>
+public static class BitLlamaServiceCollectionExtensions
+{
+    /// <summary>Registers the model at <paramref name="modelPath"/> (see the Action overload).</summary>
+    public static IServiceCollection AddBitLlama(this IServiceCollection services, string modelPath)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(modelPath);
+        return services.AddBitLlama(o => o.ModelPath = modelPath);
+    }
+
+    /// <summary>Registers BitLlama with settings bound from <paramref name="section"/> (e.g. <c>configuration.GetSection("BitLlama")</c>).</summary>
+    public static IServiceCollection AddBitLlama(this IServiceCollection services, IConfiguration section)
+    {
+        ArgumentNullException.ThrowIfNull(section);
+        services.AddOptions<BitLlamaServiceOptions>().Bind(section);
+        return services.AddBitLlamaCore();
+    }
+
+    /// <summary>
+    /// Registers, as singletons: the <see cref="Llama"/> model (loaded on first use from
+    /// <see cref="BitLlamaServiceOptions.ModelPath"/>, disposed with the container), the
+    /// <see cref="BitLlamaChatClient"/> and it as <see cref="IChatClient"/>. Existing registrations of these types are kept.
+    /// </summary>
+    public static IServiceCollection AddBitLlama(this IServiceCollection services, Action<BitLlamaServiceOptions> configure)
+    {
+        ArgumentNullException.ThrowIfNull(configure);
+        services.AddOptions<BitLlamaServiceOptions>().Configure(configure);
+        return services.AddBitLlamaCore();
+    }
+
+    static IServiceCollection AddBitLlamaCore(this IServiceCollection services)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BitLlamaServiceOptions>>().Value;
+            options.Validate();
+            return options.LoadModel();
+        });
+        services.TryAddSingleton(sp => new BitLlamaChatClient(sp.GetRequiredService<Llama>(),
+            sp.GetRequiredService<IOptions<BitLlamaServiceOptions>>().Value.ToChatClientOptions()));
+        services.TryAddSingleton<IChatClient>(sp => sp.GetRequiredService<BitLlamaChatClient>());
+        return services;
+    }
+}
