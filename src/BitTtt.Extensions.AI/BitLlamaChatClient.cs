@@ -128,7 +128,7 @@ public sealed class BitLlamaChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
         var list = ChatRequestMapping.Messages(messages, options);
-        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults, _options.Template.StopSequences);
+        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? new SamplingOptions(), _options.Template.StopSequences);
         string prompt = _options.Template.Format(list);
         string responseId = Guid.NewGuid().ToString("N");
         if (options?.ConversationId is { } id)

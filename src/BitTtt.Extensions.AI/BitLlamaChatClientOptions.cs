@@ -5,8 +5,11 @@ namespace BitTtt.Extensions.AI;
 /// <summary>How a <see cref="BitLlamaChatClient"/> formats, samples and keeps conversations.</summary>
 public sealed record BitLlamaChatClientOptions
 {
-    /// <summary>Sampling used where a request's <c>ChatOptions</c> says nothing (its stop strings are always added).</summary>
-    public SamplingOptions Defaults { get; init; } = new();
+    /// <summary>
+    /// Sampling used where a request's <c>ChatOptions</c> says nothing (its stop strings are always added). Null:
+    /// the model's stored generation settings when the client comes from ML.NET, else <see cref="SamplingOptions"/>' defaults.
+    /// </summary>
+    public SamplingOptions? Defaults { get; init; }
 
     /// <summary>Messages to prompt text; the default is <see cref="PlainTextChatTemplate"/>.</summary>
     public IChatTemplate Template { get; init; } = PlainTextChatTemplate.Instance;
@@ -34,9 +37,8 @@ public sealed record BitLlamaChatClientOptions
 
     internal void Validate()
     {
-        ArgumentNullException.ThrowIfNull(Defaults, nameof(Defaults));
         ArgumentNullException.ThrowIfNull(Template, nameof(Template));
-        Defaults.Validate();
+        Defaults?.Validate();
         if (MaxConversations <= 0)
             throw new ArgumentException($"MaxConversations must be positive, got {MaxConversations}", nameof(MaxConversations));
     }

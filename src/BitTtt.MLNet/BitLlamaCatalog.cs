@@ -105,6 +105,15 @@ public static class BitLlamaCatalog
         return new BitLlamaTextGenerator(bitLlama.Model, bitLlama.Settings.ToSampling());
     }
 
+    /// <summary>
+    /// An <see cref="Microsoft.Extensions.AI.IChatClient"/> over the BitLlama in <paramref name="model"/>, sampling with the
+    /// model's stored generation settings unless <paramref name="options"/> gives defaults. The client shares the
+    /// transformer's weights and does not dispose them.
+    /// </summary>
+    public static BitTtt.Extensions.AI.BitLlamaChatClient CreateChatClient(this ModelOperationsCatalog catalog, ITransformer model,
+        BitTtt.Extensions.AI.BitLlamaChatClientOptions? options = null) =>
+        catalog.CreateTextGenerator(model).AsChatClient(options);
+
     /// <summary>A thread-safe pool of prediction engines for servers (see <see cref="BitLlamaPredictionEnginePool{TIn, TOut}"/>).</summary>
     public static BitLlamaPredictionEnginePool<TIn, TOut> CreatePredictionEnginePool<TIn, TOut>(this ModelOperationsCatalog catalog,
         ITransformer model, int maximumRetained = 0)

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using BitTtt.Extensions.AI;
 using BitTtt.Inference;
 using BitTtt.Sampling;
 
@@ -25,12 +26,26 @@ public sealed class BitLlamaTextGenerator
     /// <summary>The generation defaults the model was trained or saved with (seed included).</summary>
     public SamplingOptions DefaultOptions { get; }
 
-    public string Complete(string prompt, SamplingOptions? options = null)
+    public string Complete(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(prompt);
         using var session = Model.CreateSession();
-        return session.Complete(prompt, options ?? DefaultOptions);
+        return session.Complete(prompt, options ?? DefaultOptions, cancellationToken);
     }
+
+    /// <summary>The completion with token counts and finish reason, computed on the thread pool.</summary>
+    public Task<LlamaCompletion> CompleteAsync(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        return Model.CompleteAsync(prompt, options ?? DefaultOptions, cancellationToken);
+    }
+
+    /// <summary>
+    /// An <see cref="Microsoft.Extensions.AI.IChatClient"/> over this model whose sampling defaults are the model's
+    /// (see <see cref="BitLlamaChatClient"/>); <paramref name="options"/> may replace the template, caps and defaults.
+    /// </summary>
+    public BitLlamaChatClient AsChatClient(BitLlamaChatClientOptions? options = null) =>
+        new(Model, (options ?? new BitLlamaChatClientOptions()) with { Defaults = options?.Defaults ?? DefaultOptions });
 
     /// <summary>Streams the completion; each piece is whole UTF-8 characters.</summary>
     public async IAsyncEnumerable<string> CompleteStreamingAsync(string prompt, SamplingOptions? options = null,
