@@ -80,6 +80,8 @@ public static class BusinessApi
         Guard(http, async () =>
         {
             var request = await ReadJson<ChatRequest>(http);
+            if (request.ConversationId is { } id && (id.Length is 0 or > 128 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
+                throw new ApiRequestException(400, "conversationId", $"conversationId '{id}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'");
             var messages = Messages(request.Messages, limits.Value);
             var sampling = Sampling(settings.Value.ToSampling(), request.MaxTokens, request.Temperature, request.Seed, limits.Value);
             var options = new ChatOptions { ConversationId = request.ConversationId, MaxOutputTokens = sampling.MaxTokens, Temperature = sampling.Temperature, Seed = sampling.Seed };
