@@ -1,0 +1,75 @@
+using BitTtt.Inference;
+using BitTtt.MLNet;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace BitTtt.Extensions.AI.Tests;
+
+[TestClass]
+public sealed class DependencyInjectionTests
+{
+    public sealed class Prompt
+    {
+        public string Text { get; set; } = "";
+    }
+
+    public sealed class CompletionRow
+    {
+        public string Completion { get; set; } = "";
+    }
+
+    static IConfiguration Settings(params (string Key, string Value)[] values) =>
+        new ConfigurationBuilder().AddInMemoryCollection(values.Select(v => new KeyValuePair<string, string?>(v.Key, v.Value))).Build();
+
+    [TestMethod]
+    public async Task AddBitLlamaFromConfigurationRegistersOneModelAndTheChatClient()
+    {
+        var config = Settings(("BitLlama:ModelPath", TestModel.BittPath), ("BitLlama:MaxConversations", "3"), ("BitLlama:Temperature", "0"));
+        Llama model;
+        await using (var services = new ServiceCollection().AddBitLlama(config.GetSection("BitLlama")).BuildServiceProvider())
+        {
+            model = services.GetRequiredService<Llama>();
+            Assert.AreSame(model, services.GetRequiredService<Llama>());
+            var chat = services.GetRequiredService<IChatClient>();
+            Assert.AreSame(services.GetRequiredService<BitLlamaChatClient>(), chat);
+            var response = await chat.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 });
+            using var byHand = model.AsChatClient(new BitLlamaChatClientOptions { Defaults = new() { Temperature = 0 } });
+            Assert.AreEqual((await byHand.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 })).Text, response.Text);
+            Assert.AreEqual("tiny-chat", chat.GetService<ChatClientMetadata>()!.DefaultModelId);
+        }
+        Assert.IsTrue(model.IsDisposed, "the container owns the model");
+    }
+
+    [TestMethod]
+    public void BadSettingsNameTheConfigurationKey()
+    {
+        using var noPath = new ServiceCollection().AddBitLlama(Settings().GetSection("BitLlama")).BuildServiceProvider();
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => noPath.GetRequiredService<IChatClient>()).Message, "BitLlama:ModelPath is not set");
+        using var missing = new ServiceCollection().AddBitLlama("/no/such/model.bitt").BuildServiceProvider();
+        StringAssert.Contains(Assert.ThrowsExactly<FileNotFoundException>(() => missing.GetRequiredService<Llama>()).Message, "BitLlama:ModelPath '/no/such/model.bitt' does not exist");
+        using var hot = new ServiceCollection().AddBitLlama(o => { o.ModelPath = TestModel.BittPath; o.Temperature = -1; }).BuildServiceProvider();
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => hot.GetRequiredService<Llama>()).Message, "BitLlama:Temperature");
+        using var cap = new ServiceCollection().AddBitLlama(o => { o.ModelPath = TestModel.BittPath; o.MaxConversations = 0; }).BuildServiceProvider();
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => cap.GetRequiredService<Llama>()).Message, "BitLlama:MaxConversations");
+    }
+
+    [TestMethod]
+    public void ThePredictionEnginePoolSharesTheModelWithTheChatClient()
+    {
+        using var services = new ServiceCollection()
+            .AddBitLlama(TestModel.BittPath)
+            .AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>()
+            .BuildServiceProvider();
+        var pool = services.GetRequiredService<BitLlamaPredictionEnginePool<Prompt, CompletionRow>>();
+        var transformer = services.GetRequiredService<BitLlamaTransformer>();
+        Assert.AreSame(transformer.Model, services.GetRequiredService<Llama>());
+        Assert.AreSame(transformer.Model, services.GetRequiredService<BitLlamaChatClient>().Model);
+        string[] prompts = ["The whale", "Call me", "It was"];
+        var parallel = new string[prompts.Length];
+        Parallel.For(0, prompts.Length, i => parallel[i] = pool.Predict(new Prompt { Text = prompts[i] }).Completion);
+        CollectionAssert.AreEqual(prompts.Select(transformer.Generate).ToArray(), parallel);
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => new ServiceCollection().AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>()).Message,
+            "AddBitLlama");
+    }
+}
