@@ -1,0 +1,87 @@
+// The C# blocks of docs/apps.md, compiled here. DocSnippetTests checks that every block of the doc appears in
+// this file (whitespace aside), so the doc cannot drift from code that compiles.
+#pragma warning disable CS8321, IDE0051
+using BitTtt.Extensions.AI;
+using BitTtt.Inference;
+using BitTtt.MLNet;
+using BitTtt.Sampling;
+using Microsoft.Extensions.AI;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.ML;
+
+namespace BitTtt.Extensions.AI.Tests;
+
+internal static class DocSnippets
+{
+    static async Task ChatWithAModel(string modelPath)
+    {
+        using var llama = Llama.LoadAuto(modelPath);
+        using IChatClient chat = llama.AsChatClient();
+        ChatResponse first = await chat.GetResponseAsync("Where did the whale swim?", new ChatOptions { MaxOutputTokens = 64 });
+        Console.WriteLine(first.Text);
+        // Continue the conversation: only the new message, and the id from the first response.
+        var next = new ChatOptions { ConversationId = first.ConversationId, Temperature = 0.7f, Seed = 1 };
+        await foreach (ChatResponseUpdate update in chat.GetStreamingResponseAsync("And then?", next))
+            Console.Write(update.Text);
+    }
+
+    sealed class BracketTemplate : IChatTemplate
+    {
+        public IReadOnlyList<string> StopSequences { get; } = ["\n[user]"];
+
+        public string Format(IReadOnlyList<ChatMessage> messages) =>
+            string.Concat(messages.Select(m => $"[{m.Role}] {m.Text}\n")) + "[assistant]";
+    }
+
+    static BitLlamaChatClient KeepConversations(Llama llama) => llama.AsChatClient(new BitLlamaChatClientOptions
+    {
+        Template = new BracketTemplate(),
+        MaxConversations = 100,           // live sessions; the least recently used beyond this is evicted...
+        MemoryDirectory = "memories",     // ...to memories/{id}.mem, and read back on its next turn
+        Defaults = new SamplingOptions { Temperature = 0.7f, MaxTokens = 200 },
+    });
+
+    static void SaveAndReset(BitLlamaChatClient chat, string conversationId)
+    {
+        chat.SaveMemory(conversationId, "customer-42.mem");   // what the conversation has learned, as a file
+        chat.ResetConversation(conversationId);               // same id, empty memory
+    }
+
+    static void Register(IServiceCollection services, IConfiguration configuration)
+    {
+        services.AddBitLlama(configuration.GetSection("BitLlama"));   // Llama, BitLlamaChatClient and IChatClient, singletons
+    }
+
+    sealed class SupportService(IChatClient chat)
+    {
+        public async Task<string> AnswerAsync(string question, CancellationToken cancellationToken) =>
+            (await chat.GetResponseAsync(question, cancellationToken: cancellationToken)).Text;
+    }
+
+    sealed class Ticket
+    {
+        public string Text { get; set; } = "";
+    }
+
+    sealed class Draft
+    {
+        public string Completion { get; set; } = "";
+    }
+
+    static void RegisterWithMLNet(IServiceCollection services)
+    {
+        services.AddBitLlama("support.bitt")
+                .AddBitLlamaPredictionEnginePool<Ticket, Draft>();   // loads the .bitt once; the pool and the chat client share it
+    }
+
+    static IChatClient FromMLNet(MLContext ml, ITransformer model) => ml.Model.CreateChatClient(model);
+
+    static async Task SessionsAndCancellation(Llama llama, CancellationToken cancellationToken)
+    {
+        using var session = llama.CreateSession();
+        await session.LearnAsync("The Pequod sailed from Nantucket.", cancellationToken);
+        await foreach (string piece in session.CompleteStreamingAsync("The Pequod", SamplingOptions.Greedy(32), cancellationToken))
+            Console.Write(piece);   // each step ran on the thread pool; cancelling stops before the next token
+    }
+}
