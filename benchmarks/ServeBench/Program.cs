@@ -1,0 +1,155 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Json;
+using System.Threading.Channels;
+using BitTtt;
+using BitTtt.Formats;
+using BitTtt.Inference;
+using BitTtt.Samples.BusinessApp;
+using BitTtt.Sampling;
+using BitTtt.Tokenization;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+
+// Serving figures, in one process (all traffic on 127.0.0.1):
+// (1) 32 concurrent generations through the library, two ways: each decode step a thread-pool work item
+//     (what LlamaSession.CompleteStreamingAsync does) vs a dedicated thread per generation feeding a channel;
+// (2) samples/BusinessApp on Kestrel: 1, 8 and 32 concurrent clients streaming /v1/chat (SSE): requests/s
+//     and time to first token (first data event), median and 95th percentile.
+// Without --model it writes a random-weight model (hidden 256, 4 layers, a BPE vocabulary from data/moby-dick.txt):
+// speed does not depend on what the weights say.
+//
+// Usage: dotnet run -c Release --project benchmarks/ServeBench [-- --model PATH] [--tokens N] [--quick]
+
+CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
+string? model = Arg("--model");
+int tokens = int.Parse(Arg("--tokens") ?? "32");
+bool quick = args.Contains("--quick");
+string work = Path.Combine(Path.GetTempPath(), $"servebench-{Environment.ProcessId}");
+Directory.CreateDirectory(work);
+try
+{
+    model ??= RandomModel(work);
+    Console.WriteLine($"model {model}, {tokens} tokens per request, {Environment.ProcessorCount} logical cores (machine shared: compare ratios within this run)");
+    using (var llama = Llama.LoadAuto(model))
+        for (int round = 0; round < (quick ? 1 : 2); round++)
+        {
+            var pool = await Generations(llama, 32, tokens, dedicated: false);
+            var threads = await Generations(llama, 32, tokens, dedicated: true);
+            Console.WriteLine($"library, 32 generations: thread-pool steps {pool.TokensPerSecond:F0} tok/s, first piece {pool.MeanFirstMs:F0} ms | " +
+                $"dedicated threads {threads.TokensPerSecond:F0} tok/s, first piece {threads.MeanFirstMs:F0} ms | ratio pool/threads {pool.TokensPerSecond / threads.TokensPerSecond:F2}");
+        }
+    await Serve(model, tokens, quick);
+}
+finally
+{
+    Directory.Delete(work, recursive: true);
+}
+
+string? Arg(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
+
+static string RandomModel(string dir)
+{
+    string book = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt"));
+    string json = BpeTrainer.TrainFromTexts([book[..200_000]], new BpeTrainerOptions { VocabSize = 2048 });
+    var config = new BitLlamaConfig { VocabSize = BitLlamaTokenizer.FromJson(json).VocabSize, HiddenDim = 256, NumLayers = 4, InnerLr = 0.1f, TttChunk = 4 };
+    var rng = new Random(1);
+    var tensors = BitLlamaWeights.Expected(config).Select(t =>
+    {
+        var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
+        for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)((rng.NextDouble() * 2 - 1) / Math.Sqrt(t.Shape[^1]));
+        return new SafeTensorData(t.Name, t.Shape, data);
+    }).ToList();
+    string path = Path.Combine(dir, "bench.bitt");
+    ModelPackage.WriteBitt(path, config, json, tensors);
+    return path;
+}
+
+static async Task<(double TokensPerSecond, double MeanFirstMs)> Generations(Llama llama, int count, int tokens, bool dedicated)
+{
+    var options = new SamplingOptions { MaxTokens = tokens, Temperature = 0.8f };
+    var clock = Stopwatch.StartNew();
+    var firsts = new double[count];
+    var totals = new int[count];
+    await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
+    {
+        using var session = llama.CreateSession();
+        await foreach (var piece in dedicated ? OnThread(session, "The whale", options) : session.CompleteStreamingAsync("The whale", options with { Seed = i }))
+            if (totals[i]++ == 0) firsts[i] = clock.Elapsed.TotalMilliseconds;
+    }));
+    double seconds = clock.Elapsed.TotalSeconds;
+    return (count * tokens / seconds, firsts.Average());
+}
+
+// The alternative design: one thread per generation runs the synchronous loop and hands pieces over a channel.
+static IAsyncEnumerable<string> OnThread(LlamaSession session, string prompt, SamplingOptions options)
+{
+    var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+    var thread = new Thread(() =>
+    {
+        try { session.StreamCompletion(prompt, options.MaxTokens, options.Temperature, p => channel.Writer.TryWrite(p)); }
+        finally { channel.Writer.Complete(); }
+    }) { IsBackground = true };
+    thread.Start();
+    return channel.Reader.ReadAllAsync();
+}
+
+static async Task Serve(string model, int tokens, bool quick)
+{
+    var app = BusinessApi.Build(["--model", model, "--urls", "http://127.0.0.1:0", "--environment", "Production",
+        "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.AspNetCore=Error", "--Api:MaxConcurrentRequests=64",
+        "--BitLlama:MaxConversations=256", "--BitLlama:StartConversations=false"]);
+    await app.StartAsync();
+    try
+    {
+        var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
+        using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(5) };
+        Console.WriteLine("| concurrent clients | requests | requests/s | tokens/s | first token median | first token p95 |");
+        Console.WriteLine("|---|---|---|---|---|---|");
+        foreach (int clients in new[] { 1, 8, 32 })
+        {
+            int perClient = Math.Max(1, (quick ? 16 : 64) / clients);
+            var ttft = new List<double>();
+            var clock = Stopwatch.StartNew();
+            await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>
+            {
+                for (int r = 0; r < perClient; r++)
+                {
+                    double first = await StreamOnce(http, tokens, c * 1000 + r);
+                    lock (ttft) ttft.Add(first);
+                }
+            })));
+            double seconds = clock.Elapsed.TotalSeconds;
+            int requests = clients * perClient;
+            ttft.Sort();
+            Console.WriteLine($"| {clients} | {requests} | {requests / seconds:F1} | {requests * tokens / seconds:F0} | {ttft[ttft.Count / 2]:F0} ms | {ttft[(int)Math.Ceiling(ttft.Count * 0.95) - 1]:F0} ms |");
+        }
+    }
+    finally
+    {
+        await app.StopAsync();
+        await app.DisposeAsync();
+    }
+}
+
+// One streamed chat request; returns the milliseconds to its first data event. The whole stream is read.
+static async Task<double> StreamOnce(HttpClient http, int tokens, int seed)
+{
+    var clock = Stopwatch.StartNew();
+    var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat")
+    {
+        Content = JsonContent.Create(new { messages = new[] { new { role = "user", content = "Tell me of the whale." } }, maxTokens = tokens, temperature = 0.8, seed, stream = true }),
+    };
+    using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+    response.EnsureSuccessStatusCode();
+    using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+    double first = -1;
+    for (string? line = await reader.ReadLineAsync(); line is not null; line = await reader.ReadLineAsync())
+    {
+        if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+        if (first < 0) first = clock.Elapsed.TotalMilliseconds;
+        if (line == "data: [DONE]") break;
+    }
+    return first;
+}
