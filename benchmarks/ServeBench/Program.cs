@@ -33,13 +33,17 @@ try
     model ??= RandomModel(work);
     Console.WriteLine($"model {model}, {tokens} tokens per request, {Environment.ProcessorCount} logical cores (machine shared: compare ratios within this run)");
     using (var llama = Llama.LoadAuto(model))
-        for (int round = 0; round < (quick ? 1 : 2); round++)
+    {
+        await Generations(llama, 4, tokens, dedicated: false);   // warm-up (JIT) for both, not reported
+        await Generations(llama, 4, tokens, dedicated: true);
+        for (int round = 0; round < (quick ? 1 : 3); round++)
         {
             var pool = await Generations(llama, 32, tokens, dedicated: false);
             var threads = await Generations(llama, 32, tokens, dedicated: true);
             Console.WriteLine($"library, 32 generations: thread-pool steps {pool.TokensPerSecond:F0} tok/s, first piece {pool.MeanFirstMs:F0} ms | " +
                 $"dedicated threads {threads.TokensPerSecond:F0} tok/s, first piece {threads.MeanFirstMs:F0} ms | ratio pool/threads {pool.TokensPerSecond / threads.TokensPerSecond:F2}");
         }
+    }
     await Serve(model, tokens, quick);
 }
 finally
