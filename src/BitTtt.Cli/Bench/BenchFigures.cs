@@ -51,14 +51,14 @@ internal static class BenchFigures
 
     /// <summary>Prompt (batched) and decode (token by token, greedy) tokens per second of the managed engine.</summary>
     public static (double Prefill, double Decode) ManagedGeneration(InferenceWeights weights, int[] prompt, int decodeTokens) =>
-        ManagedGenerationInTurns([weights], prompt, decodeTokens)[0];
+        ManagedGenerationInTurns([weights], prompt, decodeTokens, repeats: 3)[0];
 
     /// <summary>
     /// <see cref="ManagedGeneration"/> for several models measured in turns (each model's first repetition,
-    /// then each one's second, ...), best of three each: on a shared machine a burst of load then hits all
-    /// of them alike, so their ratio means more than figures taken one after another.
+    /// then each one's second, ...), best of <paramref name="repeats"/> each: on a shared machine a burst of
+    /// load then hits all of them alike, so their ratio means more than figures taken one after another.
     /// </summary>
-    public static (double Prefill, double Decode)[] ManagedGenerationInTurns(IReadOnlyList<InferenceWeights> models, int[] prompt, int decodeTokens)
+    public static (double Prefill, double Decode)[] ManagedGenerationInTurns(IReadOnlyList<InferenceWeights> models, int[] prompt, int decodeTokens, int repeats)
     {
         var states = models.Select(m => new SequenceState(m)).ToArray();
         var logits = models.Select(m => new float[m.Config.VocabSize]).ToArray();
@@ -69,7 +69,7 @@ internal static class BenchFigures
         }
         var prefill = Enumerable.Repeat(double.MaxValue, models.Count).ToArray();
         var decode = Enumerable.Repeat(double.MaxValue, models.Count).ToArray();
-        for (int rep = 0; rep < 3; rep++)   // best of three: the machine is shared
+        for (int rep = 0; rep < repeats; rep++)   // best of several: the machine is shared
             for (int m = 0; m < models.Count; m++)
             {
                 var (state, l) = (states[m], logits[m]);
@@ -87,6 +87,30 @@ internal static class BenchFigures
                 decode[m] = Math.Min(decode[m], sw.Elapsed.TotalSeconds);
             }
         return Enumerable.Range(0, models.Count).Select(m => (prompt.Length / prefill[m], decodeTokens / decode[m])).ToArray();
+    }
+
+    /// <summary>
+    /// Microseconds of one token's delta recurrence in one layer (all heads: update S, read with q), the
+    /// vectorized kernel vs its scalar reference, measured in the same run.
+    /// </summary>
+    public static (double FastUs, double ReferenceUs) DeltaHeadStep(int heads, int headDim)
+    {
+        var rng = new Random(3);
+        float[] Rand(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1) * 0.1f).ToArray();
+        var s = Rand(heads * headDim * headDim);
+        var (k, v, q, o) = (Rand(heads * headDim), Rand(heads * headDim), Rand(heads * headDim), new float[heads * headDim]);
+        int n = headDim * headDim;
+        double fast = SecondsPerCall(() =>
+        {
+            for (int h = 0; h < heads; h++)
+                DeltaKernels.UpdateAndRead(s.AsSpan(h * n, n), k.AsSpan(h * headDim, headDim), v.AsSpan(h * headDim, headDim), q.AsSpan(h * headDim, headDim), 0.5f, o.AsSpan(h * headDim, headDim));
+        });
+        double reference = SecondsPerCall(() =>
+        {
+            for (int h = 0; h < heads; h++)
+                DeltaKernels.UpdateAndReadReference(s.AsSpan(h * n, n), k.AsSpan(h * headDim, headDim), v.AsSpan(h * headDim, headDim), q.AsSpan(h * headDim, headDim), 0.5f, o.AsSpan(h * headDim, headDim));
+        });
+        return (1e6 * fast, 1e6 * reference);
     }
 
     /// <summary>Milliseconds of the fp32 LM head GEMV alone, to show how much of a decode step it takes.</summary>
