@@ -106,7 +106,7 @@ _PROTOTYPES = {
     "bitttt_model_load": (_i32, [_cp, ctypes.c_uint32, ctypes.POINTER(_u64)]),
     "bitttt_model_from_config": (_i32, [_cp, _cp, _cp, ctypes.c_uint32, ctypes.POINTER(_u64)]),
     "bitttt_model_free": (_i32, [_u64]),
-    "bitttt_model_info": (_i32, [_u64, ctypes.POINTER(ModelInfo)]),
+    "bitttt_model_get_info": (_i32, [_u64, ctypes.POINTER(ModelInfo)]),
     "bitttt_model_config_json": (_i32, [_u64, _vp, _sz, ctypes.POINTER(_sz)]),
     "bitttt_encode": (_i32, [_u64, _cp, _sz, _vp, _sz, ctypes.POINTER(_sz)]),
     "bitttt_decode": (_i32, [_u64, _vp, _sz, _vp, _sz, ctypes.POINTER(_sz)]),

@@ -64,7 +64,7 @@ public static unsafe class Exports
         catch (Exception e) { return Errors.Report(e); }
     }
 
-    [UnmanagedCallersOnly(EntryPoint = "bitttt_model_info", CallConvs = [typeof(CallConvCdecl)])]
+    [UnmanagedCallersOnly(EntryPoint = "bitttt_model_get_info", CallConvs = [typeof(CallConvCdecl)])]
     public static int ModelInfo(ulong model, NativeModelInfo* info)
     {
         try

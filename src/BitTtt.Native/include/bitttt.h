@@ -86,7 +86,7 @@ typedef struct bitttt_model_info {
     int32_t eos_id;                /* -1: none */
 } bitttt_model_info;
 
-int32_t bitttt_model_info(bitttt_model model, bitttt_model_info *info);
+int32_t bitttt_model_get_info(bitttt_model model, bitttt_model_info *info);
 
 /* The model's config.json (every field, defaults filled in). */
 int32_t bitttt_model_config_json(bitttt_model model, char *buffer, size_t capacity, size_t *length);
