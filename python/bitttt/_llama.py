@@ -184,7 +184,12 @@ class Llama:
         self._default = None
         self._default_lock = threading.Lock()
         info = _native.ModelInfo(struct_size=ctypes.sizeof(_native.ModelInfo))
-        call("bitttt_model_get_info", handle, ctypes.byref(info))
+        try:
+            call("bitttt_model_get_info", handle, ctypes.byref(info))
+        except BaseException:
+            self._closed = True
+            lib().bitttt_model_free(handle)
+            raise
         self.vocab_size = info.vocab_size
         self.hidden_dim = info.hidden_dim
         self.num_layers = info.num_layers
