@@ -167,7 +167,7 @@ class Session:
 
     def __del__(self):
         try:
-            if not self._closed and _native._lib is not None:
+            if not self._closed and _native.usable():
                 self._closed = True
                 _native._lib.bitttt_session_free(self._handle)
         except Exception:
@@ -294,7 +294,7 @@ class Llama:
 
     def __del__(self):
         try:
-            if not self._closed and _native._lib is not None:
+            if not self._closed and _native.usable():
                 self._closed = True
                 _native._lib.bitttt_model_free(self._handle)
         except Exception:

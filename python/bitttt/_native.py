@@ -147,11 +147,32 @@ def _find_library():
 
 _lib = None
 _lock = threading.Lock()
+_forked = False
+
+
+def _after_fork_in_child():
+    # The .NET runtime inside the library does not survive fork(): its GC and thread-pool threads are not
+    # copied, so the first call in the child would hang. Fail fast with a message instead.
+    global _forked
+    _forked = _lib is not None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def usable():
+    """True when the library is loaded in this process (not inherited through fork); for finalizers."""
+    return _lib is not None and not _forked
 
 
 def lib():
     """The loaded library with its prototypes declared (loaded once, on first use)."""
     global _lib
+    if _forked:
+        raise BitTttError("bitttt: this process was forked after the engine was loaded, and the engine (a .NET "
+                          "runtime) cannot run in a forked child; use multiprocessing.get_context('spawn') or "
+                          "'forkserver' and load the model in the child")
     if _lib is None:
         with _lock:
             if _lib is None:

@@ -211,3 +211,29 @@ class ErrorTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+def _use_inherited_model(llama, queue):
+    try:
+        llama.complete("Call me", max_tokens=3)
+        queue.put("no error")
+    except bitttt.BitTttError as e:
+        queue.put(str(e))
+
+
+class ForkTests(unittest.TestCase):
+    @unittest.skipUnless(hasattr(os, "fork"), "fork is POSIX only")
+    def test_a_forked_child_gets_a_clear_error_instead_of_hanging(self):
+        import multiprocessing
+        ctx = multiprocessing.get_context("fork")
+        with bitttt.Llama.load_auto(os.path.join(fixture.tiny_model(), "model.bitt")) as llama:
+            llama.forward(1)
+            queue = ctx.Queue()
+            child = ctx.Process(target=_use_inherited_model, args=(llama, queue))
+            child.start()
+            child.join(60)
+            if child.is_alive():
+                child.kill()
+                self.fail("the forked child hung")
+            self.assertIn("cannot run in a forked child", queue.get(timeout=5))
+            self.assertEqual(len(llama.forward(2)), 300)   # the parent is unaffected

@@ -42,8 +42,14 @@ public static unsafe class Errors
     public static int Report(Exception e)
     {
         var status = Classify(e);
-        string message = status == Status.Internal ? $"{e.GetType().Name}: {e.Message}" : e.Message;
-        Set(message);
+        try
+        {
+            Set(status == Status.Internal ? $"{e.GetType().Name}: {e.Message}" : e.Message);
+        }
+        catch (OutOfMemoryException)
+        {
+            // Nothing may escape into C; the status alone still says what happened.
+        }
         return (int)status;
     }
 
