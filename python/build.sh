@@ -27,9 +27,13 @@ case "$BITTTT_RID" in
 esac
 python="$(command -v python3 || command -v python)"
 
+# The instruction set NativeAOT compiles for (BitTtt.Native.csproj: x86-64-v3 on x64); BITTTT_ISA=x86-64-v2 for pre-AVX2 CPUs.
+isa="${BITTTT_ISA:-}"
+case "$BITTTT_RID" in *-x64) isa="${isa:-x86-64-v3}" ;; esac
 publish="$here/build/native/$BITTTT_RID"
 start=$(date +%s)
-dotnet publish "$root/src/BitTtt.Native/BitTtt.Native.csproj" -c Release -r "$BITTTT_RID" -o "$publish" --nologo
+dotnet publish "$root/src/BitTtt.Native/BitTtt.Native.csproj" -c Release -r "$BITTTT_RID" -o "$publish" --nologo \
+  ${isa:+-p:IlcInstructionSet=$isa}
 echo "build.sh: NativeAOT publish took $(( $(date +%s) - start )) s"
 
 # The in-tree copy lets `PYTHONPATH=python python3 ...` use the package straight from a checkout.
@@ -38,6 +42,8 @@ case "$platform" in
   macosx*) cp "$publish/$lib" "$here/bitttt/libbitttt.dylib" ;;
   win*) cp "$publish/$lib" "$here/bitttt/bitttt.dll" ;;
 esac
+printf '"""Written by build.sh: what the library next to this file was compiled for."""\nRUNTIME_IDENTIFIER = "%s"\nINSTRUCTION_SET = "%s"\n' \
+  "$BITTTT_RID" "$isa" > "$here/bitttt/_build_info.py"
 rm -f "$here"/dist/bitttt-*.whl
 "$python" "$here/make_wheel.py" --lib "$publish/$lib" --platform "$platform" --out "$here/dist" \
   --header "$root/src/BitTtt.Native/include/bitttt.h"

@@ -145,6 +145,30 @@ def _find_library():
         "python/build.sh, or set BITTTT_LIBRARY to its path" % (" or ".join(_library_names()), here))
 
 
+# CPU flags (Linux /proc/cpuinfo names) each NativeAOT instruction set needs beyond what every x64 CPU has.
+_ISA_FLAGS = {"x86-64-v3": ["avx", "avx2", "bmi1", "bmi2", "fma", "f16c", "movbe"]}
+
+
+def _check_cpu(path):
+    """A library compiled for x86-64-v3 on a CPU without AVX2 would stop the process; say so instead."""
+    try:
+        from ._build_info import INSTRUCTION_SET
+    except ImportError:
+        return
+    needed = _ISA_FLAGS.get(INSTRUCTION_SET)
+    if not needed or not sys.platform.startswith("linux"):
+        return
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags = next((line.split(":", 1)[1].split() for line in f if line.startswith("flags")), None)
+    except OSError:
+        return
+    missing = [x for x in needed if flags is not None and x not in flags]
+    if missing:
+        raise ImportError("bitttt: %s was compiled for %s, but this CPU lacks %s; rebuild the wheel with "
+                          "BITTTT_ISA=x86-64-v2 bash python/build.sh" % (path, INSTRUCTION_SET, ", ".join(missing)))
+
+
 _lib = None
 _lock = threading.Lock()
 _forked = False
@@ -177,6 +201,8 @@ def lib():
         with _lock:
             if _lib is None:
                 path = _find_library()
+                if not os.environ.get("BITTTT_LIBRARY"):
+                    _check_cpu(path)
                 loaded = ctypes.CDLL(path)
                 for name, (restype, argtypes) in _PROTOTYPES.items():
                     fn = getattr(loaded, name)
