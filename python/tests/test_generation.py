@@ -116,6 +116,8 @@ class GenerationTests(unittest.TestCase):
     def test_encode_decode_round_trip_and_stop_strings(self):
         text = "Call me Ishmael. Some years ago — never mind how long precisely — 日本"
         self.assertEqual(self.llama.decode(self.llama.encode(text)), text)
+        self.assertEqual(self.llama.encode(""), [])
+        self.assertEqual(self.llama.decode([]), "")
         with self.llama.session() as s:
             free = s.complete("Call me", max_tokens=40, temperature=0)
         stop = free[5:8]

@@ -110,7 +110,7 @@ public static unsafe class Exports
             var tokenizer = HandleTable.Get<NativeModel>(model).RequireTokenizer("encode");
             var result = tokenizer.Encode(Marshalling.Utf8(text, textLength, "text"));
             *count = (nuint)result.Length;
-            if (ids == null || capacity < (nuint)result.Length)
+            if (result.Length > 0 && (ids == null || capacity < (nuint)result.Length))
                 throw new NativeException(Status.BufferTooSmall, $"encode: the ids buffer holds {capacity} ids, the text has {result.Length} tokens");
             result.CopyTo(new Span<int>(ids, result.Length));
             return 0;
