@@ -35,7 +35,7 @@ internal sealed class LlamaGeneration
         // A model may have more rows than its tokenizer has tokens (vocab_size padded, or the seed config's 16384
         // with a smaller tokenizer); those ids have no text, so they are never candidates.
         _vocab = Math.Min(session.Model.Config.VocabSize, _tokenizer.VocabSize);
-        _sampler = new Sampler(options, _vocab);
+        _sampler = new Sampler(options, _vocab, _tokenizer.Utf8Table);   // never emits invalid UTF-8
         _decoder = _tokenizer.CreateStreamDecoder();
         _filter = new StopStringFilter(options.StopStrings);
     }

@@ -31,8 +31,15 @@ internal sealed class TrainCommand : ICliCommand
         var minLr = new Option<double>("--min-lr") { Description = "learning rate at the last step (cosine decay)", DefaultValueFactory = _ => d.MinLearningRate };
         var saveInterval = new Option<int>("--save-interval") { Description = "steps between checkpoints", DefaultValueFactory = _ => d.SaveInterval };
         var steps = new Option<int>("--steps") { Description = "total steps of the schedule", DefaultValueFactory = _ => d.MaxSteps };
-        var innerLr = new Option<float>("--inner-lr") { Description = "TTT inner learning rate", DefaultValueFactory = _ => d.InnerLr };
-        var tttChunk = new Option<int>("--ttt-chunk") { Description = "TTT mini-batch size", DefaultValueFactory = _ => d.TttChunk };
+        var tttType = new Option<string>("--ttt-type") { Description = "TTT layer: delta (delta rule with heads and a short convolution) or reconstruct (the seed's layer)", DefaultValueFactory = _ => BitLlamaConfig.TttTypeName(d.TttType) };
+        var innerLr = new Option<float?>("--inner-lr")
+        {
+            Description = $"TTT inner learning rate: delta's scale of the per-token rate β (default {TrainingDefaults.DeltaInnerLr:0.0}), reconstruct's step η (default {TrainingDefaults.ReconstructInnerLr:0.0})",
+        };
+        var tttChunk = new Option<int>("--ttt-chunk") { Description = "reconstruct: TTT mini-batch size; delta: block size of the parallel training form (same result for any value)", DefaultValueFactory = _ => d.TttChunk };
+        var tttHeads = new Option<int>("--ttt-heads") { Description = "delta: heads", DefaultValueFactory = _ => d.TttHeads };
+        var tttHeadDim = new Option<int>("--ttt-head-dim") { Description = "delta: width of one head (0 = dim / heads)", DefaultValueFactory = _ => d.TttHeadDim };
+        var tttConv = new Option<int>("--ttt-conv") { Description = "delta: kernel of the short causal convolution on q, k, v (0 = none)", DefaultValueFactory = _ => d.TttConv };
         var seed = new Option<int>("--seed") { Description = "random seed (initialization and window sampling)", DefaultValueFactory = _ => d.Seed };
         var evalInterval = new Option<int>("--eval-interval") { Description = "steps between validation losses (0 = only at the end)", DefaultValueFactory = _ => d.EvalInterval };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => d.Device };
@@ -44,24 +51,42 @@ internal sealed class TrainCommand : ICliCommand
         var command = new Command("train", "Train a BitLlama model on a text file.")
         {
             data, tokenizer, vocabSize, dim, layers, intermediate, contextLen, batchSize, lr, warmup, minLr, saveInterval, steps,
-            innerLr, tttChunk, seed, evalInterval, device, threads, output, resume, stopAfter,
+            tttType, innerLr, tttChunk, tttHeads, tttHeadDim, tttConv, seed, evalInterval, device, threads, output, resume, stopAfter,
         };
         command.SetAction(r => CliCommands.Run(() => Run(r.Get(data), r.GetValue(tokenizer), r.GetResult(vocabSize) is { Implicit: false } ? r.Get(vocabSize) : null, r.Get(output), new TrainingOptions
         {
             HiddenDim = r.Get(dim), NumLayers = r.Get(layers), IntermediateDim = r.Get(intermediate), ContextLength = r.Get(contextLen),
             BatchSize = r.Get(batchSize), LearningRate = r.Get(lr), WarmupSteps = r.Get(warmup), MinLearningRate = r.Get(minLr),
-            SaveInterval = r.Get(saveInterval), MaxSteps = r.Get(steps), InnerLr = r.Get(innerLr), TttChunk = r.Get(tttChunk),
+            SaveInterval = r.Get(saveInterval), MaxSteps = r.Get(steps), TttType = ParseTttType(r, tttType, [tttHeads, tttHeadDim, tttConv]),
+            InnerLr = r.GetValue(innerLr), TttChunk = r.Get(tttChunk), TttHeads = r.Get(tttHeads), TttHeadDim = r.Get(tttHeadDim), TttConv = r.Get(tttConv),
             Seed = r.Get(seed), EvalInterval = r.Get(evalInterval), Device = r.Get(device), Threads = r.Get(threads),
             StopAfterSteps = r.GetValue(stopAfter), Resume = r.Get(resume), CheckpointDirectory = r.Get(output),
         })).GetAwaiter().GetResult());
         return command;
     }
 
+    // --ttt-type by name; the delta-only flags given with reconstruct are an error rather than silently ignored.
+    static TttType ParseTttType(ParseResult r, Option<string> option, Option<int>[] deltaOnly)
+    {
+        string name = r.Get(option);
+        var type = name switch
+        {
+            "delta" => TttType.Delta,
+            "reconstruct" => TttType.Reconstruct,
+            _ => throw new ArgumentException($"--ttt-type must be 'delta' or 'reconstruct', got '{name}'"),
+        };
+        if (type == TttType.Reconstruct && deltaOnly.FirstOrDefault(o => r.GetResult(o) is { Implicit: false }) is { } given)
+            throw new ArgumentException($"{given.Name} applies only to --ttt-type delta");
+        return type;
+    }
+
     static int Run(string dataPath, string? tokenizerPath, int? vocabSize, string outputDir, TrainingOptions options)
     {
         options.Validate();
         if (options.InnerUpdateMayDiverge)
-            Console.Error.WriteLine($"bit-llama: warning: inner_lr * ttt_chunk = {options.InnerLr * options.TttChunk:0.###} >= 2; the TTT inner update can diverge (lower --inner-lr or --ttt-chunk)");
+            Console.Error.WriteLine(options.TttType == TttType.Delta
+                ? $"bit-llama: warning: inner_lr = {options.EffectiveInnerLr:0.###} > 2; the delta rule's update can diverge (lower --inner-lr)"
+                : $"bit-llama: warning: inner_lr * ttt_chunk = {options.EffectiveInnerLr * options.TttChunk:0.###} >= 2; the TTT inner update can diverge (lower --inner-lr or --ttt-chunk)");
         TorchDevice.Resolve(options.Device);
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>
@@ -116,9 +141,12 @@ internal sealed class TrainCommand : ICliCommand
         ModelWeights.ExportBitt(bitt, result.Config, tok.ToJson(), weights);
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(inv, $"step {result.Step}/{options.MaxSteps}  train loss {result.TrainLoss:0.0000}"));
-        if (result.ValidationLoss is { } v && validation.Count > 0)
-            Console.WriteLine(string.Create(inv,
-                $"validation loss {v:0.0000} nats; unigram entropy of the validation tokens {BitLlamaTrainer.UnigramCrossEntropy(train, validation, tok.VocabSize):0.0000} nats"));
+        if (result.ValidationLoss is { } v && result.Baselines is { } baselines)
+            Console.WriteLine(baselines.Verdict(v));
+        else if (result.ValidationLoss is { } alone)
+            Console.WriteLine(string.Create(inv, $"validation loss {alone:0.0000} nats"));
+        Console.WriteLine($"metrics: {Path.Combine(Path.GetFullPath(outputDir), "metrics.csv")}" +
+            (result.Baselines is null ? "" : $", {Path.Combine(Path.GetFullPath(outputDir), "baselines.json")}"));
         Console.WriteLine($"model: {Path.GetFullPath(outputDir)} (config.json, tokenizer.json, model.safetensors) and {Path.GetFullPath(bitt)}");
         if (result.CheckpointPath is { } checkpoint) Console.WriteLine($"checkpoint: {checkpoint}");
         if (result.Completed) return 0;
@@ -151,17 +179,30 @@ internal sealed class TrainCommand : ICliCommand
         return tok;
     }
 
-    /// <summary>A live line (step, loss, lr, tok/s, ETA) on a terminal; periodic plain lines when stderr is redirected.</summary>
+    /// <summary>
+    /// A live line (step, loss, lr, tok/s, ETA) on a terminal; periodic plain lines when stderr is redirected.
+    /// The n-gram baselines get a line of their own when first known, and follow every validation loss.
+    /// </summary>
     sealed class ProgressLine(int totalSteps) : IProgress<TrainingProgress>
     {
         readonly bool _live = !Console.IsErrorRedirected;
         readonly int _every = Math.Max(1, totalSteps / 20);
         double? _lastValidation;
+        bool _baselinesShown;
 
         public void Report(TrainingProgress p)
         {
+            if (p.Baselines is { } b && !_baselinesShown)
+            {
+                if (_live) Console.Error.WriteLine();
+                Console.Error.WriteLine($"bit-llama: n-gram baselines on the validation split (nats/token): {b}");
+                _baselinesShown = true;
+            }
             _lastValidation = p.ValidationLoss ?? _lastValidation;
-            string validation = _lastValidation is { } v ? string.Create(CultureInfo.InvariantCulture, $"  val {v:0.0000}") : "";
+            string validation = _lastValidation is { } v
+                ? string.Create(CultureInfo.InvariantCulture, $"  val {v:0.0000}") +
+                  (p.Baselines is { } bl ? string.Create(CultureInfo.InvariantCulture, $" (1g {bl.Unigram:0.00} 2g {bl.Bigram:0.00} 3g {bl.Trigram:0.00})") : "")
+                : "";
             string line = string.Create(CultureInfo.InvariantCulture,
                 $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.00e+00}  {p.TokensPerSecond:0} tok/s  ETA {p.Remaining:hh\\:mm\\:ss}{validation}");
             if (_live) Console.Error.Write($"\r{line}   ");
