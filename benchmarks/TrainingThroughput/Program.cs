@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 // utilization (MFU) those imply, all with the "reconstruct" TTT layer (SPEC §3a), whose FLOPs the
 // formula below counts; then (4) seconds per training step of "reconstruct" against "delta" (SPEC §3b)
 // at the QuickStart shape (D=64, 2 layers, context 64, batch 8, vocab 1024), the two runs alternated
-// three times so both see the same machine load, with the ratio delta / reconstruct.
+// three times so both see the same machine load, with the ratios delta / reconstruct of the best and median runs.
 //
 // Model FLOPs per trained token (forward + backward = 3 × forward):
 //   6 · N                                  N = parameters in matrix multiplications (BitLinear + LM head;
@@ -47,22 +47,24 @@ if (!typesOnly)
 var typeRows = new List<string>();
 foreach (int threads in threadCounts)
 {
-    var best = new Dictionary<TttType, double> { [TttType.Reconstruct] = double.MaxValue, [TttType.Delta] = double.MaxValue };
+    var runs = new Dictionary<TttType, List<double>> { [TttType.Reconstruct] = [], [TttType.Delta] = [] };
     for (int round = 0; round < 3; round++)
         foreach (var type in new[] { TttType.Reconstruct, TttType.Delta })
         {
             var options = new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 8, Threads = threads, TttType = type };
             double seconds = SecondsPerStep(options, 1024, warmup: 3, timed: quick ? 10 : 40);
             Console.WriteLine($"{BitLlamaConfig.TttTypeName(type)}, {threads} thread(s), round {round + 1}: {seconds * 1e3:0.0} ms/step");
-            best[type] = Math.Min(best[type], seconds);
+            runs[type].Add(seconds);
         }
-    double r = best[TttType.Reconstruct], d = best[TttType.Delta];
-    typeRows.Add($"| {threads} | {r * 1e3:0.0} | {d * 1e3:0.0} | {d / r:0.00}× |");
+    static double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
+    double r = runs[TttType.Reconstruct].Min(), d = runs[TttType.Delta].Min();
+    double rm = Median(runs[TttType.Reconstruct]), dm = Median(runs[TttType.Delta]);
+    typeRows.Add($"| {threads} | {r * 1e3:0.0} | {d * 1e3:0.0} | {d / r:0.00}× | {rm * 1e3:0.0} | {dm * 1e3:0.0} | {dm / rm:0.00}× |");
 }
 Console.WriteLine();
-Console.WriteLine("QuickStart shape: D=64, 2 layers, context 64, batch 8, vocab 1024, ttt_chunk 16; delta with 4 heads, conv 4. Best of 3 alternated runs.");
-Console.WriteLine("| threads | reconstruct ms/step | delta ms/step | delta / reconstruct |");
-Console.WriteLine("|---|---|---|---|");
+Console.WriteLine("QuickStart shape: D=64, 2 layers, context 64, batch 8, vocab 1024, ttt_chunk 16; delta with 4 heads, conv 4. Best and median of 3 alternated runs.");
+Console.WriteLine("| threads | reconstruct best ms/step | delta best ms/step | ratio of bests | reconstruct median | delta median | ratio of medians |");
+Console.WriteLine("|---|---|---|---|---|---|---|");
 foreach (var row in typeRows) Console.WriteLine(row);
 
 static double MatmulPeak(bool quick)
