@@ -19,10 +19,11 @@ using static TorchSharp.torch;
 //                                          K·Kᵀ and strict_tril(·)·E (2·b·d each, b = ttt_chunk), d = D/4
 // Quantization, norms, SiLU and the softmax are elementwise and not counted.
 //
-// Usage: dotnet run -c Release --project benchmarks/TrainingThroughput [-- --quick] [-- --types-only]
+// Usage: dotnet run -c Release --project benchmarks/TrainingThroughput [-- --quick] [-- --types-only] [-- --busy]
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 bool quick = args.Contains("--quick"), typesOnly = args.Contains("--types-only");
+if (args.Contains("--busy")) { BusyMachine.Run(quick); return; }   // quiet vs beside a busy process (BusyMachine.cs)
 Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, {Environment.ProcessorCount} logical cores");
 var threadCounts = Environment.ProcessorCount > 1 ? new[] { 1, Environment.ProcessorCount } : new[] { 1 };
 if (!typesOnly)

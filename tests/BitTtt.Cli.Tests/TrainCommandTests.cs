@@ -46,8 +46,15 @@ public sealed class TrainCommandTests
         Assert.AreEqual(0, r.ExitCode, r.StdErr);
         foreach (var file in new[] { "config.json", "tokenizer.json", "model.safetensors", "model.bitt", "checkpoint.safetensors", "tokens.bin", "val.bin" })
             Assert.IsTrue(File.Exists(Path.Combine(output, file)), file);
-        StringAssert.Contains(r.StdOut, "validation loss");
-        StringAssert.Contains(r.StdOut, "unigram entropy");
+        StringAssert.Contains(r.StdErr, "n-gram baselines on the validation split (nats/token): unigram ");
+        StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"validation \d+\.\d\d nats: .*the unigram \(\d+\.\d\d\).*the trigram \(\d+\.\d\d\)"));
+        var baselines = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "baselines.json"))).RootElement;
+        double unigram = baselines.GetProperty("unigram").GetDouble(), trigram = baselines.GetProperty("trigram").GetDouble();
+        Assert.IsTrue(trigram > 0 && trigram < unigram, $"trigram {trigram}, unigram {unigram}: the text has word structure");
+        var metrics = File.ReadAllLines(Path.Combine(output, "metrics.csv"));
+        Assert.AreEqual("step,lr,train_loss,val_loss,tokens_per_s,elapsed_s", metrics[0]);
+        CollectionAssert.AreEqual(new[] { "1", "2", "3", "4", "5" }, metrics[1..].Select(l => l.Split(',')[0]).ToArray());
+        Assert.AreNotEqual("", metrics[5].Split(',')[3], "the last step has a validation loss");
         StringAssert.Contains(r.StdErr, "step 5/5");
         StringAssert.Contains(r.StdErr, "inner_lr * ttt_chunk = 2");
         Assert.AreEqual(300, BitLlamaConfig.Load(Path.Combine(output, "config.json")).VocabSize);
@@ -148,6 +155,8 @@ public sealed class TrainCommandTests
         StringAssert.Contains(first.StdOut, "stopped at step 3 of 6");
         var second = Train(text, split, "--steps", "6", "--resume");
         Assert.AreEqual(0, second.ExitCode, second.StdErr);
+        var steps = File.ReadAllLines(Path.Combine(split, "metrics.csv"))[1..].Select(l => l.Split(',')[0]).ToArray();
+        CollectionAssert.AreEqual(new[] { "1", "2", "3", "4", "5", "6" }, steps, "metrics.csv continues across a resume");
         CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(straight, "model.safetensors")), File.ReadAllBytes(Path.Combine(split, "model.safetensors")));
 
         var export = CliRunner.Run("export", split, "--output", Path.Combine(dir, "exported.bitt"));
@@ -155,6 +164,22 @@ public sealed class TrainCommandTests
         var a = CliRunner.Run("logits", Path.Combine(dir, "exported.bitt"), "--tokens", "3,4,5");
         var b = CliRunner.Run("logits", Path.Combine(straight, "model.bitt"), "--tokens", "3,4,5");
         Assert.AreEqual(b.StdOut, a.StdOut);
+    }
+
+    [TestMethod]
+    public void TrainingRunsLibgompWithThePassiveWaitPolicyUnlessTheUserChoseOne()
+    {
+        // libgomp prints the settings it read at load time (OMP_DISPLAY_ENV); spin count 0 means its workers sleep.
+        string dir = TempDir(), text = WriteText(dir, 100);
+        var unset = CliRunner.RunWith(new() { ["OMP_DISPLAY_ENV"] = "VERBOSE", ["OMP_WAIT_POLICY"] = null },
+            ["train", "--data", text, "--output", Path.Combine(dir, "a"), .. Tiny, "--steps", "1"]);
+        Assert.AreEqual(0, unset.ExitCode, unset.StdErr);
+        StringAssert.Contains(unset.StdErr, "OMP_WAIT_POLICY = 'PASSIVE'");
+        StringAssert.Contains(unset.StdErr, "GOMP_SPINCOUNT = '0'");
+        var active = CliRunner.RunWith(new() { ["OMP_DISPLAY_ENV"] = "VERBOSE", ["OMP_WAIT_POLICY"] = "ACTIVE" },
+            ["train", "--data", text, "--output", Path.Combine(dir, "b"), .. Tiny, "--steps", "1"]);
+        Assert.AreEqual(0, active.ExitCode, active.StdErr);
+        StringAssert.Contains(active.StdErr, "OMP_WAIT_POLICY = 'ACTIVE'");
     }
 
     [TestMethod]
@@ -251,5 +276,57 @@ public sealed class TrainCommandTests
         var resumed = Train(text, output, "--steps", "1000000", "--resume", "--stop-after-steps", "2");
         Assert.AreEqual(0, resumed.ExitCode, resumed.StdErr);
         StringAssert.Contains(resumed.StdOut, $"stopped at step {stoppedAt + 2} of 1000000");
+    }
+}
+
+[TestClass]
+public sealed class EvalCommandTests
+{
+    [TestMethod]
+    public void EvalPrintsLossBitsPerByteCopyScoreAndBaselinesAndRefusesBadFiles()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "bitttt-cli-eval-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var rng = new Random(8);
+            string[] words = ["the", "whale", "sea", "ship", "white", "dark", "water", "and", "of"];
+            string Sentences(int n) => string.Concat(Enumerable.Range(0, n).Select(_ => string.Join(' ', Enumerable.Range(0, 6).Select(_ => words[rng.Next(words.Length)])) + ".\n"));
+            string text = Path.Combine(dir, "text.txt"), held = Path.Combine(dir, "held.txt");
+            File.WriteAllText(text, Sentences(300));
+            File.WriteAllText(held, Sentences(20));
+            string output = Path.Combine(dir, "out");
+            var train = CliRunner.Run("train", "--data", text, "--output", output, "--vocab-size", "300", "--dim", "16", "--layers", "1",
+                "--context-len", "16", "--batch-size", "4", "--threads", "1", "--warmup-steps", "2", "--eval-interval", "0", "--steps", "3");
+            Assert.AreEqual(0, train.ExitCode, train.StdErr);
+            string model = Path.Combine(output, "model.bitt");
+
+            var r = CliRunner.Run("eval", model, "--data", held, "--train-data", text, "--copy-tokens", "20");
+            Assert.AreEqual(0, r.ExitCode, r.StdErr);
+            StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"loss \d+\.\d{4} nats/token   \d+\.\d{4} bits/byte   perplexity \d+\.\d\d"));
+            StringAssert.Contains(r.StdOut, "a 20-token passage fed twice");
+            StringAssert.Contains(r.StdOut, "KN-trigram");
+            StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"model \d+\.\d\d nats: "));
+
+            var cut = CliRunner.Run("eval", output, "--data", held, "--max-tokens", "30");
+            Assert.AreEqual(0, cut.ExitCode, cut.StdErr);
+            StringAssert.Contains(cut.StdOut, "30 tokens (the first 30; --max-tokens)");
+            Assert.IsFalse(cut.StdOut.Contains("KN-trigram"), "no baselines without --train-data");
+
+            string binary = Path.Combine(dir, "binary.dat");
+            File.WriteAllBytes(binary, [0x7F, 0x45, 0x4C, 0x46, 0, 1, 2]);
+            var bad = CliRunner.Run("eval", model, "--data", binary);
+            Assert.AreEqual(1, bad.ExitCode);
+            Assert.AreEqual($"bit-llama: error: {binary}: NUL byte at offset 4; expected UTF-8 text, this looks like a binary file", bad.StdErr.Trim());
+            string empty = Path.Combine(dir, "empty.txt");
+            File.WriteAllText(empty, "");
+            var none = CliRunner.Run("eval", model, "--data", held, "--train-data", empty);
+            Assert.AreEqual(1, none.ExitCode);
+            StringAssert.Contains(none.StdErr, $"{empty}: the --train-data file is empty");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
     }
 }
