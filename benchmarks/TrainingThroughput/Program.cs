@@ -7,7 +7,10 @@ using static TorchSharp.torch;
 
 // Measures, in one process: (1) the fp32 matmul peak of TorchSharp on this machine, (2) training
 // tokens/s of BitLlamaTrainer for the default 256x8 model and a tiny one, and (3) the model FLOPs
-// utilization (MFU) those imply.
+// utilization (MFU) those imply, all with the "reconstruct" TTT layer (SPEC §3a), whose FLOPs the
+// formula below counts; then (4) seconds per training step of "reconstruct" against "delta" (SPEC §3b)
+// at the QuickStart shape (D=64, 2 layers, context 64, batch 8, vocab 1024), the two runs alternated
+// three times so both see the same machine load, with the ratios delta / reconstruct of the best and median runs.
 //
 // Model FLOPs per trained token (forward + backward = 3 × forward):
 //   6 · N                                  N = parameters in matrix multiplications (BitLinear + LM head;
@@ -16,26 +19,54 @@ using static TorchSharp.torch;
 //                                          K·Kᵀ and strict_tril(·)·E (2·b·d each, b = ttt_chunk), d = D/4
 // Quantization, norms, SiLU and the softmax are elementwise and not counted.
 //
-// Usage: dotnet run -c Release --project benchmarks/TrainingThroughput [-- --quick] [-- --busy]
+// Usage: dotnet run -c Release --project benchmarks/TrainingThroughput [-- --quick] [-- --types-only] [-- --busy]
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
-bool quick = args.Contains("--quick");
+bool quick = args.Contains("--quick"), typesOnly = args.Contains("--types-only");
 if (args.Contains("--busy")) { BusyMachine.Run(quick); return; }   // quiet vs beside a busy process (BusyMachine.cs)
 Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, {Environment.ProcessorCount} logical cores");
-var rows = new List<string>();
-// Each thread count gets its own matmul peak, measured right before its training runs.
-foreach (int threads in Environment.ProcessorCount > 1 ? new[] { 1, Environment.ProcessorCount } : new[] { 1 })
+var threadCounts = Environment.ProcessorCount > 1 ? new[] { 1, Environment.ProcessorCount } : new[] { 1 };
+if (!typesOnly)
 {
-    set_num_threads(threads);
-    Console.WriteLine($"-- libtorch threads: {get_num_threads()}");
-    double peak = MatmulPeak(quick);
-    rows.Add(Measure("tiny", new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 16, Threads = threads }, 1024, warmup: 3, timed: quick ? 5 : 30, peak));
-    rows.Add(Measure("default", new TrainingOptions { Threads = threads }, 4096, warmup: 1, timed: quick ? 2 : 5, peak));
+    var rows = new List<string>();
+    // Each thread count gets its own matmul peak, measured right before its training runs.
+    foreach (int threads in threadCounts)
+    {
+        set_num_threads(threads);
+        Console.WriteLine($"-- libtorch threads: {get_num_threads()}");
+        double peak = MatmulPeak(quick);
+        rows.Add(Measure("tiny", new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 16, Threads = threads, TttType = TttType.Reconstruct }, 1024, warmup: 3, timed: quick ? 5 : 30, peak));
+        rows.Add(Measure("default", new TrainingOptions { Threads = threads, TttType = TttType.Reconstruct }, 4096, warmup: 1, timed: quick ? 2 : 5, peak));
+    }
+    Console.WriteLine();
+    Console.WriteLine("| model | D×L | vocab | context × batch | params (matmul) | threads | steps timed | tokens/s | model GFLOP/s | matmul peak GFLOP/s | MFU |");
+    Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
+    foreach (var row in rows) Console.WriteLine(row);
+}
+
+// (4) The two TTT types at the QuickStart shape, alternated so both see the same load.
+var typeRows = new List<string>();
+foreach (int threads in threadCounts)
+{
+    var runs = new Dictionary<TttType, List<double>> { [TttType.Reconstruct] = [], [TttType.Delta] = [] };
+    for (int round = 0; round < 3; round++)
+        foreach (var type in new[] { TttType.Reconstruct, TttType.Delta })
+        {
+            var options = new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 8, Threads = threads, TttType = type };
+            double seconds = SecondsPerStep(options, 1024, warmup: 3, timed: quick ? 10 : 40);
+            Console.WriteLine($"{BitLlamaConfig.TttTypeName(type)}, {threads} thread(s), round {round + 1}: {seconds * 1e3:0.0} ms/step");
+            runs[type].Add(seconds);
+        }
+    static double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
+    double r = runs[TttType.Reconstruct].Min(), d = runs[TttType.Delta].Min();
+    double rm = Median(runs[TttType.Reconstruct]), dm = Median(runs[TttType.Delta]);
+    typeRows.Add($"| {threads} | {r * 1e3:0.0} | {d * 1e3:0.0} | {d / r:0.00}× | {rm * 1e3:0.0} | {dm * 1e3:0.0} | {dm / rm:0.00}× |");
 }
 Console.WriteLine();
-Console.WriteLine("| model | D×L | vocab | context × batch | params (matmul) | threads | steps timed | tokens/s | model GFLOP/s | matmul peak GFLOP/s | MFU |");
-Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|---|");
-foreach (var row in rows) Console.WriteLine(row);
+Console.WriteLine("QuickStart shape: D=64, 2 layers, context 64, batch 8, vocab 1024, ttt_chunk 16; delta with 4 heads, conv 4. Best and median of 3 alternated runs.");
+Console.WriteLine("| threads | reconstruct best ms/step | delta best ms/step | ratio of bests | reconstruct median | delta median | ratio of medians |");
+Console.WriteLine("|---|---|---|---|---|---|---|");
+foreach (var row in typeRows) Console.WriteLine(row);
 
 static double MatmulPeak(bool quick)
 {
@@ -59,10 +90,25 @@ static double MatmulPeak(bool quick)
 
 static string Measure(string name, TrainingOptions options, int vocab, int warmup, int timed, double peak)
 {
+    var config = options.ToConfig(vocab);
+    double seconds = SecondsPerStep(options, vocab, warmup, timed) * timed;
+    {
+        double tokensPerSecond = (double)timed * options.BatchSize * options.ContextLength / seconds;
+        int d = config.TttDim, dim = config.HiddenDim, inter = config.IntermediateDim;
+        long matmulParams = (long)config.NumLayers * (2L * d * dim + 3L * dim * inter) + (long)vocab * dim;
+        double flopsPerToken = 6.0 * matmulParams + config.NumLayers * 3.0 * (4.0 * d * d + 4.0 * config.TttChunk * d);
+        double modelGflops = tokensPerSecond * flopsPerToken / 1e9;
+        Console.WriteLine($"{name}, {options.Threads} thread(s): {tokensPerSecond:0} tokens/s");
+        return $"| {name} | {dim}×{config.NumLayers} | {vocab} | {options.ContextLength} × {options.BatchSize} | {matmulParams / 1e6:0.00} M | {options.Threads} | {timed} | {tokensPerSecond:0} | {modelGflops:0.0} | {peak:0.0} | {modelGflops / peak:P1} |";
+    }
+}
+
+// Mean seconds per training step over `timed` steps after `warmup` untimed ones, on random tokens.
+static double SecondsPerStep(TrainingOptions options, int vocab, int warmup, int timed)
+{
     options.MaxSteps = warmup + timed;
     options.WarmupSteps = 1;
     options.EvalInterval = 0;
-    var config = options.ToConfig(vocab);
     string dir = Path.Combine(Path.GetTempPath(), $"bitttt-training-bench-{Guid.NewGuid():N}");
     Directory.CreateDirectory(dir);
     try
@@ -82,14 +128,7 @@ static string Measure(string name, TrainingOptions options, int vocab, int warmu
             if (p.Step == warmup + timed) end = p.Elapsed;
         });
         new BitLlamaTrainer(options, vocab).Train(tokens, null, progress);
-        double seconds = (end - start).TotalSeconds;
-        double tokensPerSecond = (double)timed * options.BatchSize * options.ContextLength / seconds;
-        int d = config.TttDim, dim = config.HiddenDim, inter = config.IntermediateDim;
-        long matmulParams = (long)config.NumLayers * (2L * d * dim + 3L * dim * inter) + (long)vocab * dim;
-        double flopsPerToken = 6.0 * matmulParams + config.NumLayers * 3.0 * (4.0 * d * d + 4.0 * config.TttChunk * d);
-        double modelGflops = tokensPerSecond * flopsPerToken / 1e9;
-        Console.WriteLine($"{name}, {options.Threads} thread(s): {tokensPerSecond:0} tokens/s");
-        return $"| {name} | {dim}×{config.NumLayers} | {vocab} | {options.ContextLength} × {options.BatchSize} | {matmulParams / 1e6:0.00} M | {options.Threads} | {timed} | {tokensPerSecond:0} | {modelGflops:0.0} | {peak:0.0} | {modelGflops / peak:P1} |";
+        return (end - start).TotalSeconds / timed;
     }
     finally
     {

@@ -20,6 +20,7 @@ var options = new BitLlamaOptions
     TokensColumnName = "Tokens",
     HiddenDim = settings.HiddenDim,
     NumLayers = settings.NumLayers,
+    TttType = settings.TttType,   // delta (4 heads, conv 4, inner_lr 1.0) unless --ttt-type reconstruct
     ContextLength = settings.ContextLength,
     BatchSize = settings.BatchSize,
     MaxSteps = settings.Steps,
@@ -45,7 +46,7 @@ catch (ArgumentException e)
 }
 
 AnsiConsole.MarkupLine($"[bold]BitLlama QuickStart[/]: {Markup.Escape(Path.GetFileName(settings.DataPath))}, vocabulary {settings.VocabSize}, " +
-    $"D={settings.HiddenDim}, {settings.NumLayers} layers, context {settings.ContextLength}, batch {settings.BatchSize}, {settings.Steps} steps");
+    $"D={settings.HiddenDim}, {settings.NumLayers} layers, TTT {BitTtt.BitLlamaConfig.TttTypeName(settings.TttType)}, context {settings.ContextLength}, batch {settings.BatchSize}, {settings.Steps} steps");
 
 var clock = System.Diagnostics.Stopwatch.StartNew();
 ITransformer model = null!;

@@ -9,6 +9,7 @@ sealed record QuickStartSettings
     public int VocabSize { get; init; } = 1024;
     public int HiddenDim { get; init; } = 64;
     public int NumLayers { get; init; } = 2;
+    public BitTtt.TttType TttType { get; init; } = BitTtt.TttType.Delta;
     public int ContextLength { get; init; } = 64;
     public int BatchSize { get; init; } = 8;
     public int Steps { get; init; } = 500;
@@ -29,6 +30,7 @@ sealed record QuickStartSettings
           --steps N           optimizer steps                         (default 500)
           --dim N             hidden size, a multiple of 4           (default 64)
           --layers N          number of blocks                       (default 2)
+          --ttt-type NAME     delta | reconstruct                    (default delta)
           --vocab N           BPE vocabulary size                    (default 1024)
           --context N         training context length                (default 64)
           --batch N           sequences per step                     (default 8)
@@ -60,6 +62,12 @@ sealed record QuickStartSettings
                     "--steps" => s with { Steps = Int(v) },
                     "--dim" => s with { HiddenDim = Int(v) },
                     "--layers" => s with { NumLayers = Int(v) },
+                    "--ttt-type" => s with { TttType = v switch
+                    {
+                        "delta" => BitTtt.TttType.Delta,
+                        "reconstruct" => BitTtt.TttType.Reconstruct,
+                        _ => throw new ArgumentException("expected 'delta' or 'reconstruct'"),
+                    } },
                     "--vocab" => s with { VocabSize = Int(v) },
                     "--context" => s with { ContextLength = Int(v) },
                     "--batch" => s with { BatchSize = Int(v) },

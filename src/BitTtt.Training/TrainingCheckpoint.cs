@@ -117,6 +117,7 @@ internal static class TrainingCheckpoint
             if (!EqualityComparer<T>.Default.Equals(a, b))
                 throw BitLlamaFormatException.In(path, $"checkpoint is for a different model: {field} = {a} in the checkpoint, {b} in this run");
         }
+        Same("ttt_type", BitLlamaConfig.TttTypeName(saved.TttType), BitLlamaConfig.TttTypeName(current.TttType));
         Same("vocab_size", saved.VocabSize, current.VocabSize);
         Same("hidden_dim", saved.HiddenDim, current.HiddenDim);
         Same("num_layers", saved.NumLayers, current.NumLayers);
@@ -125,7 +126,6 @@ internal static class TrainingCheckpoint
         Same("inner_lr", saved.InnerLr, current.InnerLr);
         Same("context_len", saved.ContextLen, current.ContextLen);
         Same("rms_norm_eps", saved.RmsNormEps, current.RmsNormEps);
-        Same("ttt_type", BitLlamaConfig.TttTypeName(saved.TttType), BitLlamaConfig.TttTypeName(current.TttType));
         if (current.TttType == TttType.Delta)
         {
             Same("ttt_heads", saved.TttHeads, current.TttHeads);

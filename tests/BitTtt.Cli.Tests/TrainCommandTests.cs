@@ -42,7 +42,7 @@ public sealed class TrainCommandTests
     public void TinyRunWritesModelDirectoryBittAndLossFigures()
     {
         string dir = TempDir(), text = WriteText(dir), output = Path.Combine(dir, "out");
-        var r = Train(text, output, "--steps", "5", "--inner-lr", "0.5", "--ttt-chunk", "4");
+        var r = Train(text, output, "--steps", "5", "--ttt-type", "reconstruct", "--inner-lr", "0.5", "--ttt-chunk", "4");
         Assert.AreEqual(0, r.ExitCode, r.StdErr);
         foreach (var file in new[] { "config.json", "tokenizer.json", "model.safetensors", "model.bitt", "checkpoint.safetensors", "tokens.bin", "val.bin" })
             Assert.IsTrue(File.Exists(Path.Combine(output, file)), file);
@@ -58,6 +58,47 @@ public sealed class TrainCommandTests
         StringAssert.Contains(r.StdErr, "step 5/5");
         StringAssert.Contains(r.StdErr, "inner_lr * ttt_chunk = 2");
         Assert.AreEqual(300, BitLlamaConfig.Load(Path.Combine(output, "config.json")).VocabSize);
+        Assert.AreEqual(TttType.Reconstruct, BitLlamaConfig.Load(Path.Combine(output, "config.json")).TttType);
+    }
+
+    [TestMethod]
+    public void NewModelsAreDeltaAndTheTypeFlagsAreChecked()
+    {
+        string dir = TempDir(), text = WriteText(dir, 200), output = Path.Combine(dir, "delta");
+        var r = Train(text, output, "--steps", "2");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        var config = BitLlamaConfig.Load(Path.Combine(output, "config.json"));
+        Assert.AreEqual(TttType.Delta, config.TttType);
+        Assert.AreEqual((4, 4, 4, 1.0f), (config.TttHeads, config.TttHeadDim, config.TttConv, config.InnerLr));
+
+        r = Train(text, Path.Combine(dir, "custom"), "--steps", "1", "--ttt-heads", "2", "--ttt-head-dim", "3", "--ttt-conv", "0", "--inner-lr", "2.5");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        StringAssert.Contains(r.StdErr, "inner_lr = 2.5 > 2");
+        config = BitLlamaConfig.Load(Path.Combine(dir, "custom", "config.json"));
+        Assert.AreEqual((2, 3, 0, 2.5f), (config.TttHeads, config.TttHeadDim, config.TttConv, config.InnerLr));
+
+        r = Train(text, Path.Combine(dir, "recon"), "--steps", "1", "--ttt-type", "reconstruct");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        Assert.AreEqual(0.1f, BitLlamaConfig.Load(Path.Combine(dir, "recon", "config.json")).InnerLr);
+
+        foreach (var (args, message) in new (string[], string)[]
+        {
+            (["--ttt-type", "mamba"], "--ttt-type must be 'delta' or 'reconstruct', got 'mamba'"),
+            (["--ttt-type", "reconstruct", "--ttt-conv", "2"], "--ttt-conv applies only to --ttt-type delta"),
+            (["--ttt-heads", "3"], "TttHeads (3) must divide HiddenDim (16)"),
+            (["--ttt-conv", "-1"], "TttConv must be >= 0"),
+        })
+        {
+            r = Train(text, Path.Combine(dir, "bad"), ["--steps", "1", .. args]);
+            Assert.AreEqual(1, r.ExitCode, string.Join(" ", args));
+            StringAssert.Contains(r.StdErr, message);
+            Assert.AreEqual(1, r.StdErr.Trim().Split('\n').Length, r.StdErr);
+        }
+
+        // A checkpoint of one type does not resume as the other.
+        r = Train(text, output, "--steps", "4", "--resume", "--ttt-type", "reconstruct");
+        Assert.AreEqual(1, r.ExitCode);
+        StringAssert.Contains(r.StdErr, "ttt_type = delta in the checkpoint, reconstruct in this run");
     }
 
     [TestMethod]

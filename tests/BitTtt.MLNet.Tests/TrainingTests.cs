@@ -26,6 +26,13 @@ public sealed class TrainingTests
         Assert.AreEqual(t.MaxSteps, o.MaxSteps);
         Assert.AreEqual(t.InnerLr, o.InnerLr);
         Assert.AreEqual(t.TttChunk, o.TttChunk);
+        Assert.AreEqual(TttType.Delta, o.TttType);   // new models use the delta layer (SPEC §3b)
+        Assert.AreEqual(t.TttType, o.TttType);
+        Assert.AreEqual(t.TttHeads, o.TttHeads);
+        Assert.AreEqual(t.TttHeadDim, o.TttHeadDim);
+        Assert.AreEqual(t.TttConv, o.TttConv);
+        Assert.AreEqual(1.0f, o.ToTrainingOptions().EffectiveInnerLr);
+        Assert.AreEqual(0.1f, new BitLlamaOptions { TttType = TttType.Reconstruct }.ToTrainingOptions().EffectiveInnerLr);
         Assert.AreEqual(t.Seed, o.Seed);
         Assert.AreEqual(t.Device, o.Device);
         Assert.AreEqual(t.WeightDecay, o.WeightDecay);

@@ -100,15 +100,20 @@ public sealed class DeltaTttLayer : TttMixer
     //   S_t = S_{t-1} − β_t (S_{t-1} k_t − v_t) k_tᵀ.
     // Write the state as S_t = S₀ + Σ_{r≤t} u_r k_rᵀ. Then u_t = β_t (v_t − S_{t-1} k_t)
     //   = β_t v_t − β_t S₀ k_t − Σ_{r<t} β_t (k_t·k_r) u_r,
-    // i.e. with row matrices U, K, V (C × dh) and A = strict_tril(diag(β) K Kᵀ):
+    // i.e. with row matrices U, K, V, Q (C × dh) and A = strict_tril(diag(β) K Kᵀ):
     //   (I + A) U = diag(β) V − diag(β) K S₀ᵀ.
-    // I + A is unit lower triangular, so T = (I + A)⁻¹ exists, and with W = T·diag(β)K, U₀ = T·diag(β)V
-    // (both independent of S₀, so every chunk solves at once):
+    // I + A is unit lower triangular, so T = (I + A)⁻¹ exists; with W = T·diag(β)K and U₀ = T·diag(β)V
+    // (one triangular solve, independent of S₀):
     //   U   = U₀ − W S₀ᵀ
     //   O   = Q S₀ᵀ + tril(Q Kᵀ) U        (o_t = S_t q_t: the diagonal is included, update before read)
     //   S_C = S₀ + Uᵀ K
-    // Only the last three lines run chunk after chunk. A short last chunk is padded with k = v = q = 0,
-    // β = 0: its rows of A, W and U₀ are zero, so it changes neither the outputs nor S.
+    // Substituting U, with P = tril(Q Kᵀ):
+    //   O   = (Q − P W) S₀ᵀ + P U₀
+    //   S_C = S₀ (I − Wᵀ K) + U₀ᵀ K
+    // Everything but S₀ is known for every chunk at once, so all chunks are computed together (batched
+    // matmuls) and only S_{n+1} = S_n M_n + G_n, M = I − Wᵀ K, G = U₀ᵀ K, runs chunk after chunk: one
+    // fused matmul-add per chunk. A short last chunk is padded with k = v = q = 0, β = 0: its rows of
+    // A, W and U₀ are zero, so it changes neither the outputs nor S.
 
     /// <summary>
     /// The delta rule over normalized q, k (B, H, T, dh), values v (B, H, T, dh) and rates β (B, H, T),
@@ -121,10 +126,9 @@ public sealed class DeltaTttLayer : TttMixer
         if (chunk <= 0) throw new ArgumentException($"ttt_chunk must be positive, got {chunk}", nameof(chunk));
         using var scope = NewDisposeScope();
         long batch = q.shape[0], heads = q.shape[1], time = q.shape[2], dh = q.shape[3];
-        var s = s0 ?? zeros(batch, heads, dh, dh, q.dtype, q.device);                     // (B, H, dh, dh)
         if (time == 0)
             return (zeros(batch, heads, 0, dh, q.dtype, q.device).MoveToOuterDisposeScope(),
-                (s0 is null ? s : s.alias()).MoveToOuterDisposeScope());
+                (s0 is null ? zeros(batch, heads, dh, dh, q.dtype, q.device) : s0.alias()).MoveToOuterDisposeScope());
         long c = Math.Min(chunk, time), n = (time + c - 1) / c, pad = n * c - time;
         if (pad > 0)
         {
@@ -137,32 +141,33 @@ public sealed class DeltaTttLayer : TttMixer
         k = k.reshape(batch, heads, n, c, dh);
         v = v.reshape(batch, heads, n, c, dh);
         var b = beta.reshape(batch, heads, n, c, 1);                                        // (B, H, N, C, 1)
+        var kt = k.transpose(-1, -2);                                                       // (B, H, N, dh, C)
         var kb = k * b;                                                                     // diag(β) K
-        var a = kb.matmul(k.transpose(-1, -2)).tril(-1);                                    // (B, H, N, C, C)
+        var a = kb.matmul(kt).tril(-1);                                                     // (B, H, N, C, C)
         var x = linalg.solve_triangular(a, cat([kb, v * b], -1), upper: false, left: true, unitriangular: true);
         var w = x.narrow(-1, 0, dh);                                                        // (B, H, N, C, dh): T·diag(β)K
         var u0 = x.narrow(-1, dh, dh);                                                      // (B, H, N, C, dh): T·diag(β)V
-        var p = q.matmul(k.transpose(-1, -2)).tril(0);                                      // (B, H, N, C, C)
-        var outputs = new Tensor[n];
-        bool zeroState = s0 is null;
+        var p = q.matmul(kt).tril(0);                                                       // (B, H, N, C, C)
+        var qw = q - p.matmul(w);                                                           // (B, H, N, C, dh): Q − P W
+        var pu = p.matmul(u0);                                                              // (B, H, N, C, dh): P U₀
+        var m = eye(dh, dtype: q.dtype, device: q.device) - w.transpose(-1, -2).matmul(k); // (B, H, N, dh, dh): I − Wᵀ K
+        var g = u0.transpose(-1, -2).matmul(k);                                             // (B, H, N, dh, dh): U₀ᵀ K
+
+        // The chunk-start states S_0 .. S_{N-1}, then the state after the last chunk, as (B·H, dh, dh).
+        var ms = m.reshape(batch * heads, n, dh, dh).unbind(1);
+        var gs = g.reshape(batch * heads, n, dh, dh).unbind(1);
+        var starts = new Tensor[n];
+        var s = s0?.reshape(batch * heads, dh, dh);
         for (long i = 0; i < n; i++)
         {
-            var (qi, ki, wi, ui, pi) = (q.select(2, i), k.select(2, i), w.select(2, i), u0.select(2, i), p.select(2, i));
-            if (zeroState)
-            {
-                outputs[i] = pi.matmul(ui);                                                 // (B, H, C, dh)
-                s = ui.transpose(-1, -2).matmul(ki);                                        // (B, H, dh, dh)
-                zeroState = false;
-                continue;
-            }
-            var st = s.transpose(-1, -2);
-            var u = ui - wi.matmul(st);                                                     // (B, H, C, dh)
-            outputs[i] = qi.matmul(st) + pi.matmul(u);                                      // (B, H, C, dh)
-            s = s + u.transpose(-1, -2).matmul(ki);                                         // (B, H, dh, dh)
+            starts[i] = s ?? zeros(batch * heads, dh, dh, q.dtype, q.device);
+            s = s is null ? gs[i] : s.matmul(ms[i]) + gs[i];                                 // S M + G
         }
-        var o = stack(outputs, 2).reshape(batch, heads, n * c, dh);                         // (B, H, N·C, dh)
+        var sn = (n == 1 ? starts[0].unsqueeze(1) : stack(starts, 1)).reshape(batch, heads, n, dh, dh);   // (B, H, N, dh, dh)
+        var o = qw.matmul(sn.transpose(-1, -2)) + pu;                                       // (B, H, N, C, dh)
+        o = o.reshape(batch, heads, n * c, dh);                                             // (B, H, N·C, dh)
         if (pad > 0) o = o.narrow(2, 0, time);
-        return (o.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+        return (o.MoveToOuterDisposeScope(), s!.reshape(batch, heads, dh, dh).MoveToOuterDisposeScope());
     }
 }
 
