@@ -25,8 +25,16 @@ public static class BitLlamaDefaults
     public const double MinLearningRate = TrainingDefaults.MinLearningRate;
     public const int SaveInterval = TrainingDefaults.SaveInterval;
     public const int MaxSteps = TrainingDefaults.MaxSteps;
-    public const float InnerLr = TrainingDefaults.InnerLr;
+    /// <summary>New models use the delta-rule TTT layer (SPEC §3b).</summary>
+    public const TttType TttType = TrainingDefaults.TttType;
+    /// <summary>Inner learning rate of a "delta" layer (the scale of β); <see cref="BitLlamaOptions.InnerLr"/> null means this for delta.</summary>
+    public const float DeltaInnerLr = TrainingDefaults.DeltaInnerLr;
+    /// <summary>Inner learning rate of a "reconstruct" layer (its step η); <see cref="BitLlamaOptions.InnerLr"/> null means this for reconstruct.</summary>
+    public const float ReconstructInnerLr = TrainingDefaults.ReconstructInnerLr;
     public const int TttChunk = TrainingDefaults.TttChunk;
+    public const int TttHeads = TrainingDefaults.TttHeads;
+    public const int TttHeadDim = TrainingDefaults.TttHeadDim;
+    public const int TttConv = TrainingDefaults.TttConv;
     public const int Seed = TrainingDefaults.Seed;
     public const string Device = TrainingDefaults.Device;
     public const double WeightDecay = TrainingDefaults.WeightDecay;

@@ -35,8 +35,18 @@ public sealed class BitLlamaOptions
     public double MinLearningRate { get; set; } = BitLlamaDefaults.MinLearningRate;
     public int SaveInterval { get; set; } = BitLlamaDefaults.SaveInterval;
     public int MaxSteps { get; set; } = BitLlamaDefaults.MaxSteps;
-    public float InnerLr { get; set; } = BitLlamaDefaults.InnerLr;
+    /// <summary>The TTT layer: <see cref="TttType.Delta"/> (SPEC §3b, the default) or <see cref="TttType.Reconstruct"/> (the seed's, §3a).</summary>
+    public TttType TttType { get; set; } = BitLlamaDefaults.TttType;
+    /// <summary>TTT inner learning rate (delta: the scale of β; reconstruct: the step η); null = the type's default (1.0 delta, 0.1 reconstruct).</summary>
+    public float? InnerLr { get; set; }
+    /// <summary>Reconstruct: the TTT mini-batch size. Delta: only the block size of the parallel training form.</summary>
     public int TttChunk { get; set; } = BitLlamaDefaults.TttChunk;
+    /// <summary>Delta only: heads.</summary>
+    public int TttHeads { get; set; } = BitLlamaDefaults.TttHeads;
+    /// <summary>Delta only: width of one head; 0 = HiddenDim / TttHeads.</summary>
+    public int TttHeadDim { get; set; } = BitLlamaDefaults.TttHeadDim;
+    /// <summary>Delta only: kernel of the short causal convolution on q, k, v; 0 = none.</summary>
+    public int TttConv { get; set; } = BitLlamaDefaults.TttConv;
     /// <summary>Seeds weight initialisation, batch order and, for the fitted transformer, sampling.</summary>
     public int Seed { get; set; } = BitLlamaDefaults.Seed;
     /// <summary>TorchSharp device: "cpu", "cuda", "cuda:1".</summary>
@@ -97,8 +107,16 @@ public sealed class BitLlamaOptions
         Check(WarmupSteps >= 0, nameof(WarmupSteps), $"must be >= 0, got {WarmupSteps}");
         Check(SaveInterval > 0, nameof(SaveInterval), $"must be positive, got {SaveInterval}");
         Check(MaxSteps > 0, nameof(MaxSteps), $"must be positive, got {MaxSteps}");
-        Check(float.IsFinite(InnerLr) && InnerLr >= 0, nameof(InnerLr), $"must be a finite number >= 0, got {InnerLr}");
+        Check(TttType is TttType.Delta or TttType.Reconstruct, nameof(TttType), $"must be Delta or Reconstruct, got {(int)TttType}");
+        Check(InnerLr is null || float.IsFinite(InnerLr.Value) && InnerLr >= 0, nameof(InnerLr), $"must be null (the type's default) or a finite number >= 0, got {InnerLr}");
         Check(TttChunk > 0, nameof(TttChunk), $"must be positive, got {TttChunk}");
+        if (TttType == TttType.Delta)
+        {
+            Check(TttHeads > 0, nameof(TttHeads), $"must be positive, got {TttHeads}");
+            Check(TttHeadDim >= 0, nameof(TttHeadDim), $"must be 0 (= HiddenDim / TttHeads) or positive, got {TttHeadDim}");
+            Check(TttHeadDim > 0 || HiddenDim % TttHeads == 0, nameof(TttHeads), $"must divide HiddenDim ({HiddenDim}) unless TttHeadDim is set, got {TttHeads}");
+            Check(TttConv >= 0, nameof(TttConv), $"must be 0 (no convolution) or positive, got {TttConv}");
+        }
         Check(IsDeviceName(Device), nameof(Device), $"must be cpu, cuda or cuda:N, got '{Device}'");
         Check(WeightDecay >= 0 && double.IsFinite(WeightDecay), nameof(WeightDecay), $"must be a finite number >= 0, got {WeightDecay}");
         Check(GradientClip > 0 && double.IsFinite(GradientClip), nameof(GradientClip), $"must be a finite number > 0, got {GradientClip}");
@@ -139,7 +157,8 @@ public sealed class BitLlamaOptions
     {
         HiddenDim = HiddenDim, NumLayers = NumLayers, IntermediateDim = IntermediateDim, ContextLength = ContextLength,
         BatchSize = BatchSize, LearningRate = LearningRate, WarmupSteps = WarmupSteps, MinLearningRate = MinLearningRate,
-        SaveInterval = SaveInterval, MaxSteps = MaxSteps, InnerLr = InnerLr, TttChunk = TttChunk, Seed = Seed, Device = Device,
+        SaveInterval = SaveInterval, MaxSteps = MaxSteps, TttType = TttType, InnerLr = InnerLr, TttChunk = TttChunk,
+        TttHeads = TttHeads, TttHeadDim = TttHeadDim, TttConv = TttConv, Seed = Seed, Device = Device,
         WeightDecay = WeightDecay, GradientClip = GradientClip, EvalInterval = EvalInterval, EvalBatches = EvalBatches,
         StopAfterSteps = StopAfterSteps, CheckpointDirectory = CheckpointDirectory, Resume = Resume, Threads = Threads,
     };

@@ -125,5 +125,12 @@ internal static class TrainingCheckpoint
         Same("inner_lr", saved.InnerLr, current.InnerLr);
         Same("context_len", saved.ContextLen, current.ContextLen);
         Same("rms_norm_eps", saved.RmsNormEps, current.RmsNormEps);
+        Same("ttt_type", BitLlamaConfig.TttTypeName(saved.TttType), BitLlamaConfig.TttTypeName(current.TttType));
+        if (current.TttType == TttType.Delta)
+        {
+            Same("ttt_heads", saved.TttHeads, current.TttHeads);
+            Same("ttt_head_dim", saved.TttHeadDim, current.TttHeadDim);
+            Same("ttt_conv", saved.TttConv, current.TttConv);
+        }
     }
 }

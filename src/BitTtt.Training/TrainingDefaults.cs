@@ -17,7 +17,19 @@ public static class TrainingDefaults
     public const double MinLearningRate = 1e-5;
     public const int SaveInterval = 500;
     public const int MaxSteps = 1000;
-    public const float InnerLr = 0.1f;
+    /// <summary>New models use the delta-rule TTT layer (SPEC §3b); "reconstruct" (§3a) is the seed's.</summary>
+    public const TttType TttType = BitTtt.TttType.Delta;
+    /// <summary>Inner learning rate of a "reconstruct" layer: the step η of its inner update (SPEC §3a).</summary>
+    public const float ReconstructInnerLr = 0.1f;
+    /// <summary>Inner learning rate of a "delta" layer: the scale of the learned per-token rate β ∈ (0, inner_lr) (SPEC §3b).</summary>
+    public const float DeltaInnerLr = 1.0f;
+    /// <summary>Delta only: heads H.</summary>
+    public const int TttHeads = 4;
+    /// <summary>Delta only: head width dh; 0 means <c>HiddenDim / TttHeads</c>.</summary>
+    public const int TttHeadDim = 0;
+    /// <summary>Delta only: kernel of the short causal convolution (0 = none).</summary>
+    public const int TttConv = 4;
+    /// <summary>Reconstruct: the TTT mini-batch size. Delta: only the block size of the chunk-parallel training form.</summary>
     public const int TttChunk = 16;
     public const int Seed = 42;
     public const string Device = "cpu";
@@ -27,6 +39,9 @@ public static class TrainingDefaults
     public const int EvalBatches = 8;
     /// <summary>0 means all cores.</summary>
     public const int Threads = 0;
+    /// <summary>The inner learning rate a run uses when none is given: it means a different thing per layer type.</summary>
+    public static float InnerLrFor(TttType type) => type == BitTtt.TttType.Delta ? DeltaInnerLr : ReconstructInnerLr;
+
     /// <summary>Share of the corpus held out for validation (the end of a text file).</summary>
     public const double ValidationFraction = 0.05;
 }

@@ -21,9 +21,21 @@ public sealed class TrainingOptions
     public int SaveInterval { get; set; } = TrainingDefaults.SaveInterval;
     /// <summary>Total steps of the schedule.</summary>
     public int MaxSteps { get; set; } = TrainingDefaults.MaxSteps;
-    /// <summary>TTT inner learning rate η.</summary>
-    public float InnerLr { get; set; } = TrainingDefaults.InnerLr;
+    /// <summary>Which TTT layer the model uses (SPEC §3a / §3b); new models default to "delta".</summary>
+    public TttType TttType { get; set; } = TrainingDefaults.TttType;
+    /// <summary>
+    /// TTT inner learning rate: η of "reconstruct", the scale of β for "delta". Null means the type's
+    /// default (<see cref="TrainingDefaults.InnerLrFor"/>: 0.1 reconstruct, 1.0 delta).
+    /// </summary>
+    public float? InnerLr { get; set; }
+    /// <summary>Reconstruct: the TTT mini-batch size. Delta: only the block size of the parallel training form.</summary>
     public int TttChunk { get; set; } = TrainingDefaults.TttChunk;
+    /// <summary>Delta only: heads H.</summary>
+    public int TttHeads { get; set; } = TrainingDefaults.TttHeads;
+    /// <summary>Delta only: head width dh; 0 means <c>HiddenDim / TttHeads</c>.</summary>
+    public int TttHeadDim { get; set; } = TrainingDefaults.TttHeadDim;
+    /// <summary>Delta only: kernel of the short causal convolution; 0 = none.</summary>
+    public int TttConv { get; set; } = TrainingDefaults.TttConv;
     public int Seed { get; set; } = TrainingDefaults.Seed;
     /// <summary><c>cpu</c> or <c>cuda</c> (<c>cuda:N</c>).</summary>
     public string Device { get; set; } = TrainingDefaults.Device;
@@ -66,8 +78,19 @@ public sealed class TrainingOptions
             throw new ArgumentException($"{nameof(MinLearningRate)} must be between 0 and {nameof(LearningRate)} ({LearningRate}), got {MinLearningRate}", nameof(MinLearningRate));
         Positive(SaveInterval, nameof(SaveInterval));
         Positive(MaxSteps, nameof(MaxSteps));
-        if (!float.IsFinite(InnerLr) || InnerLr < 0) throw new ArgumentException($"{nameof(InnerLr)} must be a finite number >= 0, got {InnerLr}", nameof(InnerLr));
+        if (TttType is not (TttType.Reconstruct or TttType.Delta))
+            throw new ArgumentException($"{nameof(TttType)} must be Reconstruct or Delta, got {(int)TttType}", nameof(TttType));
+        if (InnerLr is { } innerLr && (!float.IsFinite(innerLr) || innerLr < 0))
+            throw new ArgumentException($"{nameof(InnerLr)} must be a finite number >= 0, got {innerLr}", nameof(InnerLr));
         Positive(TttChunk, nameof(TttChunk));
+        if (TttType == TttType.Delta)
+        {
+            Positive(TttHeads, nameof(TttHeads));
+            if (TttHeadDim < 0) throw new ArgumentException($"{nameof(TttHeadDim)} must be >= 0 (0 = HiddenDim / TttHeads), got {TttHeadDim}", nameof(TttHeadDim));
+            if (TttHeadDim == 0 && HiddenDim % TttHeads != 0)
+                throw new ArgumentException($"{nameof(TttHeads)} ({TttHeads}) must divide {nameof(HiddenDim)} ({HiddenDim}) unless {nameof(TttHeadDim)} is given", nameof(TttHeads));
+            if (TttConv < 0) throw new ArgumentException($"{nameof(TttConv)} must be >= 0 (0 = no convolution), got {TttConv}", nameof(TttConv));
+        }
         if (!double.IsFinite(WeightDecay) || WeightDecay < 0) throw new ArgumentException($"{nameof(WeightDecay)} must be >= 0, got {WeightDecay}", nameof(WeightDecay));
         PositiveFinite(GradientClip, nameof(GradientClip));
         if (EvalInterval < 0) throw new ArgumentException($"{nameof(EvalInterval)} must be >= 0, got {EvalInterval}", nameof(EvalInterval));
@@ -79,8 +102,14 @@ public sealed class TrainingOptions
         TorchDevice.Parse(Device);
     }
 
-    /// <summary>True when <c>inner_lr * ttt_chunk >= 2</c>, where the inner update can diverge.</summary>
-    public bool InnerUpdateMayDiverge => InnerLr * TttChunk >= 2;
+    /// <summary>The inner learning rate this run uses: <see cref="InnerLr"/>, or the type's default.</summary>
+    public float EffectiveInnerLr => InnerLr ?? TrainingDefaults.InnerLrFor(TttType);
+
+    /// <summary>
+    /// True where the inner update can diverge: reconstruct when <c>inner_lr * ttt_chunk >= 2</c>; delta when
+    /// <c>inner_lr > 2</c> (with a unit key, <c>S (I − β k kᵀ)</c> shrinks S along k only while β &lt; 2).
+    /// </summary>
+    public bool InnerUpdateMayDiverge => TttType == TttType.Delta ? EffectiveInnerLr > 2 : EffectiveInnerLr * TttChunk >= 2;
 
     /// <summary>The model configuration these options train, for a tokenizer of <paramref name="vocabSize"/> ids.</summary>
     public BitLlamaConfig ToConfig(int vocabSize) => new BitLlamaConfig
@@ -88,10 +117,14 @@ public sealed class TrainingOptions
         VocabSize = vocabSize,
         HiddenDim = HiddenDim,
         NumLayers = NumLayers,
-        InnerLr = InnerLr,
+        InnerLr = EffectiveInnerLr,
         IntermediateDim = IntermediateDim,
         TttChunk = TttChunk,
         ContextLen = ContextLength,
+        TttType = TttType,
+        TttHeads = TttType == TttType.Delta ? TttHeads : TrainingDefaults.TttHeads,
+        TttHeadDim = TttType == TttType.Delta ? TttHeadDim : 0,
+        TttConv = TttType == TttType.Delta ? TttConv : TrainingDefaults.TttConv,
     }.Validate("training options");
 }
 

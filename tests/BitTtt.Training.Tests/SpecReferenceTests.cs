@@ -94,6 +94,115 @@ public sealed class SpecReferenceTests
         return result;
     }
 
+    // SPEC §3b, one token: conv over the kept pre-conv rows, per-head normalize, update S then read it.
+    sealed class DeltaLayerState(BitLlamaConfig c)
+    {
+        public readonly double[][] S = Enumerable.Range(0, c.TttHeads).Select(_ => new double[c.TttHeadDim * c.TttHeadDim]).ToArray();
+        public readonly List<double[]>[] History = [[], [], []];   // pre-conv xq, xk, xv of every token so far
+    }
+
+    static double[] DeltaTtt(BitLlamaConfig c, Weights w, string p, double[] a, DeltaLayerState st)
+    {
+        int heads = c.TttHeads, dh = c.TttHeadDim, f = heads * dh, kernel = c.TttConv;
+        string[] proj = ["ttt.q_proj.weight", "ttt.k_proj.weight", "ttt.v_proj.weight"], conv = ["ttt.q_conv.weight", "ttt.k_conv.weight", "ttt.v_conv.weight"];
+        var qkv = new double[3][];
+        for (int m = 0; m < 3; m++)
+        {
+            var x = BitLinear(a, w[p + proj[m]], f);
+            st.History[m].Add(x);
+            if (kernel == 0) { qkv[m] = x; continue; }
+            int t = st.History[m].Count - 1;
+            qkv[m] = new double[f];
+            for (int ch = 0; ch < f; ch++)
+                for (int j = 0; j < kernel; j++)
+                {
+                    int s = t - kernel + 1 + j;
+                    if (s >= 0) qkv[m][ch] += w[p + conv[m]][ch * kernel + j] * st.History[m][s][ch];
+                }
+        }
+        var (q, k, v) = (qkv[0], qkv[1], qkv[2]);
+        var mixed = new double[f];
+        for (int h = 0; h < heads; h++)
+        {
+            var qh = q.AsSpan(h * dh, dh).ToArray();
+            var kh = k.AsSpan(h * dh, dh).ToArray();
+            double qn = Math.Sqrt(qh.Sum(x => x * x)) + 1e-6, kn = Math.Sqrt(kh.Sum(x => x * x)) + 1e-6;
+            for (int i = 0; i < dh; i++) { qh[i] /= qn; kh[i] /= kn; }
+            double logit = w[p + "ttt.beta_proj.bias"][h];
+            for (int i = 0; i < a.Length; i++) logit += w[p + "ttt.beta_proj.weight"][h * a.Length + i] * a[i];
+            double beta = c.InnerLr * (1 / (1 + Math.Exp(-logit)));
+            var s = st.S[h];
+            var e = new double[dh];
+            for (int i = 0; i < dh; i++)
+            {
+                for (int j = 0; j < dh; j++) e[i] += s[i * dh + j] * kh[j];
+                e[i] -= v[h * dh + i];
+            }
+            for (int i = 0; i < dh; i++)
+                for (int j = 0; j < dh; j++) s[i * dh + j] -= beta * e[i] * kh[j];
+            for (int i = 0; i < dh; i++)
+            {
+                for (int j = 0; j < dh; j++) mixed[h * dh + i] += s[i * dh + j] * qh[j];
+                mixed[h * dh + i] += v[h * dh + i];
+            }
+        }
+        return BitLinear(mixed, w[p + "ttt.o_proj.weight"], c.HiddenDim);
+    }
+
+    static double[][] ReferenceDeltaLogits(BitLlamaConfig c, Weights w, int[] tokens)
+    {
+        int dim = c.HiddenDim, inter = c.IntermediateDim;
+        var states = Enumerable.Range(0, c.NumLayers).Select(_ => new DeltaLayerState(c)).ToArray();
+        var result = new double[tokens.Length][];
+        for (int t = 0; t < tokens.Length; t++)
+        {
+            var h = w["embed.weight"].AsSpan(tokens[t] * dim, dim).ToArray();
+            for (int l = 0; l < c.NumLayers; l++)
+            {
+                string p = $"layers.{l}.";
+                var o = DeltaTtt(c, w, p, RmsNorm(h, w[p + "norm1.weight"], c.RmsNormEps), states[l]);
+                for (int i = 0; i < dim; i++) h[i] += o[i];
+                var m = RmsNorm(h, w[p + "norm2.weight"], c.RmsNormEps);
+                var gate = BitLinear(m, w[p + "mlp.gate_proj.weight"], inter);
+                var up = BitLinear(m, w[p + "mlp.up_proj.weight"], inter);
+                var act = gate.Select((g, i) => g / (1 + Math.Exp(-g)) * up[i]).ToArray();
+                var down = BitLinear(act, w[p + "mlp.down_proj.weight"], dim);
+                for (int i = 0; i < dim; i++) h[i] += down[i];
+            }
+            result[t] = Linear(RmsNorm(h, w["norm_f.weight"], c.RmsNormEps), w["lm_head.weight"], c.VocabSize);
+        }
+        return result;
+    }
+
+    [TestMethod]
+    [DataRow(4, 1, 9)]
+    [DataRow(4, 3, 11)]
+    [DataRow(0, 16, 7)]
+    [DataRow(2, 4, 9)]
+    public void DeltaModelLogitsMatchTheScalarSpecTranscription(int conv, int chunk, int time)
+    {
+        manual_seed(60 + conv + chunk);
+        var config = new BitLlamaConfig
+        {
+            VocabSize = 23, HiddenDim = 12, NumLayers = 2, InnerLr = 1.3f, IntermediateDim = 20, TttChunk = chunk, ContextLen = 16,
+            TttType = TttType.Delta, TttHeads = 2, TttHeadDim = 5, TttConv = conv,
+        };
+        using var model = new BitLlamaModel(config);
+        model.to(float64);
+        using (no_grad())
+            foreach (var (name, p) in model.named_parameters())
+                if (name.Contains("conv", StringComparison.Ordinal) || name.Contains("beta_proj", StringComparison.Ordinal))
+                    p.copy_(randn_like(p) * 0.7);   // not the identity convolution and zero bias of a new model
+        var tokens = Enumerable.Range(0, time).Select(i => (i * 7 + 3) % 23).ToArray();
+        using var ids = tensor(tokens.Select(i => (long)i).ToArray(), [1, time]);
+        using var logits = model.forward(ids);
+        var actual = logits.data<double>().ToArray();
+        var expected = ReferenceDeltaLogits(config, new Weights(model), tokens);
+        for (int t = 0; t < time; t++)
+            for (int v = 0; v < config.VocabSize; v++)
+                Assert.AreEqual(expected[t][v], actual[t * config.VocabSize + v], 1e-9, $"position {t}, logit {v}, conv {conv}, chunk {chunk}");
+    }
+
     [TestMethod]
     [DataRow(1, 9)]
     [DataRow(3, 11)]

@@ -56,7 +56,7 @@ public sealed class TttReferenceTests
         using var w0 = randn(batch, d, d, float64) * 0.3;   // a non-zero start state exercises P0 and E
         for (int chunk = 1; chunk <= time; chunk++)
         {
-            using var start = new TttLayerState(w0.clone(), zeros(batch, d, d, float64), 0);
+            using var start = new ReconstructTttState(w0.clone(), zeros(batch, d, d, float64), 0);
             var (pred, state) = TTTLayer.DualForm(k, start, eta, chunk);
             using (pred)
             using (state)
@@ -80,7 +80,7 @@ public sealed class TttReferenceTests
         manual_seed(3);
         using var k = NormalizedKeys(batch, time, d);
         var (whole, wholeState) = TTTLayer.DualForm(k, null, 0.5, chunk);
-        TttLayerState? state = null;
+        ReconstructTttState? state = null;
         var parts = new List<Tensor>();
         foreach (var (start, length) in new[] { (0, 3), (3, 6), (9, 1), (10, 1) })   // boundaries mid-chunk
         {
@@ -119,14 +119,14 @@ public sealed class TttReferenceTests
         {
             using var scope = NewDisposeScope();
             var k = fIn / fIn.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-            var (pred, state) = TTTLayer.DualForm(k, new TttLayerState(wIn, g0.alias(), startPosition), eta, chunk);
+            var (pred, state) = TTTLayer.DualForm(k, new ReconstructTttState(wIn, g0.alias(), startPosition), eta, chunk);
             return (pred * r).sum().item<double>() + 0 * state.Position;
         }
 
         using (var scope = NewDisposeScope())
         {
             var k = f / f.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-            var (pred, _) = TTTLayer.DualForm(k, new TttLayerState(w0, g0.alias(), startPosition), eta, chunk);
+            var (pred, _) = TTTLayer.DualForm(k, new ReconstructTttState(w0, g0.alias(), startPosition), eta, chunk);
             (pred * r).sum().backward();
         }
         foreach (var (param, name) in new[] { (f, "F"), (w0, "W0") })

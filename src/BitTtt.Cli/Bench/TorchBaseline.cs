@@ -42,7 +42,7 @@ internal static class TorchBaseline
                 var (logits, s) = model.Forward(tensor(prompt.Select(i => (long)i).ToArray(), [1, prompt.Length]), null);
                 next = logits[0, -1].argmax().item<long>();
                 state = s;
-                state.Layers.ToList().ForEach(l => { l.W.MoveToOuterDisposeScope(); l.G.MoveToOuterDisposeScope(); });
+                state.MoveToOuterDisposeScope();
             }
             prefill = Math.Min(prefill, sw.Elapsed.TotalSeconds);
             sw.Restart();
@@ -53,7 +53,7 @@ internal static class TorchBaseline
                 next = logits[0, -1].argmax().item<long>();
                 state.Dispose();
                 state = s;
-                state.Layers.ToList().ForEach(l => { l.W.MoveToOuterDisposeScope(); l.G.MoveToOuterDisposeScope(); });
+                state.MoveToOuterDisposeScope();
             }
             state.Dispose();
             decode = Math.Min(decode, sw.Elapsed.TotalSeconds);

@@ -31,8 +31,15 @@ internal sealed class TrainCommand : ICliCommand
         var minLr = new Option<double>("--min-lr") { Description = "learning rate at the last step (cosine decay)", DefaultValueFactory = _ => d.MinLearningRate };
         var saveInterval = new Option<int>("--save-interval") { Description = "steps between checkpoints", DefaultValueFactory = _ => d.SaveInterval };
         var steps = new Option<int>("--steps") { Description = "total steps of the schedule", DefaultValueFactory = _ => d.MaxSteps };
-        var innerLr = new Option<float>("--inner-lr") { Description = "TTT inner learning rate", DefaultValueFactory = _ => d.InnerLr };
-        var tttChunk = new Option<int>("--ttt-chunk") { Description = "TTT mini-batch size", DefaultValueFactory = _ => d.TttChunk };
+        var tttType = new Option<string>("--ttt-type") { Description = "TTT layer: delta (delta rule with heads and a short convolution) or reconstruct (the seed's layer)", DefaultValueFactory = _ => BitLlamaConfig.TttTypeName(d.TttType) };
+        var innerLr = new Option<float?>("--inner-lr")
+        {
+            Description = $"TTT inner learning rate: delta's scale of the per-token rate β (default {TrainingDefaults.DeltaInnerLr:0.0}), reconstruct's step η (default {TrainingDefaults.ReconstructInnerLr:0.0})",
+        };
+        var tttChunk = new Option<int>("--ttt-chunk") { Description = "reconstruct: TTT mini-batch size; delta: block size of the parallel training form (same result for any value)", DefaultValueFactory = _ => d.TttChunk };
+        var tttHeads = new Option<int>("--ttt-heads") { Description = "delta: heads", DefaultValueFactory = _ => d.TttHeads };
+        var tttHeadDim = new Option<int>("--ttt-head-dim") { Description = "delta: width of one head (0 = dim / heads)", DefaultValueFactory = _ => d.TttHeadDim };
+        var tttConv = new Option<int>("--ttt-conv") { Description = "delta: kernel of the short causal convolution on q, k, v (0 = none)", DefaultValueFactory = _ => d.TttConv };
         var seed = new Option<int>("--seed") { Description = "random seed (initialization and window sampling)", DefaultValueFactory = _ => d.Seed };
         var evalInterval = new Option<int>("--eval-interval") { Description = "steps between validation losses (0 = only at the end)", DefaultValueFactory = _ => d.EvalInterval };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => d.Device };
@@ -44,24 +51,42 @@ internal sealed class TrainCommand : ICliCommand
         var command = new Command("train", "Train a BitLlama model on a text file.")
         {
             data, tokenizer, vocabSize, dim, layers, intermediate, contextLen, batchSize, lr, warmup, minLr, saveInterval, steps,
-            innerLr, tttChunk, seed, evalInterval, device, threads, output, resume, stopAfter,
+            tttType, innerLr, tttChunk, tttHeads, tttHeadDim, tttConv, seed, evalInterval, device, threads, output, resume, stopAfter,
         };
         command.SetAction(r => CliCommands.Run(() => Run(r.Get(data), r.GetValue(tokenizer), r.GetResult(vocabSize) is { Implicit: false } ? r.Get(vocabSize) : null, r.Get(output), new TrainingOptions
         {
             HiddenDim = r.Get(dim), NumLayers = r.Get(layers), IntermediateDim = r.Get(intermediate), ContextLength = r.Get(contextLen),
             BatchSize = r.Get(batchSize), LearningRate = r.Get(lr), WarmupSteps = r.Get(warmup), MinLearningRate = r.Get(minLr),
-            SaveInterval = r.Get(saveInterval), MaxSteps = r.Get(steps), InnerLr = r.Get(innerLr), TttChunk = r.Get(tttChunk),
+            SaveInterval = r.Get(saveInterval), MaxSteps = r.Get(steps), TttType = ParseTttType(r, tttType, [tttHeads, tttHeadDim, tttConv]),
+            InnerLr = r.GetValue(innerLr), TttChunk = r.Get(tttChunk), TttHeads = r.Get(tttHeads), TttHeadDim = r.Get(tttHeadDim), TttConv = r.Get(tttConv),
             Seed = r.Get(seed), EvalInterval = r.Get(evalInterval), Device = r.Get(device), Threads = r.Get(threads),
             StopAfterSteps = r.GetValue(stopAfter), Resume = r.Get(resume), CheckpointDirectory = r.Get(output),
         })).GetAwaiter().GetResult());
         return command;
     }
 
+    // --ttt-type by name; the delta-only flags given with reconstruct are an error rather than silently ignored.
+    static TttType ParseTttType(ParseResult r, Option<string> option, Option<int>[] deltaOnly)
+    {
+        string name = r.Get(option);
+        var type = name switch
+        {
+            "delta" => TttType.Delta,
+            "reconstruct" => TttType.Reconstruct,
+            _ => throw new ArgumentException($"--ttt-type must be 'delta' or 'reconstruct', got '{name}'"),
+        };
+        if (type == TttType.Reconstruct && deltaOnly.FirstOrDefault(o => r.GetResult(o) is { Implicit: false }) is { } given)
+            throw new ArgumentException($"{given.Name} applies only to --ttt-type delta");
+        return type;
+    }
+
     static int Run(string dataPath, string? tokenizerPath, int? vocabSize, string outputDir, TrainingOptions options)
     {
         options.Validate();
         if (options.InnerUpdateMayDiverge)
-            Console.Error.WriteLine($"bit-llama: warning: inner_lr * ttt_chunk = {options.InnerLr * options.TttChunk:0.###} >= 2; the TTT inner update can diverge (lower --inner-lr or --ttt-chunk)");
+            Console.Error.WriteLine(options.TttType == TttType.Delta
+                ? $"bit-llama: warning: inner_lr = {options.EffectiveInnerLr:0.###} > 2; the delta rule's update can diverge (lower --inner-lr)"
+                : $"bit-llama: warning: inner_lr * ttt_chunk = {options.EffectiveInnerLr * options.TttChunk:0.###} >= 2; the TTT inner update can diverge (lower --inner-lr or --ttt-chunk)");
         TorchDevice.Resolve(options.Device);
         using var cts = new CancellationTokenSource();
         ConsoleCancelEventHandler onCancel = (_, e) =>

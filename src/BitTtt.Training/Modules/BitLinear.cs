@@ -37,6 +37,19 @@ public sealed class BitLinear : nn.Module<Tensor, Tensor>
         return xs.matmul(w.t()).MoveToOuterDisposeScope();              // (N, Out)
     }
 
+    /// <summary>
+    /// (N, In) -> (N, ΣOut): several BitLinear layers over one input, concatenated along the last axis.
+    /// Equal to <c>cat([l.forward(x) for l in layers], -1)</c> (each weight keeps its own scale), but
+    /// the input is quantized once and multiplied once.
+    /// </summary>
+    internal static Tensor ForwardConcat(Tensor x, params BitLinear[] layers)
+    {
+        using var scope = NewDisposeScope();
+        var w = cat(layers.Select(l => l.weight + (QuantizeWeight(l.weight) - l.weight).detach()).ToArray(), 0);   // (ΣOut, In)
+        var xs = x + (QuantizeActivation(x) - x).detach();                                                          // (N, In)
+        return xs.matmul(w.t()).MoveToOuterDisposeScope();                                                          // (N, ΣOut)
+    }
+
     /// <summary>Effective ternary weight <c>clamp(round(W·s), -1, 1) / s</c>, s = 1 / max(mean|W|, 1e-5).</summary>
     internal static Tensor QuantizeWeight(Tensor w)
     {

@@ -9,14 +9,14 @@ namespace BitTtt.Training;
 public sealed class BitLlamaBlock : nn.Module<Tensor, Tensor>
 {
     private readonly RMSNorm norm1; // (D)
-    private readonly TTTLayer ttt;
+    private readonly TttMixer ttt;    // reconstruct (SPEC §3a) or delta (§3b), by config.TttType
     private readonly RMSNorm norm2; // (D)
     private readonly SwiGLU mlp;
 
     public BitLlamaBlock(string name, BitLlamaConfig config) : base(name)
     {
         norm1 = new RMSNorm(nameof(norm1), config.HiddenDim, config.RmsNormEps);
-        ttt = new TTTLayer(nameof(ttt), config.HiddenDim, config.InnerLr, config.TttChunk);
+        ttt = TttMixer.Create(nameof(ttt), config);
         norm2 = new RMSNorm(nameof(norm2), config.HiddenDim, config.RmsNormEps);
         mlp = new SwiGLU(nameof(mlp), config.HiddenDim, config.IntermediateDim);
         RegisterComponents();
@@ -37,8 +37,6 @@ public sealed class BitLlamaBlock : nn.Module<Tensor, Tensor>
         var (mixed, next) = ttt.Forward(norm1.forward(h), state);               // (B, T, D)
         h = h + mixed;
         h = h + mlp.forward(norm2.forward(h));                                  // (B, T, D)
-        next.W.MoveToOuterDisposeScope();
-        next.G.MoveToOuterDisposeScope();
-        return (h.MoveToOuterDisposeScope(), next);
+        return (h.MoveToOuterDisposeScope(), next.MoveToOuterDisposeScope());
     }
 }

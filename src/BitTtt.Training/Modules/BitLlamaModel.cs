@@ -62,8 +62,7 @@ public sealed class BitLlamaModel : nn.Module<Tensor, Tensor>
         for (int i = 0; i < layers.Count; i++)
         {
             (h, next[i]) = layers[i].Forward(h, state?.Layers[i]);              // (B, T, D)
-            next[i].W.MoveToOuterDisposeScope();
-            next[i].G.MoveToOuterDisposeScope();
+            next[i].MoveToOuterDisposeScope();
         }
         var logits = lm_head.forward(norm_f.forward(h));                        // (B, T, V)
         return (logits.MoveToOuterDisposeScope(), new TttState(next));

@@ -12,7 +12,7 @@ namespace BitTtt.Training;
 /// anywhere: the outer gradient flows through every inner update into <c>down</c>, <c>up</c> and the
 /// layers before them.
 /// </summary>
-public sealed class TTTLayer : nn.Module<Tensor, Tensor>
+public sealed class TTTLayer : TttMixer
 {
     private readonly BitLinear down; // (d, D)
     private readonly BitLinear up;   // (D, d)
@@ -30,21 +30,13 @@ public sealed class TTTLayer : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>(B, T, D) -> (B, T, D), from a zero state.</summary>
-    public override Tensor forward(Tensor a)
-    {
-        var (output, state) = Forward(a, null);
-        state.Dispose();
-        return output;
-    }
-
     /// <summary>(B, T, D) -> (B, T, D); continues from <paramref name="state"/> (zero when null) and returns the state after the last token.</summary>
-    public (Tensor Output, TttLayerState State) Forward(Tensor a, TttLayerState? state)
+    public override (Tensor Output, TttLayerState State) Forward(Tensor a, TttLayerState? state)
     {
         using var scope = NewDisposeScope();
         var f = down.forward(a);                                                 // (B, T, d)
         var k = f / f.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);          // (B, T, d)
-        var (pred, next) = DualForm(k, state, innerLr, chunk);                   // (B, T, d)
+        var (pred, next) = DualForm(k, ExpectState<ReconstructTttState>(state), innerLr, chunk);   // (B, T, d)
         var output = up.forward(pred);                                           // (B, T, D)
         return (output.MoveToOuterDisposeScope(), MoveOut(next));
     }
@@ -57,7 +49,7 @@ public sealed class TTTLayer : nn.Module<Tensor, Tensor>
     /// and when the chunk is complete <c>W' = W - η·G'</c>, <c>G' = 0</c>.
     /// With G = 0 this is SPEC's <c>Pred = P0 - η·strict_tril(K·Kᵀ)·E</c>, <c>W' = W - η·Eᵀ·K</c>.
     /// </summary>
-    internal static (Tensor Pred, TttLayerState State) DualForm(Tensor k, TttLayerState? state, double innerLr, int chunk)
+    internal static (Tensor Pred, ReconstructTttState State) DualForm(Tensor k, ReconstructTttState? state, double innerLr, int chunk)
     {
         using var scope = NewDisposeScope();
         long batch = k.shape[0], time = k.shape[1], d = k.shape[2];
@@ -106,13 +98,12 @@ public sealed class TTTLayer : nn.Module<Tensor, Tensor>
         // state never disposes the new one.
         if (state is not null && ReferenceEquals(w, state.W)) w = w.alias();
         if (state is not null && ReferenceEquals(g, state.G)) g = g.alias();
-        return (all.MoveToOuterDisposeScope(), MoveOut(new TttLayerState(w, g, position)));
+        return (all.MoveToOuterDisposeScope(), MoveOut(new ReconstructTttState(w, g, position)));
     }
 
-    static TttLayerState MoveOut(TttLayerState state)
+    static T MoveOut<T>(T state) where T : TttLayerState
     {
-        state.W.MoveToOuterDisposeScope();
-        state.G.MoveToOuterDisposeScope();
+        state.MoveToOuterDisposeScope();
         return state;
     }
 }

@@ -2,18 +2,45 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: B = batch, d = TTT width (D/4).
+// Shape key: B = batch, d = reconstruct TTT width (D/4), H = delta heads, dh = delta head width,
+// F = H·dh, K = delta conv kernel.
 
 /// <summary>
-/// The TTT state of one layer for a batch of sequences, exactly the generation state of SPEC §3:
+/// The TTT state of one layer for a batch of sequences (SPEC §3: the only per-sequence state). The
+/// layer type decides what it holds: <see cref="ReconstructTttState"/> (§3a) or <see cref="DeltaTttState"/> (§3b).
+/// </summary>
+public abstract class TttLayerState : IDisposable
+{
+    /// <summary>Every tensor of the state (what <see cref="Dispose"/> frees and <see cref="MoveToOuterDisposeScope"/> moves).</summary>
+    public abstract IReadOnlyList<Tensor> Tensors { get; }
+
+    /// <summary>A detached copy (for truncated backpropagation between segments or for inference).</summary>
+    public abstract TttLayerState Detach();
+
+    /// <summary>Moves every tensor of the state out of the current dispose scope; returns this.</summary>
+    public TttLayerState MoveToOuterDisposeScope()
+    {
+        foreach (var t in Tensors) t.MoveToOuterDisposeScope();
+        return this;
+    }
+
+    public void Dispose()
+    {
+        foreach (var t in Tensors) t.Dispose();
+        GC.SuppressFinalize(this);
+    }
+}
+
+/// <summary>
+/// The state of a "reconstruct" layer, exactly the generation state of SPEC §3a:
 /// <see cref="W"/> is the inner weight at the start of the current chunk, <see cref="G"/> the running
 /// sum of inner gradients <c>Σ (W k - k) kᵀ</c> of the <see cref="Position"/> tokens already seen in
 /// that chunk (zero when <see cref="Position"/> is 0). A segment that ends mid-chunk hands this triple
 /// to the next segment, which continues the same chunk, so segmented and whole forward passes agree.
 /// </summary>
-public sealed class TttLayerState : IDisposable
+public sealed class ReconstructTttState : TttLayerState
 {
-    public TttLayerState(Tensor w, Tensor g, int position)
+    public ReconstructTttState(Tensor w, Tensor g, int position)
     {
         W = w;
         G = g;
@@ -29,14 +56,33 @@ public sealed class TttLayerState : IDisposable
     /// <summary>Tokens already processed in the current chunk, 0 ≤ Position &lt; ttt_chunk.</summary>
     public int Position { get; }
 
-    /// <summary>A detached copy (for truncated backpropagation between segments or for inference).</summary>
-    public TttLayerState Detach() => new(W.detach().clone(), G.detach().clone(), Position);
+    public override IReadOnlyList<Tensor> Tensors => [W, G];
 
-    public void Dispose()
+    public override TttLayerState Detach() => new ReconstructTttState(W.detach().clone(), G.detach().clone(), Position);
+}
+
+/// <summary>
+/// The state of a "delta" layer (SPEC §3b): the inner maps S of every head and the last K−1
+/// pre-convolution rows of xq, xk, xv, so the next segment's convolution sees the tokens before it.
+/// The delta rule has no chunk position: a chunk is only a block size of the parallel form.
+/// </summary>
+public sealed class DeltaTttState : TttLayerState
+{
+    public DeltaTttState(Tensor s, Tensor convTail)
     {
-        W.Dispose();
-        G.Dispose();
+        S = s;
+        ConvTail = convTail;
     }
+
+    /// <summary>(B, H, dh, dh): the inner map of each head, read as <c>S·k</c>.</summary>
+    public Tensor S { get; }
+
+    /// <summary>(B, K−1, 3F): the last K−1 rows of <c>[xq | xk | xv]</c> before the convolution, oldest first (zeros before position 0).</summary>
+    public Tensor ConvTail { get; }
+
+    public override IReadOnlyList<Tensor> Tensors => [S, ConvTail];
+
+    public override TttLayerState Detach() => new DeltaTttState(S.detach().clone(), ConvTail.detach().clone());
 }
 
 /// <summary>The TTT state of every layer of a <see cref="BitLlamaModel"/> (SPEC §3: the only per-sequence state).</summary>
@@ -47,6 +93,13 @@ public sealed class TttState : IDisposable
     public IReadOnlyList<TttLayerState> Layers { get; }
 
     public TttState Detach() => new(Layers.Select(l => l.Detach()).ToArray());
+
+    /// <summary>Moves every layer's tensors out of the current dispose scope; returns this.</summary>
+    public TttState MoveToOuterDisposeScope()
+    {
+        foreach (var layer in Layers) layer.MoveToOuterDisposeScope();
+        return this;
+    }
 
     public void Dispose()
     {

@@ -1,0 +1,259 @@
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace BitTtt.Training.Tests;
+
+/// <summary>
+/// The delta layer's chunk-parallel form (SPEC §3b) against the plain token loop, state carried across
+/// splits, and gradients against float64 finite differences.
+/// </summary>
+[TestClass]
+public sealed class DeltaTttReferenceTests
+{
+    // SPEC §3b, one head of one sequence, token by token: S -= β (S k - v) kᵀ; o = S q. Rows are (T, dh),
+    // S is (dh, dh) row-major, read as S·k.
+    internal static double[] TokenLoop(double[] q, double[] k, double[] v, double[] beta, double[] s, int time, int dh)
+    {
+        var o = new double[time * dh];
+        for (int t = 0; t < time; t++)
+        {
+            var e = new double[dh];
+            for (int i = 0; i < dh; i++)
+            {
+                double sk = 0;
+                for (int j = 0; j < dh; j++) sk += s[i * dh + j] * k[t * dh + j];
+                e[i] = sk - v[t * dh + i];
+            }
+            for (int i = 0; i < dh; i++)
+                for (int j = 0; j < dh; j++) s[i * dh + j] -= beta[t] * e[i] * k[t * dh + j];
+            for (int i = 0; i < dh; i++)
+            {
+                double sq = 0;
+                for (int j = 0; j < dh; j++) sq += s[i * dh + j] * q[t * dh + j];
+                o[t * dh + i] = sq;
+            }
+        }
+        return o;
+    }
+
+    static Tensor Normalized(Tensor x) => x / x.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
+
+    [TestMethod]
+    [DataRow(7, 3)]
+    [DataRow(9, 5)]
+    public void ChunkFormMatchesTokenLoopForEveryChunkSize(int time, int dh)
+    {
+        const int batch = 2, heads = 3;
+        manual_seed(time * 10 + dh);
+        using var scope = NewDisposeScope();
+        var q = Normalized(randn(batch, heads, time, dh, float64));
+        var k = Normalized(randn(batch, heads, time, dh, float64));
+        var v = randn(batch, heads, time, dh, float64);
+        var beta = rand(batch, heads, time, float64) * 1.5;          // up to inner_lr = 1.5
+        var s0 = randn(batch, heads, dh, dh, float64) * 0.5;          // a non-zero start exercises U = U₀ − W S₀ᵀ
+        for (int chunk = 1; chunk <= time; chunk++)
+        {
+            foreach (var start in new[] { s0, null })
+            {
+                var (o, s) = DeltaTttLayer.ChunkForm(q, k, v, beta, start, chunk);
+                for (int b = 0; b < batch; b++)
+                    for (int h = 0; h < heads; h++)
+                    {
+                        var state = start is null ? new double[dh * dh] : start[b, h].data<double>().ToArray();
+                        var expected = TokenLoop(q[b, h].data<double>().ToArray(), k[b, h].data<double>().ToArray(),
+                            v[b, h].data<double>().ToArray(), beta[b, h].data<double>().ToArray(), state, time, dh);
+                        AssertClose(expected, o[b, h].data<double>().ToArray(), 1e-10, $"outputs, chunk {chunk}, b {b}, h {h}, start {(start is null ? "zero" : "random")}");
+                        AssertClose(state, s[b, h].data<double>().ToArray(), 1e-10, $"final S, chunk {chunk}, b {b}, h {h}");
+                    }
+            }
+        }
+    }
+
+    [TestMethod]
+    public void ChunkFormOfAnEmptySequenceKeepsTheState()
+    {
+        using var scope = NewDisposeScope();
+        var s0 = randn(1, 2, 3, 3, float64);
+        var none = zeros(1, 2, 0, 3, float64);
+        var (o, s) = DeltaTttLayer.ChunkForm(none, none, none, zeros(1, 2, 0, float64), s0, 4);
+        CollectionAssert.AreEqual(new long[] { 1, 2, 0, 3 }, o.shape);
+        Assert.IsTrue(allclose(s, s0, 0, 0));
+    }
+
+    // SPEC §3b's convolution written out: y_t[c] = Σ_j w[c, j] x_{t-K+1+j}[c], x before 0 = 0.
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(4)]
+    public void ShortConvMatchesTheSumAndCarriesItsTail(int kernel)
+    {
+        const int batch = 2, time = 7, channels = 5;
+        manual_seed(kernel);
+        using var scope = NewDisposeScope();
+        var x = randn(batch, time, channels, float64);
+        var w = randn(channels, kernel, float64);
+        var (y, _) = ShortConv.Apply(x, w, null);
+        for (int b = 0; b < batch; b++)
+            for (int t = 0; t < time; t++)
+                for (int c = 0; c < channels; c++)
+                {
+                    double expected = 0;
+                    for (int j = 0; j < kernel; j++)
+                    {
+                        int s = t - kernel + 1 + j;
+                        if (s >= 0) expected += w[c, j].item<double>() * x[b, s, c].item<double>();
+                    }
+                    Assert.AreEqual(expected, y[b, t, c].item<double>(), 1e-12, $"b {b}, t {t}, c {c}");
+                }
+        // In pieces of 2, 1 and 4 tokens (pieces shorter than the kernel), carrying the tail.
+        Tensor? tail = null;
+        var parts = new List<Tensor>();
+        foreach (var (start, length) in new[] { (0, 2), (2, 1), (3, 4) })
+        {
+            var (part, next) = ShortConv.Apply(x.narrow(1, start, length), w, tail);
+            parts.Add(part);
+            tail = next;
+        }
+        Assert.IsTrue(allclose(y, cat(parts, 1), 0, 1e-14), "pieces differ from the whole");
+    }
+
+    internal static BitLlamaConfig LayerConfig(int conv, int chunk, int headDim = 3) => new()
+    {
+        VocabSize = 11, HiddenDim = 12, NumLayers = 1, InnerLr = 1.2f, TttChunk = chunk, TttType = TttType.Delta,
+        TttHeads = 3, TttHeadDim = headDim, TttConv = conv,
+    };
+
+    static DeltaTttLayer RandomLayer(BitLlamaConfig config)
+    {
+        var layer = new DeltaTttLayer("ttt", config);
+        layer.to(float64);
+        using var _ = no_grad();
+        foreach (var (name, p) in layer.named_parameters())
+            if (name.EndsWith("conv.weight", StringComparison.Ordinal) || name.StartsWith("beta_proj", StringComparison.Ordinal))
+                p.copy_(randn_like(p));   // not the identity convolution / zero bias of a new layer
+        return layer;
+    }
+
+    [TestMethod]
+    [DataRow(0, 1)]
+    [DataRow(0, 4)]
+    [DataRow(4, 3)]
+    [DataRow(4, 16)]
+    [DataRow(2, 5)]
+    public void SplitsWithCarriedStateEqualTheWholeSequence(int conv, int chunk)
+    {
+        const int time = 13;
+        manual_seed(conv * 31 + chunk);
+        using var scope = NewDisposeScope();
+        using var layer = RandomLayer(LayerConfig(conv, chunk, headDim: 5));
+        var a = randn(2, time, 12, float64);
+        var (whole, wholeState) = layer.Forward(a, null);
+        foreach (var cuts in new[] { new[] { 1 }, new[] { 2, 3 }, new[] { 5, 6, 12 }, Enumerable.Range(1, time - 1).ToArray() })
+        {
+            TttLayerState? state = null;
+            var parts = new List<Tensor>();
+            int start = 0;
+            foreach (int end in cuts.Append(time))
+            {
+                var (part, next) = layer.Forward(a.narrow(1, start, end - start), state);
+                parts.Add(part);
+                state = next;
+                start = end;
+            }
+            string at = string.Join(",", cuts);
+            Assert.IsTrue(allclose(whole, cat(parts, 1), 0, 1e-12), $"outputs, cuts {at}");
+            var (s1, s2) = ((DeltaTttState)wholeState, (DeltaTttState)state!);
+            Assert.IsTrue(allclose(s1.S, s2.S, 0, 1e-12), $"S, cuts {at}");
+            Assert.IsTrue(allclose(s1.ConvTail, s2.ConvTail, 0, 1e-13), $"conv tail, cuts {at}");
+        }
+    }
+
+    [TestMethod]
+    public void ChunkSizeDoesNotChangeTheLayer()
+    {
+        manual_seed(5);
+        using var scope = NewDisposeScope();
+        using var reference = RandomLayer(LayerConfig(4, 1));
+        var a = randn(2, 9, 12, float64);
+        var expected = reference.forward(a);
+        foreach (int chunk in new[] { 2, 4, 9, 64 })
+        {
+            using var layer = new DeltaTttLayer("ttt", LayerConfig(4, chunk));
+            layer.to(float64);
+            layer.load_state_dict(reference.state_dict());
+            Assert.IsTrue(allclose(expected, layer.forward(a), 0, 1e-12), $"chunk {chunk}");
+        }
+    }
+
+    [TestMethod]
+    public void AStateOfAnotherShapeOrTypeIsAnArgumentError()
+    {
+        using var scope = NewDisposeScope();
+        using var layer = new DeltaTttLayer("ttt", LayerConfig(4, 4));
+        var a = randn(2, 3, 12);
+        var (_, state) = layer.Forward(a, null);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(randn(1, 3, 12), state));
+        StringAssert.Contains(e.Message, "delta TTT state");
+        var wrong = new ReconstructTttState(zeros(2, 3, 3), zeros(2, 3, 3), 0);
+        e = Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(a, wrong));
+        StringAssert.Contains(e.Message, "ReconstructTttState");
+    }
+
+    // Gradients through every update, float64, against central differences of
+    // L = Σ R ⊙ ChunkForm(normalize(conv(x)), ...) with respect to x, the conv weights and tail, β and S₀.
+    [TestMethod]
+    [DataRow(1)]
+    [DataRow(2)]
+    [DataRow(5)]
+    public void GradientMatchesFiniteDifferences(int chunk)
+    {
+        const int batch = 1, heads = 2, dh = 3, time = 5, kernel = 3, f = heads * dh;
+        const double h = 1e-6;
+        manual_seed(70 + chunk);
+        var inputs = new Dictionary<string, Tensor>
+        {
+            ["x"] = randn(batch, time, 3 * f, float64),
+            ["conv"] = randn(3 * f, kernel, float64),
+            ["tail"] = randn(batch, kernel - 1, 3 * f, float64),
+            ["beta"] = rand(batch, heads, time, float64) + 0.2,
+            ["s0"] = randn(batch, heads, dh, dh, float64) * 0.5,
+        };
+        using var r = randn(batch, heads, time, dh, float64);
+
+        Tensor Loss(IReadOnlyDictionary<string, Tensor> t)
+        {
+            var (y, tail) = ShortConv.Apply(t["x"], t["conv"], t["tail"]);
+            Tensor Head(int part) => y.narrow(2, part * f, f).reshape(batch, time, heads, dh).transpose(1, 2);
+            var (o, s) = DeltaTttLayer.ChunkForm(Normalized(Head(0)), Normalized(Head(1)), Head(2), t["beta"], t["s0"], chunk);
+            return (o * r).sum() + s.sum() * 0.3 + tail.sum() * 0.1;
+        }
+
+        var leaves = inputs.ToDictionary(p => p.Key, p => p.Value.clone().requires_grad_(true));
+        using (var scope = NewDisposeScope()) Loss(leaves).backward();
+        foreach (var (name, value) in inputs)
+        {
+            var analytic = leaves[name].grad!.data<double>().ToArray();
+            var values = value.data<double>().ToArray();
+            for (int i = 0; i < values.Length; i++)
+            {
+                double Shifted(double delta)
+                {
+                    using var scope = NewDisposeScope();
+                    var copy = (double[])values.Clone();
+                    copy[i] += delta;
+                    var shifted = new Dictionary<string, Tensor>(inputs) { [name] = tensor(copy, value.shape) };
+                    return Loss(shifted).item<double>();
+                }
+                double numeric = (Shifted(h) - Shifted(-h)) / (2 * h);
+                Assert.AreEqual(numeric, analytic[i], 1e-6 * Math.Max(1, Math.Abs(numeric)), $"d/d{name}[{i}], chunk {chunk}");
+            }
+        }
+        foreach (var t in inputs.Values.Concat(leaves.Values)) t.Dispose();
+    }
+
+    static void AssertClose(double[] expected, double[] actual, double tolerance, string what)
+    {
+        Assert.AreEqual(expected.Length, actual.Length, what);
+        for (int i = 0; i < expected.Length; i++)
+            Assert.AreEqual(expected[i], actual[i], tolerance * Math.Max(1, Math.Abs(expected[i])), $"{what}, element {i}");
+    }
+}
