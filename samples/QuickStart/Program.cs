@@ -1,5 +1,5 @@
 // QuickStart: train a small BitLlama on Moby-Dick through the ML.NET pipeline, compare its validation loss
-// with the unigram baseline, save it as .bitt, reload it and stream a completion.
+// with the n-gram baselines (unigram, Kneser-Ney bigram and trigram), save it as .bitt, reload it and stream a completion.
 //
 //   dotnet run --project samples/QuickStart                 # default: a few minutes on 2 cores
 //   dotnet run --project samples/QuickStart -- --long       # the README model size, 1500 steps (about an hour)
@@ -86,12 +86,17 @@ var trained = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().S
 var table = new Table().AddColumns("", "nats/token");
 table.AddRow("train loss (last step)", $"{trained.TrainLoss:F3}");
 table.AddRow("validation loss", trained.ValidationLoss is { } vl ? $"{vl:F3}" : "n/a");
-table.AddRow("unigram baseline (validation)", trained.UnigramValidationLoss is { } ul ? $"{ul:F3}" : "n/a");
+if (trained.Baselines is { } bl)
+{
+    table.AddRow("unigram baseline, add-one (validation)", $"{bl.Unigram:F3}");
+    table.AddRow("Kneser-Ney bigram baseline (validation)", $"{bl.Bigram:F3}");
+    table.AddRow("Kneser-Ney trigram baseline (validation)", $"{bl.Trigram:F3}");
+}
 AnsiConsole.Write(table);
-if (trained.ValidationLoss is { } val && trained.UnigramValidationLoss is { } uni)
-    AnsiConsole.MarkupLine(val < uni
-        ? $"[green]The model beats the unigram baseline by {uni - val:F2} nats/token.[/]"
-        : $"[yellow]The model is not below the unigram baseline yet ({val - uni:F2} nats/token above): train longer (--steps, --long).[/]");
+if (trained.ValidationLoss is { } val && trained.Baselines is { } baselines)
+    AnsiConsole.MarkupLine(baselines.AllBeatenBy(val)
+        ? $"[green]{Markup.Escape(baselines.Verdict(val))}.[/]"
+        : $"[yellow]{Markup.Escape(baselines.Verdict(val))}: train longer (--steps, --long).[/]");
 AnsiConsole.MarkupLine($"Trained on {trained.TrainTokens:N0} tokens in {clock.Elapsed.TotalSeconds:F0} s.");
 
 ml.Model.SaveAsBitt(model, settings.OutputPath);          // the .bitt model-saving extension

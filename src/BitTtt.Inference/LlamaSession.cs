@@ -120,7 +120,7 @@ public sealed class LlamaSession : IDisposable
         // A model may have more rows than its tokenizer has tokens (vocab_size padded, or the seed config's 16384
         // with a smaller tokenizer); those ids have no text, so they are never candidates.
         int vocab = Math.Min(_logits.Length, tokenizer.VocabSize);
-        var sampler = new Sampler(options, vocab);
+        var sampler = new Sampler(options, vocab, tokenizer.Utf8Table);   // never emits invalid UTF-8
         var decoder = tokenizer.CreateStreamDecoder();
         var filter = new StopStringFilter(options.StopStrings);
         var context = new int[RepetitionWindow];

@@ -80,12 +80,12 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             var summary = new BitLlamaTrainingSummary
             {
                 Steps = result.Step, Completed = result.Completed, TrainLoss = result.TrainLoss, ValidationLoss = result.ValidationLoss,
-                UnigramValidationLoss = useValid is null ? null : BitLlamaTrainer.UnigramCrossEntropy(train, useValid, tokenizer.VocabSize),
+                UnigramValidationLoss = result.Baselines?.Unigram, Baselines = result.Baselines,
                 TrainTokens = train.Count, ValidationTokens = useValid?.Count ?? 0,
                 CheckpointPath = result.CheckpointPath, Elapsed = clock.Elapsed,
             };
             MlHost.Info(channel, $"Trained {summary.Steps} steps in {summary.Elapsed.TotalSeconds:F0} s: train loss {summary.TrainLoss:F3}" +
-                (summary.ValidationLoss is { } v ? $", validation loss {v:F3} (unigram baseline {summary.UnigramValidationLoss:F3})" : "") + ".");
+                (summary.ValidationLoss is { } v && summary.Baselines is { } b ? $"; {b.Verdict(v)}" : "") + ".");
             var settings = _options.Generation() with { PromptColumnName = prompt, CompletionColumnName = _options.CompletionColumnName };
             return new BitLlamaTransformer(_catalog, result.Config, tokenizer, result.Weights, settings, summary);
         }
@@ -154,7 +154,7 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             int every = Math.Max(1, p.TotalSteps / 20);
             if (p.Step % every == 0 || p.Step == p.TotalSteps || p.ValidationLoss is not null)
                 MlHost.Info(channel, $"step {p.Step}/{p.TotalSteps} loss {p.Loss:F4} lr {p.LearningRate:G3} {p.TokensPerSecond:F0} tok/s" +
-                    (p.ValidationLoss is { } v ? $" validation {v:F4}" : "") + $" remaining {p.Remaining:hh\\:mm\\:ss}");
+                    (p.ValidationLoss is { } v ? $" validation {v:F4}" + (p.Baselines is { } b ? $" (baselines: {b})" : "") : "") + $" remaining {p.Remaining:hh\\:mm\\:ss}");
             user?.Report(p);
         }
     }

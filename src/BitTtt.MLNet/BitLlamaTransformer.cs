@@ -114,6 +114,12 @@ public sealed record BitLlamaTrainingSummary
     /// (add-one smoothed): what a model that ignores context scores. A useful model is below it.
     /// </summary>
     public double? UnigramValidationLoss { get; init; }
+    /// <summary>
+    /// The unigram (add-one), interpolated Kneser-Ney bigram and trigram cross-entropies (nats/token) of the
+    /// validation tokens, counted on the training tokens; null without validation data. A model that does not
+    /// beat the trigram has learned less than counting would.
+    /// </summary>
+    public BitTtt.Evaluation.BaselineLosses? Baselines { get; init; }
     public required long TrainTokens { get; init; }
     public long ValidationTokens { get; init; }
     public string? CheckpointPath { get; init; }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BitTtt.Evaluation;
 using BitTtt.Formats;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -23,6 +24,8 @@ public sealed class TrainingResult
     public required IReadOnlyList<SafeTensorData> Weights { get; init; }
     /// <summary>The checkpoint written last, or null without a checkpoint directory.</summary>
     public string? CheckpointPath { get; init; }
+    /// <summary>The n-gram baselines on the same split (nats/token), when there is a validation file.</summary>
+    public BaselineLosses? Baselines { get; init; }
 }
 
 /// <summary>
@@ -72,6 +75,10 @@ public sealed class BitLlamaTrainer
             (step, sampler) = (saved.Step, new WindowSampler(saved.RngState, saved.WindowsDrawn));
         }
 
+        var baselines = validation is null ? null : MeasureBaselines(train, validation, Config.VocabSize);
+        if (baselines is not null && _options.CheckpointDirectory is { } directory)
+            TrainingMetrics.WriteBaselines(directory, baselines, train.Count, validation!.Count);
+        using var metrics = _options.CheckpointDirectory is { } metricsDirectory ? TrainingMetrics.Open(metricsDirectory, step) : null;
         int startStep = step, lastSaved = _options.Resume ? step : -1;
         double loss = double.NaN;
         double? validationLoss = null;
@@ -104,9 +111,11 @@ public sealed class BitLlamaTrainer
             if (evaluate) (validationLoss, validationStep) = (Evaluate(model, validation, device), step);
             int done = step - startStep;
             var elapsed = clock.Elapsed;
-            progress?.Report(new TrainingProgress(step, _options.MaxSteps, loss, lr,
+            var report = new TrainingProgress(step, _options.MaxSteps, loss, lr,
                 (double)done * _options.BatchSize * _options.ContextLength / Math.Max(elapsed.TotalSeconds, 1e-9),
-                elapsed, elapsed / done * (_options.MaxSteps - step), evaluate ? validationLoss : null));
+                elapsed, elapsed / done * (_options.MaxSteps - step), evaluate ? validationLoss : null) { Baselines = baselines };
+            metrics?.Append(report);
+            progress?.Report(report);
             if (step % _options.SaveInterval == 0) Save();
         }
 
@@ -116,7 +125,7 @@ public sealed class BitLlamaTrainer
         return new TrainingResult
         {
             Config = Config, Step = step, Completed = completed, ValidationLoss = validationLoss, TrainLoss = loss,
-            Weights = ModelWeights.Export(model), CheckpointPath = lastSaved >= 0 ? CheckpointPath : null,
+            Weights = ModelWeights.Export(model), CheckpointPath = lastSaved >= 0 ? CheckpointPath : null, Baselines = baselines,
         };
     }
 
@@ -190,31 +199,26 @@ public sealed class BitLlamaTrainer
     }
 
     /// <summary>
+    /// Training tokens the n-gram baselines count at most (about 1 GB of dictionaries at this size); a longer
+    /// corpus is counted from its start.
+    /// </summary>
+    public const int MaxBaselineTrainTokens = 50_000_000;
+
+    /// <summary>
+    /// The unigram (add-one), KN-bigram and KN-trigram cross-entropies (nats/token) of the validation tokens
+    /// after counting the training tokens: the figures a language model must beat (see <see cref="NGramBaselines"/>).
+    /// </summary>
+    public static BaselineLosses MeasureBaselines(TokenFile train, TokenFile validation, int vocabSize)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(validation);
+        return NGramBaselines.Measure(train.ReadAll(MaxBaselineTrainTokens), validation.ReadAll(), vocabSize);
+    }
+
+    /// <summary>
     /// Cross-entropy (nats) of a unigram model of the training tokens on the validation tokens, with
     /// add-one smoothing over the vocabulary: the baseline a language model must beat.
     /// </summary>
-    public static double UnigramCrossEntropy(TokenFile train, TokenFile validation, int vocabSize)
-    {
-        var counts = new long[vocabSize];
-        var buffer = new int[1 << 16];
-        for (long start = 0; start < train.Count; start += buffer.Length)
-        {
-            var span = buffer.AsSpan(0, (int)Math.Min(buffer.Length, train.Count - start));
-            train.CopyTo(start, span);
-            foreach (int id in span)
-            {
-                if ((uint)id >= (uint)vocabSize)
-                    throw new ArgumentException($"{train.FilePath}: token id {id} is outside the vocabulary [0, {vocabSize})", nameof(train));
-                counts[id]++;
-            }
-        }
-        double denominator = train.Count + vocabSize, sum = 0;
-        for (long start = 0; start < validation.Count; start += buffer.Length)
-        {
-            var span = buffer.AsSpan(0, (int)Math.Min(buffer.Length, validation.Count - start));
-            validation.CopyTo(start, span);
-            foreach (int id in span) sum -= Math.Log(((uint)id < (uint)vocabSize ? counts[id] + 1 : 1) / denominator);
-        }
-        return sum / validation.Count;
-    }
+    public static double UnigramCrossEntropy(TokenFile train, TokenFile validation, int vocabSize) =>
+        NGramBaselines.UnigramCrossEntropy(train.ReadAll(MaxBaselineTrainTokens), validation.ReadAll(), vocabSize);
 }

@@ -79,6 +79,14 @@ public sealed class TokenFile : IDisposable
             for (int i = 0; i < destination.Length; i++) destination[i] = BinaryPrimitives.ReadInt32LittleEndian(source[(i * 4)..]);
     }
 
+    /// <summary>The first <paramref name="maxCount"/> ids (all by default) as an array, e.g. for counting n-grams.</summary>
+    public int[] ReadAll(long maxCount = int.MaxValue)
+    {
+        var ids = new int[(int)Math.Min(Count, Math.Min(maxCount, Array.MaxLength))];
+        CopyTo(0, ids);
+        return ids;
+    }
+
     /// <summary>The largest and smallest id, scanned in blocks (memory-mapped, so any size works).</summary>
     public (int Min, int Max) Range()
     {

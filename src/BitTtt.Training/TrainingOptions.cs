@@ -131,4 +131,8 @@ public sealed class TrainingOptions
 /// <summary>One training step's report.</summary>
 public sealed record TrainingProgress(
     int Step, int TotalSteps, double Loss, double LearningRate, double TokensPerSecond,
-    TimeSpan Elapsed, TimeSpan Remaining, double? ValidationLoss);
+    TimeSpan Elapsed, TimeSpan Remaining, double? ValidationLoss)
+{
+    /// <summary>The n-gram baselines of this run's split (nats/token), measured once at the start; null without validation data.</summary>
+    public BitTtt.Evaluation.BaselineLosses? Baselines { get; init; }
+}

@@ -46,8 +46,15 @@ public sealed class TrainCommandTests
         Assert.AreEqual(0, r.ExitCode, r.StdErr);
         foreach (var file in new[] { "config.json", "tokenizer.json", "model.safetensors", "model.bitt", "checkpoint.safetensors", "tokens.bin", "val.bin" })
             Assert.IsTrue(File.Exists(Path.Combine(output, file)), file);
-        StringAssert.Contains(r.StdOut, "validation loss");
-        StringAssert.Contains(r.StdOut, "unigram entropy");
+        StringAssert.Contains(r.StdErr, "n-gram baselines on the validation split (nats/token): unigram ");
+        StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"validation \d+\.\d\d nats: .*the unigram \(\d+\.\d\d\).*the trigram \(\d+\.\d\d\)"));
+        var baselines = JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "baselines.json"))).RootElement;
+        double unigram = baselines.GetProperty("unigram").GetDouble(), trigram = baselines.GetProperty("trigram").GetDouble();
+        Assert.IsTrue(trigram > 0 && trigram < unigram, $"trigram {trigram}, unigram {unigram}: the text has word structure");
+        var metrics = File.ReadAllLines(Path.Combine(output, "metrics.csv"));
+        Assert.AreEqual("step,lr,train_loss,val_loss,tokens_per_s,elapsed_s", metrics[0]);
+        CollectionAssert.AreEqual(new[] { "1", "2", "3", "4", "5" }, metrics[1..].Select(l => l.Split(',')[0]).ToArray());
+        Assert.AreNotEqual("", metrics[5].Split(',')[3], "the last step has a validation loss");
         StringAssert.Contains(r.StdErr, "step 5/5");
         StringAssert.Contains(r.StdErr, "inner_lr * ttt_chunk = 2");
         Assert.AreEqual(300, BitLlamaConfig.Load(Path.Combine(output, "config.json")).VocabSize);
@@ -107,6 +114,8 @@ public sealed class TrainCommandTests
         StringAssert.Contains(first.StdOut, "stopped at step 3 of 6");
         var second = Train(text, split, "--steps", "6", "--resume");
         Assert.AreEqual(0, second.ExitCode, second.StdErr);
+        var steps = File.ReadAllLines(Path.Combine(split, "metrics.csv"))[1..].Select(l => l.Split(',')[0]).ToArray();
+        CollectionAssert.AreEqual(new[] { "1", "2", "3", "4", "5", "6" }, steps, "metrics.csv continues across a resume");
         CollectionAssert.AreEqual(File.ReadAllBytes(Path.Combine(straight, "model.safetensors")), File.ReadAllBytes(Path.Combine(split, "model.safetensors")));
 
         var export = CliRunner.Run("export", split, "--output", Path.Combine(dir, "exported.bitt"));
@@ -114,6 +123,22 @@ public sealed class TrainCommandTests
         var a = CliRunner.Run("logits", Path.Combine(dir, "exported.bitt"), "--tokens", "3,4,5");
         var b = CliRunner.Run("logits", Path.Combine(straight, "model.bitt"), "--tokens", "3,4,5");
         Assert.AreEqual(b.StdOut, a.StdOut);
+    }
+
+    [TestMethod]
+    public void TrainingRunsLibgompWithThePassiveWaitPolicyUnlessTheUserChoseOne()
+    {
+        // libgomp prints the settings it read at load time (OMP_DISPLAY_ENV); spin count 0 means its workers sleep.
+        string dir = TempDir(), text = WriteText(dir, 100);
+        var unset = CliRunner.RunWith(new() { ["OMP_DISPLAY_ENV"] = "VERBOSE", ["OMP_WAIT_POLICY"] = null },
+            ["train", "--data", text, "--output", Path.Combine(dir, "a"), .. Tiny, "--steps", "1"]);
+        Assert.AreEqual(0, unset.ExitCode, unset.StdErr);
+        StringAssert.Contains(unset.StdErr, "OMP_WAIT_POLICY = 'PASSIVE'");
+        StringAssert.Contains(unset.StdErr, "GOMP_SPINCOUNT = '0'");
+        var active = CliRunner.RunWith(new() { ["OMP_DISPLAY_ENV"] = "VERBOSE", ["OMP_WAIT_POLICY"] = "ACTIVE" },
+            ["train", "--data", text, "--output", Path.Combine(dir, "b"), .. Tiny, "--steps", "1"]);
+        Assert.AreEqual(0, active.ExitCode, active.StdErr);
+        StringAssert.Contains(active.StdErr, "OMP_WAIT_POLICY = 'ACTIVE'");
     }
 
     [TestMethod]

@@ -46,6 +46,33 @@ public sealed class TrainerTests
         Assert.AreEqual(3, reports.Count(r => r.ValidationLoss is not null));
         Assert.AreEqual(1e-2, reports[2].LearningRate, 1e-12);    // end of warmup = peak
         Assert.AreEqual(1e-3, reports[^1].LearningRate, 1e-12);   // last step = min_lr
+        // The n-gram baselines are those of the same split, on every report and in the result.
+        var expected = BitTtt.Evaluation.NGramBaselines.Measure(train.ReadAll(), validation.ReadAll(), Vocab);
+        Assert.AreEqual(expected, result.Baselines);
+        Assert.IsTrue(reports.All(r => r.Baselines == expected));
+        Assert.AreEqual(unigram, expected.Unigram, 1e-12);
+    }
+
+    [TestMethod]
+    public void MetricsFileHasOneRowPerStepAndBaselinesJsonTheSplitsBaselines()
+    {
+        string dir = TokenFileTests.TempDir(), output = Path.Combine(dir, "run");
+        using var train = TokenFile.Open(Corpus(dir, 1500));
+        using var validation = TokenFile.Open(Corpus(dir, 200, "val.bin"));
+        var options = Tiny(output, 6);
+        options.EvalInterval = 3;
+        var result = new BitLlamaTrainer(options, Vocab).Train(train, validation);
+        var rows = File.ReadAllLines(Path.Combine(output, "metrics.csv"));
+        Assert.AreEqual("step,lr,train_loss,val_loss,tokens_per_s,elapsed_s", rows[0]);
+        Assert.AreEqual(7, rows.Length);
+        var fields = rows[3].Split(',');
+        Assert.AreEqual("3", fields[0]);
+        Assert.IsTrue(double.Parse(fields[3], System.Globalization.CultureInfo.InvariantCulture) > 0, rows[3]);
+        Assert.AreEqual("", rows[2].Split(',')[3], "no evaluation at step 2");
+        Assert.AreEqual(result.TrainLoss, double.Parse(rows[6].Split(',')[2], System.Globalization.CultureInfo.InvariantCulture), 1e-5);
+        using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllText(Path.Combine(output, "baselines.json")));
+        Assert.AreEqual(result.Baselines!.Trigram, json.RootElement.GetProperty("trigram").GetDouble(), 1e-12);
+        Assert.AreEqual(1500, json.RootElement.GetProperty("train_tokens").GetInt64());
     }
 
     [TestMethod]

@@ -141,9 +141,12 @@ internal sealed class TrainCommand : ICliCommand
         ModelWeights.ExportBitt(bitt, result.Config, tok.ToJson(), weights);
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(inv, $"step {result.Step}/{options.MaxSteps}  train loss {result.TrainLoss:0.0000}"));
-        if (result.ValidationLoss is { } v && validation.Count > 0)
-            Console.WriteLine(string.Create(inv,
-                $"validation loss {v:0.0000} nats; unigram entropy of the validation tokens {BitLlamaTrainer.UnigramCrossEntropy(train, validation, tok.VocabSize):0.0000} nats"));
+        if (result.ValidationLoss is { } v && result.Baselines is { } baselines)
+            Console.WriteLine(baselines.Verdict(v));
+        else if (result.ValidationLoss is { } alone)
+            Console.WriteLine(string.Create(inv, $"validation loss {alone:0.0000} nats"));
+        Console.WriteLine($"metrics: {Path.Combine(Path.GetFullPath(outputDir), "metrics.csv")}" +
+            (result.Baselines is null ? "" : $", {Path.Combine(Path.GetFullPath(outputDir), "baselines.json")}"));
         Console.WriteLine($"model: {Path.GetFullPath(outputDir)} (config.json, tokenizer.json, model.safetensors) and {Path.GetFullPath(bitt)}");
         if (result.CheckpointPath is { } checkpoint) Console.WriteLine($"checkpoint: {checkpoint}");
         if (result.Completed) return 0;
@@ -176,17 +179,30 @@ internal sealed class TrainCommand : ICliCommand
         return tok;
     }
 
-    /// <summary>A live line (step, loss, lr, tok/s, ETA) on a terminal; periodic plain lines when stderr is redirected.</summary>
+    /// <summary>
+    /// A live line (step, loss, lr, tok/s, ETA) on a terminal; periodic plain lines when stderr is redirected.
+    /// The n-gram baselines get a line of their own when first known, and follow every validation loss.
+    /// </summary>
     sealed class ProgressLine(int totalSteps) : IProgress<TrainingProgress>
     {
         readonly bool _live = !Console.IsErrorRedirected;
         readonly int _every = Math.Max(1, totalSteps / 20);
         double? _lastValidation;
+        bool _baselinesShown;
 
         public void Report(TrainingProgress p)
         {
+            if (p.Baselines is { } b && !_baselinesShown)
+            {
+                if (_live) Console.Error.WriteLine();
+                Console.Error.WriteLine($"bit-llama: n-gram baselines on the validation split (nats/token): {b}");
+                _baselinesShown = true;
+            }
             _lastValidation = p.ValidationLoss ?? _lastValidation;
-            string validation = _lastValidation is { } v ? string.Create(CultureInfo.InvariantCulture, $"  val {v:0.0000}") : "";
+            string validation = _lastValidation is { } v
+                ? string.Create(CultureInfo.InvariantCulture, $"  val {v:0.0000}") +
+                  (p.Baselines is { } bl ? string.Create(CultureInfo.InvariantCulture, $" (1g {bl.Unigram:0.00} 2g {bl.Bigram:0.00} 3g {bl.Trigram:0.00})") : "")
+                : "";
             string line = string.Create(CultureInfo.InvariantCulture,
                 $"step {p.Step}/{p.TotalSteps}  loss {p.Loss:0.0000}  lr {p.LearningRate:0.00e+00}  {p.TokensPerSecond:0} tok/s  ETA {p.Remaining:hh\\:mm\\:ss}{validation}");
             if (_live) Console.Error.Write($"\r{line}   ");

@@ -1,8 +1,8 @@
 namespace BitTtt.Sampling;
 
 /// <summary>
-/// Picks the next token from logits: repetition penalty, then greedy (temperature 0) or
-/// temperature → top-k → softmax → top-p (nucleus) → a draw from the seeded generator.
+/// Picks the next token from logits: repetition penalty, the UTF-8 mask (with a <see cref="Utf8TokenTable"/>),
+/// then greedy (temperature 0) or temperature → top-k → softmax → top-p (nucleus) → a draw from the seeded generator.
 /// Buffers are sized once per vocabulary, so a step allocates nothing. Not thread-safe.
 /// </summary>
 public sealed class Sampler
@@ -17,9 +17,17 @@ public sealed class Sampler
     readonly int[] _seen;          // (V) stamp of the last step that penalised a token
     readonly Random _random;
     readonly Comparison<int> _byScoreDescending;
+    readonly Utf8TokenTable? _utf8;
+    byte _utf8State = Utf8TokenTable.Ready;
     int _stamp;
 
-    public Sampler(SamplingOptions options, int vocabSize)
+    /// <summary>
+    /// A sampler for <paramref name="vocabSize"/> logits. With <paramref name="utf8"/>, every sampled sequence of
+    /// tokens is valid UTF-8 (a token whose bytes cannot continue the pending character, or start one, is never
+    /// chosen), in every mode including greedy; the sampler then tracks the bytes it has emitted, so use one
+    /// sampler per generated text.
+    /// </summary>
+    public Sampler(SamplingOptions options, int vocabSize, Utf8TokenTable? utf8 = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
@@ -31,16 +39,42 @@ public sealed class Sampler
         _seen = new int[vocabSize];
         _random = options.Seed is int seed ? new Random(seed) : new Random();
         _byScoreDescending = (a, b) => Before(a, b) ? -1 : Before(b, a) ? 1 : 0;
+        if (utf8 is not null && utf8.VocabSize < vocabSize)
+            throw new ArgumentException($"the UTF-8 table covers {utf8.VocabSize} tokens, fewer than the {vocabSize} logits", nameof(utf8));
+        _utf8 = utf8;
+    }
+
+    /// <summary>Chooses a token (see <see cref="Choose"/>) and, with a UTF-8 table, advances the pending-character state past it.</summary>
+    public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> context)
+    {
+        int token = Choose(logits, context);
+        if (_utf8 is not null && _utf8.Allows(_utf8State, token)) _utf8State = _utf8.After(_utf8State, token);
+        return token;
+    }
+
+    /// <summary>
+    /// Sets -∞ on tokens that would break UTF-8 after the bytes emitted so far. When no token at all may follow
+    /// (a vocabulary without the needed continuation bytes), nothing is masked rather than failing.
+    /// </summary>
+    void MaskInvalidUtf8()
+    {
+        if (_utf8 is null) return;
+        bool any = false;
+        for (int i = 0; i < _scores.Length && !any; i++) any = _utf8.Allows(_utf8State, i) && _scores[i] > float.NegativeInfinity;
+        if (!any) return;
+        for (int i = 0; i < _scores.Length; i++)
+            if (!_utf8.Allows(_utf8State, i)) _scores[i] = float.NegativeInfinity;
     }
 
     /// <summary>Chooses a token given the logits (V) and the context tokens the repetition penalty applies to.</summary>
-    public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> context)
+    int Choose(ReadOnlySpan<float> logits, ReadOnlySpan<int> context)
     {
         int vocab = _scores.Length;
         if (logits.Length != vocab)
             throw new ArgumentException($"expected {vocab} logits, got {logits.Length}", nameof(logits));
         logits.CopyTo(_scores);
         ApplyRepetitionPenalty(context);
+        MaskInvalidUtf8();
         if (_options.Temperature == 0) return ArgMax(_scores);
 
         for (int i = 0; i < vocab; i++) { _scores[i] /= _options.Temperature; _order[i] = i; }
@@ -85,7 +119,9 @@ public sealed class Sampler
             u -= _probs[i];
             if (u < 0) return _order[i];
         }
-        return _order[keep - 1];
+        // Rounding left u >= 0: the last candidate with any probability (never a masked one).
+        for (int i = keep - 1; i > 0; i--) if (_probs[i] > 0) return _order[i];
+        return _order[0];
     }
 
     void ApplyRepetitionPenalty(ReadOnlySpan<int> context)
