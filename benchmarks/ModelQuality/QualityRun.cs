@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using BitTtt;
 using BitTtt.Tokenization;
 using BitTtt.Training;
 using TorchSharp;
@@ -74,7 +75,8 @@ static class QualityRun
     /// <summary>N-gram cross-entropies on the validation tokens, fitted on the training tokens.</summary>
     static IEnumerable<(string Name, double Loss)> Baselines(Corpus c)
     {
-        yield return ("unigram (add-one)", BitLlamaTrainer.UnigramCrossEntropy(c.Train, c.Validation, c.Tokenizer.VocabSize));
+        var b = BitLlamaTrainer.MeasureBaselines(c.Train, c.Validation, c.Tokenizer.VocabSize);
+        return [("unigram (add-one)", b.Unigram), ("Kneser-Ney bigram", b.Bigram), ("Kneser-Ney trigram", b.Trigram)];
     }
 
     static TrainingOptions Options(Arguments a, string type) => new TrainingOptions
@@ -127,10 +129,10 @@ static class QualityRun
 
 static class MixerOptions
 {
-    /// <summary>Sets the mixer type; the attention yardstick trains with the reconstruct options (they have no TTT fields it reads).</summary>
+    /// <summary>Sets the TTT type, with its default inner learning rate; the attention yardstick reads no TTT field.</summary>
     public static TrainingOptions WithMixer(this TrainingOptions options, string type)
     {
-        if (type == "delta") throw new NotSupportedException("delta: the TorchSharp delta TTT module has not landed on this branch yet");
+        options.TttType = type == "delta" ? TttType.Delta : TttType.Reconstruct;
         return options;
     }
 }
