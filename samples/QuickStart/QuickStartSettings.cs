@@ -11,8 +11,9 @@ sealed record QuickStartSettings
     public int NumLayers { get; init; } = 2;
     public int ContextLength { get; init; } = 64;
     public int BatchSize { get; init; } = 8;
-    public int Steps { get; init; } = 500;
+    public int Steps { get; init; } = 6000;
     public double LearningRate { get; init; } = 2e-3;
+    public BitTtt.TttType TttType { get; init; } = BitTtt.TttType.Delta;
     public int MaxNewTokens { get; init; } = 40;
     public string Device { get; init; } = "cpu";
     public int Threads { get; init; }
@@ -26,13 +27,14 @@ sealed record QuickStartSettings
     const string Usage = """
         usage: dotnet run --project samples/QuickStart -- [options]
           --long              D=128, 4 layers, context 128, 1500 steps (an hour on a busy 2-core box)
-          --steps N           optimizer steps                         (default 500)
+          --steps N           optimizer steps                        (default 6000)
           --dim N             hidden size, a multiple of 4           (default 64)
           --layers N          number of blocks                       (default 2)
           --vocab N           BPE vocabulary size                    (default 1024)
           --context N         training context length                (default 64)
           --batch N           sequences per step                     (default 8)
           --lr X              peak learning rate                     (default 0.002)
+          --ttt-type T        delta | reconstruct (the seed's layer) (default delta)
           --threads N         TorchSharp threads, 0 = all cores      (default 0)
           --device NAME       cpu | cuda                             (default cpu)
           --data PATH         a text file, one paragraph per line    (default data/moby-dick.txt)
@@ -64,6 +66,12 @@ sealed record QuickStartSettings
                     "--context" => s with { ContextLength = Int(v) },
                     "--batch" => s with { BatchSize = Int(v) },
                     "--lr" => s with { LearningRate = double.Parse(v, CultureInfo.InvariantCulture) },
+                    "--ttt-type" => s with { TttType = v switch
+                    {
+                        "delta" => BitTtt.TttType.Delta,
+                        "reconstruct" => BitTtt.TttType.Reconstruct,
+                        _ => throw new ArgumentException("expected delta or reconstruct"),
+                    } },
                     "--threads" => s with { Threads = Int(v) },
                     "--device" => s with { Device = v },
                     "--data" => s with { DataPath = v },
