@@ -8,13 +8,15 @@ using System.Globalization;
 // what each column measures and docs/quality.md for results.
 //
 //   dotnet run -c Release --project benchmarks/ModelQuality -- [options]
-//   dotnet run -c Release --project benchmarks/ModelQuality -- recall-text --out recall.txt [--lines 20000 --pairs 8 --seed 1]
+//   dotnet run -c Release --project benchmarks/ModelQuality -- recall-text --out recall.txt [--lines 20000 --pairs 8 --recall-seed 1]
+//   dotnet run -c Release --project benchmarks/ModelQuality -- self-check     (the scores on predictors with known answers)
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 try
 {
     if (args.FirstOrDefault() == "recall-text") return RecallTextCommand(Arguments.Parse(args.Skip(1).ToArray()));
+    if (args.FirstOrDefault() == "self-check") return SelfCheck.Run(Arguments.Parse(args.Skip(1).ToArray()));
     var a = Arguments.Parse(args);
     if (a.Help) { Console.WriteLine(Arguments.Usage); return 0; }
     return QualityRun.Run(a);
@@ -65,6 +67,7 @@ sealed record Arguments
           --data PATH (data/moby-dick.txt)               --work DIR (a temp folder: tokenizers, token files, recall text)
           --lines N (20000) --pairs N (8) --keys N (64) --values N (64) --recall-seed N (1)   the MQAR corpus
         usage: ModelQuality recall-text --out FILE [--lines N --pairs N --keys N --values N --recall-seed N]
+        usage: ModelQuality self-check [--context N --pairs N ...]   the scores on a lookup "induction" predictor and a context-free one
         """;
 
     public static Arguments Parse(string[] args)
