@@ -16,6 +16,7 @@ CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 try
 {
     if (args.FirstOrDefault() == "recall-text") return RecallTextCommand(Arguments.Parse(args.Skip(1).ToArray()));
+    if (args.FirstOrDefault() == "score" && args.Length > 1) return QualityRun.Score(args[1], Arguments.Parse(args.Skip(2).ToArray()));
     if (args.FirstOrDefault() == "self-check") return SelfCheck.Run(Arguments.Parse(args.Skip(1).ToArray()));
     var a = Arguments.Parse(args);
     if (a.Help) { Console.WriteLine(Arguments.Usage); return 0; }
@@ -67,6 +68,7 @@ sealed record Arguments
           --data PATH (data/moby-dick.txt)               --work DIR (a temp folder: tokenizers, token files, recall text)
           --lines N (20000) --pairs N (8) --keys N (64) --values N (64) --recall-seed N (1)   the MQAR corpus
         usage: ModelQuality recall-text --out FILE [--lines N --pairs N --keys N --values N --recall-seed N]
+        usage: ModelQuality score MODEL [--data PATH]     validation loss and copy score of a saved .bitt/model directory
         usage: ModelQuality self-check [--context N --pairs N ...]   the scores on a lookup "induction" predictor and a context-free one
         """;
 

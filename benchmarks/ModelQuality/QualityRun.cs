@@ -44,6 +44,27 @@ static class QualityRun
         return 0;
     }
 
+    /// <summary><c>score MODEL</c>: the validation loss and copy score of a saved model on --data's last 5%, beside the n-gram baselines.</summary>
+    public static int Score(string modelPath, Arguments a)
+    {
+        using var package = BitTtt.Formats.ModelPackage.Open(modelPath);
+        var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson ?? throw new ArgumentException($"{modelPath}: no tokenizer in the model"), modelPath);
+        string dir = Path.Combine(a.Work, "score");
+        Directory.CreateDirectory(dir);
+        string trainPath = Path.Combine(dir, "tokens.bin"), validationPath = Path.Combine(dir, "val.bin");
+        TokenCorpus.Encode(a.Data, tokenizer, trainPath, validationPath);
+        using var train = TokenFile.Open(trainPath);
+        using var validation = TokenFile.Open(validationPath);
+        using var model = ModelWeights.LoadModel(modelPath);
+        model.eval();
+        int context = package.Config.ContextLen;
+        var b = BitLlamaTrainer.MeasureBaselines(train, validation, tokenizer.VocabSize);
+        Console.WriteLine($"{modelPath} ({package.Config.TttType}, D={package.Config.HiddenDim}, {package.Config.NumLayers} layers) on the last 5% of {a.Data}, windows of {context}:");
+        Console.WriteLine($"validation loss {Scores.ValidationLoss(model.forward, validation, context):F3}, copy score {Scores.CopyScore(model.forward, validation, context):F3}; " +
+            $"unigram {b.Unigram:F3}, KN bigram {b.Bigram:F3}, KN trigram {b.Trigram:F3}");
+        return 0;
+    }
+
     static string Cell(double? x) => x is { } v ? $"{v:F3}" : "";
 
     static Corpus Prepare(string name, Arguments a)
