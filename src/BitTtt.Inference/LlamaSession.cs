@@ -5,7 +5,7 @@ using BitTtt.Sampling;
 namespace BitTtt.Inference;
 
 /// <summary>
-/// One sequence's view of a shared <see cref="Llama"/>: the TTT memory (W and G per layer), the
+/// One sequence's view of a shared <see cref="Llama"/>: the TTT memory (per layer W and G, or S and the conv tails for delta), the
 /// logits of the last token fed, and the recent tokens the repetition penalty looks at. Calls on one
 /// session must not overlap (a second concurrent call throws); different sessions run in parallel.
 /// Every completion continues the memory: the prompt and the generated text are learned as they pass.
@@ -42,7 +42,7 @@ public sealed class LlamaSession : IDisposable
         return (float[])_logits.Clone();
     }
 
-    /// <summary>Forgets everything: W = 0, G = 0, position 0.</summary>
+    /// <summary>Forgets everything: the TTT state back to zeros, position 0.</summary>
     public void ResetState()
     {
         using var _ = Enter();

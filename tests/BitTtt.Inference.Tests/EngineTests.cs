@@ -82,12 +82,16 @@ public sealed class EngineTests
     }
 
     [TestMethod]
-    [DataRow(61, 64)]
-    [DataRow(4096, 256)]   // LM head above the split threshold: the second half runs on the thread pool
-    [DataRow(61, 512)]     // 2048×512 GEMVs: above the batch split threshold, below the single-token one
-    public void DecodeStepAllocatesNothing(int vocab, int dim)
+    [DataRow(61, 64, false)]
+    [DataRow(4096, 256, false)]   // LM head above the split threshold: the second half runs on the thread pool
+    [DataRow(61, 512, false)]     // 2048×512 GEMVs: above the batch split threshold, below the single-token one
+    [DataRow(61, 64, true)]       // delta TTT (conv tails, per-head recurrence)
+    [DataRow(4096, 256, true)]
+    public void DecodeStepAllocatesNothing(int vocab, int dim, bool delta)
     {
-        var c = TinyModels.Config(vocab: vocab, dim: dim, layers: 1, chunk: 4);
+        var c = delta
+            ? TinyModels.DeltaConfig(vocab: vocab, dim: dim, layers: 1, heads: 4, conv: 4)
+            : TinyModels.Config(vocab: vocab, dim: dim, layers: 1, chunk: 4);
         var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
         var logits = new float[c.VocabSize];
         int[] token = [7];

@@ -95,6 +95,32 @@ public sealed class LlamaTests
         StringAssert.Contains(e.Message, "another model");
     }
 
+    [TestMethod]
+    public void DeltaModelLearnsGeneratesAndRestoresItsMemory()
+    {
+        using var llama = TinyLlama.CreateDelta(seed: 6);
+        var greedy = SamplingOptions.Greedy(12);
+        const string text = "the whale swam in the sea. the sea was calm.";
+        using var s = llama.CreateSession();
+        s.Learn(text);
+        Assert.AreEqual((long)llama.Tokenizer.Encode(text).Length, s.Position);
+        string memory = Path.Combine(_dir, "delta.bttm");
+        s.SaveMemory(memory);
+        string afterLearn = s.Complete("the", greedy);
+        using var restored = llama.CreateSession();
+        restored.LoadMemory(memory);
+        Assert.AreEqual(afterLearn, restored.Complete("the", greedy));
+        using var fed = llama.CreateSession();   // learning = feeding the same tokens
+        fed.Logits(llama.Tokenizer.Encode(text));
+        CollectionAssert.AreEqual(LogitsAfterLearn(llama), fed.Logits(llama.Tokenizer.Encode("the")));
+        using var fresh = llama.CreateSession();
+        CollectionAssert.AreNotEqual(fresh.Logits(llama.Tokenizer.Encode("the")), LogitsAfterLearn(llama));
+        Assert.AreEqual(llama.CreateSession().Complete("the sea", Sampled), llama.CreateSession().Complete("the sea", Sampled));
+        using var reconstruct = TinyLlama.Create(seed: 6);
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => reconstruct.LoadMemory(memory));
+        StringAssert.Contains(e.Message, "ttt_type \"delta\"");
+    }
+
     static float[] LogitsAfterLearn(Llama llama)
     {
         using var s = llama.CreateSession();

@@ -1,3 +1,5 @@
+using System.Buffers.Binary;
+using System.Text;
 using BitTtt.Inference.Engine;
 
 namespace BitTtt.Inference.Tests;
@@ -71,5 +73,98 @@ public sealed class MemoryFileTests
         Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, bad));
         Assert.ThrowsExactly<FileNotFoundException>(() => MemoryFile.Load(s, Path.Combine(_dir, "none")));
         Assert.AreEqual(3, s.Position);
+    }
+
+    [TestMethod]
+    [DataRow(4)]
+    [DataRow(1)]
+    [DataRow(0)]
+    public void DeltaMemoryContinuesExactlyIncludingTheConvTails(int conv)
+    {
+        var c = TinyModels.DeltaConfig(heads: 3, headDim: 5, conv: conv);
+        var weights = TinyModels.Load(c, TinyModels.RandomWeights(c, 9));
+        var a = new SequenceState(weights);
+        Forward.Run(a, [1, 2, 3, 4, 5, 6], []);
+        if (conv == 4) Assert.IsTrue(a.StateConvTail(0).ToArray().Any(x => x != 0), "the tail to save is zero");
+        string path = Path.Combine(_dir, "d.bttm");
+        MemoryFile.Save(a, path);
+        var b = new SequenceState(weights);
+        Forward.Run(b, [9, 9], []);                         // something to overwrite
+        MemoryFile.Load(b, path);
+        Assert.AreEqual(6, b.Position);
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            CollectionAssert.AreEqual(a.StateS(l).ToArray(), b.StateS(l).ToArray());
+            CollectionAssert.AreEqual(a.StateConvTail(l).ToArray(), b.StateConvTail(l).ToArray());
+        }
+        var la = new float[c.VocabSize];
+        var lb = new float[c.VocabSize];
+        Forward.Run(a, [7, 8, 9], la);
+        Forward.Run(b, [7, 8, 9], lb);
+        CollectionAssert.AreEqual(la, lb);
+        long expectedBody = c.NumLayers * 4L * (3 * 5 * 5 + 3 * Math.Max(conv - 1, 0) * 15);
+        Assert.AreEqual(expectedBody, new FileInfo(path).Length - 12 - BinaryPrimitives.ReadUInt32LittleEndian(File.ReadAllBytes(path).AsSpan(8)));
+    }
+
+    [TestMethod]
+    public void MemoryOfTheOtherTttTypeOrShapeIsOneClearError()
+    {
+        var rc = TinyModels.Config();
+        var reconstruct = new SequenceState(TinyModels.Load(rc, TinyModels.RandomWeights(rc, 1)));
+        var dc = TinyModels.DeltaConfig(heads: 2, conv: 4);
+        var delta = new SequenceState(TinyModels.Load(dc, TinyModels.RandomWeights(dc, 1)));
+        Forward.Run(delta, [1, 2], []);
+        string rPath = Path.Combine(_dir, "r.bttm"), dPath = Path.Combine(_dir, "d.bttm");
+        MemoryFile.Save(reconstruct, rPath);
+        MemoryFile.Save(delta, dPath);
+
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(delta, rPath));
+        StringAssert.Contains(e.Message, "r.bttm: memory file holds the state of a ttt_type \"reconstruct\" model");
+        StringAssert.Contains(e.Message, "this model is ttt_type \"delta\"");
+        StringAssert.Contains(e.Message, "S 2x16x16");
+        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(reconstruct, dPath));
+        StringAssert.Contains(e.Message, "d.bttm: memory file holds the state of a ttt_type \"delta\" model");
+        StringAssert.Contains(e.Message, "2 x 8x8 f32");
+
+        var otherShape = TinyModels.DeltaConfig(heads: 4, conv: 4);
+        var four = new SequenceState(TinyModels.Load(otherShape, TinyModels.RandomWeights(otherShape, 1)));
+        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(four, dPath));
+        StringAssert.Contains(e.Message, "memory file state has ttt_heads 2");
+        StringAssert.Contains(e.Message, "this model expects ttt_heads 4");
+        var otherConv = TinyModels.DeltaConfig(heads: 2, conv: 2);
+        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(new SequenceState(TinyModels.Load(otherConv, TinyModels.RandomWeights(otherConv, 1))), dPath));
+        StringAssert.Contains(e.Message, "ttt_conv 2");
+        Assert.AreEqual(2, delta.Position);
+    }
+
+    [TestMethod]
+    public void VersionOneFilesStillLoadForReconstructModels()
+    {
+        // Written here from the version 1 layout (docs/format.md §6), not with MemoryFile.Save.
+        var c = TinyModels.Config(chunk: 4);
+        var weights = TinyModels.Load(c, TinyModels.RandomWeights(c, 3));
+        var a = new SequenceState(weights);
+        Forward.Run(a, [5, 6, 7, 8, 9, 10], []);
+        string header = $$"""{"model":"{{weights.Describe()}}","fingerprint":"{{weights.Fingerprint}}","num_layers":{{c.NumLayers}},"ttt_dim":{{c.TttDim}},"ttt_chunk":4,"position":6}""";
+        var bytes = new List<byte>("BTTM"u8.ToArray());
+        var u32 = new byte[4];
+        BinaryPrimitives.WriteUInt32LittleEndian(u32, 1); bytes.AddRange(u32);
+        BinaryPrimitives.WriteUInt32LittleEndian(u32, (uint)Encoding.UTF8.GetByteCount(header)); bytes.AddRange(u32);
+        bytes.AddRange(Encoding.UTF8.GetBytes(header));
+        for (int l = 0; l < c.NumLayers; l++)
+            foreach (var m in new[] { a.StateW(l).ToArray(), a.StateG(l).ToArray() })
+                foreach (var x in m) { BinaryPrimitives.WriteSingleLittleEndian(u32, x); bytes.AddRange(u32); }
+        string path = Path.Combine(_dir, "v1.bttm");
+        File.WriteAllBytes(path, bytes.ToArray());
+        var b = new SequenceState(weights);
+        MemoryFile.Load(b, path);
+        var la = new float[c.VocabSize];
+        var lb = new float[c.VocabSize];
+        Forward.Run(a, [11, 12], la);
+        Forward.Run(b, [11, 12], lb);
+        CollectionAssert.AreEqual(la, lb);
+        var dc = TinyModels.DeltaConfig();
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(new SequenceState(TinyModels.Load(dc, TinyModels.RandomWeights(dc, 1))), path));
+        StringAssert.Contains(e.Message, "ttt_type \"reconstruct\"");
     }
 }

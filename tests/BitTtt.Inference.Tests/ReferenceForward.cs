@@ -1,27 +1,26 @@
 namespace BitTtt.Inference.Tests;
 
 /// <summary>
-/// SPEC §3 as plain loops over a whole sequence, with the TTT layer in its chunked dual form
-/// (P0 = K·Wᵀ, E = P0 − K, Pred = P0 − η·strict_tril(K·Kᵀ)·E, W' = W − η·Eᵀ·K). Deliberately slow and
-/// obvious: the fast engine is compared against it. Returns logits for every position.
+/// SPEC §3 as plain loops over a whole sequence, with the reconstruct TTT layer in its chunked dual form
+/// (P0 = K·Wᵀ, E = P0 − K, Pred = P0 − η·strict_tril(K·Kᵀ)·E, W' = W − η·Eᵀ·K) and the delta layer as
+/// SPEC §3b writes it (conv over the whole sequence, then the per-head recurrence in double).
+/// Deliberately slow and obvious: the fast engine is compared against it. Returns logits for every position.
 /// </summary>
 internal static class ReferenceForward
 {
     public static float[][] Logits(BitLlamaConfig c, Dictionary<string, float[]> w, int[] tokens)
     {
-        int T = tokens.Length, D = c.HiddenDim, d = c.TttDim, I = c.IntermediateDim, V = c.VocabSize;
+        int T = tokens.Length, D = c.HiddenDim, I = c.IntermediateDim, V = c.VocabSize;
         var h = new float[T][];
         for (int t = 0; t < T; t++) h[t] = w["embed.weight"].AsSpan(tokens[t] * D, D).ToArray();
         for (int i = 0; i < c.NumLayers; i++)
         {
             string L(string s) => $"layers.{i}.{s}";
             var a = h.Select(x => RmsNorm(x, w[L("norm1.weight")], c.RmsNormEps)).ToArray();
-            var f = a.Select(x => BitLinear(x, w[L("ttt.down.weight")], d, D)).ToArray();
-            var k = f.Select(x => { float n = MathF.Sqrt(x.Sum(v => v * v)); return x.Select(v => v / (n + 1e-6f)).ToArray(); }).ToArray();
-            var pred = TttDual(k, c.TttChunk, c.InnerLr, d);
+            var ttt = c.TttType == TttType.Delta ? Delta(c, w, i, a) : Reconstruct(c, w, i, a);
             for (int t = 0; t < T; t++)
             {
-                var o = BitLinear(pred[t], w[L("ttt.up.weight")], D, d);
+                var o = ttt[t];
                 for (int j = 0; j < D; j++) h[t][j] += o[j];
                 var m = RmsNorm(h[t], w[L("norm2.weight")], c.RmsNormEps);
                 var g = BitLinear(m, w[L("mlp.gate_proj.weight")], I, D);
@@ -43,6 +42,80 @@ internal static class ReferenceForward
             }
             return logits;
         }).ToArray();
+    }
+
+    static float[][] Reconstruct(BitLlamaConfig c, Dictionary<string, float[]> w, int i, float[][] a)
+    {
+        int D = c.HiddenDim, d = c.TttDim;
+        var f = a.Select(x => BitLinear(x, w[$"layers.{i}.ttt.down.weight"], d, D)).ToArray();
+        var k = f.Select(x => { float n = MathF.Sqrt(x.Sum(v => v * v)); return x.Select(v => v / (n + 1e-6f)).ToArray(); }).ToArray();
+        var pred = TttDual(k, c.TttChunk, c.InnerLr, d);
+        return pred.Select(p => BitLinear(p, w[$"layers.{i}.ttt.up.weight"], D, d)).ToArray();
+    }
+
+    /// <summary>SPEC §3b for one layer over the whole sequence: (T, D) normed inputs -> (T, D) outputs.</summary>
+    static float[][] Delta(BitLlamaConfig c, Dictionary<string, float[]> w, int i, float[][] a)
+    {
+        int T = a.Length, D = c.HiddenDim, H = c.TttHeads, dh = c.TttHeadDim, F = H * dh, K = c.TttConv;
+        string L(string s) => $"layers.{i}.ttt.{s}";
+        float[][] Conv(float[][] x, string name)
+        {
+            if (K == 0) return x;
+            var cw = w[L(name)];   // (F, K)
+            return Enumerable.Range(0, T).Select(t =>
+            {
+                var y = new float[F];
+                for (int ch = 0; ch < F; ch++)
+                {
+                    double acc = 0;
+                    for (int j = 0; j < K; j++)
+                    {
+                        int src = t - K + 1 + j;   // before position 0: zero
+                        if (src >= 0) acc += (double)cw[ch * K + j] * x[src][ch];
+                    }
+                    y[ch] = (float)acc;
+                }
+                return y;
+            }).ToArray();
+        }
+        var q = Conv(a.Select(x => BitLinear(x, w[L("q_proj.weight")], F, D)).ToArray(), "q_conv.weight");
+        var k = Conv(a.Select(x => BitLinear(x, w[L("k_proj.weight")], F, D)).ToArray(), "k_conv.weight");
+        var v = Conv(a.Select(x => BitLinear(x, w[L("v_proj.weight")], F, D)).ToArray(), "v_conv.weight");
+        var S = new double[H, dh, dh];
+        var output = new float[T][];
+        for (int t = 0; t < T; t++)
+        {
+            var ov = new float[F];
+            for (int h = 0; h < H; h++)
+            {
+                double[] Unit(float[] x)
+                {
+                    double n = Math.Sqrt(Enumerable.Range(0, dh).Sum(j => (double)x[h * dh + j] * x[h * dh + j]));
+                    return Enumerable.Range(0, dh).Select(j => x[h * dh + j] / (n + 1e-6)).ToArray();
+                }
+                double[] qh = Unit(q[t]), kh = Unit(k[t]);
+                double logit = w[L("beta_proj.bias")][h];
+                for (int j = 0; j < D; j++) logit += (double)w[L("beta_proj.weight")][h * D + j] * a[t][j];
+                double beta = c.InnerLr / (1 + Math.Exp(-logit));
+                var e = new double[dh];
+                for (int r = 0; r < dh; r++)
+                {
+                    double sk = 0;
+                    for (int j = 0; j < dh; j++) sk += S[h, r, j] * kh[j];
+                    e[r] = sk - v[t][h * dh + r];
+                }
+                for (int r = 0; r < dh; r++)
+                    for (int j = 0; j < dh; j++) S[h, r, j] -= beta * e[r] * kh[j];   // update first
+                for (int r = 0; r < dh; r++)
+                {
+                    double o = 0;
+                    for (int j = 0; j < dh; j++) o += S[h, r, j] * qh[j];        // then read with the updated S
+                    ov[h * dh + r] = (float)(o + v[t][h * dh + r]);               // value skip
+                }
+            }
+            output[t] = BitLinear(ov, w[L("o_proj.weight")], D, F);
+        }
+        return output;
     }
 
     static float[][] TttDual(float[][] k, int b, float eta, int d)

@@ -28,4 +28,11 @@ internal static class TinyLlama
         var c = Config(dim, chunk);
         return Llama.FromWeights(c, Tokenizer(), Tensors(c, seed));
     }
+
+    /// <summary>The same with a delta-rule TTT layer (SPEC §3b).</summary>
+    public static Llama CreateDelta(int seed = 1, int heads = 2, int conv = 4)
+    {
+        var c = TinyModels.DeltaConfig(vocab: Tokenizer().VocabSize, heads: heads, conv: conv);
+        return Llama.FromWeights(c, Tokenizer(), Tensors(c, seed));
+    }
 }

@@ -8,15 +8,37 @@ internal static class TinyModels
     public static BitLlamaConfig Config(int vocab = 61, int dim = 32, int layers = 2, int chunk = 4, int intermediate = 0, float innerLr = 0.1f) =>
         new() { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = innerLr, TttChunk = chunk, IntermediateDim = intermediate };
 
+    /// <summary>A delta-rule TTT model (SPEC §3b); inner_lr 1 as new delta models use.</summary>
+    public static BitLlamaConfig DeltaConfig(int vocab = 61, int dim = 32, int layers = 2, int heads = 2, int headDim = 0, int conv = 4,
+        int intermediate = 0, float innerLr = 1f, int chunk = 1) =>
+        Config(vocab, dim, layers, chunk, intermediate, innerLr) with { TttType = TttType.Delta, TttHeads = heads, TttHeadDim = headDim, TttConv = conv };
+
+    // Written out here rather than taken from BitLlamaWeights.Expected, so a slip there shows up as a test failure.
     public static IReadOnlyList<(string Name, long[] Shape, bool Ternary)> Shapes(BitLlamaConfig c)
     {
         long v = c.VocabSize, dim = c.HiddenDim, d = c.TttDim, inter = c.IntermediateDim;
+        long f = c.TttHeads * c.TttHeadDim, h = c.TttHeads, k = c.TttConv;
         var list = new List<(string, long[], bool)> { ("embed.weight", [v, dim], false) };
         for (int i = 0; i < c.NumLayers; i++)
         {
             list.Add(($"layers.{i}.norm1.weight", [dim], false));
-            list.Add(($"layers.{i}.ttt.down.weight", [d, dim], true));
-            list.Add(($"layers.{i}.ttt.up.weight", [dim, d], true));
+            if (c.TttType == TttType.Delta)
+            {
+                list.Add(($"layers.{i}.ttt.q_proj.weight", [f, dim], true));
+                list.Add(($"layers.{i}.ttt.k_proj.weight", [f, dim], true));
+                list.Add(($"layers.{i}.ttt.v_proj.weight", [f, dim], true));
+                list.Add(($"layers.{i}.ttt.o_proj.weight", [dim, f], true));
+                list.Add(($"layers.{i}.ttt.beta_proj.weight", [h, dim], false));
+                list.Add(($"layers.{i}.ttt.beta_proj.bias", [h], false));
+                if (k > 0)
+                    foreach (var conv in new[] { "q_conv", "k_conv", "v_conv" })
+                        list.Add(($"layers.{i}.ttt.{conv}.weight", [f, k], false));
+            }
+            else
+            {
+                list.Add(($"layers.{i}.ttt.down.weight", [d, dim], true));
+                list.Add(($"layers.{i}.ttt.up.weight", [dim, d], true));
+            }
             list.Add(($"layers.{i}.norm2.weight", [dim], false));
             list.Add(($"layers.{i}.mlp.gate_proj.weight", [inter, dim], true));
             list.Add(($"layers.{i}.mlp.up_proj.weight", [inter, dim], true));

@@ -11,6 +11,12 @@ public sealed class BitLlamaModelTests
         VocabSize = 37, HiddenDim = 16, NumLayers = 2, InnerLr = 0.5f, IntermediateDim = 24, TttChunk = chunk, ContextLen = 16,
     };
 
+    /// <summary>The delta layer (SPEC §3b) with odd head widths (2 heads of 5: F = 10 ≠ D).</summary>
+    internal static BitLlamaConfig TinyDeltaConfig(int chunk = 4, int conv = 4) => TinyConfig(chunk) with
+    {
+        InnerLr = 1f, TttType = TttType.Delta, TttHeads = 2, TttHeadDim = 5, TttConv = conv,
+    };
+
     [TestMethod]
     public void ParameterNamesAreTheSpecWeightNames()
     {
@@ -35,13 +41,14 @@ public sealed class BitLlamaModelTests
     }
 
     [TestMethod]
-    [DataRow(1)]
-    [DataRow(4)]
-    [DataRow(16)]
-    public void SegmentedForwardEqualsWholeSequence(int chunk)
+    [DataRow(1, false)]
+    [DataRow(4, false)]
+    [DataRow(16, false)]
+    [DataRow(3, true)]
+    public void SegmentedForwardEqualsWholeSequence(int chunk, bool delta)
     {
         manual_seed(chunk);
-        using var model = new BitLlamaModel(TinyConfig(chunk));
+        using var model = new BitLlamaModel(delta ? TinyDeltaConfig(chunk) : TinyConfig(chunk));
         model.to(float64);
         using var ids = randint(0, 37, [2, 13], dtype: int64);
         using var whole = model.forward(ids);                                  // (2, 13, 37)
@@ -59,6 +66,20 @@ public sealed class BitLlamaModelTests
         Assert.IsTrue(maxDiff < 1e-9, $"largest difference {maxDiff}");
         state!.Dispose();
         foreach (var p in parts) p.Dispose();
+    }
+
+    [TestMethod]
+    public void DeltaParameterNamesAreTheSpecWeightNames()
+    {
+        foreach (int conv in new[] { 0, 4 })
+        {
+            var config = TinyDeltaConfig(conv: conv);
+            using var model = new BitLlamaModel(config);
+            var expected = Formats.BitLlamaWeights.Expected(config).Select(e => (e.Name, e.Shape)).OrderBy(e => e.Name).ToList();
+            var actual = model.named_parameters().Select(p => (p.name, p.parameter.shape)).OrderBy(p => p.name).ToList();
+            CollectionAssert.AreEqual(expected.Select(e => e.Name).ToList(), actual.Select(a => a.name).ToList(), $"conv {conv}");
+            for (int i = 0; i < expected.Count; i++) CollectionAssert.AreEqual(expected[i].Shape, actual[i].shape, expected[i].Name);
+        }
     }
 
     [TestMethod]

@@ -9,10 +9,12 @@ public sealed class ModelWeightsTests
     const string MinimalTokenizer = """{"model":{"type":"BPE","vocab":{},"merges":[]}}""";
 
     [TestMethod]
-    public void SavedAndReloadedModelComputesIdenticalLogits()
+    [DataRow(TttType.Reconstruct)]
+    [DataRow(TttType.Delta)]
+    public void SavedAndReloadedModelComputesIdenticalLogits(TttType type)
     {
         manual_seed(123);
-        var config = BitLlamaModelTests.TinyConfig(chunk: 3);
+        var config = type == TttType.Delta ? BitLlamaModelTests.TinyDeltaConfig(chunk: 3) : BitLlamaModelTests.TinyConfig(chunk: 3);
         using var model = new BitLlamaModel(config);
         string dir = TokenFileTests.TempDir();
         var weights = ModelWeights.Export(model);

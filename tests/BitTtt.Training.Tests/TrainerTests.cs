@@ -16,11 +16,12 @@ public sealed class TrainerTests
             Enumerable.Range(0, length).Select(i => rng.Next(20) == 0 ? rng.Next(Vocab) : sentence[i % sentence.Length]));
     }
 
-    internal static TrainingOptions Tiny(string? checkpoints, int steps = 20) => new()
+    // Delta takes its default inner_lr (1.0), reconstruct 0.3.
+    internal static TrainingOptions Tiny(string? checkpoints, int steps = 20, TttType type = TttType.Delta) => new()
     {
         HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLength = 16, BatchSize = 4, LearningRate = 1e-2,
         WarmupSteps = 3, MinLearningRate = 1e-3, MaxSteps = steps, SaveInterval = 1000, EvalInterval = 0, EvalBatches = 2,
-        TttChunk = 4, InnerLr = 0.3f, Seed = 7, Threads = 1, CheckpointDirectory = checkpoints,
+        TttType = type, TttChunk = 4, InnerLr = type == TttType.Reconstruct ? 0.3f : null, Seed = 7, Threads = 1, CheckpointDirectory = checkpoints,
     };
 
     sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
@@ -29,12 +30,14 @@ public sealed class TrainerTests
     }
 
     [TestMethod]
-    public void LossFallsWellBelowTheUnigramBaseline()
+    [DataRow(TttType.Reconstruct)]
+    [DataRow(TttType.Delta)]
+    public void LossFallsWellBelowTheUnigramBaseline(TttType type)
     {
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 4000));
         using var validation = TokenFile.Open(Corpus(dir, 600, "val.bin"));
-        var options = Tiny(null, 150);
+        var options = Tiny(null, 150, type);
         options.EvalInterval = 50;
         var reports = new List<TrainingProgress>();
         var result = new BitLlamaTrainer(options, Vocab).Train(train, validation, new SyncProgress(reports.Add));
@@ -76,18 +79,21 @@ public sealed class TrainerTests
     }
 
     [TestMethod]
-    public void ResumeGivesBitwiseTheSameWeights()
+    [DataRow(TttType.Reconstruct)]
+    [DataRow(TttType.Delta)]
+    public void ResumeGivesBitwiseTheSameWeights(TttType type)
     {
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 3000));
-        var straight = new BitLlamaTrainer(Tiny(Path.Combine(dir, "a")), Vocab).Train(train, null);
+        var straight = new BitLlamaTrainer(Tiny(Path.Combine(dir, "a"), type: type), Vocab).Train(train, null);
+        Assert.AreEqual(type, straight.Config.TttType);
 
-        var first = Tiny(Path.Combine(dir, "b"));
+        var first = Tiny(Path.Combine(dir, "b"), type: type);
         first.StopAfterSteps = 10;
         var half = new BitLlamaTrainer(first, Vocab).Train(train, null);
         Assert.IsFalse(half.Completed);
         Assert.AreEqual(10, half.Step);
-        var second = Tiny(Path.Combine(dir, "b"));
+        var second = Tiny(Path.Combine(dir, "b"), type: type);
         second.Resume = true;
         var resumed = new BitLlamaTrainer(second, Vocab).Train(train, null);
         Assert.IsTrue(resumed.Completed);

@@ -11,9 +11,10 @@ using BitTtt.Training;
 namespace BitTtt.Cli.Commands;
 
 /// <summary>
-/// <c>bit-llama bench [MODEL] [--dim D --layers N --vocab-size V] [--json]</c>: kernel GEMV throughput
+/// <c>bit-llama bench [MODEL] [--dim D --layers N --vocab-size V --ttt-type T] [--json]</c>: kernel GEMV throughput
 /// (packed ternary vs fp32 TensorPrimitives vs TorchSharp) and generation speed of the managed engine
 /// vs the TorchSharp model token by token, on one model in one run, plus load time and resident memory.
+/// <c>--ttt-type both</c> also measures a delta model of the same shape in turns with the reconstruct one.
 /// </summary>
 internal sealed class BenchCommand : ICliCommand
 {
@@ -31,16 +32,32 @@ internal sealed class BenchCommand : ICliCommand
         var decode = new Option<int>("--decode-tokens") { Description = "Tokens generated for the decode figure", DefaultValueFactory = _ => 128 };
         var noTorch = new Option<bool>("--no-torch") { Description = "Skip the TorchSharp comparisons" };
         var json = new Option<bool>("--json") { Description = "Print the figures as one JSON object" };
-        var command = new Command("bench", "Measure kernel and generation speed: managed engine vs TorchSharp") { model, dim, layers, vocab, prompt, decode, noTorch, json };
+        var tttType = new Option<string>("--ttt-type")
+        {
+            Description = "TTT layer of the random model: reconstruct, delta, or both (reconstruct as the main model, plus a delta model of the same shape measured in turns with it)",
+            DefaultValueFactory = _ => "reconstruct",
+        };
+        var command = new Command("bench", "Measure kernel and generation speed: managed engine vs TorchSharp") { model, dim, layers, vocab, prompt, decode, noTorch, json, tttType };
         command.SetAction((r, ct) => CliCommands.RunAsync(ct => Task.FromResult(Run(
-            r.GetValue(model), r.Get(dim), r.Get(layers), r.Get(vocab), r.Get(prompt), r.Get(decode), r.Get(noTorch), r.Get(json))), ct));
+            r.GetValue(model), r.Get(dim), r.Get(layers), r.Get(vocab), r.Get(prompt), r.Get(decode), r.Get(noTorch), r.Get(json),
+            r.GetResult(tttType) is { Implicit: false } ? r.Get(tttType) : null)), ct));
         return command;
     }
 
-    static int Run(string? modelPath, int dim, int layers, int vocab, int promptTokens, int decodeTokens, bool noTorch, bool json)
+    /// <summary>The random model's config (SPEC §1 defaults; a delta model with inner_lr 1 as new delta models have).</summary>
+    static BitLlamaConfig RandomConfig(int vocab, int dim, int layers, TttType type) => type == TttType.Delta
+        ? new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 1f, TttChunk = 16, TttType = TttType.Delta }
+        : new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 };
+
+    static int Run(string? modelPath, int dim, int layers, int vocab, int promptTokens, int decodeTokens, bool noTorch, bool json, string? tttType)
     {
         if (promptTokens <= 0) throw new ArgumentException($"--prompt-tokens must be positive, got {promptTokens}");
         if (decodeTokens <= 0) throw new ArgumentException($"--decode-tokens must be positive, got {decodeTokens}");
+        if (tttType is not (null or "reconstruct" or "delta" or "both"))
+            throw new ArgumentException($"--ttt-type '{tttType}' is not known; available: reconstruct, delta, both");
+        if (tttType is not null && modelPath is not null)
+            throw new ArgumentException("--ttt-type applies to the random model; a model file has its own ttt_type");
+        bool both = tttType == "both";
         var log = json ? TextWriter.Null : Console.Out;
 
         // Managed model first, so load time and resident memory are measured before libtorch is loaded.
@@ -48,7 +65,7 @@ internal sealed class BenchCommand : ICliCommand
         InferenceWeights weights;
         if (modelPath is null)
         {
-            var config = new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 };
+            var config = RandomConfig(vocab, dim, layers, tttType == "delta" ? TttType.Delta : TttType.Reconstruct);
             config.Validate("the random model (--dim, --layers, --vocab-size)");   // no "/": the source is shown through Path.GetFileName
             var tensors = BenchFigures.RandomTensors(config, seed: 42);
             sw.Restart();
@@ -78,6 +95,21 @@ internal sealed class BenchCommand : ICliCommand
         var rng = new Random(7);
         var promptIds = Enumerable.Range(0, promptTokens).Select(_ => rng.Next(c.VocabSize)).ToArray();
         var (prefill, decodeRate) = BenchFigures.ManagedGeneration(weights, promptIds, decodeTokens);
+        (double Prefill, double Decode)[]? byType = null;
+        if (both)
+        {
+            var deltaConfig = RandomConfig(vocab, dim, layers, TttType.Delta);
+            var deltaTensors = BenchFigures.RandomTensors(deltaConfig, seed: 42);
+            var deltaWeights = InferenceWeights.Load(deltaConfig, (name, _) => deltaTensors[name].Data);
+            byType = BenchFigures.ManagedGenerationInTurns([weights, deltaWeights], promptIds, decodeTokens, repeats: 5);
+            log.WriteLine($"TTT types, managed engine, same shape, measured in turns, best of 5 ({deltaWeights.Describe()}):");
+            log.WriteLine($"  reconstruct: prefill {byType[0].Prefill,9:F1} tok/s   decode {byType[0].Decode,9:F1} tok/s");
+            log.WriteLine($"  delta:       prefill {byType[1].Prefill,9:F1} tok/s   decode {byType[1].Decode,9:F1} tok/s   " +
+                          $"(delta / reconstruct: prefill {byType[1].Prefill / byType[0].Prefill:F2}x, decode {byType[1].Decode / byType[0].Decode:F2}x)");
+            var (fastUs, referenceUs) = BenchFigures.DeltaHeadStep(deltaConfig.TttHeads, deltaConfig.TttHeadDim);
+            log.WriteLine($"  delta recurrence of one token in one layer ({deltaConfig.TttHeads} heads x {deltaConfig.TttHeadDim}²): {fastUs:F2} us vectorized, " +
+                          $"{referenceUs:F2} us scalar reference ({referenceUs / fastUs:F1}x)");
+        }
         double? torchPrefill = null, torchDecode = null;
         int? torchThreads = null;
         if (!noTorch)
@@ -128,6 +160,11 @@ internal sealed class BenchCommand : ICliCommand
                 ["lm_head_int8_ms"] = Math.Round(headInt8Ms, 3),
                 ["decode_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(decodeRate, 1), ["managed_int8_head"] = Math.Round(decodeInt8, 1), ["torch"] = torchDecode is double d1 ? Math.Round(d1, 1) : null },
                 ["prefill_tokens_per_s"] = new JsonObject { ["managed"] = Math.Round(prefill, 1), ["torch"] = torchPrefill is double p1 ? Math.Round(p1, 1) : null },
+                ["ttt_types"] = byType is null ? null : new JsonObject
+                {
+                    ["reconstruct"] = new JsonObject { ["prefill_tokens_per_s"] = Math.Round(byType[0].Prefill, 1), ["decode_tokens_per_s"] = Math.Round(byType[0].Decode, 1) },
+                    ["delta"] = new JsonObject { ["prefill_tokens_per_s"] = Math.Round(byType[1].Prefill, 1), ["decode_tokens_per_s"] = Math.Round(byType[1].Decode, 1) },
+                },
                 ["gemv"] = new JsonArray(gemv.Select(g => (JsonNode)new JsonObject
                 {
                     ["rows"] = g.Rows, ["cols"] = g.Cols,

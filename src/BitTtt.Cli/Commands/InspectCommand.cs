@@ -27,6 +27,7 @@ internal sealed class InspectCommand : ICliCommand
             using var package = ModelPackage.Open(path);
             console.MarkupLineInterpolated($"[bold]{package.Kind switch { ModelPackageKind.Bitt => ".bitt file", _ => "model directory" }}[/] {path}");
             console.Write(ConfigTable(package.Config));
+            console.WriteLine($"ttt: {DescribeTtt(package.Config)}");
             console.WriteLine($"tokenizer: {DescribeTokenizer(package.TokenizerJson)}");
             var ternary = BitLlamaWeights.Expected(package.Config).Where(e => e.IsTernary).Select(e => e.Name).ToHashSet(StringComparer.Ordinal);
             WriteTensors(console, package.Weights, ternary);
@@ -67,6 +68,12 @@ internal sealed class InspectCommand : ICliCommand
             table.AddRow(new Text(key), new Text(value?.ToJsonString() ?? "null"));
         return table;
     }
+
+    /// <summary>The TTT layer in one line: its type and the fields that apply to it (SPEC §1, §3a/§3b).</summary>
+    internal static string DescribeTtt(BitLlamaConfig c) => c.TttType == TttType.Delta
+        ? $"delta (SPEC §3b): {c.TttHeads} heads x {c.TttHeadDim} (F = {c.TttInnerDim}), conv kernel {c.TttConv}{(c.TttConv == 0 ? " (no convolution)" : "")}, " +
+          $"beta = {c.InnerLr:R} * sigmoid(beta_proj(a)); ttt_chunk {c.TttChunk} is a training block size only"
+        : $"reconstruct (SPEC §3a): inner width d = {c.TttDim}, ttt_chunk {c.TttChunk}, inner_lr {c.InnerLr:R}";
 
     /// <summary>A one-line summary; the tokenizer itself is parsed by BitTtt.Tokenization, not here.</summary>
     static string DescribeTokenizer(string? json)

@@ -6,8 +6,9 @@ namespace BitTtt.Inference.Engine;
 /// <summary>
 /// SPEC §3 for one sequence. Tokens are processed in batches of up to <see cref="SequenceState.MaxBatch"/>:
 /// every BitLinear runs as one GEMM over the batch (weights unpacked once per batch), while the TTT
-/// recurrence (O(d²) per token) runs token by token inside the batch exactly as in decode, so a prompt
-/// fed at once or token by token gives bit-identical logits.
+/// recurrence (O(d²) per token; for delta also the convolution, see <see cref="DeltaLayer"/>) runs token
+/// by token inside the batch exactly as in decode, so a prompt fed at once or token by token gives
+/// bit-identical logits.
 /// Shape key: T = tokens in a batch, D = hidden, d = D/4, I = intermediate, V = vocab.
 /// </summary>
 public static class Forward
@@ -80,18 +81,29 @@ public static class Forward
         TernaryKernels.Gemm(l.DownProj, s.QI, s.OutD.AsSpan(0, T * dim));  // (T, I) -> (T, D)
     }
 
-    /// <summary>TTT sub-layer for the T normed rows in <c>s.A</c>; writes up(pred) to <c>s.OutD</c>.</summary>
+    /// <summary>TTT sub-layer for the T normed rows in <c>s.A</c>, written to <c>s.OutD</c>: delta (SPEC §3b) or reconstruct (§3a).</summary>
     static void Ttt(SequenceState s, int layer, LayerWeights l, int T)
+    {
+        if (l.Delta is { } delta)
+        {
+            DeltaLayer.Run(s, layer, delta, T);
+            return;
+        }
+        Reconstruct(s, layer, l, T);
+    }
+
+    /// <summary>Reconstruct TTT (SPEC §3a) for the T normed rows in <c>s.A</c>; writes up(pred) to <c>s.OutD</c>.</summary>
+    static void Reconstruct(SequenceState s, int layer, LayerWeights l, int T)
     {
         var c = s.Weights.Config;
         int d = c.TttDim, dim = c.HiddenDim;
         s.QD.Quantize(s.A.AsSpan(0, T * dim), T);
         var f = s.F.AsSpan(0, T * d);
-        TernaryKernels.Gemm(l.TttDown, s.QD, f);                                                           // (T, D) -> (T, d)
+        TernaryKernels.Gemm(l.TttDown!, s.QD, f);                                                          // (T, D) -> (T, d)
         for (int t = 0; t < T; t++)
             TttStep(s, layer, f.Slice(t * d, d), s.Pred.AsSpan(t * d, d), s.Position + t, c.TttChunk, c.InnerLr);
         s.Qd.Quantize(s.Pred.AsSpan(0, T * d), T);
-        TernaryKernels.Gemm(l.TttUp, s.Qd, s.OutD.AsSpan(0, T * dim));                                     // (T, d) -> (T, D)
+        TernaryKernels.Gemm(l.TttUp!, s.Qd, s.OutD.AsSpan(0, T * dim));                                    // (T, d) -> (T, D)
     }
 
     /// <summary>

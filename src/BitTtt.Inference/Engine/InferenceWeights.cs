@@ -1,22 +1,57 @@
 using System.Security.Cryptography;
+using BitTtt.Formats;
 using BitTtt.Inference.Kernels;
 
 namespace BitTtt.Inference.Engine;
 
 /// <summary>
 /// One layer's weights (SPEC §2): full-precision norms, BitLinear weights packed to 2-bit ternary.
+/// The TTT sub-layer is either reconstruct (<see cref="TttDown"/>, <see cref="TttUp"/>) or delta
+/// (<see cref="Delta"/>), as the config's <c>ttt_type</c> says.
 /// Internal so the arrays cannot be changed under running sessions.
 /// Shape key: D = hidden, d = D/4, I = intermediate.
 /// </summary>
 internal sealed class LayerWeights
 {
     internal required float[] Norm1 { get; init; }                 // (D)
-    internal required PackedTernaryMatrix TttDown { get; init; }   // (d, D)
-    internal required PackedTernaryMatrix TttUp { get; init; }     // (D, d)
+    internal PackedTernaryMatrix? TttDown { get; init; }           // (d, D) reconstruct
+    internal PackedTernaryMatrix? TttUp { get; init; }             // (D, d) reconstruct
+    internal DeltaWeights? Delta { get; init; }                    // delta
     internal required float[] Norm2 { get; init; }                 // (D)
     internal required PackedTernaryMatrix GateProj { get; init; }  // (I, D)
     internal required PackedTernaryMatrix UpProj { get; init; }    // (I, D)
     internal required PackedTernaryMatrix DownProj { get; init; }  // (D, I)
+}
+
+/// <summary>
+/// The delta TTT sub-layer of one layer (SPEC §3b), field names as the safetensors names
+/// (<c>ttt.q_proj</c> → <see cref="QProj"/>). The conv weights are held transposed, (K, F), so each tap is
+/// one vector pass over the channels. Shape key: D = hidden, H = heads, F = H·dh, K = ttt_conv.
+/// </summary>
+internal sealed class DeltaWeights
+{
+    internal required PackedTernaryMatrix QProj { get; init; }   // (F, D)
+    internal required PackedTernaryMatrix KProj { get; init; }   // (F, D)
+    internal required PackedTernaryMatrix VProj { get; init; }   // (F, D)
+    internal required PackedTernaryMatrix OProj { get; init; }   // (D, F)
+    internal required float[] BetaWeight { get; init; }          // (H, D) full precision
+    internal required float[] BetaBias { get; init; }            // (H)
+    internal required float[] QConvT { get; init; }              // (K, F) = q_conv.weight (F, K) transposed; empty when K = 0
+    internal required float[] KConvT { get; init; }              // (K, F)
+    internal required float[] VConvT { get; init; }              // (K, F)
+
+    /// <summary>(F, K) → (K, F).</summary>
+    internal static float[] Transpose(float[] w, int rows, int cols)
+    {
+        var t = new float[w.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
+        return t;
+    }
+
+    internal long SizeInBytes =>
+        QProj.SizeInBytes + KProj.SizeInBytes + VProj.SizeInBytes + OProj.SizeInBytes +
+        4L * (BetaWeight.Length + BetaBias.Length + QConvT.Length + KConvT.Length + VConvT.Length);
 }
 
 /// <summary>
@@ -68,6 +103,26 @@ public sealed class InferenceWeights
         PackedTernaryMatrix Ternary(string name, int rows, int cols) =>
             PackedTernaryMatrix.Quantize(Read(name, rows, cols), rows, cols);
 
+        DeltaWeights Delta(int i)
+        {
+            string L(string suffix) => BitLlamaWeights.Layer(i, suffix);
+            int f = config.TttInnerDim, heads = config.TttHeads, taps = config.TttConv;
+            float[] Conv(string suffix) => taps == 0 ? [] : DeltaWeights.Transpose(Read(L(suffix), f, taps), f, taps);
+            return new DeltaWeights
+            {
+                QProj = Ternary(L(BitLlamaWeights.TttQProj), f, dim),
+                KProj = Ternary(L(BitLlamaWeights.TttKProj), f, dim),
+                VProj = Ternary(L(BitLlamaWeights.TttVProj), f, dim),
+                OProj = Ternary(L(BitLlamaWeights.TttOProj), dim, f),
+                BetaWeight = Read(L(BitLlamaWeights.TttBetaWeight), heads, dim),
+                BetaBias = Read(L(BitLlamaWeights.TttBetaBias), heads),
+                QConvT = Conv(BitLlamaWeights.TttQConv),
+                KConvT = Conv(BitLlamaWeights.TttKConv),
+                VConvT = Conv(BitLlamaWeights.TttVConv),
+            };
+        }
+
+        bool delta = config.TttType == TttType.Delta;
         var layers = new LayerWeights[config.NumLayers];
         for (int i = 0; i < layers.Length; i++)
         {
@@ -75,8 +130,9 @@ public sealed class InferenceWeights
             layers[i] = new LayerWeights
             {
                 Norm1 = Read(L("norm1.weight"), dim),
-                TttDown = Ternary(L("ttt.down.weight"), d, dim),
-                TttUp = Ternary(L("ttt.up.weight"), dim, d),
+                TttDown = delta ? null : Ternary(L("ttt.down.weight"), d, dim),
+                TttUp = delta ? null : Ternary(L("ttt.up.weight"), dim, d),
+                Delta = delta ? Delta(i) : null,
                 Norm2 = Read(L("norm2.weight"), dim),
                 GateProj = Ternary(L("mlp.gate_proj.weight"), inter, dim),
                 UpProj = Ternary(L("mlp.up_proj.weight"), inter, dim),
@@ -104,15 +160,26 @@ public sealed class InferenceWeights
         (LmHeadInt8 is { } q ? new SplitGemv(q, hidden, logits) : new SplitGemv(LmHead, hidden, logits)).Run();
     }
 
-    /// <summary>A short human description of the model's shape, used in error messages.</summary>
-    public string Describe() =>
-        $"vocab {Config.VocabSize}, hidden {Config.HiddenDim}, layers {Config.NumLayers}, intermediate {Config.IntermediateDim}, ttt_chunk {Config.TttChunk}";
+    /// <summary>
+    /// A short human description of the model's shape, used in error messages and hashed into the
+    /// <see cref="Fingerprint"/>. The reconstruct form is the one memory files of version 1 were tied
+    /// to, so it must not change; a delta model names its TTT fields instead of ttt_chunk, which does
+    /// not change a delta model's function (SPEC §1).
+    /// </summary>
+    public string Describe()
+    {
+        var c = Config;
+        string common = $"vocab {c.VocabSize}, hidden {c.HiddenDim}, layers {c.NumLayers}, intermediate {c.IntermediateDim}";
+        return c.TttType == TttType.Delta
+            ? $"{common}, ttt_type delta, ttt_heads {c.TttHeads}, ttt_head_dim {c.TttHeadDim}, ttt_conv {c.TttConv}"
+            : $"{common}, ttt_chunk {c.TttChunk}";
+    }
 
     /// <summary>Bytes held by weights (packed ternary + full-precision tensors + the optional int8 head).</summary>
     public long SizeInBytes =>
         4L * (Embed.LongLength + NormF.LongLength + LmHead.LongLength) + (LmHeadInt8?.SizeInBytes ?? 0) +
-        Layers.Sum(l => 4L * (l.Norm1.Length + l.Norm2.Length) + l.TttDown.SizeInBytes + l.TttUp.SizeInBytes +
-                        l.GateProj.SizeInBytes + l.UpProj.SizeInBytes + l.DownProj.SizeInBytes);
+        Layers.Sum(l => 4L * (l.Norm1.Length + l.Norm2.Length) + (l.TttDown?.SizeInBytes ?? 0) + (l.TttUp?.SizeInBytes ?? 0) +
+                        (l.Delta?.SizeInBytes ?? 0) + l.GateProj.SizeInBytes + l.UpProj.SizeInBytes + l.DownProj.SizeInBytes);
 
     string ComputeFingerprint()
     {
@@ -127,7 +194,14 @@ public sealed class InferenceWeights
         Floats(Embed);
         foreach (var l in Layers)
         {
-            Floats(l.Norm1); Packed(l.TttDown); Packed(l.TttUp); Floats(l.Norm2);
+            Floats(l.Norm1);
+            if (l.Delta is { } dl)
+            {
+                Packed(dl.QProj); Packed(dl.KProj); Packed(dl.VProj); Packed(dl.OProj);
+                Floats(dl.BetaWeight); Floats(dl.BetaBias); Floats(dl.QConvT); Floats(dl.KConvT); Floats(dl.VConvT);
+            }
+            else { Packed(l.TttDown!); Packed(l.TttUp!); }
+            Floats(l.Norm2);
             Packed(l.GateProj); Packed(l.UpProj); Packed(l.DownProj);
         }
         Floats(NormF);

@@ -1,0 +1,80 @@
+using System.Numerics.Tensors;
+using BitTtt.Inference.Kernels;
+
+namespace BitTtt.Inference.Engine;
+
+/// <summary>
+/// The delta-rule TTT sub-layer (SPEC §3b) for a batch of T tokens: the q/k/v projections as three
+/// GEMMs over the batch (one int8 copy of a), then the convolution and the per-head recurrence token by
+/// token, then one o_proj GEMM. Decode is the same code with T = 1, so a prompt fed at once or token by
+/// token gives bit-identical logits.
+/// Shape key: T = tokens in the batch, D = hidden, H = heads, dh = head width, F = H·dh, K = ttt_conv,
+/// Kt = max(K − 1, 0).
+/// </summary>
+internal static class DeltaLayer
+{
+    /// <summary>Reads the T normed rows in <c>s.A</c>, advances layer <paramref name="layer"/>'s S and conv tails, writes the output to <c>s.OutD</c>.</summary>
+    internal static void Run(SequenceState s, int layer, DeltaWeights w, int T)
+    {
+        var c = s.Weights.Config;
+        int dim = c.HiddenDim, f = c.TttInnerDim, tail = SequenceState.TailRows(c);
+        var tails = s.ConvTail[layer];
+        s.QD.Quantize(s.A.AsSpan(0, T * dim), T);                                          // one int8 copy of a for q, k, v
+        Project(s.QD, w.QProj, tails.AsSpan(0, tail * f), s.Xq, T, f);                    // (T, D) -> (Kt + T, F)
+        Project(s.QD, w.KProj, tails.AsSpan(tail * f, tail * f), s.Xk, T, f);
+        Project(s.QD, w.VProj, tails.AsSpan(2 * tail * f, tail * f), s.Xv, T, f);
+        for (int t = 0; t < T; t++)
+            Token(s, layer, w, t, s.O.AsSpan(t * f, f));                                   // (F) per token
+        KeepTail(s.Xq, tails.AsSpan(0, tail * f), T, f);                                   // last Kt pre-conv rows
+        KeepTail(s.Xk, tails.AsSpan(tail * f, tail * f), T, f);
+        KeepTail(s.Xv, tails.AsSpan(2 * tail * f, tail * f), T, f);
+        s.QF!.Quantize(s.O.AsSpan(0, T * f), T);
+        TernaryKernels.Gemm(w.OProj, s.QF, s.OutD.AsSpan(0, T * dim));                     // (T, F) -> (T, D)
+    }
+
+    /// <summary>x = [tail rows ; proj(a) for the batch]: (Kt + T, F), so token t's window is rows t .. t + K − 1.</summary>
+    static void Project(Int8Activations a, PackedTernaryMatrix proj, ReadOnlySpan<float> tail, float[] x, int T, int f)
+    {
+        tail.CopyTo(x);
+        TernaryKernels.Gemm(proj, a, x.AsSpan(tail.Length, T * f));
+    }
+
+    static void KeepTail(float[] x, Span<float> tail, int T, int f) => x.AsSpan(T * f, tail.Length).CopyTo(tail);
+
+    /// <summary>
+    /// Token t of the batch: convolve q, k, v; per head normalize q and k, β = inner_lr·σ(w_β·a + b),
+    /// S −= β(Sk − v)kᵀ, o = S q; writes concat_h(o_h) + v to <paramref name="o"/> (F).
+    /// </summary>
+    static void Token(SequenceState s, int layer, DeltaWeights w, int t, Span<float> o)
+    {
+        var c = s.Weights.Config;
+        int dim = c.HiddenDim, f = c.TttInnerDim, dh = c.TttHeadDim, taps = c.TttConv;
+        Convolve(s.Xq, w.QConvT, t, taps, f, s.Qh);                                        // (K, F) window -> (F)
+        Convolve(s.Xk, w.KConvT, t, taps, f, s.Kh);
+        Convolve(s.Xv, w.VConvT, t, taps, f, s.Vh);
+        var a = s.A.AsSpan(t * dim, dim);                                                  // full-precision normed input
+        var state = s.S[layer];
+        for (int h = 0; h < c.TttHeads; h++)
+        {
+            var q = s.Qh.AsSpan(h * dh, dh);
+            var k = s.Kh.AsSpan(h * dh, dh);
+            DeltaKernels.L2Normalize(q);
+            DeltaKernels.L2Normalize(k);
+            float logit = TensorPrimitives.Dot(w.BetaWeight.AsSpan(h * dim, dim), a) + w.BetaBias[h];
+            float beta = c.InnerLr / (1f + MathF.Exp(-logit));
+            DeltaKernels.UpdateAndRead(state.AsSpan(h * dh * dh, dh * dh), k, s.Vh.AsSpan(h * dh, dh), q, beta, o.Slice(h * dh, dh));
+        }
+        TensorPrimitives.Add(o, s.Vh, o);                                                  // the value skip: o + v
+    }
+
+    /// <summary>Token t's K-row window of x (rows t .. t + K − 1) through the conv; K = 0 passes row t through.</summary>
+    static void Convolve(float[] x, float[] wT, int t, int taps, int f, float[] y)
+    {
+        if (taps == 0)
+        {
+            x.AsSpan(t * f, f).CopyTo(y);
+            return;
+        }
+        DeltaKernels.CausalConv(x.AsSpan(t * f, taps * f), wT, taps, y);
+    }
+}
