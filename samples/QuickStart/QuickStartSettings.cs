@@ -1,6 +1,9 @@
 using System.Globalization;
 
-/// <summary>Command-line settings of the QuickStart; defaults finish in a few minutes on 2 cores.</summary>
+/// <summary>
+/// Command-line settings of the QuickStart. The defaults were chosen by measurement (docs/quality.md): about
+/// 3.6 minutes on 2 idle cores, ending below the Kneser-Ney bigram of moby-dick's held-out paragraphs.
+/// </summary>
 sealed record QuickStartSettings
 {
     public string DataPath { get; init; } = Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt");
