@@ -42,7 +42,7 @@ public sealed class TrainCommandTests
     public void TinyRunWritesModelDirectoryBittAndLossFigures()
     {
         string dir = TempDir(), text = WriteText(dir), output = Path.Combine(dir, "out");
-        var r = Train(text, output, "--steps", "5", "--inner-lr", "0.5", "--ttt-chunk", "4");
+        var r = Train(text, output, "--steps", "5", "--ttt-type", "reconstruct", "--inner-lr", "0.5", "--ttt-chunk", "4");
         Assert.AreEqual(0, r.ExitCode, r.StdErr);
         foreach (var file in new[] { "config.json", "tokenizer.json", "model.safetensors", "model.bitt", "checkpoint.safetensors", "tokens.bin", "val.bin" })
             Assert.IsTrue(File.Exists(Path.Combine(output, file)), file);
