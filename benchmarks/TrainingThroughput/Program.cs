@@ -16,10 +16,11 @@ using static TorchSharp.torch;
 //                                          K·Kᵀ and strict_tril(·)·E (2·b·d each, b = ttt_chunk), d = D/4
 // Quantization, norms, SiLU and the softmax are elementwise and not counted.
 //
-// Usage: dotnet run -c Release --project benchmarks/TrainingThroughput [-- --quick]
+// Usage: dotnet run -c Release --project benchmarks/TrainingThroughput [-- --quick] [-- --busy]
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 bool quick = args.Contains("--quick");
+if (args.Contains("--busy")) { BusyMachine.Run(quick); return; }   // quiet vs beside a busy process (BusyMachine.cs)
 Console.WriteLine($"TorchSharp {typeof(torch).Assembly.GetName().Version}, {Environment.ProcessorCount} logical cores");
 var rows = new List<string>();
 // Each thread count gets its own matmul peak, measured right before its training runs.

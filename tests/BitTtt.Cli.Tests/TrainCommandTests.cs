@@ -237,3 +237,55 @@ public sealed class TrainCommandTests
         StringAssert.Contains(resumed.StdOut, $"stopped at step {stoppedAt + 2} of 1000000");
     }
 }
+
+[TestClass]
+public sealed class EvalCommandTests
+{
+    [TestMethod]
+    public void EvalPrintsLossBitsPerByteCopyScoreAndBaselinesAndRefusesBadFiles()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), "bitttt-cli-eval-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            var rng = new Random(8);
+            string[] words = ["the", "whale", "sea", "ship", "white", "dark", "water", "and", "of"];
+            string Sentences(int n) => string.Concat(Enumerable.Range(0, n).Select(_ => string.Join(' ', Enumerable.Range(0, 6).Select(_ => words[rng.Next(words.Length)])) + ".\n"));
+            string text = Path.Combine(dir, "text.txt"), held = Path.Combine(dir, "held.txt");
+            File.WriteAllText(text, Sentences(300));
+            File.WriteAllText(held, Sentences(20));
+            string output = Path.Combine(dir, "out");
+            var train = CliRunner.Run("train", "--data", text, "--output", output, "--vocab-size", "300", "--dim", "16", "--layers", "1",
+                "--context-len", "16", "--batch-size", "4", "--threads", "1", "--warmup-steps", "2", "--eval-interval", "0", "--steps", "3");
+            Assert.AreEqual(0, train.ExitCode, train.StdErr);
+            string model = Path.Combine(output, "model.bitt");
+
+            var r = CliRunner.Run("eval", model, "--data", held, "--train-data", text, "--copy-tokens", "20");
+            Assert.AreEqual(0, r.ExitCode, r.StdErr);
+            StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"loss \d+\.\d{4} nats/token   \d+\.\d{4} bits/byte   perplexity \d+\.\d\d"));
+            StringAssert.Contains(r.StdOut, "a 20-token passage fed twice");
+            StringAssert.Contains(r.StdOut, "KN-trigram");
+            StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"model \d+\.\d\d nats: "));
+
+            var cut = CliRunner.Run("eval", output, "--data", held, "--max-tokens", "30");
+            Assert.AreEqual(0, cut.ExitCode, cut.StdErr);
+            StringAssert.Contains(cut.StdOut, "30 tokens (the first 30; --max-tokens)");
+            Assert.IsFalse(cut.StdOut.Contains("KN-trigram"), "no baselines without --train-data");
+
+            string binary = Path.Combine(dir, "binary.dat");
+            File.WriteAllBytes(binary, [0x7F, 0x45, 0x4C, 0x46, 0, 1, 2]);
+            var bad = CliRunner.Run("eval", model, "--data", binary);
+            Assert.AreEqual(1, bad.ExitCode);
+            Assert.AreEqual($"bit-llama: error: {binary}: NUL byte at offset 4; expected UTF-8 text, this looks like a binary file", bad.StdErr.Trim());
+            string empty = Path.Combine(dir, "empty.txt");
+            File.WriteAllText(empty, "");
+            var none = CliRunner.Run("eval", model, "--data", held, "--train-data", empty);
+            Assert.AreEqual(1, none.ExitCode);
+            StringAssert.Contains(none.StdErr, $"{empty}: the --train-data file is empty");
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+}

@@ -85,6 +85,17 @@ public sealed class Utf8SamplingTests
     }
 
     [TestMethod]
+    public void AVocabularyWithoutTheNeededBytesIsNotMaskedIntoADeadEnd()
+    {
+        // Only "a" and the lead byte C3: after C3 no token can complete the character.
+        var sampler = new Sampler(SamplingOptions.Greedy(), 2, Utf8TokenTable.Build([[0x61], [0xC3]]));
+        Assert.AreEqual(1, sampler.Sample([0f, 1f], []));
+        Assert.AreEqual(1, sampler.Sample([0f, 1f], []), "nothing may follow: the logits decide, unmasked");
+        Assert.AreEqual(1, sampler.Sample([0f, 1f], []));
+        Assert.AreEqual(0, sampler.Sample([1f, 0f], []));
+    }
+
+    [TestMethod]
     public void ValidTextIsUnaffected()
     {
         var tok = BitLlamaTokenizer.Gpt2();

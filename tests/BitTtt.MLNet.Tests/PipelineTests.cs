@@ -42,8 +42,13 @@ public sealed class PipelineTests
         Assert.IsTrue(training.ValidationTokens > 0, "a quarter of the rows are held out (ValidationFraction)");
         Assert.IsTrue(training.ValidationLoss is > 0, $"validation loss {training.ValidationLoss}");
         Assert.IsTrue(training.UnigramValidationLoss is > 0, $"unigram {training.UnigramValidationLoss}");
+        Assert.IsNotNull(training.Baselines);
+        Assert.AreEqual(training.UnigramValidationLoss, training.Baselines.Unigram);
+        Assert.IsTrue(training.Baselines.Trigram > 0 && training.Baselines.Bigram > 0, training.Baselines.ToString());
         lock (Log)
         {
+            Assert.IsTrue(Log.Any(e => e.Source == "BitLlama; Fit" && e.Message.Contains("validation") && e.Message.Contains("the trigram (")),
+                "the Fit log says which baselines the model beats");
             Assert.IsTrue(Log.Any(e => e.Source == "BitLlama; Fit" && e.Message.Contains("step 16/16")), string.Join("\n", Log.Select(e => e.Message)));
             Assert.IsTrue(Log.Any(e => e.Message.Contains("Training a byte-level BPE tokenizer")));
         }

@@ -48,7 +48,9 @@ public sealed class Sampler
     public int Sample(ReadOnlySpan<float> logits, ReadOnlySpan<int> context)
     {
         int token = Choose(logits, context);
-        if (_utf8 is not null && _utf8.Allows(_utf8State, token)) _utf8State = _utf8.After(_utf8State, token);
+        // A token outside the table's rules is only chosen when nothing valid could follow (see MaskInvalidUtf8);
+        // the character is broken then anyway, so the tracking starts afresh.
+        if (_utf8 is not null) _utf8State = _utf8.Allows(_utf8State, token) ? _utf8.After(_utf8State, token) : Utf8TokenTable.Ready;
         return token;
     }
 

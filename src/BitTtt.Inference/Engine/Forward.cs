@@ -143,6 +143,26 @@ public static class Forward
         s.Logits.CopyTo(logits);
     }
 
+    /// <summary>
+    /// Feeds <paramref name="tokens"/> like <see cref="Run"/> and hands the logits (V) after every token to
+    /// <paramref name="onLogits"/> with the token's index (the buffer is reused: copy what you keep). For scoring text.
+    /// </summary>
+    public static void RunEach(SequenceState state, ReadOnlySpan<int> tokens, Action<int, float[]> onLogits)
+    {
+        ArgumentNullException.ThrowIfNull(onLogits);
+        var logits = new float[state.Weights.Config.VocabSize];
+        for (int start = 0; start < tokens.Length; start += SequenceState.MaxBatch)
+        {
+            var batch = tokens.Slice(start, Math.Min(SequenceState.MaxBatch, tokens.Length - start));
+            Run(state, batch, default);
+            for (int t = 0; t < batch.Length; t++)   // the batch's hidden rows stay in state.H until the next batch
+            {
+                LmHead(state, t, logits);
+                onLogits(start + t, logits);
+            }
+        }
+    }
+
     /// <summary>y = W x for a full-precision (R, C) matrix, split across two cores when large (see <see cref="SplitGemv"/>).</summary>
     public static void FullPrecisionGemv(float[] matrix, float[] x, float[] y)
     {

@@ -1,0 +1,26 @@
+"""BitLlama (BitNet b1.58 + test-time training) on the project's managed CPU engine, compiled with
+NativeAOT into one shared library: no .NET install needed. Stdlib only (ctypes); numpy is used for
+logits when it is importable.
+
+    import bitttt
+    llama = bitttt.Llama.load_auto("model.bitt")
+    llama.stream_completion("Call me", 50, 0.8, lambda piece: print(piece, end=""))   # return False to stop
+"""
+from ._llama import INT8_LM_HEAD, Llama, Session
+from ._native import (ABI_VERSION, BitTttError, EngineIOError, EngineMemoryError, InvalidArgumentError,
+                      InvalidHandleError, ModelFormatError, ModelNotFoundError, SessionBusyError, UnsupportedError)
+
+__version__ = "0.1.0"
+
+
+def abi_version():
+    """The ABI version of the loaded native library (bitttt_abi_version)."""
+    from ._native import lib
+    return lib().bitttt_abi_version()
+
+
+__all__ = [
+    "Llama", "Session", "INT8_LM_HEAD", "ABI_VERSION", "abi_version", "BitTttError", "InvalidArgumentError",
+    "InvalidHandleError", "ModelNotFoundError", "ModelFormatError", "SessionBusyError", "UnsupportedError",
+    "EngineIOError", "EngineMemoryError",
+]

@@ -1,0 +1,301 @@
+"""The high-level API: Llama (a loaded model) and Session (one sequence's TTT memory)."""
+import ctypes
+import json
+import threading
+from array import array
+
+from . import _native
+from ._native import call, lib
+
+try:  # numpy is optional: logits are a numpy array when it is importable, else array('f')
+    import numpy as _np
+except ImportError:  # pragma: no cover - depends on the environment
+    _np = None
+
+INT8_LM_HEAD = 1
+_INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
+
+
+def _new_logits(count):
+    """A float32 buffer of ``count`` values and its address."""
+    if _np is not None:
+        out = _np.empty(count, dtype=_np.float32)
+        return out, out.ctypes.data
+    out = array("f", bytes(4 * count))
+    return out, out.buffer_info()[0]
+
+
+def _token_ids(tokens):
+    if isinstance(tokens, (str, bytes)):
+        raise TypeError("tokens must be a sequence of int token ids, got %s (use encode() for text)" % type(tokens).__name__)
+    ids = list(tokens)
+    for i, t in enumerate(ids):
+        if isinstance(t, bool) or not hasattr(t, "__index__"):
+            raise TypeError("token %d must be an int, got %s" % (i, type(t).__name__))
+        t = t.__index__()
+        if not _INT32_MIN <= t <= _INT32_MAX:
+            raise _native.InvalidArgumentError("token id %d at position %d does not fit in int32" % (t, i), _native.E_INVALID_ARGUMENT)
+        ids[i] = t
+    return (ctypes.c_int32 * len(ids))(*ids), len(ids)
+
+
+def _sampling(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop):
+    """A bitttt_sampling filled from keyword arguments (None = the library default); the engine validates values."""
+    s = _native.Sampling()
+    call("bitttt_sampling_init", ctypes.byref(s))
+    for name, value, kind in (("max_tokens", max_tokens, int), ("temperature", temperature, float),
+                              ("top_k", top_k, int), ("top_p", top_p, float),
+                              ("repetition_penalty", repetition_penalty, float)):
+        if value is None:
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+            raise TypeError("%s must be %s, got %r" % (name, "an int" if kind is int else "a number", value))
+        if kind is int and not _INT32_MIN <= value <= _INT32_MAX:
+            raise _native.InvalidArgumentError("%s %d does not fit in int32" % (name, value), _native.E_INVALID_ARGUMENT)
+        setattr(s, name, kind(value))
+    if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int):
+            raise TypeError("seed must be an int or None, got %r" % (seed,))
+        s.has_seed, s.seed = 1, ((seed - _INT32_MIN) % 2 ** 32) + _INT32_MIN   # any int, folded into int32
+    if isinstance(stop, str):
+        stop = [stop]
+    stops = [_native.text_arg(x, "stop string") for x in (stop or ())]
+    keep = (ctypes.c_char_p * max(1, len(stops)))(*stops)
+    s.stop_strings = ctypes.cast(keep, ctypes.POINTER(ctypes.c_char_p))
+    s.stop_count = len(stops)
+    return s, keep
+
+
+class Session:
+    """One sequence's TTT memory over a shared model. Use one session per thread; sessions of one model
+    run in parallel. Every completion continues the memory (the prompt and the output are learned)."""
+
+    def __init__(self, model):
+        self._model = model
+        handle = ctypes.c_uint64(0)
+        call("bitttt_session_create", model._handle, ctypes.byref(handle))
+        self._handle = handle.value
+        self._closed = False
+
+    @property
+    def model(self):
+        return self._model
+
+    @property
+    def position(self):
+        """Tokens the memory has consumed since the last reset or load."""
+        out = ctypes.c_int64(0)
+        call("bitttt_session_position", self._handle, ctypes.byref(out))
+        return out.value
+
+    def feed(self, tokens):
+        """Feeds token ids (advancing the memory) and returns the logits after the last one (vocab_size floats)."""
+        ids, n = _token_ids(tokens)
+        logits, address = _new_logits(self._model.vocab_size)
+        call("bitttt_session_feed", self._handle, ids, n, address, len(logits))
+        return logits
+
+    def forward(self, token_id):
+        """One token in, the next-token logits out (the seed's ``forward(token_id=...)``)."""
+        return self.feed([token_id])
+
+    def learn(self, text):
+        """Advances the memory on ``text`` without generating."""
+        data = _native.text_arg(text, "text")
+        call("bitttt_session_learn", self._handle, data, len(data))
+
+    def reset(self):
+        """Forgets everything: the TTT state back to zero, position 0."""
+        call("bitttt_session_reset", self._handle)
+
+    def save_memory(self, path):
+        call("bitttt_session_save_memory", self._handle, _native.path_arg(path, "path"))
+
+    def load_memory(self, path):
+        call("bitttt_session_load_memory", self._handle, _native.path_arg(path, "path"))
+
+    def stream_completion(self, prompt, max_tokens=128, temperature=0.8, callback=None, **options):
+        """Streams the completion of ``prompt``: ``callback(piece)`` gets each piece (whole UTF-8 characters)
+        and returns False to stop. Returns the text generated. An exception raised by the callback stops
+        generation and is re-raised here once the engine has returned."""
+        return self._generate(prompt, callback, max_tokens=max_tokens, temperature=temperature, **options)
+
+    def complete(self, prompt, max_tokens=128, temperature=0.8, top_k=None, top_p=None,
+                 repetition_penalty=None, seed=None, stop=None):
+        """The whole completion of ``prompt`` as one string (stops at max_tokens, end of sequence or a stop string)."""
+        return self._generate(prompt, None, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
+                              top_p=top_p, repetition_penalty=repetition_penalty, seed=seed, stop=stop)
+
+    def _generate(self, prompt, callback, max_tokens=None, temperature=None, top_k=None, top_p=None,
+                  repetition_penalty=None, seed=None, stop=None):
+        data = _native.text_arg(prompt, "prompt")
+        if callback is not None and not callable(callback):
+            raise TypeError("callback must be callable, got %s" % type(callback).__name__)
+        sampling, keep = _sampling(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
+        pieces, raised = [], []
+
+        def on_piece(_user, pointer, length):
+            try:
+                piece = ctypes.string_at(pointer, length).decode("utf-8")
+                pieces.append(piece)
+                if callback is None:
+                    return 1
+                return 0 if callback(piece) is False else 1
+            except BaseException as e:  # stop the engine cleanly; re-raised below
+                raised.append(e)
+                return 0
+
+        fn = _native.PIECE_FN(on_piece)
+        status = lib().bitttt_generate(self._handle, data, len(data), ctypes.byref(sampling), fn, None)
+        del keep
+        if raised:
+            raise raised[0]
+        _native.check(status)
+        return "".join(pieces)
+
+    def close(self):
+        """Frees the session; using it afterwards raises InvalidHandleError."""
+        if not self._closed:
+            self._closed = True
+            call("bitttt_session_free", self._handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            if not self._closed and _native.usable():
+                self._closed = True
+                _native._lib.bitttt_session_free(self._handle)
+        except Exception:
+            pass
+
+
+class Llama:
+    """A loaded BitLlama model (weights shared by all its sessions). The convenience methods use one
+    default session and, like a session, must not be called from two threads at once."""
+
+    def __init__(self, handle):
+        self._handle = handle
+        self._closed = False
+        self._default = None
+        self._default_lock = threading.Lock()
+        info = _native.ModelInfo(struct_size=ctypes.sizeof(_native.ModelInfo))
+        try:
+            call("bitttt_model_get_info", handle, ctypes.byref(info))
+        except BaseException:
+            self._closed = True
+            lib().bitttt_model_free(handle)
+            raise
+        self.vocab_size = info.vocab_size
+        self.hidden_dim = info.hidden_dim
+        self.num_layers = info.num_layers
+        self.tokenizer_vocab_size = info.tokenizer_vocab_size
+        self.bos_id = None if info.bos_id < 0 else info.bos_id
+        self.eos_id = None if info.eos_id < 0 else info.eos_id
+
+    @classmethod
+    def load_auto(cls, path, int8_lm_head=False):
+        """Loads a ``.bitt`` file or a model directory (config.json + tokenizer.json + model.safetensors)."""
+        handle = ctypes.c_uint64(0)
+        call("bitttt_model_load", _native.path_arg(path, "path"), INT8_LM_HEAD if int8_lm_head else 0, ctypes.byref(handle))
+        return cls(handle.value)
+
+    @classmethod
+    def from_config(cls, config, safetensors_path, tokenizer_path=None, int8_lm_head=False):
+        """A model from a config (dict or JSON text, SPEC §1), a bare safetensors file and optionally a tokenizer.json."""
+        text = config if isinstance(config, str) else json.dumps(config)
+        tok = None if tokenizer_path is None else _native.path_arg(tokenizer_path, "tokenizer_path")
+        handle = ctypes.c_uint64(0)
+        call("bitttt_model_from_config", _native.text_arg(text, "config"), _native.path_arg(safetensors_path, "safetensors_path"),
+             tok, INT8_LM_HEAD if int8_lm_head else 0, ctypes.byref(handle))
+        return cls(handle.value)
+
+    @property
+    def has_tokenizer(self):
+        return self.tokenizer_vocab_size > 0
+
+    @property
+    def config(self):
+        """The model's config as a dict (every field, defaults filled in)."""
+        return json.loads(_native.read_string(lib().bitttt_model_config_json, self._handle))
+
+    def encode(self, text):
+        data = _native.text_arg(text, "text")
+        capacity = len(data) + 16
+        while True:
+            ids = (ctypes.c_int32 * capacity)()
+            count = ctypes.c_size_t(0)
+            status = lib().bitttt_encode(self._handle, data, len(data), ids, capacity, ctypes.byref(count))
+            if status == _native.E_BUFFER_TOO_SMALL and count.value > capacity:
+                capacity = count.value
+                continue
+            _native.check(status)
+            return list(ids[:count.value])
+
+    def decode(self, ids):
+        arr, n = _token_ids(ids)
+        return _native.read_string(lib().bitttt_decode, self._handle, arr, n)
+
+    def session(self):
+        """A new session with its own (empty) TTT memory."""
+        return Session(self)
+
+    create_session = session
+
+    def _session(self):
+        with self._default_lock:
+            if self._default is None:
+                self._default = Session(self)
+            return self._default
+
+    def stream_completion(self, prompt, max_tokens=128, temperature=0.8, callback=None, **options):
+        return self._session().stream_completion(prompt, max_tokens, temperature, callback, **options)
+
+    def complete(self, prompt, max_tokens=128, temperature=0.8, top_k=None, top_p=None,
+                 repetition_penalty=None, seed=None, stop=None):
+        return self._session().complete(prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
+
+    def feed(self, tokens):
+        return self._session().feed(tokens)
+
+    def forward(self, token_id):
+        return self._session().forward(token_id)
+
+    def learn(self, text):
+        self._session().learn(text)
+
+    def reset(self):
+        self._session().reset()
+
+    def save_memory(self, path):
+        self._session().save_memory(path)
+
+    def load_memory(self, path):
+        self._session().load_memory(path)
+
+    def close(self):
+        """Frees the model handle and its default session; sessions created from it keep working until closed."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._default is not None:
+            self._default.close()
+        call("bitttt_model_free", self._handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            if not self._closed and _native.usable():
+                self._closed = True
+                _native._lib.bitttt_model_free(self._handle)
+        except Exception:
+            pass

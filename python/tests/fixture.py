@@ -1,0 +1,64 @@
+"""A tiny model trained by the real .NET trainer (`bit-llama train`), once per test process, and the
+managed engine's reference logits (`bit-llama logits`). The package under test is whatever `import
+bitttt` finds (CI: the wheel installed into a fresh venv)."""
+import atexit
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_lock = threading.Lock()
+_model = None
+
+
+def bit_llama():
+    """The CLI: $BIT_LLAMA, else the Release build in the repository, else `dotnet run`."""
+    explicit = os.environ.get("BIT_LLAMA")
+    if explicit:
+        return explicit.split()
+    built = os.path.join(REPO, "src", "BitTtt.Cli", "bin", "Release", "net10.0", "bit-llama")
+    if os.path.exists(built):
+        return [built]
+    return ["dotnet", "run", "--project", os.path.join(REPO, "src", "BitTtt.Cli"), "-c", "Release", "--"]
+
+
+def run_cli(*args):
+    result = subprocess.run(bit_llama() + list(args), capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError("bit-llama %s failed (%d):\n%s\n%s" % (" ".join(args), result.returncode, result.stdout[-2000:], result.stderr[-2000:]))
+    return result.stdout
+
+
+def tiny_model():
+    """Directory with config.json, tokenizer.json, model.safetensors and model.bitt (dim 32, 1 layer, 30 steps)."""
+    global _model
+    with _lock:
+        if _model is None:
+            root = tempfile.mkdtemp(prefix="bitttt-py-tests-")
+            atexit.register(shutil.rmtree, root, True)
+            with open(os.path.join(REPO, "data", "moby-dick.txt"), encoding="utf-8") as f:
+                corpus = f.read(120_000)
+            corpus_path = os.path.join(root, "corpus.txt")
+            with open(corpus_path, "w", encoding="utf-8") as f:
+                f.write(corpus)
+            out = os.path.join(root, "tiny")
+            # ttt_chunk 4: the 40-token parity sequence crosses ten TTT chunk boundaries.
+            run_cli("train", "--data", corpus_path, "--vocab-size", "300", "--dim", "32", "--layers", "1",
+                    "--context-len", "32", "--batch-size", "4", "--steps", "30", "--warmup-steps", "5",
+                    "--lr", "2e-3", "--ttt-chunk", "4", "--eval-interval", "0", "--output", out)
+            _model = out
+    return _model
+
+
+def reference_logits(model_path, ids):
+    """bit-llama logits: one row of vocab_size floats per position, token by token from a zero state."""
+    text = run_cli("logits", model_path, "--tokens", ",".join(str(i) for i in ids))
+    return json.loads(text)["logits"]
+
+
+def corpus_text(start=5000, length=600):
+    with open(os.path.join(REPO, "data", "moby-dick.txt"), encoding="utf-8") as f:
+        return f.read(start + length)[start:]

@@ -1,0 +1,131 @@
+"""Generation through the native library: streaming, callbacks, memory files, threads."""
+import os
+import shutil
+import tempfile
+import threading
+import unittest
+
+import bitttt
+import fixture
+
+SAMPLED = dict(temperature=0.8, top_k=40, top_p=0.95, repetition_penalty=1.1, seed=7)
+
+
+class GenerationTests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.llama = bitttt.Llama.load_auto(os.path.join(fixture.tiny_model(), "model.bitt"))
+        cls.temp = tempfile.mkdtemp(prefix="bitttt-gen-")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.llama.close()
+        shutil.rmtree(cls.temp, True)
+
+    def test_stream_pieces_are_whole_utf8_and_concatenate_to_complete(self):
+        pieces = []
+        with self.llama.session() as a:
+            streamed = a.stream_completion("Call me Ishmael", 60, 0.8, pieces.append, seed=7, top_k=40,
+                                           top_p=0.95, repetition_penalty=1.1)
+        with self.llama.session() as b:
+            whole = b.complete("Call me Ishmael", max_tokens=60, **SAMPLED)
+        self.assertGreater(len(pieces), 1)
+        for p in pieces:
+            self.assertIsInstance(p, str)
+            self.assertTrue(p)
+            self.assertEqual(p.encode("utf-8").decode("utf-8", "strict"), p)   # no lone surrogates
+        self.assertEqual("".join(pieces), whole)
+        self.assertEqual(streamed, whole)
+
+    def test_callback_returning_false_stops(self):
+        seen = []
+
+        def take_three(piece):
+            seen.append(piece)
+            return len(seen) < 3
+
+        with self.llama.session() as s:
+            text = s.stream_completion("The whale", 50, 0.0, take_three)
+        self.assertEqual(len(seen), 3)
+        self.assertEqual(text, "".join(seen))
+
+    def test_callback_exception_propagates_after_generation_stops(self):
+        class Boom(Exception):
+            pass
+
+        def explode(piece):
+            raise Boom("from the callback")
+
+        with self.llama.session() as s:
+            with self.assertRaises(Boom):
+                s.stream_completion("The whale", 20, 0.8, explode)
+            # The engine stopped cleanly: the session is free and still works.
+            self.assertTrue(s.complete("The sea", max_tokens=5, temperature=0) is not None)
+
+    def test_reentrant_call_from_callback_is_busy(self):
+        with self.llama.session() as s:
+            def feed_again(piece):
+                s.feed([1])
+
+            with self.assertRaises(bitttt.SessionBusyError) as caught:
+                s.stream_completion("The whale", 10, 0.0, feed_again)
+            self.assertIn("already in use", str(caught.exception))
+
+    def test_memory_save_load_round_trip(self):
+        path = os.path.join(self.temp, "memory.bttm")
+        ids = self.llama.encode(" the sea")
+        with self.llama.session() as a, self.llama.session() as b:
+            a.learn(fixture.corpus_text(8000, 300))
+            a.save_memory(path)
+            expected = a.feed(ids)
+            b.load_memory(path)
+            self.assertEqual(b.position, a.position - len(ids))
+            actual = b.feed(ids)
+            self.assertEqual(list(actual), list(expected))
+            b.reset()
+            self.assertEqual(b.position, 0)
+            self.assertNotEqual(list(b.feed(ids)), list(expected))
+
+    def test_four_threads_with_a_session_each_match_running_alone(self):
+        prompts = ["Call me", "The whale", "Ishmael", "The sea was"]
+
+        def run(prompt, seed):
+            with self.llama.session() as s:
+                return s.complete(prompt, max_tokens=40, temperature=0.8, seed=seed)
+
+        alone = [run(p, i) for i, p in enumerate(prompts)]
+        results, errors = [None] * 4, []
+
+        def worker(i):
+            try:
+                for _ in range(3):
+                    results[i] = run(prompts[i], i)
+                    if results[i] != alone[i]:
+                        return
+            except BaseException as e:
+                errors.append(e)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self.assertEqual(errors, [])
+        self.assertEqual(results, alone)
+
+    def test_encode_decode_round_trip_and_stop_strings(self):
+        text = "Call me Ishmael. Some years ago — never mind how long precisely — 日本"
+        self.assertEqual(self.llama.decode(self.llama.encode(text)), text)
+        self.assertEqual(self.llama.encode(""), [])
+        self.assertEqual(self.llama.decode([]), "")
+        with self.llama.session() as s:
+            free = s.complete("Call me", max_tokens=40, temperature=0)
+        stop = free[5:8]
+        self.assertTrue(stop)
+        with self.llama.session() as s:
+            stopped = s.complete("Call me", max_tokens=40, temperature=0, stop=[stop])
+        self.assertEqual(stopped, free[:free.index(stop)])
+
+
+if __name__ == "__main__":
+    unittest.main()

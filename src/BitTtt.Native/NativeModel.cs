@@ -1,0 +1,156 @@
+using BitTtt.Formats;
+using BitTtt.Inference;
+using BitTtt.Inference.Engine;
+using BitTtt.Tokenization;
+
+namespace BitTtt.Native;
+
+/// <summary>
+/// A model behind a handle: a <see cref="Llama"/> when it has a tokenizer (a .bitt, a model directory,
+/// or config + safetensors + tokenizer.json), or bare weights when it has none (the seed's
+/// <c>BitLlama(config, "model.safetensors")</c>): token ids in, logits out, no text.
+/// </summary>
+public sealed class NativeModel
+{
+    NativeModel(InferenceWeights weights, Llama? llama, string source)
+    {
+        Weights = weights;
+        Llama = llama;
+        Source = source;
+    }
+
+    public InferenceWeights Weights { get; }
+    public Llama? Llama { get; }
+    public BitLlamaTokenizer? Tokenizer => Llama?.Tokenizer;
+    /// <summary>The file or directory it was loaded from, for error messages.</summary>
+    public string Source { get; }
+
+    /// <summary>A .bitt file or a model directory (SPEC §4), auto-detected.</summary>
+    public static NativeModel Load(string path, InferenceOptions options)
+    {
+        var llama = Llama.LoadAuto(path, options);
+        return new NativeModel(llama.Weights, llama, path);
+    }
+
+    /// <summary>Config JSON (SPEC §1) + a bare safetensors file (SPEC §4.1), and optionally a tokenizer.json.</summary>
+    public static NativeModel FromConfig(string configJson, string weightsPath, string? tokenizerPath, InferenceOptions options)
+    {
+        var config = BitLlamaConfig.FromJson(configJson, "config");
+        var tokenizer = tokenizerPath is null ? null : BitLlamaTokenizer.Load(tokenizerPath);
+        if (!File.Exists(weightsPath)) throw new FileNotFoundException($"{weightsPath}: safetensors file not found", weightsPath);
+        using var reader = SafeTensorsReader.Open(weightsPath);
+        BitLlamaWeights.Validate(reader, config);
+        if (tokenizer is null)
+        {
+            var weights = InferenceWeights.Load(config, (name, shape) => reader.ReadFloat32(name, shape), options);
+            return new NativeModel(weights, null, weightsPath);
+        }
+        var tensors = BitLlamaWeights.Expected(config)
+            .Select(t => new SafeTensorData(t.Name, t.Shape, reader.ReadFloat32(t.Name, t.Shape)))
+            .ToList();
+        var llama = Llama.FromWeights(config, tokenizer, tensors, options);
+        return new NativeModel(llama.Weights, llama, weightsPath);
+    }
+
+    /// <summary>The tokenizer, or an error saying this model was loaded without one.</summary>
+    public BitLlamaTokenizer RequireTokenizer(string operation) =>
+        Tokenizer ?? throw new NativeException(Status.Unsupported,
+            $"{operation} needs a tokenizer, but the model from {Path.GetFileName(Source)} was loaded without one (give a tokenizer.json, or load a .bitt file or model directory)");
+}
+
+/// <summary>
+/// A session behind a handle: its own TTT state over a shared model. Calls on one session must not
+/// overlap (the second gets <see cref="Status.Busy"/>); different sessions run in parallel.
+/// </summary>
+public sealed class NativeSession
+{
+    readonly LlamaSession? _session;     // models with a tokenizer: the full Llama session
+    readonly SequenceState? _state;      // bare models: the engine state only
+    int _busy;
+
+    public NativeSession(NativeModel model)
+    {
+        Model = model;
+        if (model.Llama is { } llama) _session = llama.CreateSession();
+        else _state = new SequenceState(model.Weights);
+    }
+
+    public NativeModel Model { get; }
+    public int VocabSize => Model.Weights.Config.VocabSize;
+    public long Position => _session?.Position ?? _state!.Position;
+
+    /// <summary>Feeds <paramref name="tokens"/> and copies the last token's logits into <paramref name="logits"/> (V, or empty).</summary>
+    public void Feed(ReadOnlySpan<int> tokens, Span<float> logits)
+    {
+        if (tokens.IsEmpty) throw new ArgumentException("no tokens given (n_tokens is 0)");
+        if (!logits.IsEmpty && logits.Length < VocabSize)
+            throw new NativeException(Status.BufferTooSmall, $"the logits buffer holds {logits.Length} floats, the model's vocab_size is {VocabSize}");
+        if (_session is not null)
+        {
+            var row = _session.Logits(tokens);
+            if (!logits.IsEmpty) row.CopyTo(logits);
+            return;
+        }
+        using var _ = Enter();
+        Forward.Run(_state!, tokens, logits.IsEmpty ? default : logits[..VocabSize]);
+    }
+
+    public void Reset()
+    {
+        if (_session is not null) { _session.ResetState(); return; }
+        using var _ = Enter();
+        _state!.Reset();
+    }
+
+    public void SaveMemory(string path)
+    {
+        if (_session is not null) { _session.SaveMemory(path); return; }
+        using var _ = Enter();
+        MemoryFile.Save(_state!, path);
+    }
+
+    public void LoadMemory(string path)
+    {
+        if (_session is not null) { _session.LoadMemory(path); return; }
+        using var _ = Enter();
+        MemoryFile.Load(_state!, path);
+    }
+
+    public void Learn(string text)
+    {
+        Model.RequireTokenizer("learn");
+        _session!.Learn(text);
+    }
+
+    /// <summary>Generates from <paramref name="prompt"/>; <paramref name="onPiece"/> gets each whole-character piece and returns false to stop.</summary>
+    public void Generate(string prompt, Sampling.SamplingOptions options, Func<string, bool> onPiece)
+    {
+        Model.RequireTokenizer("generate");
+        options.Validate();
+        // CompleteStreamingAsync is the public API that takes full sampling options and streams; nothing in it
+        // waits on I/O, so draining it synchronously on the caller's thread is safe (native threads have no
+        // synchronization context to deadlock on).
+        var pieces = _session!.CompleteStreamingAsync(prompt, options).GetAsyncEnumerator();
+        try
+        {
+            while (pieces.MoveNextAsync().AsTask().GetAwaiter().GetResult())
+                if (!onPiece(pieces.Current)) break;
+        }
+        finally
+        {
+            pieces.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    Scope Enter()
+    {
+        if (Interlocked.Exchange(ref _busy, 1) != 0)
+            throw new InvalidOperationException("this session is already in use by another call; create one session per thread");
+        return new Scope(this);
+    }
+
+    readonly struct Scope(NativeSession session) : IDisposable
+    {
+        public void Dispose() => Volatile.Write(ref session._busy, 0);
+    }
+}
