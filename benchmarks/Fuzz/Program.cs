@@ -6,16 +6,17 @@ using BitTtt.Fuzz;
 //       [--seed S] [--start I] [--corpus DIR] [--findings DIR] [--work DIR]
 // Prints per-format counts; exit code 1 when any input was a finding (saved under --findings).
 var arguments = args.ToList();
-string Arg(string name, string fallback)
+string Arg(string name, string fallback) => ArgOr(name, () => fallback);
+string ArgOr(string name, Func<string> fallback)
 {
     int i = arguments.IndexOf(name);
-    return i >= 0 && i + 1 < arguments.Count ? arguments[i + 1] : fallback;
+    return i >= 0 && i + 1 < arguments.Count ? arguments[i + 1] : fallback();
 }
 long inputs = long.Parse(Arg("--inputs", "100000"));
 int seed = int.Parse(Arg("--seed", "1"));
 long start = long.Parse(Arg("--start", "0"));
 string formatArg = Arg("--format", "all");
-string corpus = Arg("--corpus", FindCorpus());
+string corpus = ArgOr("--corpus", FindCorpus);
 string findings = Path.GetFullPath(Arg("--findings", "fuzz-findings"));
 string work = Arg("--work", Directory.Exists("/dev/shm") ? Path.Combine("/dev/shm", $"bitllama-fuzz-{Environment.ProcessId}") : Path.Combine(Path.GetTempPath(), $"bitllama-fuzz-{Environment.ProcessId}"));
 Directory.CreateDirectory(work);
