@@ -28,7 +28,7 @@ internal static class TrainingCheckpoint
         try
         {
             Directory.CreateDirectory(dir);
-            string probe = Path.Combine(dir, $".write-test.{Environment.ProcessId}.{Guid.NewGuid():N}");
+            string probe = AtomicFile.TemporaryName(Path.Combine(dir, "write-test"), "tmp");   // removed by the next run if we are killed here
             File.WriteAllBytes(probe, [0]);
             File.Delete(probe);
         }
