@@ -35,7 +35,7 @@ public sealed class Llama : IDisposable
     public static Llama LoadAuto(string path, InferenceOptions? options = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        using var package = ModelPackage.Open(path);
+        using var package = ModelPackage.Open(path, options?.Limits);
         return FromPackage(package, options);
     }
 
@@ -45,7 +45,7 @@ public sealed class Llama : IDisposable
         ArgumentNullException.ThrowIfNull(package);
         if (package.TokenizerJson is null)
             throw BitLlamaFormatException.In(package.Path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
-        var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.Path);
+        var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.Path, options?.Limits);
         var weights = InferenceWeights.Load(package.Config, (name, shape) => package.Weights.ReadFloat32(name, shape), options);
         return new Llama(weights, tokenizer, package.Path);
     }

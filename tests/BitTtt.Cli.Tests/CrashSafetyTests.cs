@@ -16,7 +16,7 @@ public sealed class CrashSafetyTests
 {
     static readonly string[] Tiny =
         ["--vocab-size", "300", "--dim", "16", "--layers", "1", "--context-len", "16", "--batch-size", "2", "--threads", "1",
-         "--warmup-steps", "1", "--eval-interval", "0", "--save-interval", "1", "--steps", "400"];
+         "--warmup-steps", "1", "--eval-interval", "0", "--save-interval", "1", "--steps", "100000"];
 
     static string NewDir()
     {
