@@ -3,7 +3,7 @@ using BitTtt.Fuzz;
 
 // Long-run mutation fuzzing of every format a BitLlama loads (docs/reliability.md):
 //   dotnet run -c Release --project benchmarks/Fuzz -- [--inputs N] [--format bitt|config|tokenizer|safetensors|all]
-//       [--seed S] [--start I] [--corpus DIR] [--findings DIR] [--work DIR]
+//       [--seed S] [--start I] [--corpus DIR] [--findings DIR] [--work DIR] [--replay FINDINGS_DIR]
 // Prints per-format counts; exit code 1 when any input was a finding (saved under --findings).
 var arguments = args.ToList();
 string Arg(string name, string fallback) => ArgOr(name, () => fallback);
@@ -24,6 +24,20 @@ var formats = formatArg == "all" ? Enum.GetValues<FuzzFormat>() : [Enum.Parse<Fu
 
 var campaign = new FuzzCampaign(corpus, work);
 campaign.WarmUp();
+
+// --replay DIR: run saved findings (<format>-<index>.bin) again and print what each does now.
+if (arguments.Contains("--replay"))
+{
+    int bad = 0;
+    foreach (var file in Directory.GetFiles(Arg("--replay", "."), "*.bin").Order(StringComparer.Ordinal))
+    {
+        var format = Enum.Parse<FuzzFormat>(Path.GetFileName(file).Split('-')[0], ignoreCase: true);
+        var r = campaign.Targets.Run(format, File.ReadAllBytes(file));
+        bad += r.Verdict == FuzzVerdict.Finding ? 1 : 0;
+        Console.WriteLine($"{Path.GetFileName(file)}: {r.Verdict} in {r.Milliseconds:0} ms: {r.Detail}");
+    }
+    return bad == 0 ? 0 : 1;
+}
 // Watchdog: an input running for 30 s is a hang; save it and stop, since a hung thread cannot be aborted.
 var watchdog = new Thread(() =>
 {

@@ -17,7 +17,7 @@ public static class TrainingText
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: training text not found", path);
         long length = new FileInfo(path).Length;
         if (length == 0)
-            throw new ArgumentException($"{path}: the training text is empty, or not a regular file (a device, pipe or FIFO cannot be trained on)");
+            throw new ArgumentException($"{path}: no text to train on: the file is empty, or not a regular file (a device, pipe or FIFO cannot be trained on)");
         if (length > limits.MaxTrainingTextBytes)
             throw new ArgumentException($"{path}: the training text is {length} bytes, more than the {limits.MaxTrainingTextBytes}-byte limit (BitLlamaLoadLimits.MaxTrainingTextBytes)");
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, FileOptions.SequentialScan);

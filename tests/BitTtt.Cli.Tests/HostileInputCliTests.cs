@@ -61,7 +61,7 @@ public sealed class HostileInputCliTests
         string dir = NewDir();
         var r = CliRunner.Run("train", "--data", "/dev/zero", "--output", Path.Combine(dir, "out"), "--dim", "16", "--layers", "1", "--steps", "1");
         Assert.AreEqual(1, r.ExitCode, r.StdErr);
-        StringAssert.Contains(r.StdErr, "/dev/zero: the training text is empty, or not a regular file");
+        StringAssert.Contains(r.StdErr, "/dev/zero: no text to train on: the file is empty, or not a regular file");
         Directory.Delete(dir, recursive: true);
     }
 }

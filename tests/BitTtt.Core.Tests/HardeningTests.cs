@@ -54,10 +54,11 @@ public sealed class HardeningTests
     [TestMethod]
     public void VocabularyLimitIsAnOption()
     {
-        var small = new BitLlamaLoadLimits { MaxVocabSize = 100 };
+        int n = BitLlamaTokenizer.FromJson(s_tokenizer).VocabSize;
+        var small = new BitLlamaLoadLimits { MaxVocabSize = n - 1 };
         var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.FromJson(s_tokenizer, "t.json", small));
-        StringAssert.Contains(e.Message, "more than 100 entries (BitLlamaLoadLimits.MaxVocabSize)");
-        Assert.AreEqual(280, BitLlamaTokenizer.FromJson(s_tokenizer, "t.json", new BitLlamaLoadLimits { MaxVocabSize = 280 }).VocabSize);
+        StringAssert.Contains(e.Message, $"more than {n - 1} entries (BitLlamaLoadLimits.MaxVocabSize)");
+        Assert.AreEqual(n, BitLlamaTokenizer.FromJson(s_tokenizer, "t.json", new BitLlamaLoadLimits { MaxVocabSize = n }).VocabSize);
     }
 
     [TestMethod]
