@@ -26,13 +26,47 @@ internal static class StrictJson
         // JsonDocument checks UTF-8 only when a string is decoded, so check it all up front.
         if (!System.Text.Unicode.Utf8.IsValid(utf8.Span))
             throw BitLlamaFormatException.In(source, where + $"invalid JSON {what}: it is not valid UTF-8");
+        JsonDocument doc;
         try
         {
-            return JsonDocument.Parse(utf8, Options(limits, allowTrailingCommas));
+            doc = JsonDocument.Parse(utf8, Options(limits, allowTrailingCommas));
         }
         catch (JsonException e)
         {
             throw BitLlamaFormatException.In(source, where + $"invalid JSON {what}: {e.Message}", e);
+        }
+        try
+        {
+            CheckStrings(doc.RootElement);
+        }
+        catch (InvalidOperationException e)
+        {
+            doc.Dispose();
+            throw BitLlamaFormatException.In(source,
+                where + $"invalid JSON {what}: a string holds an escaped lone surrogate (a \\uD800-\\uDFFF without its pair), which is not Unicode", e);
+        }
+        return doc;
+    }
+
+    // An escaped lone surrogate ("\ud800") is valid JSON syntax, but decoding it throws InvalidOperationException
+    // wherever a reader later asks for the string: decode every name and string once, here. Depth is bounded by MaxDepth.
+    static void CheckStrings(JsonElement e)
+    {
+        switch (e.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var p in e.EnumerateObject())
+                {
+                    _ = p.Name;
+                    CheckStrings(p.Value);
+                }
+                break;
+            case JsonValueKind.Array:
+                foreach (var item in e.EnumerateArray()) CheckStrings(item);
+                break;
+            case JsonValueKind.String:
+                _ = e.GetString();
+                break;
         }
     }
 
