@@ -46,6 +46,24 @@ internal sealed class SplitPreTokenizer : PreTokenizer
                 + "it backtracks catastrophically (fix the pattern, or raise BitLlamaLoadLimits.RegexMatchTimeout)", e);
         }
         if (end < text.Length) pieces.Add((end, text.Length - end));
-        return pieces;
+        return KeepSurrogatePairs(pieces, text);
+    }
+
+    // A pattern that matches one UTF-16 unit (e.g. "[^\s\p{L}]") would cut an emoji's surrogate pair in two, and
+    // each half would encode to U+FFFD: lossy. Pieces tile the text, so join any two that meet inside a pair.
+    private static List<(int, int)> KeepSurrogatePairs(List<(int Offset, int Length)> pieces, ReadOnlySpan<char> text)
+    {
+        var joined = new List<(int Offset, int Length)>(pieces.Count);
+        foreach (var piece in pieces)
+        {
+            if (joined.Count > 0 && joined[^1].Offset + joined[^1].Length is int at && at == piece.Offset
+                && at > 0 && char.IsHighSurrogate(text[at - 1]) && char.IsLowSurrogate(text[at]))
+            {
+                joined[^1] = (joined[^1].Offset, joined[^1].Length + piece.Length);
+                continue;
+            }
+            joined.Add(piece);
+        }
+        return [.. joined];
     }
 }
