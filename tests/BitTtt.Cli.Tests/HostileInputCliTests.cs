@@ -12,7 +12,7 @@ public sealed class HostileInputCliTests
     public void InspectEscapesControlCharactersInTensorNamesAndMetadata()
     {
         string dir = NewDir(), path = Path.Combine(dir, "evil.safetensors");
-        SafeTensorsWriter.WriteFile(path, [new SafeTensorData("\u001b[2J\u001b]0;pwned\u0007name", [1], [1f])],
+        SafeTensorsWriter.WriteFile(path, [new SafeTensorData("\u001b[2J\u001b]0;pwned\u0007name", [1], new float[] { 1f })],
             new Dictionary<string, string> { ["note\u001b[31m"] = "red\u009b1m" });
         var r = CliRunner.Run("inspect", path);
         Assert.AreEqual(0, r.ExitCode, r.StdErr);
