@@ -40,12 +40,12 @@ internal static class CliCommands
         {
             // ArgumentException appends " (Parameter 'name')", a C# parameter name that means nothing to a CLI user.
             string message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
-            Console.Error.WriteLine($"bit-llama: error: {message}");
+            Console.Error.WriteLine($"bit-llama: error: {CliText.Escape(message)}");
             return 1;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
-            Console.Error.WriteLine($"bit-llama: error: {e.Message}");
+            Console.Error.WriteLine($"bit-llama: error: {CliText.Escape(e.Message)}");
             return 2;
         }
     }

@@ -71,6 +71,7 @@ public sealed record BitLlamaConfig
         if (ContextLen <= 0) Fail($"context_len must be positive, got {ContextLen}");
         if (!float.IsFinite(InnerLr) || InnerLr < 0) Fail($"inner_lr must be a finite number >= 0, got {InnerLr}");
         if (!float.IsFinite(RmsNormEps) || RmsNormEps <= 0) Fail($"rms_norm_eps must be a finite number > 0, got {RmsNormEps}");
+        CheckSizes(Fail);
         if (TttType == TttType.Delta)
         {
             if (TttHeads <= 0) Fail($"ttt_heads must be positive, got {TttHeads}");
@@ -83,20 +84,47 @@ public sealed record BitLlamaConfig
         return this;
     }
 
-    /// <summary>Parses config JSON; <paramref name="source"/> names the file in errors.</summary>
-    public static BitLlamaConfig FromJson(string json, string? source = "config.json")
+    /// <summary>Largest hidden_dim, intermediate_dim, ttt_heads × ttt_head_dim and ttt_conv accepted: every
+    /// weight matrix must fit one .NET array (Array.MaxLength elements), and these bounds keep each product of
+    /// two dimensions far below that without overflow.</summary>
+    public const int MaxDimension = 1 << 20;
+
+    /// <summary>Largest num_layers, context_len and ttt_chunk accepted.</summary>
+    public const int MaxLayers = 1 << 16, MaxContextLen = 1 << 24;
+
+    /// <summary>Largest vocab_size accepted here; a tokenizer is held to <see cref="BitLlamaLoadLimits.MaxVocabSize"/>.</summary>
+    public const int MaxVocabSize = 1 << 24;
+
+    // Bounds that make the weight shapes representable (each matrix one array); a model this large is
+    // then still checked against the bytes its weights file holds (BitLlamaWeights.Validate).
+    void CheckSizes(Action<string> fail)
     {
-        JsonObject obj;
-        try
+        if (VocabSize > MaxVocabSize) fail($"vocab_size {VocabSize} is larger than {MaxVocabSize}");
+        if (HiddenDim > MaxDimension) fail($"hidden_dim {HiddenDim} is larger than {MaxDimension}");
+        if (IntermediateDim > MaxDimension) fail($"intermediate_dim {IntermediateDim} is larger than {MaxDimension}");
+        if (NumLayers > MaxLayers) fail($"num_layers {NumLayers} is larger than {MaxLayers}");
+        if (ContextLen > MaxContextLen) fail($"context_len {ContextLen} is larger than {MaxContextLen}");
+        if (TttChunk > MaxContextLen) fail($"ttt_chunk {TttChunk} is larger than {MaxContextLen}");
+        if ((long)VocabSize * HiddenDim > Array.MaxLength)
+            fail($"vocab_size × hidden_dim = {(long)VocabSize * HiddenDim} values do not fit one array (at most {Array.MaxLength})");
+        if ((long)IntermediateDim * HiddenDim > Array.MaxLength)
+            fail($"intermediate_dim × hidden_dim = {(long)IntermediateDim * HiddenDim} values do not fit one array (at most {Array.MaxLength})");
+        if (TttType == TttType.Delta)
         {
-            obj = JsonNode.Parse(json) as JsonObject
-                ?? throw BitLlamaFormatException.In(source, "expected a JSON object at the top level");
+            if (TttHeads > MaxDimension) fail($"ttt_heads {TttHeads} is larger than {MaxDimension}");
+            if (_tttHeadDim > MaxDimension) fail($"ttt_head_dim {_tttHeadDim} is larger than {MaxDimension}");
+            if (TttConv > 64) fail($"ttt_conv {TttConv} is larger than 64");
+            if ((long)TttHeads * TttHeadDim > MaxDimension)
+                fail($"ttt_heads × ttt_head_dim = {(long)TttHeads * TttHeadDim} is larger than {MaxDimension}");
         }
-        catch (JsonException e)
-        {
-            throw BitLlamaFormatException.In(source, $"invalid JSON: {e.Message}", e);
-        }
-        return FromJsonObject(obj, source);
+    }
+
+    /// <summary>Parses config JSON; <paramref name="source"/> names the file in errors. Duplicate keys, wrong
+    /// JSON kinds and non-finite numbers are <see cref="BitLlamaFormatException"/>s naming the field.</summary>
+    public static BitLlamaConfig FromJson(string json, string? source = "config.json", BitLlamaLoadLimits? limits = null)
+    {
+        limits ??= BitLlamaLoadLimits.Default;
+        return FromJsonObject(StrictJson.ParseObject(json, source, "config", limits.MaxConfigJsonBytes, limits), source);
     }
 
     /// <summary>Reads a config from an already parsed object (e.g. the <c>config</c> of a .bitt header).</summary>
@@ -128,10 +156,11 @@ public sealed record BitLlamaConfig
         }.Validate(source);
     }
 
-    public static BitLlamaConfig Load(string path)
+    public static BitLlamaConfig Load(string path, BitLlamaLoadLimits? limits = null)
     {
-        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: config file not found", path);
-        return FromJson(File.ReadAllText(path), path);
+        limits ??= BitLlamaLoadLimits.Default;
+        byte[] bytes = StrictJson.ReadFile(path, "config file", limits.MaxConfigJsonBytes);
+        return FromJsonObject(StrictJson.ParseObject(bytes, path, "config", limits.MaxConfigJsonBytes, limits), path);
     }
 
     /// <summary>The canonical JSON object: every field written, including <c>ttt_chunk</c> and <c>ttt_type</c>
@@ -176,8 +205,11 @@ public sealed record BitLlamaConfig
             if (s == "reconstruct") return TttType.Reconstruct;
             if (s == "delta") return TttType.Delta;
         }
-        throw BitLlamaFormatException.In(source, $"field 'ttt_type' must be \"reconstruct\" or \"delta\", got {node.ToJsonString()}");
+        throw BitLlamaFormatException.In(source, $"field 'ttt_type' must be \"reconstruct\" or \"delta\", got {Shorten(node.ToJsonString())}");
     }
+
+    /// <summary>A found value for a message: at most 80 characters, so a hostile 1 MB value is not echoed.</summary>
+    static string Shorten(string text) => text.Length <= 80 ? text : text[..77] + "...";
 
     static JsonNode? Find(JsonObject obj, string[] names, out string name)
     {
@@ -191,16 +223,19 @@ public sealed record BitLlamaConfig
     {
         var node = Find(obj, names, out var name);
         if (node is null) return null;
-        if (node is JsonValue v && v.TryGetValue<double>(out var d) && d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue)
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d)
+            && double.IsFinite(d) && d == Math.Floor(d) && d >= int.MinValue && d <= int.MaxValue)
             return (int)d;
-        throw BitLlamaFormatException.In(source, $"field '{name}' must be an integer, got {node.ToJsonString()}");
+        throw BitLlamaFormatException.In(source, $"field '{name}' must be an integer, got {Shorten(node.ToJsonString())}");
     }
 
     static float? ReadFloat(JsonObject obj, string? source, params string[] names)
     {
         var node = Find(obj, names, out var name);
         if (node is null) return null;
-        if (node is JsonValue v && v.TryGetValue<double>(out var d)) return (float)d;
-        throw BitLlamaFormatException.In(source, $"field '{name}' must be a number, got {node.ToJsonString()}");
+        if (node is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<double>(out var d) && double.IsFinite(d)
+            && float.IsFinite((float)d))
+            return (float)d;
+        throw BitLlamaFormatException.In(source, $"field '{name}' must be a finite number, got {Shorten(node.ToJsonString())}");
     }
 }

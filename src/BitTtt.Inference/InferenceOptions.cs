@@ -9,4 +9,7 @@ public sealed record InferenceOptions
     /// ~1e-2 (SPEC §3 says full precision; docs/benchmarks.md has the measurement). Off by default.
     /// </summary>
     public bool Int8LmHead { get; init; }
+
+    /// <summary>Bounds on what a loaded file may ask for (docs/format.md, "Limits"); null = <see cref="BitLlamaLoadLimits.Default"/>.</summary>
+    public BitLlamaLoadLimits? Limits { get; init; }
 }

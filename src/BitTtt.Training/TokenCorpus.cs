@@ -19,13 +19,12 @@ public static class TokenCorpus
         if (!File.Exists(textPath)) throw new FileNotFoundException($"{textPath}: training text not found", textPath);
         if (!(validationFraction >= 0 && validationFraction < 1))
             throw new ArgumentException($"validation fraction must be in [0, 1), got {validationFraction}", nameof(validationFraction));
-        long length = new FileInfo(textPath).Length;
-        if (length == 0) throw new ArgumentException($"{textPath}: the training text is empty", nameof(textPath));
+        using var reader = TrainingText.Open(textPath);   // a regular, non-empty file, read to its length at open
+        long length = reader.BaseStream.Length;
         long splitAt = (long)(length * (1 - validationFraction));
 
         using var train = new TokenFileWriter(trainPath);
         using var validation = new TokenFileWriter(validationPath);
-        using var reader = new StreamReader(textPath, Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
         var block = new StringBuilder();
         long bytesRead = 0;
         bool inValidation = false;

@@ -121,7 +121,8 @@ public sealed class TokenFileWriter : IDisposable
         _path = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(_path)!;
         Directory.CreateDirectory(dir);
-        _temp = Path.Combine(dir, $".{Path.GetFileName(_path)}.{Environment.ProcessId}.{Guid.NewGuid():N}.tmp");
+        AtomicFile.RemoveStaleTemporaries(_path);   // what a killed writer left
+        _temp = AtomicFile.TemporaryName(_path, "tmp");
         _stream = new FileStream(_temp, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
         _stream.Write(new byte[TokenFile.HeaderSize]);
     }

@@ -28,7 +28,7 @@ internal static class TrainingCheckpoint
         try
         {
             Directory.CreateDirectory(dir);
-            string probe = Path.Combine(dir, $".write-test.{Environment.ProcessId}.{Guid.NewGuid():N}");
+            string probe = AtomicFile.TemporaryName(Path.Combine(dir, "write-test"), "tmp");   // removed by the next run if we are killed here
             File.WriteAllBytes(probe, [0]);
             File.Delete(probe);
         }
@@ -88,7 +88,9 @@ internal static class TrainingCheckpoint
         optimizer.StepCount = ParseLong(path, "adam_step", Meta("adam_step"));
         if (!ulong.TryParse(Meta("rng_state"), NumberStyles.HexNumber, CultureInfo.InvariantCulture, out ulong rng))
             throw BitLlamaFormatException.In(path, $"metadata 'rng_state' is not a 64-bit hex number: '{Meta("rng_state")}'");
-        return new Saved((int)ParseLong(path, "step", Meta("step")), rng, ParseLong(path, "windows_drawn", Meta("windows_drawn")));
+        long step = ParseLong(path, "step", Meta("step"));
+        if (step > int.MaxValue) throw BitLlamaFormatException.In(path, $"metadata 'step' {step} is larger than {int.MaxValue}");
+        return new Saved((int)step, rng, ParseLong(path, "windows_drawn", Meta("windows_drawn")));
     }
 
     /// <summary>The model config and weights (SPEC §2 names, SPEC order) stored in a checkpoint.</summary>

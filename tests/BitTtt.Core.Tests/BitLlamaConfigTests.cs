@@ -86,9 +86,9 @@ public sealed class BitLlamaConfigTests
     [DataRow("""{"vocab_size":5,"hidden_dim":8.5,"num_layers":1,"inner_lr":0.1}""", "field 'hidden_dim' must be an integer, got 8.5")]
     [DataRow("""{"vocab_size":5,"hidden_size":[8],"num_layers":1,"inner_lr":0.1}""", "field 'hidden_size' must be an integer, got [8]")]
     [DataRow("""{"vocab_size":5,"hidden_dim":8,"num_layers":true,"inner_lr":0.1}""", "field 'num_layers' must be an integer, got true")]
-    [DataRow("""{"vocab_size":5,"hidden_dim":8,"num_layers":1,"inner_lr":"fast"}""", "field 'inner_lr' must be a number, got \"fast\"")]
+    [DataRow("""{"vocab_size":5,"hidden_dim":8,"num_layers":1,"inner_lr":"fast"}""", "field 'inner_lr' must be a finite number, got \"fast\"")]
     [DataRow("""{"vocab_size":5e20,"hidden_dim":8,"num_layers":1,"inner_lr":0.1}""", "field 'vocab_size' must be an integer")]
-    [DataRow("""{"vocab_size":5,"hidden_dim":8,"num_layers":1,"inner_lr":0.1,"rms_norm_eps":{}}""", "field 'rms_norm_eps' must be a number, got {}")]
+    [DataRow("""{"vocab_size":5,"hidden_dim":8,"num_layers":1,"inner_lr":0.1,"rms_norm_eps":{}}""", "field 'rms_norm_eps' must be a finite number, got {}")]
     public void WrongJsonTypesAreRejected(string json, string message) => Fails(json, message);
 
     [TestMethod]

@@ -25,7 +25,7 @@ internal sealed class InspectCommand : ICliCommand
         if (Directory.Exists(path) || IsBitt(path))
         {
             using var package = ModelPackage.Open(path);
-            console.MarkupLineInterpolated($"[bold]{package.Kind switch { ModelPackageKind.Bitt => ".bitt file", _ => "model directory" }}[/] {path}");
+            console.MarkupLineInterpolated($"[bold]{package.Kind switch { ModelPackageKind.Bitt => ".bitt file", _ => "model directory" }}[/] {CliText.Escape(path)}");
             console.Write(ConfigTable(package.Config));
             console.WriteLine($"ttt: {DescribeTtt(package.Config)}");
             console.WriteLine($"tokenizer: {DescribeTokenizer(package.TokenizerJson)}");
@@ -36,7 +36,7 @@ internal sealed class InspectCommand : ICliCommand
         {
             if (!File.Exists(path)) throw new FileNotFoundException($"{path}: no such .bitt file, model directory or .safetensors file", path);
             using var reader = SafeTensorsReader.Open(path);
-            console.MarkupLineInterpolated($"[bold]safetensors file[/] {path} (no config)");
+            console.MarkupLineInterpolated($"[bold]safetensors file[/] {CliText.Escape(path)} (no config)");
             WriteTensors(console, reader, null);
         }
         return 0;
@@ -65,7 +65,7 @@ internal sealed class InspectCommand : ICliCommand
     {
         var table = new Table().Title("config").AddColumn("field").AddColumn("value");
         foreach (var (key, value) in config.ToJsonObject())
-            table.AddRow(new Text(key), new Text(value?.ToJsonString() ?? "null"));
+            table.AddRow(new Text(CliText.Escape(key)), new Text(CliText.Escape(value?.ToJsonString() ?? "null")));
         return table;
     }
 
@@ -82,7 +82,7 @@ internal sealed class InspectCommand : ICliCommand
         using var doc = JsonDocument.Parse(json);
         var root = doc.RootElement;
         string type = root.TryGetProperty("model", out var model) && model.ValueKind == JsonValueKind.Object
-            && model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? t.GetString()! : "unknown type";
+            && model.TryGetProperty("type", out var t) && t.ValueKind == JsonValueKind.String ? CliText.Escape(t.GetString()!) : "unknown type";
         int vocab = model.ValueKind == JsonValueKind.Object && model.TryGetProperty("vocab", out var v) && v.ValueKind == JsonValueKind.Object
             ? v.EnumerateObject().Count() : 0;
         int added = root.TryGetProperty("added_tokens", out var a) && a.ValueKind == JsonValueKind.Array ? a.GetArrayLength() : 0;
@@ -92,7 +92,7 @@ internal sealed class InspectCommand : ICliCommand
     static void WriteTensors(IAnsiConsole console, SafeTensorsReader reader, HashSet<string>? ternary)
     {
         foreach (var (key, value) in reader.Metadata)
-            console.WriteLine($"metadata {key} = {value}");
+            console.WriteLine($"metadata {CliText.Escape(key)} = {CliText.Escape(value)}");
         var table = new Table().Title("tensors").AddColumn("name").AddColumn("dtype").AddColumn("shape")
             .AddColumn(new TableColumn("elements").RightAligned()).AddColumn(new TableColumn("bytes").RightAligned());
         if (ternary is not null) table.AddColumn("precision");
@@ -102,7 +102,7 @@ internal sealed class InspectCommand : ICliCommand
             bool isTernary = ternary?.Contains(t.Name) ?? false;
             var cells = new List<IRenderable>
             {
-                new Text(t.Name), new Text(t.DType.ToString()), new Text("[" + string.Join(", ", t.Shape) + "]"),
+                new Text(CliText.Escape(t.Name)), new Text(t.DType.ToString()), new Text("[" + string.Join(", ", t.Shape) + "]"),
                 new Text(t.ElementCount.ToString("N0")), new Text(t.ByteLength.ToString("N0")),
             };
             if (ternary is not null) cells.Add(new Text(isTernary ? "ternary" : "full"));

@@ -117,6 +117,7 @@ internal sealed class TrainCommand : ICliCommand
         {
             throw new IOException($"{outputDir}: cannot create the output directory ({e.Message})", e);
         }
+        AtomicFile.RemoveStaleTemporariesIn(outputDir);   // temp files of a run that was killed
         string checkpointPath = Path.Combine(outputDir, "checkpoint.safetensors");
         if (options.Resume && !File.Exists(checkpointPath))
             throw new FileNotFoundException($"--resume: no checkpoint at {checkpointPath} (run without --resume to start training)", checkpointPath);

@@ -31,47 +31,54 @@ public static class BitLlamaWeights
     public static IReadOnlyList<(string Name, long[] Shape, bool IsTernary)> Expected(BitLlamaConfig config)
     {
         ArgumentNullException.ThrowIfNull(config);
+        return [.. Each(config)];
+    }
+
+    // Lazy, so a check stops at the first problem without a list sized by a hostile num_layers.
+    static IEnumerable<(string Name, long[] Shape, bool IsTernary)> Each(BitLlamaConfig config)
+    {
         long v = config.VocabSize, dModel = config.HiddenDim, d = config.TttDim, inner = config.IntermediateDim;
         long f = config.TttInnerDim, h = config.TttHeads, k = config.TttConv;
-        var list = new List<(string, long[], bool)> { (Embed, [v, dModel], false) };       // (V, D)
+        yield return (Embed, [v, dModel], false);                                          // (V, D)
         for (int i = 0; i < config.NumLayers; i++)
         {
-            list.Add((Layer(i, Norm1), [dModel], false));                                  // (D)
+            yield return (Layer(i, Norm1), [dModel], false);                                   // (D)
             if (config.TttType == TttType.Delta)
             {
-                list.Add((Layer(i, TttQProj), [f, dModel], true));                         // (D) -> (F)
-                list.Add((Layer(i, TttKProj), [f, dModel], true));                         // (D) -> (F)
-                list.Add((Layer(i, TttVProj), [f, dModel], true));                         // (D) -> (F)
-                list.Add((Layer(i, TttOProj), [dModel, f], true));                         // (F) -> (D)
-                list.Add((Layer(i, TttBetaWeight), [h, dModel], false));                   // (D) -> (H)
-                list.Add((Layer(i, TttBetaBias), [h], false));                             // (H)
+                yield return (Layer(i, TttQProj), [f, dModel], true);                          // (D) -> (F)
+                yield return (Layer(i, TttKProj), [f, dModel], true);                          // (D) -> (F)
+                yield return (Layer(i, TttVProj), [f, dModel], true);                          // (D) -> (F)
+                yield return (Layer(i, TttOProj), [dModel, f], true);                          // (F) -> (D)
+                yield return (Layer(i, TttBetaWeight), [h, dModel], false);                    // (D) -> (H)
+                yield return (Layer(i, TttBetaBias), [h], false);                              // (H)
                 if (k > 0)
                 {
-                    list.Add((Layer(i, TttQConv), [f, k], false));                         // (F, K)
-                    list.Add((Layer(i, TttKConv), [f, k], false));                         // (F, K)
-                    list.Add((Layer(i, TttVConv), [f, k], false));                         // (F, K)
+                    yield return (Layer(i, TttQConv), [f, k], false);                          // (F, K)
+                    yield return (Layer(i, TttKConv), [f, k], false);                          // (F, K)
+                    yield return (Layer(i, TttVConv), [f, k], false);                          // (F, K)
                 }
             }
             else
             {
-                list.Add((Layer(i, TttDown), [d, dModel], true));                          // (D) -> (d)
-                list.Add((Layer(i, TttUp), [dModel, d], true));                            // (d) -> (D)
+                yield return (Layer(i, TttDown), [d, dModel], true);                           // (D) -> (d)
+                yield return (Layer(i, TttUp), [dModel, d], true);                             // (d) -> (D)
             }
-            list.Add((Layer(i, Norm2), [dModel], false));                                  // (D)
-            list.Add((Layer(i, GateProj), [inner, dModel], true));                         // (D) -> (I)
-            list.Add((Layer(i, UpProj), [inner, dModel], true));                           // (D) -> (I)
-            list.Add((Layer(i, DownProj), [dModel, inner], true));                         // (I) -> (D)
+            yield return (Layer(i, Norm2), [dModel], false);                                   // (D)
+            yield return (Layer(i, GateProj), [inner, dModel], true);                          // (D) -> (I)
+            yield return (Layer(i, UpProj), [inner, dModel], true);                            // (D) -> (I)
+            yield return (Layer(i, DownProj), [dModel, inner], true);                          // (I) -> (D)
         }
-        list.Add((NormF, [dModel], false));                                                // (D)
-        list.Add((LmHead, [v, dModel], false));                                            // (D) -> (V)
-        return list;
+        yield return (NormF, [dModel], false);                                                 // (D)
+        yield return (LmHead, [v, dModel], false);                                             // (D) -> (V)
     }
 
-    /// <summary>Checks that every expected tensor is present with its shape; extra tensors are allowed.
+    /// <summary>Checks that every expected tensor is present with its shape; extra tensors are allowed. Stops
+    /// at the first problem without listing the rest, so a num_layers of 2^30 costs nothing.
     /// Throws <see cref="BitLlamaFormatException"/>: "tensor 'layers.1.norm2.weight' is missing (expected shape [64])".</summary>
     public static void Validate(SafeTensorsReader weights, BitLlamaConfig config)
     {
         ArgumentNullException.ThrowIfNull(weights);
+        ArgumentNullException.ThrowIfNull(config);
         string? problem = FindProblem(name => weights.TryGet(name, out var info) ? info.Shape : null, config);
         if (problem is not null) throw BitLlamaFormatException.In(weights.FilePath, problem);
     }
@@ -88,7 +95,7 @@ public static class BitLlamaWeights
 
     static string? FindProblem(Func<string, long[]?> shapeOf, BitLlamaConfig config)
     {
-        foreach (var (name, expected, _) in Expected(config))
+        foreach (var (name, expected, _) in Each(config))
         {
             var found = shapeOf(name);
             if (found is null)

@@ -32,16 +32,50 @@ public sealed partial class ModelPackage
         });
     }
 
-    /// <summary>Writes config.json, tokenizer.json and model.safetensors into <paramref name="directory"/>,
-    /// each atomically; the weights go first, so a failure leaves the previous model whole.</summary>
+    /// <summary>Writes config.json, tokenizer.json and model.safetensors into <paramref name="directory"/>.
+    /// A new directory, or one that holds only a model, is replaced as a whole (<see cref="AtomicDirectory"/>):
+    /// a reader or a crash sees the previous model or the new one, never a directory without config.json.
+    /// A directory that holds other files too (a training run's output) gets the three files each atomically,
+    /// weights first and config.json last.</summary>
     public static void WriteDirectory(string directory, BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         CheckInputs(config, tokenizerJson, tensors);
+        if (HoldsOnlyAModel(directory))
+        {
+            AtomicDirectory.Write(directory, temp => WriteModelFiles(temp, config, tokenizerJson, tensors));
+            return;
+        }
         Directory.CreateDirectory(directory);
         SafeTensorsWriter.WriteFile(System.IO.Path.Combine(directory, WeightsFileName), tensors);
         AtomicFile.WriteAllText(System.IO.Path.Combine(directory, TokenizerFileName), tokenizerJson);
         config.Save(System.IO.Path.Combine(directory, ConfigFileName));
+    }
+
+    static bool HoldsOnlyAModel(string directory)
+    {
+        if (File.Exists(directory)) throw new IOException($"{directory}: a file is in the way of the model directory");
+        if (!Directory.Exists(directory)) return true;
+        string[] model = [ConfigFileName, TokenizerFileName, WeightsFileName, AlternateWeightsFileName];
+        return Directory.EnumerateFileSystemEntries(directory).All(e => Array.IndexOf(model, System.IO.Path.GetFileName(e)) >= 0);
+    }
+
+    static void WriteModelFiles(string directory, BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
+    {
+        using (var stream = new FileStream(System.IO.Path.Combine(directory, WeightsFileName), FileMode.CreateNew))
+        {
+            SafeTensorsWriter.Write(stream, tensors);
+            stream.Flush(flushToDisk: true);
+        }
+        WriteText(System.IO.Path.Combine(directory, TokenizerFileName), tokenizerJson);
+        WriteText(System.IO.Path.Combine(directory, ConfigFileName), config.ToJson());
+    }
+
+    static void WriteText(string path, string text)
+    {
+        using var stream = new FileStream(path, FileMode.CreateNew);
+        stream.Write(new System.Text.UTF8Encoding(false).GetBytes(text));
+        stream.Flush(flushToDisk: true);
     }
 
     static byte[] BuildBittHeader(BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)

@@ -26,8 +26,8 @@ public sealed partial class ModelPackage : IDisposable
     /// <summary>"BITT", the first four bytes of a .bitt file.</summary>
     public static ReadOnlySpan<byte> Magic => "BITT"u8;
 
-    /// <summary>Largest .bitt JSON header accepted (config + tokenizer).</summary>
-    public const long MaxHeaderLength = 100_000_000;
+    /// <summary>Largest .bitt JSON header accepted by default (config + tokenizer); see <see cref="BitLlamaLoadLimits.MaxBittHeaderBytes"/>.</summary>
+    public const long MaxHeaderLength = 64L << 20;
 
     public const string ConfigFileName = "config.json", TokenizerFileName = "tokenizer.json",
         WeightsFileName = "model.safetensors", AlternateWeightsFileName = "weight.safetensors";
@@ -50,23 +50,25 @@ public sealed partial class ModelPackage : IDisposable
 
     public SafeTensorsReader Weights { get; }
 
-    /// <summary>Opens a model directory, or a file that starts with "BITT".</summary>
-    public static ModelPackage Open(string path)
+    /// <summary>Opens a model directory, or a file that starts with "BITT". <paramref name="limits"/> bounds
+    /// what a file may ask for (default <see cref="BitLlamaLoadLimits.Default"/>).</summary>
+    public static ModelPackage Open(string path, BitLlamaLoadLimits? limits = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (Directory.Exists(path)) return OpenDirectory(path);
-        if (File.Exists(path)) return OpenBitt(path);
+        limits ??= BitLlamaLoadLimits.Default;
+        if (Directory.Exists(path)) return OpenDirectory(path, limits);
+        if (File.Exists(path)) return OpenBitt(path, limits);
         throw new FileNotFoundException($"{path}: no such .bitt file or model directory", path);
     }
 
-    static ModelPackage OpenBitt(string path)
+    static ModelPackage OpenBitt(string path, BitLlamaLoadLimits limits)
     {
-        var (config, tokenizer, bodyOffset) = ReadBittHeader(path);
-        return WithWeights(path, ModelPackageKind.Bitt, config, tokenizer, () => SafeTensorsReader.Open(path, bodyOffset));
+        var (config, tokenizer, bodyOffset) = ReadBittHeader(path, limits);
+        return WithWeights(path, ModelPackageKind.Bitt, config, tokenizer, () => SafeTensorsReader.Open(path, bodyOffset, limits));
     }
 
     /// <summary>Reads and checks magic, header length and JSON header; returns where the body starts.</summary>
-    static (BitLlamaConfig Config, string? Tokenizer, long BodyOffset) ReadBittHeader(string path)
+    static (BitLlamaConfig Config, string? Tokenizer, long BodyOffset) ReadBittHeader(string path, BitLlamaLoadLimits limits)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
         long fileLength = stream.Length;
@@ -81,29 +83,18 @@ public sealed partial class ModelPackage : IDisposable
         if (headerLength > (ulong)(fileLength - 12))
             throw BitLlamaFormatException.In(path,
                 $"header length {headerLength} exceeds the {fileLength - 12} bytes left in the file (truncated download?)");
-        if (headerLength > MaxHeaderLength)
-            throw BitLlamaFormatException.In(path, $"header length {headerLength} exceeds the 100 MB limit ({MaxHeaderLength} bytes)");
+        if (headerLength > (ulong)limits.MaxBittHeaderBytes)
+            throw BitLlamaFormatException.In(path, $"header length {headerLength} exceeds the {limits.MaxBittHeaderBytes}-byte limit (BitLlamaLoadLimits.MaxBittHeaderBytes)");
         var header = new byte[headerLength];
         if (RandomAccess.Read(stream.SafeFileHandle, header, 12) != header.Length)
             throw BitLlamaFormatException.In(path, "file shrank while reading the header");
-        var (config, tokenizer) = ParseBittHeader(path, header);
+        var (config, tokenizer) = ParseBittHeader(path, header, limits);
         return (config, tokenizer, 12 + (long)headerLength);
     }
 
-    static (BitLlamaConfig, string?) ParseBittHeader(string path, byte[] header)
+    static (BitLlamaConfig, string?) ParseBittHeader(string path, byte[] header, BitLlamaLoadLimits limits)
     {
-        // JsonDocument checks UTF-8 only when a string is decoded, so check it all up front.
-        if (!System.Text.Unicode.Utf8.IsValid(header))
-            throw BitLlamaFormatException.In(path, "invalid JSON header: it is not valid UTF-8");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(header);
-        }
-        catch (JsonException e)
-        {
-            throw BitLlamaFormatException.In(path, $"invalid JSON header: {e.Message}", e);
-        }
+        JsonDocument doc = StrictJson.Parse(header, path, "header", limits.MaxBittHeaderBytes, limits);
         using (doc)
         {
             var root = doc.RootElement;
@@ -113,49 +104,44 @@ public sealed partial class ModelPackage : IDisposable
                 throw BitLlamaFormatException.In(path, "header has no 'config' (expected {\"config\": {...}, \"tokenizer\": {...}})");
             if (configElement.ValueKind != JsonValueKind.Object)
                 throw BitLlamaFormatException.In(path, $"header 'config' must be an object, found {configElement.ValueKind}");
-            var config = BitLlamaConfig.FromJson(configElement.GetRawText(), path);
+            var config = BitLlamaConfig.FromJson(configElement.GetRawText(), path, limits);
             string? tokenizer = null;
             if (root.TryGetProperty("tokenizer", out var tokenizerElement) && tokenizerElement.ValueKind != JsonValueKind.Null)
             {
                 if (tokenizerElement.ValueKind != JsonValueKind.Object)
                     throw BitLlamaFormatException.In(path, $"header 'tokenizer' must be a tokenizer.json object, found {tokenizerElement.ValueKind}");
+                if (tokenizerElement.GetRawText() is { } raw && raw.Length > limits.MaxTokenizerJsonBytes)
+                    throw BitLlamaFormatException.In(path, $"header 'tokenizer' is {raw.Length} characters, more than the {limits.MaxTokenizerJsonBytes}-byte limit (BitLlamaLoadLimits.MaxTokenizerJsonBytes)");
                 tokenizer = tokenizerElement.GetRawText();
             }
             return (config, tokenizer);
         }
     }
 
-    static ModelPackage OpenDirectory(string directory)
+    static ModelPackage OpenDirectory(string directory, BitLlamaLoadLimits limits)
     {
         string name = System.IO.Path.TrimEndingDirectorySeparator(directory);
         string configPath = System.IO.Path.Combine(directory, ConfigFileName);
         if (!File.Exists(configPath))
             throw BitLlamaFormatException.In(name, $"model directory has no {ConfigFileName} (expected {ConfigFileName}, {TokenizerFileName}, {WeightsFileName})");
-        var config = BitLlamaConfig.Load(configPath);
+        var config = BitLlamaConfig.Load(configPath, limits);
         string tokenizerPath = System.IO.Path.Combine(directory, TokenizerFileName);
-        string? tokenizer = File.Exists(tokenizerPath) ? ReadTokenizerFile(tokenizerPath) : null;
+        string? tokenizer = File.Exists(tokenizerPath) ? ReadTokenizerFile(tokenizerPath, limits) : null;
         string weightsPath = System.IO.Path.Combine(directory, WeightsFileName);
         if (!File.Exists(weightsPath)) weightsPath = System.IO.Path.Combine(directory, AlternateWeightsFileName);
         if (!File.Exists(weightsPath))
             throw BitLlamaFormatException.In(name, $"model directory has neither {WeightsFileName} nor {AlternateWeightsFileName}");
-        return WithWeights(directory, ModelPackageKind.Directory, config, tokenizer, () => SafeTensorsReader.Open(weightsPath));
+        return WithWeights(directory, ModelPackageKind.Directory, config, tokenizer, () => SafeTensorsReader.Open(weightsPath, 0, limits));
     }
 
-    /// <summary>Only checks that tokenizer.json is a JSON object; BitTtt.Tokenization reads its content.</summary>
-    static string ReadTokenizerFile(string path)
+    /// <summary>Only checks size, UTF-8 and that tokenizer.json is a JSON object; BitTtt.Tokenization reads its content.</summary>
+    static string ReadTokenizerFile(string path, BitLlamaLoadLimits limits)
     {
-        string text = File.ReadAllText(path);
-        try
-        {
-            using var doc = JsonDocument.Parse(text);
+        byte[] bytes = StrictJson.ReadFile(path, "tokenizer file", limits.MaxTokenizerJsonBytes);
+        using (var doc = StrictJson.Parse(bytes, path, "tokenizer.json", limits.MaxTokenizerJsonBytes, limits, allowTrailingCommas: true))
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
                 throw BitLlamaFormatException.In(path, $"expected a tokenizer.json object at the top level, found {doc.RootElement.ValueKind}");
-        }
-        catch (JsonException e)
-        {
-            throw BitLlamaFormatException.In(path, $"invalid JSON: {e.Message}", e);
-        }
-        return text;
+        return Encoding.UTF8.GetString(bytes);
     }
 
     static ModelPackage WithWeights(string path, ModelPackageKind kind, BitLlamaConfig config, string? tokenizer, Func<SafeTensorsReader> open)

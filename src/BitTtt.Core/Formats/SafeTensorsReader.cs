@@ -61,18 +61,25 @@ public sealed unsafe class SafeTensorsReader : IDisposable
 
     public static SafeTensorsReader Open(string path) => Open(path, 0);
 
+    /// <summary>Opens a file with other limits than <see cref="BitLlamaLoadLimits.Default"/>.</summary>
+    public static SafeTensorsReader Open(string path, BitLlamaLoadLimits limits) => Open(path, 0, limits);
+
     /// <summary>Opens a safetensors body that starts <paramref name="bodyOffset"/> bytes into the file
     /// and runs to its end (the body of a <c>.bitt</c> file).</summary>
-    public static SafeTensorsReader Open(string path, long bodyOffset)
+    public static SafeTensorsReader Open(string path, long bodyOffset, BitLlamaLoadLimits? limits = null)
     {
+        limits ??= BitLlamaLoadLimits.Default;
         ArgumentException.ThrowIfNullOrEmpty(path);
         ArgumentOutOfRangeException.ThrowIfNegative(bodyOffset);
         if (!BitConverter.IsLittleEndian)
             throw new PlatformNotSupportedException("safetensors data is little-endian; this reader needs a little-endian CPU");
+        if (!File.Exists(path)) throw new FileNotFoundException($"{path}: safetensors file not found", path);
+        if (new FileInfo(path).Length == 0)
+            throw BitLlamaFormatException.In(path, "0 bytes, too short for the 8-byte header length (an empty file, or not a regular file: a device or pipe cannot be memory-mapped)");
         var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
         try
         {
-            var header = SafeTensorsHeader.Read(stream, path, bodyOffset);
+            var header = SafeTensorsHeader.Read(stream, path, bodyOffset, limits);
             var map = MemoryMappedFile.CreateFromFile(stream, null, 0, MemoryMappedFileAccess.Read, HandleInheritability.None, leaveOpen: false);
             try
             {
@@ -193,7 +200,7 @@ internal sealed class SafeTensorsHeader
 
     readonly record struct Entry(string Name, long Begin, long End);
 
-    public static SafeTensorsHeader Read(FileStream stream, string path, long bodyOffset)
+    public static SafeTensorsHeader Read(FileStream stream, string path, long bodyOffset, BitLlamaLoadLimits limits)
     {
         string where = bodyOffset == 0 ? "" : $"safetensors body at byte {bodyOffset}: ";
         BitLlamaFormatException Fail(string message) => BitLlamaFormatException.In(path, where + message);
@@ -207,26 +214,15 @@ internal sealed class SafeTensorsHeader
         ulong n = BinaryPrimitives.ReadUInt64LittleEndian(lengthBytes);
         if (n > (ulong)(bodyLength - 8))
             throw Fail($"header length {n} exceeds the {bodyLength - 8} bytes left in the file (truncated download, or not a safetensors file?)");
-        if (n > (ulong)SafeTensorsReader.MaxHeaderLength)
-            throw Fail($"header length {n} exceeds the 100 MB limit ({SafeTensorsReader.MaxHeaderLength} bytes)");
+        if (n > (ulong)limits.MaxSafeTensorsHeaderBytes)
+            throw Fail($"header length {n} exceeds the {limits.MaxSafeTensorsHeaderBytes}-byte limit (BitLlamaLoadLimits.MaxSafeTensorsHeaderBytes)");
         var headerBytes = new byte[n];
         if (RandomAccess.Read(stream.SafeFileHandle, headerBytes, bodyOffset + 8) != headerBytes.Length)
             throw Fail("file shrank while reading the header");
         long bufferStart = bodyOffset + 8 + (long)n;
         long bufferLength = fileLength - bufferStart;
 
-        // JsonDocument checks UTF-8 only when a string is decoded, so check it all up front.
-        if (!System.Text.Unicode.Utf8.IsValid(headerBytes))
-            throw Fail("invalid JSON header: it is not valid UTF-8");
-        JsonDocument doc;
-        try
-        {
-            doc = JsonDocument.Parse(headerBytes);
-        }
-        catch (JsonException e)
-        {
-            throw Fail($"invalid JSON header: {e.Message}");
-        }
+        JsonDocument doc = StrictJson.Parse(headerBytes, path, "header", limits.MaxSafeTensorsHeaderBytes, limits, where: where);
         using (doc)
         {
             if (doc.RootElement.ValueKind != JsonValueKind.Object)
@@ -237,6 +233,8 @@ internal sealed class SafeTensorsHeader
             var seen = new HashSet<string>(StringComparer.Ordinal);
             foreach (var property in doc.RootElement.EnumerateObject())
             {
+                if (tensors.Count >= limits.MaxTensors)
+                    throw Fail($"the header lists more than {limits.MaxTensors} tensors (BitLlamaLoadLimits.MaxTensors)");
                 if (!seen.Add(property.Name))
                     throw Fail($"'{property.Name}' appears twice in the header");
                 if (property.Name == "__metadata__")
@@ -244,7 +242,7 @@ internal sealed class SafeTensorsHeader
                     ReadMetadata(property.Value, metadata, Fail);
                     continue;
                 }
-                var (info, begin, end) = ReadTensor(property.Name, property.Value, bufferStart, bufferLength, Fail);
+                var (info, begin, end) = ReadTensor(property.Name, property.Value, bufferStart, bufferLength, limits.MaxTensorRank, Fail);
                 tensors.Add(info);
                 entries.Add(new Entry(info.Name, begin, end));
             }
@@ -266,7 +264,7 @@ internal sealed class SafeTensorsHeader
     }
 
     static (SafeTensorInfo Info, long Begin, long End) ReadTensor(string name, JsonElement value, long bufferStart, long bufferLength,
-        Func<string, BitLlamaFormatException> fail)
+        int maxRank, Func<string, BitLlamaFormatException> fail)
     {
         if (value.ValueKind != JsonValueKind.Object)
             throw fail($"tensor '{name}': expected an object with dtype, shape and data_offsets, found {value.ValueKind}");
@@ -275,6 +273,8 @@ internal sealed class SafeTensorsHeader
         string dtypeText = dtypeElement.GetString()!;
         if (!SafeTensorShapes.TryParse(dtypeText, out var dtype))
             throw fail($"tensor '{name}': unknown dtype '{dtypeText}' (accepted: {SafeTensorShapes.AcceptedDTypes})");
+        if (value.TryGetProperty("shape", out var shapeElement) && shapeElement.ValueKind == JsonValueKind.Array && shapeElement.GetArrayLength() > maxRank)
+            throw fail($"tensor '{name}': shape has {shapeElement.GetArrayLength()} dimensions, more than {maxRank} (BitLlamaLoadLimits.MaxTensorRank)");
         long[] shape = ReadLongs(name, value, "shape", -1, fail);
         long[] offsets = ReadLongs(name, value, "data_offsets", 2, fail);
         long begin = offsets[0], end = offsets[1];

@@ -43,9 +43,10 @@ public sealed class BitLlamaTokenizer
     public Tokenizer Inner { get; }
 
     /// <summary>Loads a tokenizer.json (byte-level BPE); problems are <see cref="BitLlamaFormatException"/>s naming the field.</summary>
-    public static BitLlamaTokenizer FromJson(string tokenizerJson, string? source = "tokenizer.json")
+    public static BitLlamaTokenizer FromJson(string tokenizerJson, string? source = "tokenizer.json", BitLlamaLoadLimits? limits = null)
     {
-        ByteLevelBpeModel model = TokenizerJson.Read(tokenizerJson, source);
+        limits ??= BitLlamaLoadLimits.Default;
+        ByteLevelBpeModel model = TokenizerJson.Read(tokenizerJson, source, limits);
         var specials = model.AddedTokens.ToDictionary(t => t.Content, t => t.Id, StringComparer.Ordinal);
         var options = new BpeOptions(model.Vocab)
         {
@@ -53,7 +54,7 @@ public sealed class BitLlamaTokenizer
             ByteLevel = true,
             PreTokenizer = model.SplitPattern == ByteLevel.SplitPattern
                 ? new RegexPreTokenizer(ByteLevel.SplitRegex(), specials)
-                : new SplitPreTokenizer(new Regex(model.SplitPattern, RegexOptions.Compiled)),
+                : new SplitPreTokenizer(SplitRegex.Create(model.SplitPattern, source, limits), source),
             SpecialTokens = specials,
             UnknownToken = model.Vocab.ContainsKey(BpeVocabulary.Unk) ? BpeVocabulary.Unk : null,
         };
@@ -62,10 +63,14 @@ public sealed class BitLlamaTokenizer
     }
 
     /// <summary>Reads and loads a tokenizer.json file.</summary>
-    public static BitLlamaTokenizer Load(string path)
+    public static BitLlamaTokenizer Load(string path, BitLlamaLoadLimits? limits = null)
     {
+        limits ??= BitLlamaLoadLimits.Default;
         if (!File.Exists(path)) throw new FileNotFoundException($"tokenizer file '{path}' does not exist", path);
-        return FromJson(File.ReadAllText(path, Encoding.UTF8), path);
+        byte[] bytes = StrictJson.ReadFile(path, "tokenizer file", limits.MaxTokenizerJsonBytes);
+        if (!System.Text.Unicode.Utf8.IsValid(bytes))
+            throw BitLlamaFormatException.In(path, "invalid JSON tokenizer.json: it is not valid UTF-8");
+        return FromJson(Encoding.UTF8.GetString(bytes), path, limits);
     }
 
     /// <summary>

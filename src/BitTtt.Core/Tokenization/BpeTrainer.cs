@@ -21,7 +21,7 @@ public static class BpeTrainer
         foreach (string path in files)
         {
             if (!File.Exists(path)) throw new FileNotFoundException($"corpus file '{path}' does not exist", path);
-            using var reader = new StreamReader(path, Encoding.UTF8, detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16);
+            using var reader = TrainingText.Open(path);
             counter.AddReader(reader, cancellationToken);
         }
         if (counter.Counts.Count == 0)

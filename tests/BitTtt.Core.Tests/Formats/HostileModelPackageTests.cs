@@ -79,7 +79,7 @@ public sealed class HostileModelPackageTests
             fs.Write(n);
             fs.SetLength(110_000_000);
         }
-        TestFiles.AssertFormatError(() => ModelPackage.Open(path).Dispose(), "huge.bitt: ", "header length 100000001 exceeds the 100 MB limit");
+        TestFiles.AssertFormatError(() => ModelPackage.Open(path).Dispose(), "huge.bitt: ", "header length 100000001 exceeds the 67108864-byte limit (BitLlamaLoadLimits.MaxBittHeaderBytes)");
     }
 
     [TestMethod]

@@ -91,7 +91,7 @@ public sealed class BitLlamaTokenizerTests
             string bad = Path.Combine(dir, "broken.json");
             File.WriteAllText(bad, "{ not json");
             var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaTokenizer.Load(bad));
-            StringAssert.StartsWith(e.Message, "broken.json: not valid JSON");
+            StringAssert.StartsWith(e.Message, "broken.json: invalid JSON tokenizer.json");
             Assert.ThrowsExactly<FileNotFoundException>(() => BitLlamaTokenizer.Load(Path.Combine(dir, "missing.json")));
         }
         finally
