@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 
 // Model quality of the mixer types, trained with identical settings on two corpora, in one run:
-//   reconstruct, delta   the product's TTT layers (SPEC §3a, §3b), trained by BitLlamaTrainer
+//   reconstruct, delta   the product's TTT layers (docs/model.md §3a, §3b), trained by BitLlamaTrainer
 //   attention            the yardstick: causal softmax attention in the same block, this benchmark only
 // on moby-dick (language) and on MQAR text (in-context recall), with n-gram baselines; see Scores.cs for
 // what each column measures and docs/quality.md for results.

@@ -7,8 +7,8 @@ using static TorchSharp.torch;
 
 // Measures, in one process: (1) the fp32 matmul peak of TorchSharp on this machine, (2) training
 // tokens/s of BitLlamaTrainer for the default 256x8 model and a tiny one, and (3) the model FLOPs
-// utilization (MFU) those imply, all with the "reconstruct" TTT layer (SPEC §3a), whose FLOPs the
-// formula below counts; then (4) seconds per training step of "reconstruct" against "delta" (SPEC §3b)
+// utilization (MFU) those imply, all with the "reconstruct" TTT layer (docs/model.md §3a), whose FLOPs the
+// formula below counts; then (4) seconds per training step of "reconstruct" against "delta" (docs/model.md §3b)
 // at the QuickStart shape (D=64, 2 layers, context 64, batch 8, vocab 1024), the two runs alternated
 // three times so both see the same machine load, with the ratios delta / reconstruct of the best and median runs.
 //

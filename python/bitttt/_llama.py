@@ -206,7 +206,7 @@ class Llama:
 
     @classmethod
     def from_config(cls, config, safetensors_path, tokenizer_path=None, int8_lm_head=False):
-        """A model from a config (dict or JSON text, SPEC §1), a bare safetensors file and optionally a tokenizer.json."""
+        """A model from a config (dict or JSON text, docs/model.md §1), a bare safetensors file and optionally a tokenizer.json."""
         text = config if isinstance(config, str) else json.dumps(config)
         tok = None if tokenizer_path is None else _native.path_arg(tokenizer_path, "tokenizer_path")
         handle = ctypes.c_uint64(0)

@@ -35,7 +35,7 @@ class ModelNotFoundError(BitTttError, FileNotFoundError):
 
 
 class ModelFormatError(BitTttError, ValueError):
-    """A file that does not match its format (SPEC §4): truncated, corrupt, wrong shapes, another model's memory."""
+    """A file that does not match its format (docs/model.md §4): truncated, corrupt, wrong shapes, another model's memory."""
 
 
 class SessionBusyError(BitTttError, RuntimeError):

@@ -20,8 +20,8 @@ _OPTIONAL = ("intermediate_dim", "ttt_chunk", "ttt_type", "ttt_heads", "ttt_head
 
 
 class BitLlamaConfig:
-    """config.json (SPEC §1) built in Python. Optional fields left as None are absent from the JSON, so the
-    engine applies SPEC's defaults (e.g. ttt_type "reconstruct"); unknown keyword fields are passed through."""
+    """config.json (docs/model.md §1) built in Python. Optional fields left as None are absent from the JSON, so the
+    engine applies the model contract's (docs/model.md) defaults (e.g. ttt_type "reconstruct"); unknown keyword fields are passed through."""
 
     def __init__(self, vocab_size, hidden_dim, num_layers, inner_lr, *, intermediate_dim=None, ttt_chunk=None,
                  ttt_type=None, ttt_heads=None, ttt_head_dim=None, ttt_conv=None, rms_norm_eps=None,
@@ -71,7 +71,7 @@ class BitLlamaConfig:
 
 
 class BitLlama:
-    """A model from a config and a bare safetensors file (SPEC §2 names). ``forward(token_id)`` feeds one
+    """A model from a config and a bare safetensors file (docs/model.md §2 names). ``forward(token_id)`` feeds one
     token and returns the next-token logits (numpy float32 array when numpy is importable, else array('f'))."""
 
     def __init__(self, config, path, device="cpu", tokenizer_path=None):

@@ -12,6 +12,7 @@ import threading
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 _lock = threading.Lock()
 _model = None
+_delta_model = None
 
 
 def bit_llama():
@@ -32,25 +33,39 @@ def run_cli(*args):
     return result.stdout
 
 
+def _train(name, *extra):
+    root = tempfile.mkdtemp(prefix="bitttt-py-tests-")
+    atexit.register(shutil.rmtree, root, True)
+    with open(os.path.join(REPO, "data", "moby-dick.txt"), encoding="utf-8") as f:
+        corpus = f.read(120_000)
+    corpus_path = os.path.join(root, "corpus.txt")
+    with open(corpus_path, "w", encoding="utf-8") as f:
+        f.write(corpus)
+    out = os.path.join(root, name)
+    run_cli("train", "--data", corpus_path, "--vocab-size", "300", "--dim", "32", "--layers", "1",
+            "--context-len", "32", "--batch-size", "4", "--steps", "30", "--warmup-steps", "5",
+            "--lr", "2e-3", "--eval-interval", "0", "--output", out, *extra)
+    return out
+
+
 def tiny_model():
-    """Directory with config.json, tokenizer.json, model.safetensors and model.bitt (dim 32, 1 layer, 30 steps)."""
+    """Directory with config.json, tokenizer.json, model.safetensors and model.bitt (dim 32, 1 layer, 30 steps)
+    of the seed's TTT layer ("reconstruct"), which the seed's Python API (cortex_rust) describes."""
     global _model
     with _lock:
         if _model is None:
-            root = tempfile.mkdtemp(prefix="bitttt-py-tests-")
-            atexit.register(shutil.rmtree, root, True)
-            with open(os.path.join(REPO, "data", "moby-dick.txt"), encoding="utf-8") as f:
-                corpus = f.read(120_000)
-            corpus_path = os.path.join(root, "corpus.txt")
-            with open(corpus_path, "w", encoding="utf-8") as f:
-                f.write(corpus)
-            out = os.path.join(root, "tiny")
             # ttt_chunk 4: the 40-token parity sequence crosses ten TTT chunk boundaries.
-            run_cli("train", "--data", corpus_path, "--vocab-size", "300", "--dim", "32", "--layers", "1",
-                    "--context-len", "32", "--batch-size", "4", "--steps", "30", "--warmup-steps", "5",
-                    "--lr", "2e-3", "--ttt-chunk", "4", "--eval-interval", "0", "--output", out)
-            _model = out
+            _model = _train("tiny", "--ttt-type", "reconstruct", "--ttt-chunk", "4")
     return _model
+
+
+def tiny_delta_model():
+    """The same tiny shape with the delta-rule TTT layer, what `bit-llama train` trains by default."""
+    global _delta_model
+    with _lock:
+        if _delta_model is None:
+            _delta_model = _train("tiny-delta", "--ttt-heads", "2", "--ttt-conv", "4")
+    return _delta_model
 
 
 def reference_logits(model_path, ids):

@@ -62,6 +62,21 @@ class ParityTests(unittest.TestCase):
             self.assertEqual(llama.config["ttt_type"], "reconstruct")
             self.assertFalse(llama.has_tokenizer)
 
+    def test_delta_model_logits_equal_the_managed_engine(self):
+        """The delta-rule layer (docs/model.md §3b), trained by `bit-llama train` with its default type."""
+        path = os.path.join(fixture.tiny_delta_model(), "model.bitt")
+        with bitttt.Llama.load_auto(path) as llama:
+            self.assertEqual(llama.config["ttt_type"], "delta")
+            ids = llama.encode(fixture.corpus_text())[:40]
+            reference = fixture.reference_logits(path, ids)
+            with llama.session() as s:
+                rows = [s.forward(t) for t in ids]
+            with llama.session() as s:
+                at_once = s.feed(ids)
+        worst = max(max_abs_diff(r, ref) for r, ref in zip(rows, reference))
+        self.assertLessEqual(worst, TOLERANCE, "largest |python - bit-llama logits| over 40 positions, delta")
+        self.assertLessEqual(max_abs_diff(rows[-1], at_once), TOLERANCE)
+
     def test_cuda_device_is_a_clear_error(self):
         config = cortex_rust.BitLlamaConfig.from_json_file(os.path.join(self.dir, "config.json"))
         with self.assertRaises(ValueError) as caught:

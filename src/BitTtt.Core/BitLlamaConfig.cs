@@ -3,17 +3,17 @@ using System.Text.Json.Nodes;
 
 namespace BitTtt;
 
-/// <summary>Which TTT layer a model uses (SPEC §3a / §3b).</summary>
+/// <summary>Which TTT layer a model uses (docs/model.md §3a / §3b).</summary>
 public enum TttType
 {
-    /// <summary>The seed's layer: reconstructs its own key with mini-batch TTT (SPEC §3a).</summary>
+    /// <summary>The seed's layer: reconstructs its own key with mini-batch TTT (docs/model.md §3a).</summary>
     Reconstruct,
-    /// <summary>Delta-rule TTT: learns key→value associations per head, with a short causal convolution (SPEC §3b).</summary>
+    /// <summary>Delta-rule TTT: learns key→value associations per head, with a short causal convolution (docs/model.md §3b).</summary>
     Delta,
 }
 
 /// <summary>
-/// The model's shape and hyper-parameters: <c>config.json</c> (SPEC §1). Unknown fields are kept in
+/// The model's shape and hyper-parameters: <c>config.json</c> (docs/model.md §1). Unknown fields are kept in
 /// <see cref="Extra"/> and written back; aliases are read but never written.
 /// </summary>
 public sealed record BitLlamaConfig

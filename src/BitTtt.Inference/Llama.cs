@@ -36,7 +36,7 @@ public sealed class Llama : IDisposable
     /// <summary>The packed weights the engine runs on.</summary>
     public InferenceWeights Weights { get; }
 
-    /// <summary>Loads a <c>.bitt</c> file or a model directory (SPEC §4), auto-detected.</summary>
+    /// <summary>Loads a <c>.bitt</c> file or a model directory (docs/model.md §4), auto-detected.</summary>
     public static Llama LoadAuto(string path, InferenceOptions? options = null, CancellationToken cancellationToken = default)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
@@ -67,7 +67,7 @@ public sealed class Llama : IDisposable
         return new Llama(weights, tokenizer, package.Path);
     }
 
-    /// <summary>Builds a model from weights in memory (e.g. straight from the trainer), by SPEC §2 names.</summary>
+    /// <summary>Builds a model from weights in memory (e.g. straight from the trainer), by docs/model.md §2 names.</summary>
     public static Llama FromWeights(BitLlamaConfig config, BitLlamaTokenizer tokenizer, IReadOnlyList<SafeTensorData> weights, InferenceOptions? options = null)
     {
         ArgumentNullException.ThrowIfNull(config);

@@ -57,14 +57,14 @@ public static class BitLlamaCatalog
         return new BitLlamaEstimator(catalog, options);
     }
 
-    /// <summary>Trains a BitLlama with SPEC §5 defaults for everything not named here.</summary>
+    /// <summary>Trains a BitLlama with docs/model.md §5 defaults for everything not named here.</summary>
     public static BitLlamaEstimator BitLlama(this TransformsCatalog catalog, string tokensColumnName = BitLlamaDefaults.TokensColumnName,
         int hiddenDim = BitLlamaDefaults.HiddenDim, int numLayers = BitLlamaDefaults.NumLayers, int maxSteps = BitLlamaDefaults.MaxSteps) =>
         catalog.BitLlama(new BitLlamaOptions { TokensColumnName = tokensColumnName, HiddenDim = hiddenDim, NumLayers = numLayers, MaxSteps = maxSteps });
 
     /// <summary>
     /// Writes the BitLlama in <paramref name="model"/> (a fitted pipeline or the transformer itself) as one
-    /// <c>.bitt</c> file (SPEC §4.3: config with the generation defaults, tokenizer, weights), atomically.
+    /// <c>.bitt</c> file (docs/model.md §4.3: config with the generation defaults, tokenizer, weights), atomically.
     /// Other transforms of the pipeline are not stored: use <c>Model.Save</c> + <c>LoadWithBitLlama</c> for those.
     /// </summary>
     public static void SaveAsBitt(this ModelOperationsCatalog catalog, ITransformer model, string path)

@@ -4,7 +4,7 @@ namespace BitTtt.MLNet;
 
 /// <summary>
 /// Default values shared by <see cref="BitLlamaOptions"/>, <see cref="TokenizeForBitLlamaOptions"/> and the
-/// simple catalog overloads. Training values are SPEC §5, taken from <see cref="TrainingDefaults"/>.
+/// simple catalog overloads. Training values are docs/model.md §5, taken from <see cref="TrainingDefaults"/>.
 /// </summary>
 public static class BitLlamaDefaults
 {
@@ -25,7 +25,7 @@ public static class BitLlamaDefaults
     public const double MinLearningRate = TrainingDefaults.MinLearningRate;
     public const int SaveInterval = TrainingDefaults.SaveInterval;
     public const int MaxSteps = TrainingDefaults.MaxSteps;
-    /// <summary>New models use the delta-rule TTT layer (SPEC §3b).</summary>
+    /// <summary>New models use the delta-rule TTT layer (docs/model.md §3b).</summary>
     public const TttType TttType = TrainingDefaults.TttType;
     /// <summary>Inner learning rate of a "delta" layer (the scale of β); <see cref="BitLlamaOptions.InnerLr"/> null means this for delta.</summary>
     public const float DeltaInnerLr = TrainingDefaults.DeltaInnerLr;

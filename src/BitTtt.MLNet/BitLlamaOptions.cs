@@ -5,7 +5,7 @@ using Microsoft.ML;
 namespace BitTtt.MLNet;
 
 /// <summary>
-/// Options of <see cref="BitLlamaEstimator"/>: the columns, every training option of SPEC §5, and the
+/// Options of <see cref="BitLlamaEstimator"/>: the columns, every training option of docs/model.md §5, and the
 /// generation defaults the fitted transformer uses for its <c>Completion</c> column.
 /// </summary>
 public sealed class BitLlamaOptions
@@ -23,7 +23,7 @@ public sealed class BitLlamaOptions
     /// </summary>
     public BitLlamaTokenizer? Tokenizer { get; set; }
 
-    // Model shape and training (SPEC §5)
+    // Model shape and training (docs/model.md §5)
     public int HiddenDim { get; set; } = BitLlamaDefaults.HiddenDim;
     public int NumLayers { get; set; } = BitLlamaDefaults.NumLayers;
     /// <summary>SwiGLU width; 0 = 4 * HiddenDim.</summary>
@@ -35,7 +35,7 @@ public sealed class BitLlamaOptions
     public double MinLearningRate { get; set; } = BitLlamaDefaults.MinLearningRate;
     public int SaveInterval { get; set; } = BitLlamaDefaults.SaveInterval;
     public int MaxSteps { get; set; } = BitLlamaDefaults.MaxSteps;
-    /// <summary>The TTT layer: <see cref="TttType.Delta"/> (SPEC §3b, the default) or <see cref="TttType.Reconstruct"/> (the seed's, §3a).</summary>
+    /// <summary>The TTT layer: <see cref="TttType.Delta"/> (docs/model.md §3b, the default) or <see cref="TttType.Reconstruct"/> (the seed's, §3a).</summary>
     public TttType TttType { get; set; } = BitLlamaDefaults.TttType;
     /// <summary>TTT inner learning rate (delta: the scale of β; reconstruct: the step η); null = the type's default (1.0 delta, 0.1 reconstruct).</summary>
     public float? InnerLr { get; set; }

@@ -68,7 +68,7 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     private protected override void SaveModel(ModelSaveContext ctx) =>
         ModelZip.Save(ctx, Inner, ModelZip.ModelEntry, ModelZip.ModelPayload(this));
 
-    /// <summary>Writes the model as a single <c>.bitt</c> file (SPEC §4.3), atomically.</summary>
+    /// <summary>Writes the model as a single <c>.bitt</c> file (docs/model.md §4.3), atomically.</summary>
     internal void SaveBitt(string path) =>
         ModelPackage.WriteBitt(path, Settings.WriteTo(Config), Tokenizer.ToJson(), Weights);
 

@@ -4,7 +4,7 @@ using Microsoft.ML;
 
 namespace BitTtt.MLNet;
 
-/// <summary>Reads a <c>.bitt</c> file or model directory (SPEC §4) into a <see cref="BitLlamaTransformer"/>.</summary>
+/// <summary>Reads a <c>.bitt</c> file or model directory (docs/model.md §4) into a <see cref="BitLlamaTransformer"/>.</summary>
 internal static class BittFile
 {
     public static BitLlamaTransformer Load(TransformsCatalog transforms, string path, string? displayName = null)

@@ -5,7 +5,7 @@ namespace BitTtt.MLNet;
 
 /// <summary>
 /// The generation defaults of a fitted BitLlama transformer and its column names. They travel inside
-/// <c>.bitt</c> as the <c>mlnet</c> field of the config (SPEC §1 keeps unknown fields), so a reloaded model
+/// <c>.bitt</c> as the <c>mlnet</c> field of the config (docs/model.md §1 keeps unknown fields), so a reloaded model
 /// answers a prompt exactly as the fitted one did.
 /// </summary>
 internal sealed record GenerationSettings(int MaxNewTokens, float Temperature, int TopK, float TopP, float RepetitionPenalty, int Seed)

@@ -58,7 +58,7 @@ public static unsafe class Exports
         try
         {
             // Sessions keep the weights alive: freeing a model only ends this handle.
-            HandleTable.Remove<NativeModel>(model).Llama?.Dispose();
+            HandleTable.Remove<NativeModel>(model).Release();
             return 0;
         }
         catch (Exception e) { return Errors.Report(e); }
@@ -149,7 +149,7 @@ public static unsafe class Exports
     {
         try
         {
-            HandleTable.Remove<NativeSession>(session);
+            HandleTable.Remove<NativeSession>(session).Free();
             return 0;
         }
         catch (Exception e) { return Errors.Report(e); }

@@ -19,20 +19,32 @@ public sealed class NativeModel
         Source = source;
     }
 
+    int _references = 1;   // the model handle, plus one per live session
+
     public InferenceWeights Weights { get; }
     public Llama? Llama { get; }
+
+    /// <summary>A session now shares the weights; they stay loaded until it is freed.</summary>
+    internal void AddReference() => Interlocked.Increment(ref _references);
+
+    /// <summary>The model handle or a session let go; the last one disposes the <see cref="Llama"/>
+    /// (bitttt.h: freeing a model ends that handle only, its sessions keep working).</summary>
+    internal void Release()
+    {
+        if (Interlocked.Decrement(ref _references) == 0) Llama?.Dispose();
+    }
     public BitLlamaTokenizer? Tokenizer => Llama?.Tokenizer;
     /// <summary>The file or directory it was loaded from, for error messages.</summary>
     public string Source { get; }
 
-    /// <summary>A .bitt file or a model directory (SPEC §4), auto-detected.</summary>
+    /// <summary>A .bitt file or a model directory (docs/model.md §4), auto-detected.</summary>
     public static NativeModel Load(string path, InferenceOptions options)
     {
         var llama = Llama.LoadAuto(path, options);
         return new NativeModel(llama.Weights, llama, path);
     }
 
-    /// <summary>Config JSON (SPEC §1) + a bare safetensors file (SPEC §4.1), and optionally a tokenizer.json.</summary>
+    /// <summary>Config JSON (docs/model.md §1) + a bare safetensors file (docs/model.md §4.1), and optionally a tokenizer.json.</summary>
     public static NativeModel FromConfig(string configJson, string weightsPath, string? tokenizerPath, InferenceOptions options)
     {
         var config = BitLlamaConfig.FromJson(configJson, "config");
@@ -73,6 +85,14 @@ public sealed class NativeSession
         Model = model;
         if (model.Llama is { } llama) _session = llama.CreateSession();
         else _state = new SequenceState(model.Weights);
+        model.AddReference();
+    }
+
+    /// <summary>Ends the session and lets go of its model (called once, by <c>bitttt_session_free</c>).</summary>
+    public void Free()
+    {
+        _session?.Dispose();
+        Model.Release();
     }
 
     public NativeModel Model { get; }

@@ -7,7 +7,7 @@ namespace BitTtt.Training;
 /// AdamW (decoupled weight decay, PyTorch's update rule) over named parameters, written out so its
 /// moments can be saved to and restored from a checkpoint bit for bit:
 /// <c>m = β1 m + (1-β1) g; v = β2 v + (1-β2) g²; p *= 1 - lr·wd; p -= lr/(1-β1ᵗ) · m / (sqrt(v/(1-β2ᵗ)) + ε)</c>.
-/// Weight decay applies to matrices (embedding, BitLinear, LM head), not to norm weights (SPEC §5).
+/// Weight decay applies to matrices (embedding, BitLinear, LM head), not to norm weights (docs/model.md §5).
 /// </summary>
 internal sealed class AdamW : IDisposable
 {
@@ -73,7 +73,7 @@ internal sealed class AdamW : IDisposable
     }
 }
 
-/// <summary>Linear warmup to the peak, then cosine decay to the minimum at the last step (SPEC §5).</summary>
+/// <summary>Linear warmup to the peak, then cosine decay to the minimum at the last step (docs/model.md §5).</summary>
 public static class LearningRateSchedule
 {
     /// <summary>Learning rate of 0-based step <paramref name="step"/> of <paramref name="totalSteps"/>.</summary>

@@ -20,7 +20,7 @@ public sealed class TrainingResult
     public double? ValidationLoss { get; init; }
     /// <summary>Loss of the last step (nats); NaN when no step ran in this invocation.</summary>
     public required double TrainLoss { get; init; }
-    /// <summary>The trained weights under SPEC §2 names, in SPEC order, F32.</summary>
+    /// <summary>The trained weights under docs/model.md §2 names, in docs/model.md order, F32.</summary>
     public required IReadOnlyList<SafeTensorData> Weights { get; init; }
     /// <summary>The checkpoint written last, or null without a checkpoint directory.</summary>
     public string? CheckpointPath { get; init; }
@@ -29,7 +29,7 @@ public sealed class TrainingResult
 }
 
 /// <summary>
-/// Trains a <see cref="BitLlamaModel"/> on a tokenized corpus (SPEC §5): random windows of
+/// Trains a <see cref="BitLlamaModel"/> on a tokenized corpus (docs/model.md §5): random windows of
 /// <c>context_len + 1</c> tokens, AdamW, linear warmup then cosine decay, gradient clipping, periodic
 /// validation loss, checkpoints every <see cref="TrainingOptions.SaveInterval"/> steps, at the end and
 /// when stopped, and an exact resume.

@@ -4,10 +4,10 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-/// <summary>Moves weights between a <see cref="BitLlamaModel"/> and SPEC §2 safetensors data (F32, [out, in]).</summary>
+/// <summary>Moves weights between a <see cref="BitLlamaModel"/> and docs/model.md §2 safetensors data (F32, [out, in]).</summary>
 public static class ModelWeights
 {
-    /// <summary>Every weight under its SPEC name, in SPEC order, copied to managed float arrays.</summary>
+    /// <summary>Every weight under its docs/model.md name, in docs/model.md order, copied to managed float arrays.</summary>
     public static IReadOnlyList<SafeTensorData> Export(BitLlamaModel model)
     {
         var parameters = model.named_parameters().ToDictionary(p => p.name, p => p.parameter);
@@ -64,7 +64,7 @@ public static class ModelWeights
         }
     }
 
-    /// <summary>Loads a model directory or <c>.bitt</c> file (SPEC §4) into a TorchSharp model.</summary>
+    /// <summary>Loads a model directory or <c>.bitt</c> file (docs/model.md §4) into a TorchSharp model.</summary>
     public static BitLlamaModel LoadModel(string path, string device = "cpu")
     {
         using var package = ModelPackage.Open(path);

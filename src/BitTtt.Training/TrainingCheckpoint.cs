@@ -4,11 +4,11 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Checkpoint format: one safetensors file (SPEC §4.1), written to a temporary file and renamed, so a
+// Checkpoint format: one safetensors file (docs/model.md §4.1), written to a temporary file and renamed, so a
 // crash leaves the previous checkpoint intact and never a torn one. Tensors:
-//   <SPEC §2 name>                        model weights, F32
-//   optimizer.exp_avg.<SPEC §2 name>      AdamW first moment
-//   optimizer.exp_avg_sq.<SPEC §2 name>   AdamW second moment
+//   <docs/model.md §2 name>                        model weights, F32
+//   optimizer.exp_avg.<docs/model.md §2 name>      AdamW first moment
+//   optimizer.exp_avg_sq.<docs/model.md §2 name>   AdamW second moment
 // __metadata__: format = "bitllama-checkpoint/1", step (schedule steps done), adam_step, rng_state
 // (SplitMix64 state, 16 hex digits), windows_drawn, train_loss, config (config.json text).
 
@@ -93,7 +93,7 @@ internal static class TrainingCheckpoint
         return new Saved((int)step, rng, ParseLong(path, "windows_drawn", Meta("windows_drawn")));
     }
 
-    /// <summary>The model config and weights (SPEC §2 names, SPEC order) stored in a checkpoint.</summary>
+    /// <summary>The model config and weights (docs/model.md §2 names, docs/model.md order) stored in a checkpoint.</summary>
     public static (BitLlamaConfig Config, IReadOnlyList<SafeTensorData> Weights) ReadModel(string path)
     {
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: checkpoint not found", path);

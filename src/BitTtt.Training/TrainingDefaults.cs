@@ -1,7 +1,7 @@
 namespace BitTtt.Training;
 
 /// <summary>
-/// The training defaults of SPEC §5, in one place: <see cref="TrainingOptions"/>, the <c>bit-llama train</c>
+/// The training defaults of docs/model.md §5, in one place: <see cref="TrainingOptions"/>, the <c>bit-llama train</c>
 /// flags and the ML.NET layer's <c>BitLlamaDefaults</c> all read them from here.
 /// </summary>
 public static class TrainingDefaults
@@ -17,11 +17,11 @@ public static class TrainingDefaults
     public const double MinLearningRate = 1e-5;
     public const int SaveInterval = 500;
     public const int MaxSteps = 1000;
-    /// <summary>New models use the delta-rule TTT layer (SPEC §3b); "reconstruct" (§3a) is the seed's.</summary>
+    /// <summary>New models use the delta-rule TTT layer (docs/model.md §3b); "reconstruct" (§3a) is the seed's.</summary>
     public const TttType TttType = BitTtt.TttType.Delta;
-    /// <summary>Inner learning rate of a "reconstruct" layer: the step η of its inner update (SPEC §3a).</summary>
+    /// <summary>Inner learning rate of a "reconstruct" layer: the step η of its inner update (docs/model.md §3a).</summary>
     public const float ReconstructInnerLr = 0.1f;
-    /// <summary>Inner learning rate of a "delta" layer: the scale of the learned per-token rate β ∈ (0, inner_lr) (SPEC §3b).</summary>
+    /// <summary>Inner learning rate of a "delta" layer: the scale of the learned per-token rate β ∈ (0, inner_lr) (docs/model.md §3b).</summary>
     public const float DeltaInnerLr = 1.0f;
     /// <summary>Delta only: heads H.</summary>
     public const int TttHeads = 4;

@@ -1,7 +1,7 @@
 namespace BitTtt.Training;
 
 /// <summary>
-/// Options of a training run; defaults from SPEC §5. <see cref="Validate"/> throws an
+/// Options of a training run; defaults from docs/model.md §5. <see cref="Validate"/> throws an
 /// <see cref="ArgumentException"/> naming the first bad option.
 /// </summary>
 public sealed class TrainingOptions
@@ -21,7 +21,7 @@ public sealed class TrainingOptions
     public int SaveInterval { get; set; } = TrainingDefaults.SaveInterval;
     /// <summary>Total steps of the schedule.</summary>
     public int MaxSteps { get; set; } = TrainingDefaults.MaxSteps;
-    /// <summary>Which TTT layer the model uses (SPEC §3a / §3b); new models default to "delta".</summary>
+    /// <summary>Which TTT layer the model uses (docs/model.md §3a / §3b); new models default to "delta".</summary>
     public TttType TttType { get; set; } = TrainingDefaults.TttType;
     /// <summary>
     /// TTT inner learning rate: η of "reconstruct", the scale of β for "delta". Null means the type's

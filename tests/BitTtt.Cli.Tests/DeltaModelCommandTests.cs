@@ -6,7 +6,7 @@ using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Tests;
 
-/// <summary>inspect, generate, chat, logits (both engines) and bench on a delta-rule TTT model (SPEC §3b).</summary>
+/// <summary>inspect, generate, chat, logits (both engines) and bench on a delta-rule TTT model (docs/model.md §3b).</summary>
 [TestClass]
 public sealed class DeltaModelCommandTests
 {
@@ -43,7 +43,7 @@ public sealed class DeltaModelCommandTests
     {
         var r = CliRunner.Run("inspect", _model);
         Assert.AreEqual(0, r.ExitCode, r.StdErr);
-        StringAssert.Contains(r.StdOut, "ttt: delta (SPEC §3b): 2 heads x 16 (F = 32), conv kernel 3");
+        StringAssert.Contains(r.StdOut, "ttt: delta (docs/model.md §3b): 2 heads x 16 (F = 32), conv kernel 3");
         StringAssert.Contains(r.StdOut, "ttt_head_dim");
         StringAssert.Contains(r.StdOut, "layers.1.ttt.v_conv.weight");
     }

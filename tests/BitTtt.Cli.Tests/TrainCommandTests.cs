@@ -123,7 +123,7 @@ public sealed class TrainCommandTests
             for (int v = 0; v < 300; v++) Assert.AreEqual(expected[t * 300 + v], rows[t][v], 1e-5, $"position {t}, logit {v}");
         }
 
-        // The managed engine (packed ternary kernels, token by token) computes the same SPEC forward pass.
+        // The managed engine (packed ternary kernels, token by token) computes the same docs/model.md forward pass.
         var managed = CliRunner.Run("logits", bitt, "--tokens", "5,17,2,299,40", "--engine", "managed");
         Assert.AreEqual(0, managed.ExitCode, managed.StdErr);
         var managedRows = JsonDocument.Parse(managed.StdOut).RootElement.GetProperty("logits").EnumerateArray()

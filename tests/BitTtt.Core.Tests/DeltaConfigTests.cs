@@ -4,7 +4,7 @@ using BitTtt.Formats;
 
 namespace BitTtt.Core.Tests;
 
-/// <summary>The delta TTT fields of config.json (SPEC §1) and the tensors they call for (SPEC §2).</summary>
+/// <summary>The delta TTT fields of config.json (docs/model.md §1) and the tensors they call for (docs/model.md §2).</summary>
 [TestClass]
 public sealed class DeltaConfigTests
 {

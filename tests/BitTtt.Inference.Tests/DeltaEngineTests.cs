@@ -3,7 +3,7 @@ using BitTtt.Inference.Engine;
 
 namespace BitTtt.Inference.Tests;
 
-/// <summary>The delta-rule TTT layer (SPEC §3b) in the managed engine: reference, batching, splits, reset, load errors.</summary>
+/// <summary>The delta-rule TTT layer (docs/model.md §3b) in the managed engine: reference, batching, splits, reset, load errors.</summary>
 [TestClass]
 public sealed class DeltaEngineTests
 {

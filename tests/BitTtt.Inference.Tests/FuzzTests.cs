@@ -69,7 +69,7 @@ public sealed class FuzzTests
             foreach (var path in Directory.GetFiles(dir))
             {
                 var r = s_campaign.Targets.Run(format, File.ReadAllBytes(path));
-                // The SPEC's seed config (16384 x 256) cannot match the tiny seed weights: it must be rejected, clearly.
+                // The the model contract's (docs/model.md) seed config (16384 x 256) cannot match the tiny seed weights: it must be rejected, clearly.
                 var expected = Path.GetFileName(path) is "seed-example.json" or "delta.json" ? FuzzVerdict.Rejected : FuzzVerdict.Accepted;
                 Assert.AreEqual(expected, r.Verdict, $"{path}: {r.Detail}");
             }

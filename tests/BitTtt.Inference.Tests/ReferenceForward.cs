@@ -1,9 +1,9 @@
 namespace BitTtt.Inference.Tests;
 
 /// <summary>
-/// SPEC §3 as plain loops over a whole sequence, with the reconstruct TTT layer in its chunked dual form
+/// docs/model.md §3 as plain loops over a whole sequence, with the reconstruct TTT layer in its chunked dual form
 /// (P0 = K·Wᵀ, E = P0 − K, Pred = P0 − η·strict_tril(K·Kᵀ)·E, W' = W − η·Eᵀ·K) and the delta layer as
-/// SPEC §3b writes it (conv over the whole sequence, then the per-head recurrence in double).
+/// docs/model.md §3b writes it (conv over the whole sequence, then the per-head recurrence in double).
 /// Deliberately slow and obvious: the fast engine is compared against it. Returns logits for every position.
 /// </summary>
 internal static class ReferenceForward
@@ -53,7 +53,7 @@ internal static class ReferenceForward
         return pred.Select(p => BitLinear(p, w[$"layers.{i}.ttt.up.weight"], D, d)).ToArray();
     }
 
-    /// <summary>SPEC §3b for one layer over the whole sequence: (T, D) normed inputs -> (T, D) outputs.</summary>
+    /// <summary>docs/model.md §3b for one layer over the whole sequence: (T, D) normed inputs -> (T, D) outputs.</summary>
     static float[][] Delta(BitLlamaConfig c, Dictionary<string, float[]> w, int i, float[][] a)
     {
         int T = a.Length, D = c.HiddenDim, H = c.TttHeads, dh = c.TttHeadDim, F = H * dh, K = c.TttConv;
@@ -169,7 +169,7 @@ internal static class ReferenceForward
         return x.Select((v, j) => v * inv * w[j]).ToArray();
     }
 
-    /// <summary>y = (xq · Wqᵀ) / (a·s), SPEC §3, with weight and activation quantizers written out again.</summary>
+    /// <summary>y = (xq · Wqᵀ) / (a·s), docs/model.md §3, with weight and activation quantizers written out again.</summary>
     static float[] BitLinear(float[] x, float[] weight, int rows, int cols)
     {
         double meanAbs = weight.Sum(v => (double)Math.Abs(v)) / weight.Length;

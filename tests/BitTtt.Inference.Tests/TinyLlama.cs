@@ -29,7 +29,7 @@ internal static class TinyLlama
         return Llama.FromWeights(c, Tokenizer(), Tensors(c, seed));
     }
 
-    /// <summary>The same with a delta-rule TTT layer (SPEC §3b).</summary>
+    /// <summary>The same with a delta-rule TTT layer (docs/model.md §3b).</summary>
     public static Llama CreateDelta(int seed = 1, int heads = 2, int conv = 4)
     {
         var c = TinyModels.DeltaConfig(vocab: Tokenizer().VocabSize, heads: heads, conv: conv);

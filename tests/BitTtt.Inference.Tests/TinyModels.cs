@@ -2,13 +2,13 @@ using BitTtt.Inference.Engine;
 
 namespace BitTtt.Inference.Tests;
 
-/// <summary>Randomly initialised tiny models (SPEC §2 names and shapes) for engine tests.</summary>
+/// <summary>Randomly initialised tiny models (docs/model.md §2 names and shapes) for engine tests.</summary>
 internal static class TinyModels
 {
     public static BitLlamaConfig Config(int vocab = 61, int dim = 32, int layers = 2, int chunk = 4, int intermediate = 0, float innerLr = 0.1f) =>
         new() { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = innerLr, TttChunk = chunk, IntermediateDim = intermediate };
 
-    /// <summary>A delta-rule TTT model (SPEC §3b); inner_lr 1 as new delta models use.</summary>
+    /// <summary>A delta-rule TTT model (docs/model.md §3b); inner_lr 1 as new delta models use.</summary>
     public static BitLlamaConfig DeltaConfig(int vocab = 61, int dim = 32, int layers = 2, int heads = 2, int headDim = 0, int conv = 4,
         int intermediate = 0, float innerLr = 1f, int chunk = 1) =>
         Config(vocab, dim, layers, chunk, intermediate, innerLr) with { TttType = TttType.Delta, TttHeads = heads, TttHeadDim = headDim, TttConv = conv };

@@ -106,7 +106,7 @@ public sealed class TorchParityTests
         Compare(model, pattern.Take(50).ToArray(), "briefly trained model");
     }
 
-    // Delta (SPEC §3b). The torch side runs its chunk-wise WY/UT form over the whole sequence, the managed
+    // Delta (docs/model.md §3b). The torch side runs its chunk-wise WY/UT form over the whole sequence, the managed
     // engine the token loop; both quantize the same activations, so only float rounding differs.
     // Relative bound from the task: max |torch - managed| ≤ 1e-4 · max |logit|.
     const float DeltaRelativeTolerance = 1e-4f;
@@ -144,8 +144,8 @@ public sealed class TorchParityTests
             if (Diff(torchLogits[t], managed[t]) / scale <= DeltaRelativeTolerance) continue;
             outliers.Add(t);
             // Observed once (H 3, dh 5, K 4: 9e-3 at the last position, for ttt_chunk 1 and 8 alike): torch alone
-            // is off from the float64 SPEC reference there, i.e. one of its int8 activations rounded the other way.
-            Assert.IsLessThan(DeltaRelativeTolerance, Diff(managed[t], reference[t]) / scale, $"position {t}: the managed engine is off from the SPEC reference");
+            // is off from the float64 docs/model.md reference there, i.e. one of its int8 activations rounded the other way.
+            Assert.IsLessThan(DeltaRelativeTolerance, Diff(managed[t], reference[t]) / scale, $"position {t}: the managed engine is off from docs/model.md reference");
         }
         var diffs = torchLogits.Zip(managed).SelectMany(p => p.First.Zip(p.Second, (a, b) => MathF.Abs(a - b))).Order().ToArray();
         TestContext.WriteLine($"random delta model H {heads}, dh {config.TttHeadDim}, K {conv}, ttt_chunk {chunk}: max |torch - managed| / max |logit| = {diffs[^1] / scale:E2}, " +

@@ -26,7 +26,7 @@ public sealed class TrainingTests
         Assert.AreEqual(t.MaxSteps, o.MaxSteps);
         Assert.AreEqual(t.InnerLr, o.InnerLr);
         Assert.AreEqual(t.TttChunk, o.TttChunk);
-        Assert.AreEqual(TttType.Delta, o.TttType);   // new models use the delta layer (SPEC §3b)
+        Assert.AreEqual(TttType.Delta, o.TttType);   // new models use the delta layer (docs/model.md §3b)
         Assert.AreEqual(t.TttType, o.TttType);
         Assert.AreEqual(t.TttHeads, o.TttHeads);
         Assert.AreEqual(t.TttHeadDim, o.TttHeadDim);

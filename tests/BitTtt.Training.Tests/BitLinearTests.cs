@@ -5,7 +5,7 @@ namespace BitTtt.Training.Tests;
 [TestClass]
 public sealed class BitLinearTests
 {
-    // Integer reference of SPEC §3: ternary weights and int8 activations multiplied with integer
+    // Integer reference of docs/model.md §3: ternary weights and int8 activations multiplied with integer
     // accumulation, then divided by (a * s). The training path must agree up to float rounding of the scale.
     static float[] IntegerReference(float[] x, int rows, int inF, float[] w, int outF)
     {

@@ -11,7 +11,7 @@ public sealed class BitLlamaModelTests
         VocabSize = 37, HiddenDim = 16, NumLayers = 2, InnerLr = 0.5f, IntermediateDim = 24, TttChunk = chunk, ContextLen = 16,
     };
 
-    /// <summary>The delta layer (SPEC §3b) with odd head widths (2 heads of 5: F = 10 ≠ D).</summary>
+    /// <summary>The delta layer (docs/model.md §3b) with odd head widths (2 heads of 5: F = 10 ≠ D).</summary>
     internal static BitLlamaConfig TinyDeltaConfig(int chunk = 4, int conv = 4) => TinyConfig(chunk) with
     {
         InnerLr = 1f, TttType = TttType.Delta, TttHeads = 2, TttHeadDim = 5, TttConv = conv,

@@ -4,13 +4,13 @@ using static TorchSharp.torch;
 namespace BitTtt.Training.Tests;
 
 /// <summary>
-/// The delta layer's chunk-parallel form (SPEC §3b) against the plain token loop, state carried across
+/// The delta layer's chunk-parallel form (docs/model.md §3b) against the plain token loop, state carried across
 /// splits, and gradients against float64 finite differences.
 /// </summary>
 [TestClass]
 public sealed class DeltaTttReferenceTests
 {
-    // SPEC §3b, one head of one sequence, token by token: S -= β (S k - v) kᵀ; o = S q. Rows are (T, dh),
+    // docs/model.md §3b, one head of one sequence, token by token: S -= β (S k - v) kᵀ; o = S q. Rows are (T, dh),
     // S is (dh, dh) row-major, read as S·k.
     internal static double[] TokenLoop(double[] q, double[] k, double[] v, double[] beta, double[] s, int time, int dh)
     {
@@ -80,7 +80,7 @@ public sealed class DeltaTttReferenceTests
         Assert.IsTrue(allclose(s, s0, 0, 0));
     }
 
-    // SPEC §3b's convolution written out: y_t[c] = Σ_j w[c, j] x_{t-K+1+j}[c], x before 0 = 0.
+    // docs/model.md §3b's convolution written out: y_t[c] = Σ_j w[c, j] x_{t-K+1+j}[c], x before 0 = 0.
     [TestMethod]
     [DataRow(1)]
     [DataRow(4)]

@@ -5,7 +5,7 @@ using static TorchSharp.torch;
 namespace BitTtt.Training.Tests;
 
 /// <summary>
-/// The hand-written optimizer pieces of SPEC §5 against references: AdamW against TorchSharp's own
+/// The hand-written optimizer pieces of docs/model.md §5 against references: AdamW against TorchSharp's own
 /// <c>optim.AdamW</c> (β = 0.9, 0.95; decay on matrices only), gradient clipping against
 /// <c>nn.utils.clip_grad_norm_</c>, and the schedule against values worked out by hand.
 /// </summary>

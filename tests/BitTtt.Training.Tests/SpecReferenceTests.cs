@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 namespace BitTtt.Training.Tests;
 
 /// <summary>
-/// The whole model against a plain scalar transcription of SPEC §3 (double precision, integer BitLinear,
+/// The whole model against a plain scalar transcription of docs/model.md §3 (double precision, integer BitLinear,
 /// TTT by the token-by-token generation rule), so a drift anywhere in the TorchSharp modules shows up.
 /// </summary>
 [TestClass]
@@ -27,7 +27,7 @@ public sealed class SpecReferenceTests
         return x.Select((v, i) => v / r * w[i]).ToArray();
     }
 
-    // y = (xq · Wqᵀ) / (a · s) with integer accumulation, SPEC §3.
+    // y = (xq · Wqᵀ) / (a · s) with integer accumulation, docs/model.md §3.
     static double[] BitLinear(double[] x, double[] w, int outF)
     {
         int inF = x.Length;
@@ -94,7 +94,7 @@ public sealed class SpecReferenceTests
         return result;
     }
 
-    // SPEC §3b, one token: conv over the kept pre-conv rows, per-head normalize, update S then read it.
+    // docs/model.md §3b, one token: conv over the kept pre-conv rows, per-head normalize, update S then read it.
     sealed class DeltaLayerState(BitLlamaConfig c)
     {
         public readonly double[][] S = Enumerable.Range(0, c.TttHeads).Select(_ => new double[c.TttHeadDim * c.TttHeadDim]).ToArray();

@@ -5,7 +5,7 @@ namespace BitTtt.Training.Tests;
 [TestClass]
 public sealed class TttReferenceTests
 {
-    // SPEC §3 generation rule, token by token: pred_t = (W - ηG) k_t; G += (W k_t - k_t) k_tᵀ;
+    // docs/model.md §3 generation rule, token by token: pred_t = (W - ηG) k_t; G += (W k_t - k_t) k_tᵀ;
     // when the chunk is full W -= ηG, G = 0. k is one sequence (T, d), row-major.
     static double[] TokenLoop(double[] k, int time, int d, double eta, int chunk, double[] w0)
     {

@@ -124,7 +124,7 @@ internal static class BenchFigures
 
     public static int ArgMax(ReadOnlySpan<float> x) => TensorPrimitives.IndexOfMax(x);
 
-    /// <summary>Deterministic random weights with SPEC §2 names (either TTT type), at the scales the trainer initialises them.</summary>
+    /// <summary>Deterministic random weights with docs/model.md §2 names (either TTT type), at the scales the trainer initialises them.</summary>
     public static Dictionary<string, (long[] Shape, float[] Data)> RandomTensors(BitLlamaConfig c, int seed)
     {
         var rng = new Random(seed);

@@ -44,7 +44,7 @@ internal sealed class BenchCommand : ICliCommand
         return command;
     }
 
-    /// <summary>The random model's config (SPEC §1 defaults; a delta model with inner_lr 1 as new delta models have).</summary>
+    /// <summary>The random model's config (docs/model.md §1 defaults; a delta model with inner_lr 1 as new delta models have).</summary>
     static BitLlamaConfig RandomConfig(int vocab, int dim, int layers, TttType type) => type == TttType.Delta
         ? new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 1f, TttChunk = 16, TttType = TttType.Delta }
         : new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 };

@@ -16,7 +16,7 @@ internal sealed class ChatCommand : ICliCommand
     {
         var model = new Argument<string>("model") { Description = "A .bitt file or a model directory" };
         var sampling = new SamplingArguments();
-        var int8Head = new Option<bool>("--int8-lm-head") { Description = "Run the LM head on an int8 copy: faster decode, logits off by ~1e-2 (default: fp32 as SPEC)" };
+        var int8Head = new Option<bool>("--int8-lm-head") { Description = "Run the LM head on an int8 copy: faster decode, logits off by ~1e-2 (default: fp32 as docs/model.md)" };
         var command = new Command("chat", "Interactive generation that keeps its TTT memory across turns (/reset, /save FILE, /load FILE, /quit)") { model };
         sampling.AddTo(command);
         command.Options.Add(int8Head);

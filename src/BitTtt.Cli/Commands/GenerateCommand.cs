@@ -13,7 +13,7 @@ internal sealed class GenerateCommand : ICliCommand
         var model = new Argument<string>("model") { Description = "A .bitt file or a model directory" };
         var prompt = new Option<string>("--prompt") { Description = "Text to continue", Required = true };
         var sampling = new SamplingArguments();
-        var int8Head = new Option<bool>("--int8-lm-head") { Description = "Run the LM head on an int8 copy: faster decode, logits off by ~1e-2 (default: fp32 as SPEC)" };
+        var int8Head = new Option<bool>("--int8-lm-head") { Description = "Run the LM head on an int8 copy: faster decode, logits off by ~1e-2 (default: fp32 as docs/model.md)" };
         var command = new Command("generate", "Generate text from a prompt, streamed to stdout") { model, prompt };
         sampling.AddTo(command);
         command.Options.Add(int8Head);

@@ -69,11 +69,11 @@ internal sealed class InspectCommand : ICliCommand
         return table;
     }
 
-    /// <summary>The TTT layer in one line: its type and the fields that apply to it (SPEC §1, §3a/§3b).</summary>
+    /// <summary>The TTT layer in one line: its type and the fields that apply to it (docs/model.md §1, §3a/§3b).</summary>
     internal static string DescribeTtt(BitLlamaConfig c) => c.TttType == TttType.Delta
-        ? $"delta (SPEC §3b): {c.TttHeads} heads x {c.TttHeadDim} (F = {c.TttInnerDim}), conv kernel {c.TttConv}{(c.TttConv == 0 ? " (no convolution)" : "")}, " +
+        ? $"delta (docs/model.md §3b): {c.TttHeads} heads x {c.TttHeadDim} (F = {c.TttInnerDim}), conv kernel {c.TttConv}{(c.TttConv == 0 ? " (no convolution)" : "")}, " +
           $"beta = {c.InnerLr:R} * sigmoid(beta_proj(a)); ttt_chunk {c.TttChunk} is a training block size only"
-        : $"reconstruct (SPEC §3a): inner width d = {c.TttDim}, ttt_chunk {c.TttChunk}, inner_lr {c.InnerLr:R}";
+        : $"reconstruct (docs/model.md §3a): inner width d = {c.TttDim}, ttt_chunk {c.TttChunk}, inner_lr {c.InnerLr:R}";
 
     /// <summary>A one-line summary; the tokenizer itself is parsed by BitTtt.Tokenization, not here.</summary>
     static string DescribeTokenizer(string? json)

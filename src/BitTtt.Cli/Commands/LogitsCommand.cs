@@ -10,7 +10,7 @@ namespace BitTtt.Cli.Commands;
 
 /// <summary>
 /// <c>bit-llama logits MODEL --tokens 1,2,3</c>: prints <c>{"logits": [[...], ...]}</c>, one row of V floats
-/// per position, tokens processed in order from a zero TTT state. Used to check engines against SPEC.
+/// per position, tokens processed in order from a zero TTT state. Used to check engines against docs/model.md.
 /// </summary>
 internal sealed class LogitsCommand : ICliCommand
 {

@@ -1,7 +1,7 @@
 namespace BitTtt.Formats;
 
 /// <summary>
-/// The tensor names and shapes of a BitLlama model (SPEC §2). Shapes are [rows, cols]; linear weights
+/// The tensor names and shapes of a BitLlama model (docs/model.md §2). Shapes are [rows, cols]; linear weights
 /// are [out, in]. Shape key: V = vocab, D = hidden, d = D/4 (reconstruct TTT width), H = delta heads,
 /// F = H·dh (delta projection width), K = delta conv kernel, I = intermediate, N = layers.
 /// </summary>
@@ -13,7 +13,7 @@ public static class BitLlamaWeights
     public const string Norm1 = "norm1.weight", TttDown = "ttt.down.weight", TttUp = "ttt.up.weight", Norm2 = "norm2.weight",
         GateProj = "mlp.gate_proj.weight", UpProj = "mlp.up_proj.weight", DownProj = "mlp.down_proj.weight";
 
-    /// <summary>Per-layer suffixes of the delta TTT layer (SPEC §3b).</summary>
+    /// <summary>Per-layer suffixes of the delta TTT layer (docs/model.md §3b).</summary>
     public const string TttQProj = "ttt.q_proj.weight", TttKProj = "ttt.k_proj.weight", TttVProj = "ttt.v_proj.weight",
         TttOProj = "ttt.o_proj.weight", TttBetaWeight = "ttt.beta_proj.weight", TttBetaBias = "ttt.beta_proj.bias",
         TttQConv = "ttt.q_conv.weight", TttKConv = "ttt.k_conv.weight", TttVConv = "ttt.v_conv.weight";

@@ -4,18 +4,18 @@ using System.Text.Json;
 
 namespace BitTtt.Formats;
 
-// Binary format (.bitt, SPEC §4.3); integers little-endian:
+// Binary format (.bitt, docs/model.md §4.3); integers little-endian:
 //   magic        4 bytes            "BITT" (42 49 54 54)
 //   header_len   u64                bytes of header; readers reject it past the end of the file or over 100 MB
 //   header       header_len bytes   UTF-8 JSON object {"config": {...}, "tokenizer": {...}}:
-//                                   "config" is config.json (SPEC §1), required;
+//                                   "config" is config.json (docs/model.md §1), required;
 //                                   "tokenizer" is a Hugging Face tokenizer.json object
-//   body         to EOF             a complete safetensors file (SPEC §4.1) starting at byte 12 + header_len
+//   body         to EOF             a complete safetensors file (docs/model.md §4.1) starting at byte 12 + header_len
 
 public sealed partial class ModelPackage
 {
     /// <summary>Writes a .bitt file atomically. The tensors must match <paramref name="config"/> (names and
-    /// shapes, SPEC §2) and <paramref name="tokenizerJson"/> must be a JSON object; otherwise
+    /// shapes, docs/model.md §2) and <paramref name="tokenizerJson"/> must be a JSON object; otherwise
     /// <see cref="ArgumentException"/> and any previous file at <paramref name="path"/> is left as it was.</summary>
     public static void WriteBitt(string path, BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
     {

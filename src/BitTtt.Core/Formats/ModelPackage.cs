@@ -4,20 +4,20 @@ using System.Text.Json;
 
 namespace BitTtt.Formats;
 
-// Binary format (.bitt, SPEC §4.3); integers little-endian:
+// Binary format (.bitt, docs/model.md §4.3); integers little-endian:
 //   magic        4 bytes            "BITT" (42 49 54 54)
 //   header_len   u64                bytes of header; readers reject it past the end of the file or over 100 MB
 //   header       header_len bytes   UTF-8 JSON object {"config": {...}, "tokenizer": {...}}:
-//                                   "config" is config.json (SPEC §1), required;
+//                                   "config" is config.json (docs/model.md §1), required;
 //                                   "tokenizer" is a Hugging Face tokenizer.json object
-//   body         to EOF             a complete safetensors file (SPEC §4.1) starting at byte 12 + header_len
+//   body         to EOF             a complete safetensors file (docs/model.md §4.1) starting at byte 12 + header_len
 
 /// <summary>Where a model came from.</summary>
 public enum ModelPackageKind { Bitt, Directory }
 
 /// <summary>
 /// A model on disk: a single <c>.bitt</c> file or a model directory (<c>config.json</c> +
-/// <c>tokenizer.json</c> + <c>model.safetensors</c> or <c>weight.safetensors</c>), SPEC §4.2-4.3.
+/// <c>tokenizer.json</c> + <c>model.safetensors</c> or <c>weight.safetensors</c>), docs/model.md §4.2-4.3.
 /// Opening checks the config and that the weights match it; the weights stay memory-mapped until
 /// <see cref="Dispose"/>.
 /// </summary>

@@ -7,7 +7,7 @@ using System.Text.Json;
 
 namespace BitTtt.Formats;
 
-// Binary format (safetensors, SPEC §4.1); integers little-endian:
+// Binary format (safetensors, docs/model.md §4.1); integers little-endian:
 //   N        u64       header length in bytes; readers reject N > 100 MB or N past the end of the file
 //   header   N bytes   UTF-8 JSON object, padded with spaces to a multiple of 8 by writers:
 //                        { "__metadata__": { "key": "value", ... },              optional, string -> string
@@ -19,7 +19,7 @@ namespace BitTtt.Formats;
 //                      end - begin = element size (F32 4, F16 2, BF16 2) × product(shape).
 
 /// <summary>
-/// Reads a safetensors file (SPEC §4.1) without loading it: the header is parsed and checked on
+/// Reads a safetensors file (docs/model.md §4.1) without loading it: the header is parsed and checked on
 /// <see cref="Open(string)"/>, the data stays memory-mapped and each tensor is converted to float on
 /// request, so reading a 1 GB model costs the managed heap only the tensors asked for.
 /// Every rule violation throws <see cref="BitLlamaFormatException"/> naming the file and the tensor.
@@ -192,7 +192,7 @@ public sealed unsafe class SafeTensorsReader : IDisposable
     }
 }
 
-/// <summary>Parses and checks a safetensors header (every rule of SPEC §4.1 except reading the data).</summary>
+/// <summary>Parses and checks a safetensors header (every rule of docs/model.md §4.1 except reading the data).</summary>
 internal sealed class SafeTensorsHeader
 {
     public required List<SafeTensorInfo> Tensors { get; init; }

@@ -5,7 +5,7 @@ using System.Text.Json;
 
 namespace BitTtt.Formats;
 
-// Binary format (safetensors, SPEC §4.1); integers little-endian:
+// Binary format (safetensors, docs/model.md §4.1); integers little-endian:
 //   N        u64       header length in bytes; readers reject N > 100 MB or N past the end of the file
 //   header   N bytes   UTF-8 JSON object, padded with spaces to a multiple of 8 by writers:
 //                        { "__metadata__": { "key": "value", ... },              optional, string -> string
@@ -17,7 +17,7 @@ namespace BitTtt.Formats;
 //                      end - begin = element size (F32 4, F16 2, BF16 2) × product(shape).
 
 /// <summary>
-/// Writes F32 safetensors files (SPEC §4.1): tensors in the order given, contiguous, header padded to
+/// Writes F32 safetensors files (docs/model.md §4.1): tensors in the order given, contiguous, header padded to
 /// 8 bytes. Data is streamed tensor by tensor; nothing is concatenated in memory.
 /// </summary>
 public static class SafeTensorsWriter

@@ -1,7 +1,7 @@
 namespace BitTtt.Sampling;
 
 /// <summary>
-/// How the next token is chosen (SPEC §3 Generation). <see cref="Temperature"/> 0 is greedy;
+/// How the next token is chosen (docs/model.md §3 Generation). <see cref="Temperature"/> 0 is greedy;
 /// <see cref="TopK"/> 0 and <see cref="TopP"/> 1 disable those filters; the same <see cref="Seed"/>
 /// gives the same text.
 /// </summary>

@@ -4,7 +4,7 @@ using System.Text.Json;
 namespace BitTtt.Tokenization;
 
 /// <summary>
-/// Reads and writes the Hugging Face <c>tokenizer.json</c> subset this project uses (SPEC §4.3):
+/// Reads and writes the Hugging Face <c>tokenizer.json</c> subset this project uses (docs/model.md §4.3):
 /// <code>
 /// { "version": "1.0", "added_tokens": [{ "id", "content", "special", ... }],
 ///   "normalizer": null, "pre_tokenizer": { "type": "ByteLevel", "add_prefix_space": false, "use_regex": true },

@@ -4,7 +4,7 @@ using BitTtt.Inference.Kernels;
 namespace BitTtt.Inference.Engine;
 
 /// <summary>
-/// The delta-rule TTT sub-layer (SPEC §3b) for a batch of T tokens: the q/k/v projections as three
+/// The delta-rule TTT sub-layer (docs/model.md §3b) for a batch of T tokens: the q/k/v projections as three
 /// GEMMs over the batch (one int8 copy of a), then the convolution and the per-head recurrence token by
 /// token, then one o_proj GEMM. Decode is the same code with T = 1, so a prompt fed at once or token by
 /// token gives bit-identical logits.

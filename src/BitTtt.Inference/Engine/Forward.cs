@@ -4,7 +4,7 @@ using BitTtt.Inference.Kernels;
 namespace BitTtt.Inference.Engine;
 
 /// <summary>
-/// SPEC §3 for one sequence. Tokens are processed in batches of up to <see cref="SequenceState.MaxBatch"/>:
+/// docs/model.md §3 for one sequence. Tokens are processed in batches of up to <see cref="SequenceState.MaxBatch"/>:
 /// every BitLinear runs as one GEMM over the batch (weights unpacked once per batch), while the TTT
 /// recurrence (O(d²) per token; for delta also the convolution, see <see cref="DeltaLayer"/>) runs token
 /// by token inside the batch exactly as in decode, so a prompt fed at once or token by token gives
@@ -81,7 +81,7 @@ public static class Forward
         TernaryKernels.Gemm(l.DownProj, s.QI, s.OutD.AsSpan(0, T * dim));  // (T, I) -> (T, D)
     }
 
-    /// <summary>TTT sub-layer for the T normed rows in <c>s.A</c>, written to <c>s.OutD</c>: delta (SPEC §3b) or reconstruct (§3a).</summary>
+    /// <summary>TTT sub-layer for the T normed rows in <c>s.A</c>, written to <c>s.OutD</c>: delta (docs/model.md §3b) or reconstruct (§3a).</summary>
     static void Ttt(SequenceState s, int layer, LayerWeights l, int T)
     {
         if (l.Delta is { } delta)
@@ -92,7 +92,7 @@ public static class Forward
         Reconstruct(s, layer, l, T);
     }
 
-    /// <summary>Reconstruct TTT (SPEC §3a) for the T normed rows in <c>s.A</c>; writes up(pred) to <c>s.OutD</c>.</summary>
+    /// <summary>Reconstruct TTT (docs/model.md §3a) for the T normed rows in <c>s.A</c>; writes up(pred) to <c>s.OutD</c>.</summary>
     static void Reconstruct(SequenceState s, int layer, LayerWeights l, int T)
     {
         var c = s.Weights.Config;
@@ -107,7 +107,7 @@ public static class Forward
     }
 
     /// <summary>
-    /// One token of the chunked TTT rule (SPEC §3): k = f/(‖f‖+1e-6); pred = (W - ηG)k; G += (Wk - k)kᵀ;
+    /// One token of the chunked TTT rule (docs/model.md §3): k = f/(‖f‖+1e-6); pred = (W - ηG)k; G += (Wk - k)kᵀ;
     /// at the end of a chunk W -= ηG, G = 0. <paramref name="position"/> is the token's index in the sequence.
     /// </summary>
     internal static void TttStep(SequenceState s, int layer, ReadOnlySpan<float> f, Span<float> pred, long position, int chunk, float eta)

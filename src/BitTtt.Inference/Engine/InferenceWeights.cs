@@ -5,7 +5,7 @@ using BitTtt.Inference.Kernels;
 namespace BitTtt.Inference.Engine;
 
 /// <summary>
-/// One layer's weights (SPEC §2): full-precision norms, BitLinear weights packed to 2-bit ternary.
+/// One layer's weights (docs/model.md §2): full-precision norms, BitLinear weights packed to 2-bit ternary.
 /// The TTT sub-layer is either reconstruct (<see cref="TttDown"/>, <see cref="TttUp"/>) or delta
 /// (<see cref="Delta"/>), as the config's <c>ttt_type</c> says.
 /// Internal so the arrays cannot be changed under running sessions.
@@ -24,7 +24,7 @@ internal sealed class LayerWeights
 }
 
 /// <summary>
-/// The delta TTT sub-layer of one layer (SPEC §3b), field names as the safetensors names
+/// The delta TTT sub-layer of one layer (docs/model.md §3b), field names as the safetensors names
 /// (<c>ttt.q_proj</c> → <see cref="QProj"/>). The conv weights are held transposed, (K, F), so each tap is
 /// one vector pass over the channels. Shape key: D = hidden, H = heads, F = H·dh, K = ttt_conv.
 /// </summary>
@@ -67,7 +67,7 @@ public sealed class InferenceWeights
     internal float[] Embed { get; }          // (V, D)
     internal IReadOnlyList<LayerWeights> Layers { get; }
     internal float[] NormF { get; }          // (D)
-    internal float[] LmHead { get; }         // (V, D) full precision (SPEC §3)
+    internal float[] LmHead { get; }         // (V, D) full precision (docs/model.md §3)
     internal Int8RowMatrix? LmHeadInt8 { get; init; }   // (V, D) optional int8 copy (InferenceOptions.Int8LmHead)
 
     /// <summary>True when the LM head runs on its int8 copy (<see cref="InferenceOptions.Int8LmHead"/>).</summary>
@@ -85,7 +85,7 @@ public sealed class InferenceWeights
 
     /// <summary>
     /// Builds the weights from a tensor source: <paramref name="read"/> returns the float data of a
-    /// SPEC §2 name given its expected [rows, cols] shape, and throws naming the tensor when it differs.
+    /// docs/model.md §2 name given its expected [rows, cols] shape, and throws naming the tensor when it differs.
     /// </summary>
     public static InferenceWeights Load(BitLlamaConfig config, Func<string, long[], float[]> read, InferenceOptions? options = null)
     {
@@ -164,7 +164,7 @@ public sealed class InferenceWeights
     /// A short human description of the model's shape, used in error messages and hashed into the
     /// <see cref="Fingerprint"/>. The reconstruct form is the one memory files of version 1 were tied
     /// to, so it must not change; a delta model names its TTT fields instead of ttt_chunk, which does
-    /// not change a delta model's function (SPEC §1).
+    /// not change a delta model's function (docs/model.md §1).
     /// </summary>
     public string Describe()
     {

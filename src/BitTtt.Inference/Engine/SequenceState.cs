@@ -5,8 +5,8 @@ namespace BitTtt.Inference.Engine;
 /// <summary>
 /// Everything one sequence owns: the TTT state and the position, plus scratch buffers sized once so a
 /// token allocates nothing. The TTT state is, per layer, W at the chunk start and the running gradient
-/// sum G for reconstruct (SPEC §3a), or S (one dh×dh map per head) and the convolution tails (the last
-/// K−1 pre-convolution xq, xk, xv rows) for delta (SPEC §3b); the other type's arrays are empty.
+/// sum G for reconstruct (docs/model.md §3a), or S (one dh×dh map per head) and the convolution tails (the last
+/// K−1 pre-convolution xq, xk, xv rows) for delta (docs/model.md §3b); the other type's arrays are empty.
 /// Not thread-safe; one per session. Shape key: T = tokens in a batch (≤ <see cref="MaxBatch"/>),
 /// D = hidden, d = D/4, I = intermediate, V = vocab, H = delta heads, dh = head width, F = H·dh,
 /// K = ttt_conv, Kt = max(K − 1, 0) tail rows.

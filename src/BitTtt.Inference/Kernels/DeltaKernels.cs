@@ -6,7 +6,7 @@ using System.Runtime.InteropServices;
 namespace BitTtt.Inference.Kernels;
 
 /// <summary>
-/// The per-token pieces of the delta-rule TTT layer (SPEC §3b) that run once per head or channel:
+/// The per-token pieces of the delta-rule TTT layer (docs/model.md §3b) that run once per head or channel:
 /// the causal depthwise convolution, the L2 normalization and the fused update-then-read of one head's
 /// state S. Each fast kernel has a scalar reference twin with the same signature; the two agree to float
 /// rounding (different summation order), and tests run both on odd sizes.
@@ -122,7 +122,7 @@ public static class DeltaKernels
         }
     }
 
-    /// <summary>x /= (‖x‖₂ + 1e-6), in place (SPEC §3b's q and k per head).</summary>
+    /// <summary>x /= (‖x‖₂ + 1e-6), in place (docs/model.md §3b's q and k per head).</summary>
     public static void L2Normalize(Span<float> x) =>
         TensorPrimitives.Divide(x, MathF.Sqrt(TensorPrimitives.SumOfSquares(x)) + 1e-6f, x);
 

@@ -6,7 +6,7 @@ using System.Runtime.Intrinsics.X86;
 namespace BitTtt.Inference.Kernels;
 
 /// <summary>
-/// Activations quantized per token (row) to int8 as SPEC §3: a = 127 / max(max|x|, 1e-5),
+/// Activations quantized per token (row) to int8 as docs/model.md §3: a = 127 / max(max|x|, 1e-5),
 /// xq = clamp(round_half_even(x·a), -128, 127). Each row is zero-padded to
 /// <see cref="PackedTernaryMatrix.BlockSize"/> so kernels never read past it, and keeps Σ xq so the
 /// ternary kernel can undo its +1 code offset. Buffers are allocated once; quantizing allocates nothing.
@@ -84,7 +84,7 @@ public sealed class Int8Activations
         return sum;
     }
 
-    /// <summary>The specification (SPEC §3), element by element; returns Σ xq and the scale a. Padding is zeroed.</summary>
+    /// <summary>The specification (docs/model.md §3), element by element; returns Σ xq and the scale a. Padding is zeroed.</summary>
     public static int QuantizeRowReference(ReadOnlySpan<float> x, Span<sbyte> destination, out float scale)
     {
         scale = Scale(x);

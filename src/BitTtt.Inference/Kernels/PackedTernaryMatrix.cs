@@ -2,7 +2,7 @@ namespace BitTtt.Inference.Kernels;
 
 // Packed ternary layout (TQ2-style, 2 bits per weight)
 // ----------------------------------------------------
-// A BitLinear weight W [rows = out, cols = in] is quantized per tensor as SPEC §3:
+// A BitLinear weight W [rows = out, cols = in] is quantized per tensor as docs/model.md §3:
 //   s = 1 / max(mean(|W|), 1e-5),   Wq = clamp(round_half_even(W * s), -1, 1)  ∈ {-1, 0, +1}.
 // Each Wq is stored as an unsigned 2-bit code c = Wq + 1:  -1 -> 0,  0 -> 1,  +1 -> 2  (3 is never written).
 // Rows are padded to a multiple of BlockSize = 128 weights with code 1 (weight 0).
@@ -52,7 +52,7 @@ public sealed class PackedTernaryMatrix
     public ReadOnlySpan<byte> Row(int row) => Data.AsSpan(row * RowBytes, RowBytes);
 
     /// <summary>
-    /// The reference quantizer (this is the layout's specification): per-tensor scale as SPEC §3,
+    /// The reference quantizer (this is the layout's specification): per-tensor scale as docs/model.md §3,
     /// then packs (R, C) float weights into 2-bit codes.
     /// </summary>
     public static PackedTernaryMatrix Quantize(ReadOnlySpan<float> weights, int rows, int cols)
@@ -68,7 +68,7 @@ public sealed class PackedTernaryMatrix
         return FromTernary(ternary, rows, cols, scale);
     }
 
-    /// <summary>SPEC §3: s = 1 / max(mean(|W|), 1e-5). The mean is summed in double, the closest to exact.</summary>
+    /// <summary>docs/model.md §3: s = 1 / max(mean(|W|), 1e-5). The mean is summed in double, the closest to exact.</summary>
     public static float WeightScale(ReadOnlySpan<float> weights)
     {
         double sum = 0;

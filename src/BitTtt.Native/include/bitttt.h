@@ -43,7 +43,7 @@ typedef enum bitttt_status {
     BITTTT_E_INVALID_ARGUMENT = 1,  /* NULL pointer, bad option, out-of-range token id, invalid UTF-8 */
     BITTTT_E_INVALID_HANDLE = 2,    /* freed, never issued, or the wrong kind of handle */
     BITTTT_E_NOT_FOUND = 3,         /* the model, weights, tokenizer or memory file does not exist */
-    BITTTT_E_FORMAT = 4,            /* a file that does not match its format (SPEC 4) or this model */
+    BITTTT_E_FORMAT = 4,            /* a file that does not match its format (docs/model.md 4) or this model */
     BITTTT_E_BUSY = 5,              /* the session is in use by another call */
     BITTTT_E_BUFFER_TOO_SMALL = 6,  /* the output buffer is too small; the needed size was written */
     BITTTT_E_IO = 7,                /* a file could not be read or written */
@@ -69,7 +69,7 @@ const char *bitttt_last_error(void);
 /* A .bitt file or a model directory (config.json + tokenizer.json + model.safetensors), auto-detected. */
 int32_t bitttt_model_load(const char *path, uint32_t flags, bitttt_model *model);
 
-/* config.json text (SPEC 1) + a bare safetensors file (SPEC 2 names) + optionally a tokenizer.json
+/* config.json text (docs/model.md 1) + a bare safetensors file (docs/model.md 2 names) + optionally a tokenizer.json
  * (tokenizer_path NULL: token ids in, logits out; encode/decode/learn/generate are BITTTT_E_UNSUPPORTED). */
 int32_t bitttt_model_from_config(const char *config_json, const char *safetensors_path,
                                  const char *tokenizer_path, uint32_t flags, bitttt_model *model);

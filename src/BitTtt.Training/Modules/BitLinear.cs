@@ -7,7 +7,7 @@ namespace BitTtt.Training;
 // Shape key: N = any leading dimensions (B, T), In = input features, Out = output features.
 
 /// <summary>
-/// BitNet b1.58 linear layer (SPEC §3): the weight is quantized per tensor to {-1, 0, +1} times a scale,
+/// BitNet b1.58 linear layer (docs/model.md §3): the weight is quantized per tensor to {-1, 0, +1} times a scale,
 /// the input per row (token) to int8 times a scale, and both quantizers use the straight-through
 /// estimator, so the forward pass is exactly the ternary layer while gradients reach the float weights.
 /// No bias. The float weight is stored [Out, In], y = x·Wᵀ.

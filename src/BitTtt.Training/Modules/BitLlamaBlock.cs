@@ -5,11 +5,11 @@ namespace BitTtt.Training;
 
 // Shape key: B = batch, T = time, D = hidden.
 
-/// <summary>One BitLlama block (SPEC §3): <c>h = h + ttt(norm1(h)); h = h + mlp(norm2(h))</c>.</summary>
+/// <summary>One BitLlama block (docs/model.md §3): <c>h = h + ttt(norm1(h)); h = h + mlp(norm2(h))</c>.</summary>
 public sealed class BitLlamaBlock : nn.Module<Tensor, Tensor>
 {
     private readonly RMSNorm norm1; // (D)
-    private readonly TttMixer ttt;    // reconstruct (SPEC §3a) or delta (§3b), by config.TttType
+    private readonly TttMixer ttt;    // reconstruct (docs/model.md §3a) or delta (§3b), by config.TttType
     private readonly RMSNorm norm2; // (D)
     private readonly SwiGLU mlp;
 

@@ -7,9 +7,9 @@ namespace BitTtt.Training;
 // Shape key: B = batch, T = time, D = hidden, V = vocab.
 
 /// <summary>
-/// BitLlama (SPEC §2–3): token embedding, N blocks of TTT + SwiGLU with BitLinear projections, final
+/// BitLlama (docs/model.md §2–3): token embedding, N blocks of TTT + SwiGLU with BitLinear projections, final
 /// RMSNorm, full-precision LM head. Field names are the safetensors keys, so <c>state_dict()</c> keys
-/// are exactly SPEC §2's names (<c>layers.0.ttt.down.weight</c>, ...).
+/// are exactly docs/model.md §2's names (<c>layers.0.ttt.down.weight</c>, ...).
 /// </summary>
 public sealed class BitLlamaModel : nn.Module<Tensor, Tensor>
 {

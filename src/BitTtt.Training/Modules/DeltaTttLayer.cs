@@ -8,7 +8,7 @@ namespace BitTtt.Training;
 // C = chunk (block) size, N = chunks of one call.
 
 /// <summary>
-/// Delta-rule test-time-training layer (SPEC §3b). Per head an inner linear map S (dh × dh) takes one
+/// Delta-rule test-time-training layer (docs/model.md §3b). Per head an inner linear map S (dh × dh) takes one
 /// gradient step per token on ½‖S k − v‖² and is then read with the query:
 /// <c>S ← S − β (S k − v) kᵀ; o = S q</c>, with q, k, v from BitLinear projections after a short causal
 /// depthwise convolution, q and k L2-normalized per head, <c>β = inner_lr · sigmoid(beta_proj(a))</c> per
@@ -94,7 +94,7 @@ public sealed class DeltaTttLayer : TttMixer
                 $"found [{string.Join(", ", state.S.shape)}] and [{string.Join(", ", state.ConvTail.shape)}]", nameof(state));
     }
 
-    // The chunk-wise (WY/UT) form of the delta rule, for the update-then-read order of SPEC §3b.
+    // The chunk-wise (WY/UT) form of the delta rule, for the update-then-read order of docs/model.md §3b.
     //
     // Per head, with S·k reading and S₀ the state before a chunk of C tokens (rows k_t, v_t, q_t, β_t):
     //   S_t = S_{t-1} − β_t (S_{t-1} k_t − v_t) k_tᵀ.
@@ -172,7 +172,7 @@ public sealed class DeltaTttLayer : TttMixer
 }
 
 /// <summary>
-/// A short causal depthwise convolution (SPEC §3b): channel c at position t is
+/// A short causal depthwise convolution (docs/model.md §3b): channel c at position t is
 /// <c>Σ_j weight[c, j] · x_{t−K+1+j}[c]</c>, x before position 0 being 0 or the carried tail.
 /// </summary>
 public sealed class ShortConv : nn.Module

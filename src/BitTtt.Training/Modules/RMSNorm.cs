@@ -6,7 +6,7 @@ namespace BitTtt.Training;
 
 // Shape key: N = any leading dimensions (B, T), D = hidden.
 
-/// <summary>RMS normalization (SPEC §3): <c>x / sqrt(mean(x²) + eps) * weight</c>, full precision.</summary>
+/// <summary>RMS normalization (docs/model.md §3): <c>x / sqrt(mean(x²) + eps) * weight</c>, full precision.</summary>
 public sealed class RMSNorm : nn.Module<Tensor, Tensor>
 {
     private readonly Parameter weight; // (D)

@@ -5,7 +5,7 @@ namespace BitTtt.Training;
 
 // Shape key: N = any leading dimensions (B, T), D = hidden, I = intermediate.
 
-/// <summary>The block's MLP (SPEC §3): <c>down_proj(silu(gate_proj(m)) * up_proj(m))</c>, all three BitLinear.</summary>
+/// <summary>The block's MLP (docs/model.md §3): <c>down_proj(silu(gate_proj(m)) * up_proj(m))</c>, all three BitLinear.</summary>
 public sealed class SwiGLU : nn.Module<Tensor, Tensor>
 {
     private readonly BitLinear gate_proj; // (I, D)

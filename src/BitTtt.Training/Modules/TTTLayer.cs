@@ -6,7 +6,7 @@ namespace BitTtt.Training;
 // Shape key: B = batch, T = time, D = hidden, d = TTT width (D/4), n = tokens of one chunk (≤ ttt_chunk).
 
 /// <summary>
-/// Test-time-training layer, mini-batch dual form (SPEC §3). Keys k are the L2-normalized projections
+/// Test-time-training layer, mini-batch dual form (docs/model.md §3). Keys k are the L2-normalized projections
 /// <c>down(a)</c>; within a chunk every token sees the inner gradients of the earlier tokens of its
 /// chunk through the strict causal mask, and the inner weight W is updated once per chunk. No detach
 /// anywhere: the outer gradient flows through every inner update into <c>down</c>, <c>up</c> and the
@@ -47,7 +47,7 @@ public sealed class TTTLayer : TttMixer
     /// tokens from a previous segment; zero at a chunk start):
     /// <c>E = K·Wᵀ - K</c>, <c>Pred = K·Wᵀ - η·K·Gᵀ - η·strict_tril(K·Kᵀ)·E</c>, <c>G' = G + Eᵀ·K</c>,
     /// and when the chunk is complete <c>W' = W - η·G'</c>, <c>G' = 0</c>.
-    /// With G = 0 this is SPEC's <c>Pred = P0 - η·strict_tril(K·Kᵀ)·E</c>, <c>W' = W - η·Eᵀ·K</c>.
+    /// With G = 0 this is the model contract's (docs/model.md) <c>Pred = P0 - η·strict_tril(K·Kᵀ)·E</c>, <c>W' = W - η·Eᵀ·K</c>.
     /// </summary>
     internal static (Tensor Pred, ReconstructTttState State) DualForm(Tensor k, ReconstructTttState? state, double innerLr, int chunk)
     {

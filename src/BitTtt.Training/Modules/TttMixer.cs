@@ -6,7 +6,7 @@ namespace BitTtt.Training;
 // Shape key: B = batch, T = time, D = hidden.
 
 /// <summary>
-/// The token mixer of a block: a TTT layer of either type (SPEC §3a "reconstruct", §3b "delta"), with
+/// The token mixer of a block: a TTT layer of either type (docs/model.md §3a "reconstruct", §3b "delta"), with
 /// its per-sequence state carried between calls.
 /// </summary>
 public abstract class TttMixer : nn.Module<Tensor, Tensor>

@@ -6,7 +6,7 @@ namespace BitTtt.Training;
 // F = H·dh, K = delta conv kernel.
 
 /// <summary>
-/// The TTT state of one layer for a batch of sequences (SPEC §3: the only per-sequence state). The
+/// The TTT state of one layer for a batch of sequences (docs/model.md §3: the only per-sequence state). The
 /// layer type decides what it holds: <see cref="ReconstructTttState"/> (§3a) or <see cref="DeltaTttState"/> (§3b).
 /// </summary>
 public abstract class TttLayerState : IDisposable
@@ -32,7 +32,7 @@ public abstract class TttLayerState : IDisposable
 }
 
 /// <summary>
-/// The state of a "reconstruct" layer, exactly the generation state of SPEC §3a:
+/// The state of a "reconstruct" layer, exactly the generation state of docs/model.md §3a:
 /// <see cref="W"/> is the inner weight at the start of the current chunk, <see cref="G"/> the running
 /// sum of inner gradients <c>Σ (W k - k) kᵀ</c> of the <see cref="Position"/> tokens already seen in
 /// that chunk (zero when <see cref="Position"/> is 0). A segment that ends mid-chunk hands this triple
@@ -62,7 +62,7 @@ public sealed class ReconstructTttState : TttLayerState
 }
 
 /// <summary>
-/// The state of a "delta" layer (SPEC §3b): the inner maps S of every head and the last K−1
+/// The state of a "delta" layer (docs/model.md §3b): the inner maps S of every head and the last K−1
 /// pre-convolution rows of xq, xk, xv, so the next segment's convolution sees the tokens before it.
 /// The delta rule has no chunk position: a chunk is only a block size of the parallel form.
 /// </summary>
@@ -85,7 +85,7 @@ public sealed class DeltaTttState : TttLayerState
     public override TttLayerState Detach() => new DeltaTttState(S.detach().clone(), ConvTail.detach().clone());
 }
 
-/// <summary>The TTT state of every layer of a <see cref="BitLlamaModel"/> (SPEC §3: the only per-sequence state).</summary>
+/// <summary>The TTT state of every layer of a <see cref="BitLlamaModel"/> (docs/model.md §3: the only per-sequence state).</summary>
 public sealed class TttState : IDisposable
 {
     public TttState(IReadOnlyList<TttLayerState> layers) => Layers = layers;

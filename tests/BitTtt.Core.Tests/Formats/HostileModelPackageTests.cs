@@ -5,7 +5,7 @@ using BitTtt.Formats;
 
 namespace BitTtt.Core.Tests.Formats;
 
-/// <summary>Hand-made .bitt files and model directories, one per rejection rule of SPEC §4.2-4.3.</summary>
+/// <summary>Hand-made .bitt files and model directories, one per rejection rule of docs/model.md §4.2-4.3.</summary>
 [TestClass]
 public sealed class HostileModelPackageTests
 {

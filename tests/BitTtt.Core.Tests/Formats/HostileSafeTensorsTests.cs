@@ -3,7 +3,7 @@ using BitTtt.Formats;
 
 namespace BitTtt.Core.Tests.Formats;
 
-/// <summary>One hand-made file per SPEC §4.1 rejection rule; each error must name the file and the culprit.</summary>
+/// <summary>One hand-made file per docs/model.md §4.1 rejection rule; each error must name the file and the culprit.</summary>
 [TestClass]
 public sealed class HostileSafeTensorsTests
 {
