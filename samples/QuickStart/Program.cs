@@ -1,7 +1,7 @@
 // QuickStart: train a small BitLlama on Moby-Dick through the ML.NET pipeline, compare its validation loss
 // with the n-gram baselines (unigram, Kneser-Ney bigram and trigram), save it as .bitt, reload it and stream a completion.
 //
-//   dotnet run --project samples/QuickStart                 # default: delta TTT, 6000 steps, ~3.6 min on 2 idle cores, ~4.00 nats (docs/quality.md)
+//   dotnet run --project samples/QuickStart                 # default: delta TTT, 4000 steps on 1 thread, under 4 min, below the KN bigram (docs/quality.md)
 //   dotnet run --project samples/QuickStart -- --long       # D=128, 4 layers, 1500 steps (not re-measured with delta; about an hour on a busy box)
 //   dotnet run --project samples/QuickStart -- --steps 1000 --dim 256 --layers 8 --prompt "The whale"
 using BitTtt.MLNet;
