@@ -66,9 +66,36 @@ def _sampling(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, s
     return s, keep
 
 
-class Session:
+class _Handle:
+    """A native handle freed once: by close(), by leaving a with-block, or by the garbage collector."""
+
+    _free = None   # the native function that frees this kind of handle
+
+    def close(self):
+        if not self._closed:
+            self._closed = True
+            call(self._free, self._handle)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        try:
+            if not self._closed and _native.usable():
+                self._closed = True
+                getattr(_native._lib, self._free)(self._handle)
+        except Exception:
+            pass
+
+
+class Session(_Handle):
     """One sequence's TTT memory over a shared model. Use one session per thread; sessions of one model
     run in parallel. Every completion continues the memory (the prompt and the output are learned)."""
+
+    _free = "bitttt_session_free"
 
     def __init__(self, model):
         self._model = model
@@ -155,28 +182,14 @@ class Session:
 
     def close(self):
         """Frees the session; using it afterwards raises InvalidHandleError."""
-        if not self._closed:
-            self._closed = True
-            call("bitttt_session_free", self._handle)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            if not self._closed and _native.usable():
-                self._closed = True
-                _native._lib.bitttt_session_free(self._handle)
-        except Exception:
-            pass
+        _Handle.close(self)
 
 
-class Llama:
+class Llama(_Handle):
     """A loaded BitLlama model (weights shared by all its sessions). The convenience methods use one
     default session and, like a session, must not be called from two threads at once."""
+
+    _free = "bitttt_model_free"
 
     def __init__(self, handle):
         self._handle = handle
@@ -281,21 +294,6 @@ class Llama:
         """Frees the model handle and its default session; sessions created from it keep working until closed."""
         if self._closed:
             return
-        self._closed = True
         if self._default is not None:
             self._default.close()
-        call("bitttt_model_free", self._handle)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
-
-    def __del__(self):
-        try:
-            if not self._closed and _native.usable():
-                self._closed = True
-                _native._lib.bitttt_model_free(self._handle)
-        except Exception:
-            pass
+        _Handle.close(self)

@@ -14,12 +14,7 @@ public sealed class DeltaEngineTests
     // would move a logit by ~1e-3 and fail this on purpose.
     const float ReferenceTolerance = 1e-4f;
 
-    static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
-    {
-        float m = 0;
-        for (int i = 0; i < a.Length; i++) m = MathF.Max(m, MathF.Abs(a[i] - b[i]));
-        return m;
-    }
+    static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b) => EngineTests.MaxAbsDiff(a, b);
 
     [TestMethod]
     [DataRow(1, 16, 0, 32, 2)]    // one head, no convolution

@@ -12,7 +12,7 @@ public sealed class DeltaKernelTests
 
     static float[] Random(Random rng, int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray();
 
-    static float MaxAbsDiff(float[] a, float[] b) => a.Zip(b, (x, y) => MathF.Abs(x - y)).DefaultIfEmpty(0).Max();
+    static float MaxAbsDiff(float[] a, float[] b) => EngineTests.MaxAbsDiff(a, b);
 
     [TestMethod]
     public void UpdateAndReadMatchesTheReferenceOnEveryWidth()

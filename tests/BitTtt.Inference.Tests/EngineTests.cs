@@ -12,7 +12,8 @@ public sealed class EngineTests
     // flip of one activation would move a logit by ~1e-3 and fail this on purpose.
     const float ReferenceTolerance = 1e-4f;
 
-    static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
+    /// <summary>Largest |a[i] - b[i]|, shared by the engine, delta and kernel tests.</summary>
+    internal static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
     {
         float m = 0;
         for (int i = 0; i < a.Length; i++) m = MathF.Max(m, MathF.Abs(a[i] - b[i]));
