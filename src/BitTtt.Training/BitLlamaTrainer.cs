@@ -26,12 +26,16 @@ public sealed class TrainingResult
     public string? CheckpointPath { get; init; }
     /// <summary>The n-gram baselines on the same split (nats/token), when there is a validation file.</summary>
     public BaselineLosses? Baselines { get; init; }
+    /// <summary><c>metrics.csv</c> in the checkpoint directory, or null without one.</summary>
+    public string? MetricsPath { get; init; }
+    /// <summary><c>loss.png</c> in the checkpoint directory, or null when there is none or it could not be drawn (a warning said why).</summary>
+    public string? LossCurvePath { get; init; }
 }
 
 /// <summary>
 /// Trains a <see cref="BitLlamaModel"/> on a tokenized corpus (docs/model.md §5): random windows of
 /// <c>context_len + 1</c> tokens, AdamW, linear warmup then cosine decay, gradient clipping, periodic
-/// validation loss, checkpoints every <see cref="TrainingOptions.SaveInterval"/> steps, at the end and
+/// validation loss, <c>metrics.csv</c> and <c>loss.png</c> beside the checkpoint, checkpoints every <see cref="TrainingOptions.SaveInterval"/> steps, at the end and
 /// when stopped, and an exact resume.
 /// </summary>
 public sealed class BitLlamaTrainer
@@ -115,6 +119,7 @@ public sealed class BitLlamaTrainer
                 (double)done * _options.BatchSize * _options.ContextLength / Math.Max(elapsed.TotalSeconds, 1e-9),
                 elapsed, elapsed / done * (_options.MaxSteps - step), evaluate ? validationLoss : null) { Baselines = baselines };
             metrics?.Append(report);
+            if (evaluate) metrics?.WriteLossCurve(baselines, _options.LossCurveLogX);
             progress?.Report(report);
             if (step % _options.SaveInterval == 0) Save();
         }
@@ -122,10 +127,13 @@ public sealed class BitLlamaTrainer
         bool completed = step >= _options.MaxSteps;
         if (validation is not null && validationStep != step) validationLoss = Evaluate(model, validation, device);
         Save();
+        metrics?.WriteLossCurve(baselines, _options.LossCurveLogX);
         return new TrainingResult
         {
             Config = Config, Step = step, Completed = completed, ValidationLoss = validationLoss, TrainLoss = loss,
             Weights = ModelWeights.Export(model), CheckpointPath = lastSaved >= 0 ? CheckpointPath : null, Baselines = baselines,
+            MetricsPath = metrics is null ? null : Path.GetFullPath(Path.Combine(_options.CheckpointDirectory!, TrainingMetrics.FileName)),
+            LossCurvePath = metrics is { LossCurveWritten: true } ? Path.GetFullPath(metrics.LossCurvePath) : null,
         };
     }
 

@@ -54,6 +54,8 @@ public sealed class TrainingOptions
     public bool Resume { get; set; }
     /// <summary>libtorch intra-op threads; 0 means all cores.</summary>
     public int Threads { get; set; } = TrainingDefaults.Threads;
+    /// <summary>Draw <c>loss.png</c> (written beside the checkpoint) with a log10 step axis instead of a linear one.</summary>
+    public bool LossCurveLogX { get; set; }
 
     /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
     public void Validate()

@@ -47,11 +47,12 @@ internal sealed class TrainCommand : ICliCommand
         var output = new Option<string>("--output") { Description = "output directory: tokenizer, tokens, checkpoint, model", Required = true };
         var resume = new Option<bool>("--resume") { Description = "continue from OUTPUT/checkpoint.safetensors" };
         var stopAfter = new Option<int?>("--stop-after-steps") { Description = "end this invocation after N steps with a checkpoint (continue later with --resume)" };
+        var logX = new Option<bool>("--log-x") { Description = "draw OUTPUT/loss.png with a log-scale step axis" };
 
         var command = new Command("train", "Train a BitLlama model on a text file.")
         {
             data, tokenizer, vocabSize, dim, layers, intermediate, contextLen, batchSize, lr, warmup, minLr, saveInterval, steps,
-            tttType, innerLr, tttChunk, tttHeads, tttHeadDim, tttConv, seed, evalInterval, device, threads, output, resume, stopAfter,
+            tttType, innerLr, tttChunk, tttHeads, tttHeadDim, tttConv, seed, evalInterval, device, threads, output, resume, stopAfter, logX,
         };
         command.SetAction(r => CliCommands.Run(() => Run(r.Get(data), r.GetValue(tokenizer), r.GetResult(vocabSize) is { Implicit: false } ? r.Get(vocabSize) : null, r.Get(output), new TrainingOptions
         {
@@ -60,7 +61,7 @@ internal sealed class TrainCommand : ICliCommand
             SaveInterval = r.Get(saveInterval), MaxSteps = r.Get(steps), TttType = ParseTttType(r, tttType, [tttHeads, tttHeadDim, tttConv]),
             InnerLr = r.GetValue(innerLr), TttChunk = r.Get(tttChunk), TttHeads = r.Get(tttHeads), TttHeadDim = r.Get(tttHeadDim), TttConv = r.Get(tttConv),
             Seed = r.Get(seed), EvalInterval = r.Get(evalInterval), Device = r.Get(device), Threads = r.Get(threads),
-            StopAfterSteps = r.GetValue(stopAfter), Resume = r.Get(resume), CheckpointDirectory = r.Get(output),
+            StopAfterSteps = r.GetValue(stopAfter), Resume = r.Get(resume), CheckpointDirectory = r.Get(output), LossCurveLogX = r.Get(logX),
         })).GetAwaiter().GetResult());
         return command;
     }
@@ -146,8 +147,9 @@ internal sealed class TrainCommand : ICliCommand
             Console.WriteLine(baselines.Verdict(v));
         else if (result.ValidationLoss is { } alone)
             Console.WriteLine(string.Create(inv, $"validation loss {alone:0.0000} nats"));
-        Console.WriteLine($"metrics: {Path.Combine(Path.GetFullPath(outputDir), "metrics.csv")}" +
+        Console.WriteLine($"metrics: {result.MetricsPath ?? Path.Combine(Path.GetFullPath(outputDir), "metrics.csv")}" +
             (result.Baselines is null ? "" : $", {Path.Combine(Path.GetFullPath(outputDir), "baselines.json")}"));
+        if (result.LossCurvePath is { } lossCurve) Console.WriteLine($"loss curve: {lossCurve}");
         Console.WriteLine($"model: {Path.GetFullPath(outputDir)} (config.json, tokenizer.json, model.safetensors) and {Path.GetFullPath(bitt)}");
         if (result.CheckpointPath is { } checkpoint) Console.WriteLine($"checkpoint: {checkpoint}");
         if (result.Completed) return 0;
