@@ -3,6 +3,7 @@
 //
 //   dotnet run --project samples/QuickStart                 # default: delta TTT, 4000 steps on 1 thread, under 4 min, below the KN bigram (docs/quality.md)
 //   dotnet run --project samples/QuickStart -- --long       # D=128, 4 layers, 1500 steps (not re-measured with delta; about an hour on a busy box)
+//   dotnet run --project samples/QuickStart -- --tiny       # a toy model in seconds: checks that every step runs (CI runs this)
 //   dotnet run --project samples/QuickStart -- --steps 1000 --dim 256 --layers 8 --prompt "The whale"
 using BitTtt.MLNet;
 using BitTtt.Training;
@@ -14,6 +15,7 @@ if (settings is null) return exitCode;
 
 var ml = new MLContext(seed: 1);
 IDataView data = ml.Data.LoadFromTextFile<TextRow>(settings.DataPath);   // one paragraph per row, column "Text"
+if (settings.Rows > 0) data = ml.Data.TakeRows(data, settings.Rows);
 
 var options = new BitLlamaOptions
 {
@@ -27,11 +29,12 @@ var options = new BitLlamaOptions
     WarmupSteps = Math.Min(100, settings.Steps / 10),
     LearningRate = settings.LearningRate,
     EvalInterval = Math.Max(1, settings.Steps / 5),
-    EvalBatches = 32,   // 32 × batch windows: most of the held-out paragraphs, so the loss is comparable with the n-gram baselines on the whole split
+    EvalBatches = settings.EvalBatches,   // 32 × batch windows by default: most of the held-out paragraphs, so the loss is comparable with the n-gram baselines on the whole split
     MaxNewTokens = settings.MaxNewTokens,
     Temperature = 0.7f,
     Device = settings.Device,
     Threads = settings.Threads,
+    CheckpointDirectory = settings.RunDirectory,   // the checkpoint, metrics.csv and loss.png go here
 };
 IEstimator<ITransformer> pipeline;
 try
@@ -99,6 +102,10 @@ if (trained.ValidationLoss is { } val && trained.Baselines is { } baselines)
         ? $"[green]{Markup.Escape(baselines.Verdict(val))}.[/]"
         : $"[yellow]{Markup.Escape(baselines.Verdict(val))}: train longer (--steps, --long).[/]");
 AnsiConsole.MarkupLine($"Trained on {trained.TrainTokens:N0} tokens in {clock.Elapsed.TotalSeconds:F0} s.");
+string runDirectory = Path.GetFullPath(settings.RunDirectory);
+AnsiConsole.MarkupLine($"Metrics: [bold]{Markup.Escape(Path.Combine(runDirectory, "metrics.csv"))}[/]");
+string lossCurve = Path.Combine(runDirectory, BitTtt.Training.LossCurve.FileName);
+if (File.Exists(lossCurve)) AnsiConsole.MarkupLine($"Loss curve: [bold]{Markup.Escape(lossCurve)}[/]");
 
 ml.Model.SaveAsBitt(model, settings.OutputPath);          // the .bitt model-saving extension
 AnsiConsole.MarkupLine($"Saved [bold]{Markup.Escape(settings.OutputPath)}[/] ({new FileInfo(settings.OutputPath).Length / 1024.0:F0} KB).");

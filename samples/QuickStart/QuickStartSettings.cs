@@ -8,6 +8,11 @@ sealed record QuickStartSettings
 {
     public string DataPath { get; init; } = Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt");
     public string OutputPath { get; init; } = "moby.bitt";
+    /// <summary>The training run's directory: checkpoint, metrics.csv, baselines.json and loss.png.</summary>
+    public string RunDirectory { get; init; } = "moby-run";
+    /// <summary>Train on the first N paragraphs only; 0 = all.</summary>
+    public int Rows { get; init; }
+    public int EvalBatches { get; init; } = 32;
     public string Prompt { get; init; } = "Call me Ishmael. Some years ago";
     public int VocabSize { get; init; } = 1024;
     public int HiddenDim { get; init; } = 64;
@@ -28,9 +33,16 @@ sealed record QuickStartSettings
         VocabSize = 2048, HiddenDim = 128, NumLayers = 4, ContextLength = 128, BatchSize = 8, Steps = 1500, LearningRate = 1e-3, Threads = 0,
     };
 
+    /// <summary>Seconds, not minutes: every step of the QuickStart on a toy model and 600 paragraphs (what CI runs).</summary>
+    static QuickStartSettings Tiny => new()
+    {
+        VocabSize = 300, HiddenDim = 16, NumLayers = 1, ContextLength = 32, BatchSize = 4, Steps = 30, Rows = 600, EvalBatches = 2, MaxNewTokens = 16,
+    };
+
     const string Usage = """
         usage: dotnet run --project samples/QuickStart -- [options]
           --long              D=128, 4 layers, context 128, 1500 steps (an hour on a busy 2-core box)
+          --tiny              D=16, 1 layer, 30 steps on 600 paragraphs: a few seconds, checks that everything runs
           --steps N           optimizer steps                        (default 4000)
           --dim N             hidden size, a multiple of 4           (default 64)
           --layers N          number of blocks                       (default 2)
@@ -42,7 +54,9 @@ sealed record QuickStartSettings
           --threads N         TorchSharp threads, 0 = all cores      (default 1)
           --device NAME       cpu | cuda                             (default cpu)
           --data PATH         a text file, one paragraph per line    (default data/moby-dick.txt)
+          --rows N            train on the first N paragraphs, 0 = all (default 0)
           --out PATH          where the .bitt goes                   (default moby.bitt)
+          --run-dir PATH      checkpoint, metrics.csv, loss.png      (default moby-run)
           --prompt TEXT       the prompt to complete
           --max-tokens N      tokens to generate                     (default 40)
         """;
@@ -51,11 +65,12 @@ sealed record QuickStartSettings
     public static QuickStartSettings? Parse(string[] args, out int exitCode)
     {
         exitCode = 2;
-        var s = args.Contains("--long") ? Long : new QuickStartSettings();
+        if (args.Contains("--long") && args.Contains("--tiny")) return Fail("--long and --tiny exclude each other");
+        var s = args.Contains("--long") ? Long : args.Contains("--tiny") ? Tiny : new QuickStartSettings();
         for (int i = 0; i < args.Length; i++)
         {
             string a = args[i];
-            if (a == "--long") continue;
+            if (a is "--long" or "--tiny") continue;
             if (a is "-h" or "--help") { Console.WriteLine(Usage); exitCode = 0; return null; }
             if (i + 1 >= args.Length) return Fail($"{a} needs a value");
             string v = args[++i];
@@ -80,6 +95,8 @@ sealed record QuickStartSettings
                     "--device" => s with { Device = v },
                     "--data" => s with { DataPath = v },
                     "--out" => s with { OutputPath = v },
+                    "--run-dir" => s with { RunDirectory = v },
+                    "--rows" => s with { Rows = Int(v) },
                     "--prompt" => s with { Prompt = v },
                     "--max-tokens" => s with { MaxNewTokens = Int(v) },
                     _ => throw new ArgumentException($"unknown option {a}"),

@@ -103,7 +103,7 @@ public static class LossCurve
             double lo = finite.Min(), hi = finite.Max(), pad = Math.Max((hi - lo) * 0.05, 0.05);
             plot.Axes.SetLimitsY(Math.Max(0, lo - pad), hi + pad);
         }
-        plot.ShowLegend(Alignment.UpperRight);
+        plot.ShowLegend(Edge.Right);   // outside the data area: the legend never hides the end of the curve
     }
 
     /// <summary>The train line's steps and losses: every finite point, or bucket means when there are more than <see cref="MaxLinePoints"/>.</summary>
