@@ -17,6 +17,7 @@
 #:property PublishAot=false
 
 using System.Diagnostics;
+using System.Reflection;
 using BitTtt.Inference;
 using BitTtt.Sampling;
 
@@ -29,7 +30,10 @@ string modelPath = Path.Combine(output, "model.bitt");
 if (!File.Exists(modelPath))
 {
     Console.WriteLine($"{modelPath} is missing: training a tiny one with 01-train.cs --tiny first");
-    using var child = Process.Start("dotnet", ["run", Path.Combine(here, "01-train.cs"), "--", "--tiny", "--out", output]);
+    // The same configuration as this run (`dotnet run -c Release ...` in CI), so a build already made is reused.
+    string configuration = Assembly.GetEntryAssembly()?
+        .GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+    using var child = Process.Start("dotnet", ["run", "-c", configuration, Path.Combine(here, "01-train.cs"), "--", "--tiny", "--out", output]);
     child.WaitForExit();
     if (child.ExitCode != 0) throw new InvalidOperationException($"01-train.cs failed with exit code {child.ExitCode}");
 }

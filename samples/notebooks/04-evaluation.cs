@@ -13,6 +13,7 @@
 #:property PublishAot=false
 
 using System.Diagnostics;
+using System.Reflection;
 using System.Globalization;
 using System.Text;
 using BitTtt.Inference;
@@ -26,7 +27,10 @@ string modelPath = Path.Combine(output, "model.bitt"), corpusPath = Path.Combine
 if (!File.Exists(modelPath) || !File.Exists(corpusPath))
 {
     Console.WriteLine($"{modelPath} or its corpus.txt is missing: training a tiny model with 01-train.cs --tiny first");
-    using var child = Process.Start("dotnet", ["run", Path.Combine(here, "01-train.cs"), "--", "--tiny", "--out", output]);
+    // The same configuration as this run (`dotnet run -c Release ...` in CI), so a build already made is reused.
+    string configuration = Assembly.GetEntryAssembly()?
+        .GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
+    using var child = Process.Start("dotnet", ["run", "-c", configuration, Path.Combine(here, "01-train.cs"), "--", "--tiny", "--out", output]);
     child.WaitForExit();
     if (child.ExitCode != 0) throw new InvalidOperationException($"01-train.cs failed with exit code {child.ExitCode}");
 }
