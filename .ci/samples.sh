@@ -30,7 +30,10 @@ run_sample() {
     echo ".ci/samples.sh: passed $name (${took} s)"
   else
     local reason
-    reason=$(grep -v '^[[:space:]]*$' "$log" | tail -1 | tr -d '\r' | cut -c1-200)
+    # The exception or compiler error if there is one, else the last line the sample printed.
+    reason=$(grep -m1 -E 'Unhandled exception|error [A-Z]+[0-9]+|^[^ ]*: error' "$log")
+    [ -n "$reason" ] || reason=$(grep -v '^[[:space:]]*$' "$log" | tail -1)
+    reason=$(tr -d '\r' <<<"$reason" | sed 's/^[[:space:]]*//' | cut -c1-200)
     [ $rc -eq 124 ] && reason="timed out after 600 s"
     echo "failed $name: exit code $rc: $reason" >>"$results"
     echo ".ci/samples.sh: FAILED $name (exit code $rc, ${took} s); the end of its output:" >&2
