@@ -42,9 +42,9 @@ public sealed class TrainCommandTests
     public void TinyRunWritesModelDirectoryBittAndLossFigures()
     {
         string dir = TempDir(), text = WriteText(dir), output = Path.Combine(dir, "out");
-        var r = Train(text, output, "--steps", "5", "--ttt-type", "reconstruct", "--inner-lr", "0.5", "--ttt-chunk", "4");
+        var r = Train(text, output, "--steps", "5", "--ttt-type", "reconstruct", "--inner-lr", "0.5", "--ttt-chunk", "4", "--log-x");
         Assert.AreEqual(0, r.ExitCode, r.StdErr);
-        foreach (var file in new[] { "config.json", "tokenizer.json", "model.safetensors", "model.bitt", "checkpoint.safetensors", "tokens.bin", "val.bin" })
+        foreach (var file in new[] { "config.json", "tokenizer.json", "model.safetensors", "model.bitt", "checkpoint.safetensors", "tokens.bin", "val.bin", "loss.png" })
             Assert.IsTrue(File.Exists(Path.Combine(output, file)), file);
         StringAssert.Contains(r.StdErr, "n-gram baselines on the validation split (nats/token): unigram ");
         StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"validation \d+\.\d\d nats: .*the unigram \(\d+\.\d\d\).*the trigram \(\d+\.\d\d\)"));
@@ -55,6 +55,9 @@ public sealed class TrainCommandTests
         Assert.AreEqual("step,lr,train_loss,val_loss,tokens_per_s,elapsed_s", metrics[0]);
         CollectionAssert.AreEqual(new[] { "1", "2", "3", "4", "5" }, metrics[1..].Select(l => l.Split(',')[0]).ToArray());
         Assert.AreNotEqual("", metrics[5].Split(',')[3], "the last step has a validation loss");
+        string lossCurve = Path.Combine(Path.GetFullPath(output), "loss.png");
+        StringAssert.Contains(r.StdOut, $"loss curve: {lossCurve}");
+        Assert.IsTrue(File.ReadAllBytes(lossCurve).AsSpan(0, 8).SequenceEqual((byte[])[0x89, (byte)'P', (byte)'N', (byte)'G', 0x0D, 0x0A, 0x1A, 0x0A]), "loss.png is not a PNG");
         StringAssert.Contains(r.StdErr, "step 5/5");
         StringAssert.Contains(r.StdErr, "inner_lr * ttt_chunk = 2");
         Assert.AreEqual(300, BitLlamaConfig.Load(Path.Combine(output, "config.json")).VocabSize);
