@@ -19,7 +19,8 @@ public sealed class BitLlamaModelTests
     };
 
     /// <summary>The module tree's state_dict is exactly BitLlamaWeights.Expected (the one list of docs/model.md §2
-    /// names, pinned by literal names in BitLlamaWeightsTests): same names, same order, same shapes, nothing extra.</summary>
+    /// names, pinned by literal names in BitLlamaWeightsTests): same names, same shapes, nothing extra. Order is
+    /// free here: ModelWeights.Export writes in the list's order.</summary>
     [TestMethod]
     [DataRow(TttType.Reconstruct, 4)]
     [DataRow(TttType.Delta, 4)]
@@ -30,7 +31,7 @@ public sealed class BitLlamaModelTests
         using var model = new BitLlamaModel(config);
         var expected = BitLlamaWeights.Expected(config);
         var actual = model.state_dict();
-        CollectionAssert.AreEqual(expected.Select(e => e.Name).ToList(), actual.Keys.ToList(), "names in docs/model.md §2 order");
+        CollectionAssert.AreEquivalent(expected.Select(e => e.Name).ToList(), actual.Keys.ToList());
         foreach (var (name, shape, _) in expected)
             CollectionAssert.AreEqual(shape, actual[name].shape, name);
     }
