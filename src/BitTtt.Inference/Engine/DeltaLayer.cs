@@ -19,17 +19,17 @@ internal static class DeltaLayer
         var c = s.Weights.Config;
         int dim = c.HiddenDim, f = c.TttInnerDim, tail = SequenceState.TailRows(c);
         var tails = s.ConvTail[layer];
-        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);                                          // one int8 copy of a for q, k, v
-        Project(s.NormedInt8, w.QProj, tails.AsSpan(0, tail * f), s.QWindow, T, f);                    // (T, D) -> (Kt + T, F)
+        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);                             // one int8 copy of a for q, k, v
+        Project(s.NormedInt8, w.QProj, tails.AsSpan(0, tail * f), s.QWindow, T, f);       // (T, D) -> (Kt + T, F)
         Project(s.NormedInt8, w.KProj, tails.AsSpan(tail * f, tail * f), s.KWindow, T, f);
         Project(s.NormedInt8, w.VProj, tails.AsSpan(2 * tail * f, tail * f), s.VWindow, T, f);
         for (int t = 0; t < T; t++)
-            Token(s, layer, w, t, s.DeltaOut.AsSpan(t * f, f));                                   // (F) per token
-        KeepTail(s.QWindow, tails.AsSpan(0, tail * f), T, f);                                   // last Kt pre-conv rows
+            Token(s, layer, w, t, s.DeltaOut.AsSpan(t * f, f));                            // (F) per token
+        KeepTail(s.QWindow, tails.AsSpan(0, tail * f), T, f);                              // last Kt pre-conv rows
         KeepTail(s.KWindow, tails.AsSpan(tail * f, tail * f), T, f);
         KeepTail(s.VWindow, tails.AsSpan(2 * tail * f, tail * f), T, f);
         s.DeltaOutInt8!.Quantize(s.DeltaOut.AsSpan(0, T * f), T);
-        TernaryKernels.Gemm(w.OProj, s.DeltaOutInt8, s.SubLayerOut.AsSpan(0, T * dim));                     // (T, F) -> (T, D)
+        TernaryKernels.Gemm(w.OProj, s.DeltaOutInt8, s.SubLayerOut.AsSpan(0, T * dim));    // (T, F) -> (T, D)
     }
 
     /// <summary>x = [tail rows ; proj(a) for the batch]: (Kt + T, F), so token t's window is rows t .. t + K − 1.</summary>
@@ -49,10 +49,10 @@ internal static class DeltaLayer
     {
         var c = s.Weights.Config;
         int dim = c.HiddenDim, f = c.TttInnerDim, dh = c.TttHeadDim, taps = c.TttConv;
-        Convolve(s.QWindow, w.QConvT, t, taps, f, s.ConvQ);                                        // (K, F) window -> (F)
+        Convolve(s.QWindow, w.QConvT, t, taps, f, s.ConvQ);                                // (K, F) window -> (F)
         Convolve(s.KWindow, w.KConvT, t, taps, f, s.ConvK);
         Convolve(s.VWindow, w.VConvT, t, taps, f, s.ConvV);
-        var a = s.Normed.AsSpan(t * dim, dim);                                                  // full-precision normed input
+        var a = s.Normed.AsSpan(t * dim, dim);                                             // full-precision normed input
         var state = s.S[layer];
         for (int h = 0; h < c.TttHeads; h++)
         {
@@ -64,7 +64,7 @@ internal static class DeltaLayer
             float beta = c.InnerLr / (1f + MathF.Exp(-logit));
             DeltaKernels.UpdateAndRead(state.AsSpan(h * dh * dh, dh * dh), k, s.ConvV.AsSpan(h * dh, dh), q, beta, o.Slice(h * dh, dh));
         }
-        TensorPrimitives.Add(o, s.ConvV, o);                                                  // the value skip: o + v
+        TensorPrimitives.Add(o, s.ConvV, o);                                               // the value skip: o + v
     }
 
     /// <summary>Token t's K-row window of x (rows t .. t + K − 1) through the conv; K = 0 passes row t through.</summary>

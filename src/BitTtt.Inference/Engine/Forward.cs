@@ -71,14 +71,14 @@ public static class Forward
     static void Mlp(SequenceState s, LayerWeights l, int T)
     {
         int dim = s.Weights.Config.HiddenDim, inter = s.Weights.Config.IntermediateDim;
-        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);                          // one int8 copy of m for both projections
+        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);             // one int8 copy of m for both projections
         var gate = s.Gate.AsSpan(0, T * inter);
         var up = s.Up.AsSpan(0, T * inter);
-        TernaryKernels.Gemm(l.GateProj, s.NormedInt8, gate);                       // (T, D) -> (T, I)
-        TernaryKernels.Gemm(l.UpProj, s.NormedInt8, up);                           // (T, D) -> (T, I)
+        TernaryKernels.Gemm(l.GateProj, s.NormedInt8, gate);               // (T, D) -> (T, I)
+        TernaryKernels.Gemm(l.UpProj, s.NormedInt8, up);                   // (T, D) -> (T, I)
         SiluMul(gate, up);                                                 // gate = silu(gate) · up
         s.SwiGluInt8.Quantize(gate, T);
-        TernaryKernels.Gemm(l.DownProj, s.SwiGluInt8, s.SubLayerOut.AsSpan(0, T * dim));  // (T, I) -> (T, D)
+        TernaryKernels.Gemm(l.DownProj, s.SwiGluInt8, s.SubLayerOut.AsSpan(0, T * dim)); // (T, I) -> (T, D)
     }
 
     /// <summary>TTT sub-layer for the T normed rows in <c>s.Normed</c>, written to <c>s.SubLayerOut</c>: delta (docs/model.md §3b) or reconstruct (§3a).</summary>
@@ -99,11 +99,11 @@ public static class Forward
         int d = c.TttDim, dim = c.HiddenDim;
         s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);
         var f = s.Features.AsSpan(0, T * d);
-        TernaryKernels.Gemm(l.TttDown!, s.NormedInt8, f);                                                          // (T, D) -> (T, d)
+        TernaryKernels.Gemm(l.TttDown!, s.NormedInt8, f);                                                  // (T, D) -> (T, d)
         for (int t = 0; t < T; t++)
             TttStep(s, layer, f.Slice(t * d, d), s.Predictions.AsSpan(t * d, d), s.Position + t, c.TttChunk, c.InnerLr);
         s.PredictionsInt8.Quantize(s.Predictions.AsSpan(0, T * d), T);
-        TernaryKernels.Gemm(l.TttUp!, s.PredictionsInt8, s.SubLayerOut.AsSpan(0, T * dim));                                    // (T, d) -> (T, D)
+        TernaryKernels.Gemm(l.TttUp!, s.PredictionsInt8, s.SubLayerOut.AsSpan(0, T * dim));                // (T, d) -> (T, D)
     }
 
     /// <summary>
@@ -118,13 +118,13 @@ public static class Forward
         TensorPrimitives.Divide(f, MathF.Sqrt(TensorPrimitives.SumOfSquares(f)) + 1e-6f, k);
         for (int r = 0; r < d; r++)
         {
-            s.WKey[r] = TensorPrimitives.Dot(w.AsSpan(r * d, d), k);                                          // (W k)_r
-            s.GKey[r] = TensorPrimitives.Dot(g.AsSpan(r * d, d), k);                                          // (G k)_r
+            s.WKey[r] = TensorPrimitives.Dot(w.AsSpan(r * d, d), k);                                        // (W k)_r
+            s.GKey[r] = TensorPrimitives.Dot(g.AsSpan(r * d, d), k);                                        // (G k)_r
         }
         for (int r = 0; r < d; r++)
         {
             pred[r] = s.WKey[r] - eta * s.GKey[r];
-            float e = s.WKey[r] - k[r];                                                                       // residual of the inner loss
+            float e = s.WKey[r] - k[r];                                                                     // residual of the inner loss
             TensorPrimitives.MultiplyAdd(k, e, g.AsSpan(r * d, d), g.AsSpan(r * d, d));                     // G += e kᵀ
         }
         if ((position + 1) % chunk == 0)
@@ -138,8 +138,8 @@ public static class Forward
     {
         var c = s.Weights.Config;
         int dim = c.HiddenDim;
-        RmsNorm(s.Hidden.AsSpan(t * dim, dim), s.Weights.NormF, c.RmsNormEps, s.FinalNormed, 1);                     // (D)
-        s.LmHead.Run();                                                                                      // (D) -> (V) into s.Logits
+        RmsNorm(s.Hidden.AsSpan(t * dim, dim), s.Weights.NormF, c.RmsNormEps, s.FinalNormed, 1);          // (D)
+        s.LmHead.Run();                                                                                    // (D) -> (V) into s.Logits
         s.Logits.CopyTo(logits);
     }
 
