@@ -77,4 +77,27 @@ public sealed class BitLinearTests
         Assert.IsTrue(allclose(x.grad!, expectedDx, 1e-5, 1e-6), "dL/dx");
         Assert.IsTrue(allclose(weight.grad!, expectedDw, 1e-5, 1e-6), "dL/dW");
     }
+
+    // The delta layer's fused q/k/v projection against three separate layers: the same values (each weight
+    // quantized with its own scale, the input once) and the same gradients.
+    [TestMethod]
+    public void ForwardConcatEqualsSeparateLayers()
+    {
+        manual_seed(9);
+        using var scope = NewDisposeScope();
+        BitLinear[] layers = [new("a", 13, 5), new("b", 13, 7), new("c", 13, 5)];
+        var x = randn(2, 3, 13, requires_grad: true);
+        var r = randn(2, 3, 17);
+        var fused = BitLinear.ForwardConcat(x, layers);
+        (fused * r).sum().backward();
+        var fusedGrads = layers.Select(l => l.parameters().Single().grad!.clone()).Append(x.grad!.clone()).ToArray();
+        foreach (var l in layers) l.zero_grad();
+        x.grad!.zero_();
+        var separate = cat(layers.Select(l => l.forward(x)).ToArray(), -1);
+        (separate * r).sum().backward();
+        var separateGrads = layers.Select(l => l.parameters().Single().grad!).Append(x.grad!).ToArray();
+        Assert.IsTrue(allclose(fused, separate, 1e-6, 1e-7), $"values differ by {(fused - separate).abs().max().item<float>()}");
+        for (int i = 0; i < fusedGrads.Length; i++)
+            Assert.IsTrue(allclose(fusedGrads[i], separateGrads[i], 1e-5, 1e-6), i < layers.Length ? $"dL/dW of layer {i}" : "dL/dx");
+    }
 }

@@ -32,8 +32,9 @@ public sealed class BitLinear : nn.Module<Tensor, Tensor>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var w = weight + (QuantizeWeight(weight) - weight).detach();   // (Out, In), value Wq / s
-        var xs = x + (QuantizeActivation(x) - x).detach();             // (N, In), value xq / a
+        var (dw, dx) = StraightThrough([weight], x);
+        var w = weight + dw;                                            // (Out, In), value Wq / s
+        var xs = x + dx;                                                // (N, In), value xq / a
         return xs.matmul(w.t()).MoveToOuterDisposeScope();              // (N, Out)
     }
 
@@ -45,9 +46,25 @@ public sealed class BitLinear : nn.Module<Tensor, Tensor>
     internal static Tensor ForwardConcat(Tensor x, params BitLinear[] layers)
     {
         using var scope = NewDisposeScope();
-        var w = cat(layers.Select(l => l.weight + (QuantizeWeight(l.weight) - l.weight).detach()).ToArray(), 0);   // (ΣOut, In)
-        var xs = x + (QuantizeActivation(x) - x).detach();                                                          // (N, In)
-        return xs.matmul(w.t()).MoveToOuterDisposeScope();                                                          // (N, ΣOut)
+        var weights = layers.Select(l => (Tensor)l.weight).ToArray();
+        var (dw, dx) = StraightThrough(weights, x);
+        var w = cat(weights, 0) + dw;                                   // (ΣOut, In), value [Wq / s per layer]
+        var xs = x + dx;                                                // (N, In), value xq / a
+        return xs.matmul(w.t()).MoveToOuterDisposeScope();              // (N, ΣOut)
+    }
+
+    // The straight-through offsets q(W) − W (weights concatenated along Out, each with its own scale) and
+    // q(x) − x. Adding them to W and x gives the quantized values in the forward pass and the identity in the
+    // backward pass, as x + (q(x) − x).detach() would; computing them without autograd records no graph for
+    // the ~10 quantizer ops per tensor, which at small sizes is a visible part of a training step.
+    static (Tensor Weights, Tensor Input) StraightThrough(Tensor[] weights, Tensor x)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        var dw = (weights.Length == 1 ? QuantizeWeight(weights[0]) : cat(weights.Select(QuantizeWeight).ToArray(), 0))
+            - (weights.Length == 1 ? weights[0] : cat(weights, 0));    // (ΣOut, In)
+        var dx = QuantizeActivation(x) - x;                             // (N, In)
+        return (dw.MoveToOuterDisposeScope(), dx.MoveToOuterDisposeScope());
     }
 
     /// <summary>Effective ternary weight <c>clamp(round(W·s), -1, 1) / s</c>, s = 1 / max(mean|W|, 1e-5).</summary>
