@@ -44,29 +44,34 @@ if (!typesOnly)
     foreach (var row in rows) Console.WriteLine(row);
 }
 
-// (4) The two TTT types at the QuickStart shape, alternated so both see the same load.
+// (4) The two TTT types at the QuickStart shape, alternated so both see the same load. Beside wall time, the
+// process CPU time per step: on a machine shared with other work a one-thread run's CPU time hardly depends on
+// the load, so its ratio is the steadier figure there (with two threads it also counts the second thread's work).
 var typeRows = new List<string>();
 foreach (int threads in threadCounts)
 {
-    var runs = new Dictionary<TttType, List<double>> { [TttType.Reconstruct] = [], [TttType.Delta] = [] };
+    var runs = new Dictionary<TttType, List<(double Wall, double Cpu)>> { [TttType.Reconstruct] = [], [TttType.Delta] = [] };
     for (int round = 0; round < 3; round++)
         foreach (var type in new[] { TttType.Reconstruct, TttType.Delta })
         {
             var options = new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 8, Threads = threads, TttType = type };
-            double seconds = SecondsPerStep(options, 1024, warmup: 3, timed: quick ? 10 : 40);
-            Console.WriteLine($"{BitLlamaConfig.TttTypeName(type)}, {threads} thread(s), round {round + 1}: {seconds * 1e3:0.0} ms/step");
-            runs[type].Add(seconds);
+            var step = TimePerStep(options, 1024, warmup: 3, timed: quick ? 10 : 40);
+            Console.WriteLine($"{BitLlamaConfig.TttTypeName(type)}, {threads} thread(s), round {round + 1}: {step.Wall * 1e3:0.0} ms/step, CPU {step.Cpu * 1e3:0.0} ms/step");
+            runs[type].Add(step);
         }
-    static double Median(List<double> x) => x.Order().ElementAt(x.Count / 2);
-    double r = runs[TttType.Reconstruct].Min(), d = runs[TttType.Delta].Min();
-    double rm = Median(runs[TttType.Reconstruct]), dm = Median(runs[TttType.Delta]);
-    typeRows.Add($"| {threads} | {r * 1e3:0.0} | {d * 1e3:0.0} | {d / r:0.00}× | {rm * 1e3:0.0} | {dm * 1e3:0.0} | {dm / rm:0.00}× |");
+    static double Median(IEnumerable<double> x) => x.Order().ElementAt(x.Count() / 2);
+    var (r, d) = (runs[TttType.Reconstruct], runs[TttType.Delta]);
+    double rb = r.Min(x => x.Wall), db = d.Min(x => x.Wall), rm = Median(r.Select(x => x.Wall)), dm = Median(d.Select(x => x.Wall));
+    double rc = Median(r.Select(x => x.Cpu)), dc = Median(d.Select(x => x.Cpu));
+    typeRows.Add($"| {threads} | {rb * 1e3:0.0} | {db * 1e3:0.0} | {db / rb:0.00}× | {rm * 1e3:0.0} | {dm * 1e3:0.0} | {dm / rm:0.00}× | {rc * 1e3:0.0} | {dc * 1e3:0.0} | {dc / rc:0.00}× |");
 }
 Console.WriteLine();
-Console.WriteLine("QuickStart shape: D=64, 2 layers, context 64, batch 8, vocab 1024, ttt_chunk 16; delta with 4 heads, conv 4. Best and median of 3 alternated runs.");
-Console.WriteLine("| threads | reconstruct best ms/step | delta best ms/step | ratio of bests | reconstruct median | delta median | ratio of medians |");
-Console.WriteLine("|---|---|---|---|---|---|---|");
+Console.WriteLine($"QuickStart shape: D=64, 2 layers, context 64, batch 8, vocab 1024, ttt_chunk 16; delta with 4 heads, conv 4. Best and median of 3 alternated runs; load average at the end {LoadAverage()}.");
+Console.WriteLine("| threads | reconstruct best ms/step | delta best ms/step | ratio of bests | reconstruct median | delta median | ratio of medians | reconstruct median CPU ms/step | delta median CPU | ratio of CPU medians |");
+Console.WriteLine("|---|---|---|---|---|---|---|---|---|---|");
 foreach (var row in typeRows) Console.WriteLine(row);
+
+static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
 static double MatmulPeak(bool quick)
 {
@@ -91,7 +96,7 @@ static double MatmulPeak(bool quick)
 static string Measure(string name, TrainingOptions options, int vocab, int warmup, int timed, double peak)
 {
     var config = options.ToConfig(vocab);
-    double seconds = SecondsPerStep(options, vocab, warmup, timed) * timed;
+    double seconds = TimePerStep(options, vocab, warmup, timed).Wall * timed;
     {
         double tokensPerSecond = (double)timed * options.BatchSize * options.ContextLength / seconds;
         int d = config.TttDim, dim = config.HiddenDim, inter = config.IntermediateDim;
@@ -103,8 +108,8 @@ static string Measure(string name, TrainingOptions options, int vocab, int warmu
     }
 }
 
-// Mean seconds per training step over `timed` steps after `warmup` untimed ones, on random tokens.
-static double SecondsPerStep(TrainingOptions options, int vocab, int warmup, int timed)
+// Mean wall and process CPU seconds per training step over `timed` steps after `warmup` untimed ones, on random tokens.
+static (double Wall, double Cpu) TimePerStep(TrainingOptions options, int vocab, int warmup, int timed)
 {
     options.MaxSteps = warmup + timed;
     options.WarmupSteps = 1;
@@ -121,14 +126,16 @@ static double SecondsPerStep(TrainingOptions options, int vocab, int warmup, int
             writer.Commit();
         }
         using var tokens = TokenFile.Open(path);
-        TimeSpan start = default, end = default;
+        TimeSpan start = default, end = default, cpuStart = default, cpuEnd = default;
+        using var process = Process.GetCurrentProcess();
+        TimeSpan Cpu() { process.Refresh(); return process.TotalProcessorTime; }
         var progress = new Recorder(p =>
         {
-            if (p.Step == warmup) start = p.Elapsed;
-            if (p.Step == warmup + timed) end = p.Elapsed;
+            if (p.Step == warmup) (start, cpuStart) = (p.Elapsed, Cpu());
+            if (p.Step == warmup + timed) (end, cpuEnd) = (p.Elapsed, Cpu());
         });
         new BitLlamaTrainer(options, vocab).Train(tokens, null, progress);
-        return (end - start).TotalSeconds / timed;
+        return ((end - start).TotalSeconds / timed, (cpuEnd - cpuStart).TotalSeconds / timed);
     }
     finally
     {

@@ -6,7 +6,8 @@ namespace BitTtt.Training.Tests;
 public sealed class BitLinearTests
 {
     // Integer reference of docs/model.md §3: ternary weights and int8 activations multiplied with integer
-    // accumulation, then divided by (a * s). The training path must agree up to float rounding of the scale.
+    // accumulation, then divided by the float product a·s, as the managed engine's kernels do. The training
+    // path computes the same integer dot (exact in fp32) and the same last rounding, so they agree bit for bit.
     static float[] IntegerReference(float[] x, int rows, int inF, float[] w, int outF)
     {
         double meanAbs = w.Select(v => (double)Math.Abs(v)).Average();
@@ -24,7 +25,7 @@ public sealed class BitLinearTests
             {
                 long acc = 0;
                 for (int i = 0; i < inF; i++) acc += xq[i] * wq[o * inF + i];
-                y[r * outF + o] = (float)(acc / ((double)a * s));
+                y[r * outF + o] = acc / (a * s);
             }
         }
         return y;
@@ -44,7 +45,7 @@ public sealed class BitLinearTests
         var expected = IntegerReference(x.data<float>().ToArray(), rows, inF, w, outF);
         var actual = y.data<float>().ToArray();
         for (int i = 0; i < expected.Length; i++)
-            Assert.AreEqual(expected[i], actual[i], 1e-5 * Math.Max(1, Math.Abs(expected[i])), $"element {i}");
+            Assert.AreEqual(expected[i], actual[i], $"element {i}");   // exact
     }
 
     [TestMethod]
@@ -76,5 +77,28 @@ public sealed class BitLinearTests
         using var expectedDw = r.t().matmul(xq);    // dL/dW = rᵀ · (xq/a)
         Assert.IsTrue(allclose(x.grad!, expectedDx, 1e-5, 1e-6), "dL/dx");
         Assert.IsTrue(allclose(weight.grad!, expectedDw, 1e-5, 1e-6), "dL/dW");
+    }
+
+    // The delta layer's fused q/k/v projection against three separate layers: the same values (each weight
+    // quantized with its own scale, the input once) and the same gradients.
+    [TestMethod]
+    public void ForwardConcatEqualsSeparateLayers()
+    {
+        manual_seed(9);
+        using var scope = NewDisposeScope();
+        BitLinear[] layers = [new("a", 13, 5), new("b", 13, 7), new("c", 13, 5)];
+        var x = randn(2, 3, 13, requires_grad: true);
+        var r = randn(2, 3, 17);
+        var fused = BitLinear.ForwardConcat(x, layers);
+        (fused * r).sum().backward();
+        var fusedGrads = layers.Select(l => l.parameters().Single().grad!.clone()).Append(x.grad!.clone()).ToArray();
+        foreach (var l in layers) l.zero_grad();
+        x.grad!.zero_();
+        var separate = cat(layers.Select(l => l.forward(x)).ToArray(), -1);
+        (separate * r).sum().backward();
+        var separateGrads = layers.Select(l => l.parameters().Single().grad!).Append(x.grad!).ToArray();
+        Assert.IsTrue(allclose(fused, separate, 1e-6, 1e-7), $"values differ by {(fused - separate).abs().max().item<float>()}");
+        for (int i = 0; i < fusedGrads.Length; i++)
+            Assert.IsTrue(allclose(fusedGrads[i], separateGrads[i], 1e-5, 1e-6), i < layers.Length ? $"dL/dW of layer {i}" : "dL/dx");
     }
 }

@@ -167,6 +167,59 @@ public sealed class DeltaTttReferenceTests
         }
     }
 
+    // The fused layer (one q/k/v matmul, one grouped convolution, q and k normalized together in the chunk
+    // layout) against docs/model.md §3b composed from unfused pieces: three BitLinear products, each
+    // convolution as its sum over taps, per-head norms and the scalar token loop, in float64.
+    [TestMethod]
+    [DataRow(4, 3, 5)]
+    [DataRow(0, 4, 3)]
+    [DataRow(2, 16, 4)]
+    public void FusedLayerEqualsTheUnfusedComposition(int conv, int chunk, int headDim)
+    {
+        const int batch = 2, time = 11, heads = 3;
+        manual_seed(conv * 7 + chunk);
+        using var scope = NewDisposeScope();
+        var config = LayerConfig(conv, chunk, headDim);
+        using var layer = RandomLayer(config);
+        var p = layer.named_parameters().ToDictionary(e => e.name, e => e.parameter.detach());
+        var a = randn(batch, time, 12, float64);
+        var (output, state) = layer.Forward(a, null);
+
+        Tensor Project(string name, Tensor x) => BitLinear.QuantizeActivation(x).matmul(BitLinear.QuantizeWeight(p[$"{name}.weight"]).t());
+        Tensor Convolve(string name, Tensor x)                          // (B, T, F): Σ_j w[:, j] · x_{t−K+1+j}
+        {
+            if (conv == 0) return x;
+            var w = p[$"{name}.weight"];
+            var rows = new Tensor[time];
+            for (int t = 0; t < time; t++)
+            {
+                rows[t] = zeros(batch, x.shape[2], float64);
+                for (int j = 0; j < conv; j++)
+                    if (t - conv + 1 + j >= 0) rows[t] = rows[t] + x[.., t - conv + 1 + j] * w[.., j];
+            }
+            return stack(rows, 1);
+        }
+        var q = Convolve("q_conv", Project("q_proj", a));
+        var k = Convolve("k_conv", Project("k_proj", a));
+        var v = Convolve("v_conv", Project("v_proj", a));
+        var beta = nn.functional.sigmoid(a.matmul(p["beta_proj.weight"].t()) + p["beta_proj.bias"]) * config.InnerLr;   // (B, T, H)
+        var o = zeros(batch, time, heads * headDim, float64);
+        var s = zeros(batch, heads, headDim, headDim, float64);
+        for (int b = 0; b < batch; b++)
+            for (int h = 0; h < heads; h++)
+            {
+                Tensor Head(Tensor x) => x[b, .., TensorIndex.Slice(h * headDim, (h + 1) * headDim)];
+                var state0 = new double[headDim * headDim];
+                var oh = TokenLoop(Normalized(Head(q)).data<double>().ToArray(), Normalized(Head(k)).data<double>().ToArray(),
+                    Head(v).contiguous().data<double>().ToArray(), beta[b, .., h].contiguous().data<double>().ToArray(), state0, time, headDim);
+                Head(o).copy_(tensor(oh, float64).reshape(time, headDim));
+                s[b, h].copy_(tensor(state0, float64).reshape(headDim, headDim));
+            }
+        var expected = Project("o_proj", o + v);
+        Assert.IsTrue(allclose(expected, output, 0, 1e-10), $"outputs differ by {(expected - output).abs().max().item<double>():E2}");
+        Assert.IsTrue(allclose(s, ((DeltaTttState)state).S, 0, 1e-10), "final S");
+    }
+
     [TestMethod]
     public void ChunkSizeDoesNotChangeTheLayer()
     {

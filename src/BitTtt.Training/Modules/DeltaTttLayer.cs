@@ -59,6 +59,13 @@ public sealed class DeltaTttLayer : TttMixer
     }
 
     /// <summary>(B, T, D) -> (B, T, D); continues from <paramref name="state"/> (zero when null) and returns the state after the last token.</summary>
+    /// <remarks>
+    /// At the QuickStart shape every TorchSharp op costs more in call, allocation, autograd and thread
+    /// wake-up overhead than in arithmetic, so the layer runs as few ops as the math allows (docs/benchmarks.md):
+    /// one matmul for q, k, v; one grouped convolution for the three; one copy into the chunk layout
+    /// (3, B, H, N, C, dh) where q and k are normalized together; the skip is added in that layout.
+    /// The unfused composition of docs/model.md §3b is the reference of DeltaTttReferenceTests.
+    /// </remarks>
     public override (Tensor Output, TttLayerState State) Forward(Tensor a, TttLayerState? state)
     {
         using var scope = NewDisposeScope();
@@ -67,22 +74,24 @@ public sealed class DeltaTttLayer : TttMixer
         CheckState(previous, batch, inner);
         var x = BitLinear.ForwardConcat(a, q_proj, k_proj, v_proj);                       // (B, T, 3F): [xq | xk | xv]
         var (mixed, tail) = kernel > 0
-            ? ShortConv.Apply(x, cat([q_conv!.Weight, k_conv!.Weight, v_conv!.Weight], 0), previous?.ConvTail)
-            : (x, zeros(batch, 0, 3 * inner, a.dtype, a.device));                         // (B, T, 3F), (B, K-1, 3F)
-        var v = mixed.narrow(2, 2 * inner, inner);                                          // (B, T, F)
-        var q = Heads(mixed.narrow(2, 0, inner), batch, time);                              // (B, H, T, dh)
-        var k = Heads(mixed.narrow(2, inner, inner), batch, time);                          // (B, H, T, dh)
-        q = q / q.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-        k = k / k.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
+            ? ShortConv.ApplyChannelsFirst(x, cat([q_conv!.Weight, k_conv!.Weight, v_conv!.Weight], 0), previous?.ConvTail)
+            : (x.transpose(1, 2), zeros(batch, 0, 3 * inner, a.dtype, a.device));          // (B, 3F, T), (B, K-1, 3F)
+        if (time == 0)
+            return (zeros(batch, 0, a.shape[2], a.dtype, a.device).MoveToOuterDisposeScope(),
+                new DeltaTttState(previous?.S.alias() ?? zeros(batch, heads, headDim, headDim, a.dtype, a.device), tail).MoveToOuterDisposeScope());
+        long c = Math.Min(chunk, time), n = (time + c - 1) / c, pad = n * c - time;
+        if (pad > 0) mixed = nn.functional.pad(mixed, [0, pad]);                           // (B, 3F, N·C): padded rows are 0
+        var blocks = mixed.reshape(batch, 3, heads, headDim, n, c).permute(1, 0, 2, 4, 5, 3).contiguous();   // (3, B, H, N, C, dh)
+        var qk = blocks.narrow(0, 0, 2);                                                    // (2, B, H, N, C, dh)
+        qk = qk / linalg.vector_norm(qk, 2, [-1L], keepdim: true).add(1e-6);               // per head; a zero pad row stays 0
+        var v = blocks[2];                                                                  // (B, H, N, C, dh)
         var beta = nn.functional.sigmoid(beta_proj.forward(a)).mul(innerLr).transpose(1, 2); // (B, H, T)
-        var (o, s) = ChunkForm(q, k, Heads(v, batch, time), beta, previous?.S, chunk);      // (B, H, T, dh), (B, H, dh, dh)
-        var merged = o.transpose(1, 2).reshape(batch, time, inner);                         // (B, T, F)
-        var output = o_proj.forward(merged + v);                                            // (B, T, D)
+        var (o, s) = ChunkBlocks(qk[0], qk[1], v, BetaBlocks(beta, n, c), previous?.S);    // (B, H, N, C, dh), (B, H, dh, dh)
+        var merged = (o + v).reshape(batch, heads, n * c, headDim).narrow(2, 0, time)
+            .transpose(1, 2).reshape(batch, time, inner);                                   // (B, T, F): concat_h(o) + v
+        var output = o_proj.forward(merged);                                                // (B, T, D)
         return (output.MoveToOuterDisposeScope(), new DeltaTttState(s, tail).MoveToOuterDisposeScope());
     }
-
-    Tensor Heads(Tensor x, long batch, long time) =>                                        // (B, T, F) -> (B, H, T, dh)
-        x.reshape(batch, time, heads, headDim).transpose(1, 2);
 
     void CheckState(DeltaTttState? state, long batch, long inner)
     {
@@ -130,28 +139,36 @@ public sealed class DeltaTttLayer : TttMixer
             return (zeros(batch, heads, 0, dh, q.dtype, q.device).MoveToOuterDisposeScope(),
                 (s0 is null ? zeros(batch, heads, dh, dh, q.dtype, q.device) : s0.alias()).MoveToOuterDisposeScope());
         long c = Math.Min(chunk, time), n = (time + c - 1) / c, pad = n * c - time;
-        if (pad > 0)
-        {
-            q = nn.functional.pad(q, [0, 0, 0, pad]);
-            k = nn.functional.pad(k, [0, 0, 0, pad]);
-            v = nn.functional.pad(v, [0, 0, 0, pad]);
-            beta = nn.functional.pad(beta, [0, pad]);
-        }
-        q = q.reshape(batch, heads, n, c, dh);                                              // (B, H, N, C, dh)
-        k = k.reshape(batch, heads, n, c, dh);
-        v = v.reshape(batch, heads, n, c, dh);
-        var b = beta.reshape(batch, heads, n, c, 1);                                        // (B, H, N, C, 1)
+        Tensor Blocks(Tensor x) => (pad > 0 ? nn.functional.pad(x, [0, 0, 0, pad]) : x).reshape(batch, heads, n, c, dh);   // (B, H, N, C, dh)
+        var (o, s) = ChunkBlocks(Blocks(q), Blocks(k), Blocks(v), BetaBlocks(beta, n, c), s0);
+        o = o.reshape(batch, heads, n * c, dh);                                             // (B, H, N·C, dh)
+        if (pad > 0) o = o.narrow(2, 0, time);
+        return (o.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+    }
+
+    static Tensor BetaBlocks(Tensor beta, long n, long c)                                   // (B, H, T) -> (B, H, N, C, 1), padded with β = 0
+    {
+        long pad = n * c - beta.shape[2];
+        return (pad > 0 ? nn.functional.pad(beta, [0, pad]) : beta).reshape(beta.shape[0], beta.shape[1], n, c, 1);
+    }
+
+    // The derivation above on blocks: q, k, v (B, H, N, C, dh), b (B, H, N, C, 1). Pairs of products that share
+    // a factor run as one matmul on concatenated operands ([W | U₀] = T·diag(β)[K | V], P·[W | U₀],
+    // [W | U₀]ᵀK), since at small sizes the number of ops, not their flops, sets the time.
+    static (Tensor O, Tensor S) ChunkBlocks(Tensor q, Tensor k, Tensor v, Tensor b, Tensor? s0)
+    {
+        using var scope = NewDisposeScope();
+        long batch = q.shape[0], heads = q.shape[1], n = q.shape[2], c = q.shape[3], dh = q.shape[4];
         var kt = k.transpose(-1, -2);                                                       // (B, H, N, dh, C)
-        var kb = k * b;                                                                     // diag(β) K
-        var a = kb.matmul(kt).tril(-1);                                                     // (B, H, N, C, C)
-        var x = linalg.solve_triangular(a, cat([kb, v * b], -1), upper: false, left: true, unitriangular: true);
-        var w = x.narrow(-1, 0, dh);                                                        // (B, H, N, C, dh): T·diag(β)K
-        var u0 = x.narrow(-1, dh, dh);                                                      // (B, H, N, C, dh): T·diag(β)V
+        var rhs = cat([k, v], -1) * b;                                                      // (B, H, N, C, 2dh): diag(β)[K | V]
+        var a = rhs.narrow(-1, 0, dh).matmul(kt).tril(-1);                                  // (B, H, N, C, C)
+        var x = linalg.solve_triangular(a, rhs, upper: false, left: true, unitriangular: true);   // (B, H, N, C, 2dh): [W | U₀]
         var p = q.matmul(kt).tril(0);                                                       // (B, H, N, C, C)
-        var qw = q - p.matmul(w);                                                           // (B, H, N, C, dh): Q − P W
-        var pu = p.matmul(u0);                                                              // (B, H, N, C, dh): P U₀
-        var m = eye(dh, dtype: q.dtype, device: q.device) - w.transpose(-1, -2).matmul(k); // (B, H, N, dh, dh): I − Wᵀ K
-        var g = u0.transpose(-1, -2).matmul(k);                                             // (B, H, N, dh, dh): U₀ᵀ K
+        var px = p.matmul(x);                                                               // (B, H, N, C, 2dh): [P W | P U₀]
+        var qw = q - px.narrow(-1, 0, dh);                                                  // (B, H, N, C, dh): Q − P W
+        var xk = x.transpose(-1, -2).matmul(k);                                             // (B, H, N, 2dh, dh): [Wᵀ K ; U₀ᵀ K]
+        var m = eye(dh, dtype: q.dtype, device: q.device) - xk.narrow(-2, 0, dh);          // (B, H, N, dh, dh): I − Wᵀ K
+        var g = xk.narrow(-2, dh, dh);                                                      // (B, H, N, dh, dh): U₀ᵀ K
 
         // The chunk-start states S_0 .. S_{N-1}, then the state after the last chunk, as (B·H, dh, dh).
         var ms = m.reshape(batch * heads, n, dh, dh).unbind(1);
@@ -164,9 +181,7 @@ public sealed class DeltaTttLayer : TttMixer
             s = s is null ? gs[i] : s.matmul(ms[i]) + gs[i];                                 // S M + G
         }
         var sn = (n == 1 ? starts[0].unsqueeze(1) : stack(starts, 1)).reshape(batch, heads, n, dh, dh);   // (B, H, N, dh, dh)
-        var o = qw.matmul(sn.transpose(-1, -2)) + pu;                                       // (B, H, N, C, dh)
-        o = o.reshape(batch, heads, n * c, dh);                                             // (B, H, N·C, dh)
-        if (pad > 0) o = o.narrow(2, 0, time);
+        var o = qw.matmul(sn.transpose(-1, -2)) + px.narrow(-1, dh, dh);                   // (B, H, N, C, dh): (Q − P W) S₀ᵀ + P U₀
         return (o.MoveToOuterDisposeScope(), s!.reshape(batch, heads, dh, dh).MoveToOuterDisposeScope());
     }
 }
@@ -195,13 +210,20 @@ public sealed class ShortConv : nn.Module
     /// </summary>
     internal static (Tensor Y, Tensor Tail) Apply(Tensor x, Tensor weight, Tensor? tail)
     {
+        var (y, next) = ApplyChannelsFirst(x, weight, tail);
+        return (y.transpose(1, 2), next);
+    }
+
+    /// <summary>As <see cref="Apply"/>, with the convolution returned channels first (B, F, T): one grouped conv1d.</summary>
+    internal static (Tensor Y, Tensor Tail) ApplyChannelsFirst(Tensor x, Tensor weight, Tensor? tail)
+    {
         using var scope = NewDisposeScope();
         long batch = x.shape[0], time = x.shape[1], channels = x.shape[2], kernel = weight.shape[1];
         tail ??= zeros(batch, kernel - 1, channels, x.dtype, x.device);
+        if (time == 0) return (zeros(batch, channels, 0, x.dtype, x.device).MoveToOuterDisposeScope(), tail.alias().MoveToOuterDisposeScope());
         var padded = cat([tail, x], 1);                                                     // (B, T + K - 1, F)
-        var y = padded.narrow(1, 0, time) * weight.select(1, 0);                            // (B, T, F)
-        for (long j = 1; j < kernel; j++)
-            y = y + padded.narrow(1, j, time) * weight.select(1, j);
+        // conv1d is a cross-correlation: y[c, t] = Σ_j weight[c, 0, j] · padded[c, t + j], the sum above.
+        var y = nn.functional.conv1d(padded.transpose(1, 2), weight.unsqueeze(1), groups: channels);   // (B, F, T)
         var next = padded.narrow(1, time, kernel - 1);                                      // (B, K - 1, F)
         return (y.MoveToOuterDisposeScope(), next.MoveToOuterDisposeScope());
     }
