@@ -16,10 +16,10 @@ static class AttentionTrainer
         options.Validate();
         var config = options.ToConfig(vocabSize);
         torch.set_num_threads(options.Threads > 0 ? options.Threads : Environment.ProcessorCount);
-        manual_seed(options.Seed);
+        manual_seed(options.EffectiveSeed);
         var model = new AttentionModel(config);
         using var optimizer = new AdamW(model.named_parameters(), options.WeightDecay);
-        var sampler = WindowSampler.FromSeed(options.Seed);
+        var sampler = WindowSampler.FromSeed(options.EffectiveSeed);
         int window = options.ContextLength + 1;
         for (int step = 0; step < options.MaxSteps; step++)
         {

@@ -13,6 +13,7 @@
 // Training needs libtorch, so as in 01 the file sets UsesTorchBackend=true (Directory.Build.targets adds
 // the libtorch package and the Debian loader fix). Loading and predicting alone would not.
 #:project ../../src/BitTtt.MLNet/BitTtt.MLNet.csproj
+#:project ../../src/BitTtt.MLNet.Training/BitTtt.MLNet.Training.csproj
 #:property UsesTorchBackend=true
 #:property PublishAot=false
 

@@ -10,18 +10,28 @@ namespace BitTtt.MLNet;
 /// sampling options per call, streaming, and sessions. <see cref="Complete"/> and
 /// <see cref="CompleteStreamingAsync"/> each run in a fresh session (thread-safe, results independent of
 /// earlier calls); <see cref="CreateSession"/> keeps its TTT state across calls (memory, learn, save/load),
-/// one session per conversation and thread.
+/// one session per conversation and thread. The generator borrows the model of the transformer it came from:
+/// once that transformer (or its pipeline) is disposed, calls throw <see cref="ObjectDisposedException"/>.
 /// </summary>
 public sealed class BitLlamaTextGenerator
 {
-    internal BitLlamaTextGenerator(Llama model, SamplingOptions defaults)
+    readonly BitLlamaTransformer _owner;
+
+    internal BitLlamaTextGenerator(BitLlamaTransformer owner)
     {
-        Model = model;
-        DefaultOptions = defaults;
+        _owner = owner;
+        DefaultOptions = owner.Settings.ToSampling();
     }
 
-    /// <summary>The managed model (weights shared and immutable).</summary>
-    public Llama Model { get; }
+    /// <summary>The managed model (weights shared and immutable), owned by the transformer this generator came from.</summary>
+    public Llama Model
+    {
+        get
+        {
+            _owner.ThrowIfDisposed();
+            return _owner.Model;
+        }
+    }
 
     /// <summary>The generation defaults the model was trained or saved with (seed included).</summary>
     public SamplingOptions DefaultOptions { get; }

@@ -13,6 +13,7 @@ namespace BitTtt.MLNet;
 /// libtorch. Each row gets a fresh TTT session with the stored seed, so a row's completion does not depend on
 /// the other rows, on their order, or on how many cursors ML.NET reads in parallel.
 /// A thin wrapper over ML.NET's CustomMapping transformer; works in PredictionEngine and in Transform.
+/// Ownership: the transformer owns its <see cref="Model"/>; see <see cref="Dispose"/>.
 /// </summary>
 public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
 {
@@ -22,13 +23,12 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     int _generated;
 
     internal BitLlamaTransformer(TransformsCatalog catalog, BitLlamaConfig config, BitLlamaTokenizer tokenizer,
-        IReadOnlyList<SafeTensorData> weights, GenerationSettings settings, BitLlamaTrainingSummary? training)
+        IReadOnlyList<SafeTensorData> weights, GenerationSettings settings)
     {
         Settings = settings;
         Config = config;
         Tokenizer = tokenizer;
         Weights = weights;
-        Training = training;
         _llama = Llama.FromWeights(config, tokenizer, weights);
         Inner = CreateMapping(catalog, settings.PromptColumnName, settings.CompletionColumnName, Generate)
             .Fit(TokenizeForBitLlamaTransformer.EmptyInput(settings.PromptColumnName));
@@ -40,10 +40,15 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     public string PromptColumnName => Settings.PromptColumnName;
     /// <summary>The String column this transformer adds.</summary>
     public string CompletionColumnName => Settings.CompletionColumnName;
-    /// <summary>What Fit measured (losses, steps, token counts); null for a model loaded from a file.</summary>
-    public BitLlamaTrainingSummary? Training { get; }
-    /// <summary>The managed inference model (weights shared, immutable; sessions hold the TTT state).</summary>
+    /// <summary>
+    /// The managed inference model (weights shared, immutable; sessions hold the TTT state). This transformer
+    /// owns it: generators, chat clients, sessions and prediction engines borrow it, and stop with an
+    /// <see cref="ObjectDisposedException"/> once the transformer (or a pipeline holding it) is disposed.
+    /// </summary>
     public Llama Model => _llama;
+
+    /// <summary>True once this transformer (or a pipeline holding it) was disposed; its model is then unusable.</summary>
+    public bool IsDisposed => _llama.IsDisposed;
 
     internal GenerationSettings Settings { get; }
     /// <summary>Completions generated so far (tests check that Transform is lazy).</summary>
@@ -57,6 +62,7 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     /// </summary>
     public string Generate(string? prompt)
     {
+        ThrowIfDisposed();
         if (string.IsNullOrEmpty(prompt)) return "";
         Interlocked.Increment(ref _generated);
         using var session = _llama.CreateSession();
@@ -69,10 +75,26 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
         ModelZip.Save(ctx, Inner, ModelZip.ModelEntry, ModelZip.ModelPayload(this));
 
     /// <summary>Writes the model as a single <c>.bitt</c> file (docs/model.md §4.3), atomically.</summary>
-    internal void SaveBitt(string path) =>
+    internal void SaveBitt(string path)
+    {
+        ThrowIfDisposed();
         ModelPackage.WriteBitt(path, Settings.WriteTo(Config), Tokenizer.ToJson(), Weights);
+    }
 
+    /// <summary>
+    /// Ends the model: running generations stop within one token, and every later call through this transformer,
+    /// its prediction engines, generators, chat clients or sessions throws <see cref="ObjectDisposedException"/>.
+    /// Disposing a fitted pipeline (<c>TransformerChain</c>) disposes this too. Keep it alive while those are in use.
+    /// </summary>
     public void Dispose() => _llama.Dispose();
+
+    internal void ThrowIfDisposed()
+    {
+        if (_llama.IsDisposed)
+            throw new ObjectDisposedException(nameof(BitLlamaTransformer),
+                "This BitLlama model was disposed (its BitLlamaTransformer, or the pipeline holding it). Prediction engines, " +
+                "text generators, chat clients and sessions borrow the transformer's model: keep it alive while they are in use.");
+    }
 
     internal static CustomMappingEstimator<BitLlamaTextInput, BitLlamaCompletionOutput> CreateMapping(
         TransformsCatalog catalog, string promptColumnName, string completionColumnName, Func<string?, string> generate)
@@ -98,30 +120,3 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
 /// <summary>Placeholder input of the schema-only mapping. Not for direct use.</summary>
 [System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
 public sealed class BitLlamaNoInput;
-
-/// <summary>What a BitLlama Fit measured.</summary>
-public sealed record BitLlamaTrainingSummary
-{
-    /// <summary>Optimizer steps reached (counting resumed ones).</summary>
-    public required int Steps { get; init; }
-    /// <summary>False when training stopped early (StopAfterSteps).</summary>
-    public required bool Completed { get; init; }
-    public required double TrainLoss { get; init; }
-    /// <summary>Mean next-token cross-entropy (nats) on the validation tokens; null without validation data.</summary>
-    public double? ValidationLoss { get; init; }
-    /// <summary>
-    /// Cross-entropy (nats) of the validation tokens under the training corpus' unigram distribution
-    /// (add-one smoothed): what a model that ignores context scores. A useful model is below it.
-    /// </summary>
-    public double? UnigramValidationLoss { get; init; }
-    /// <summary>
-    /// The unigram (add-one), interpolated Kneser-Ney bigram and trigram cross-entropies (nats/token) of the
-    /// validation tokens, counted on the training tokens; null without validation data. A model that does not
-    /// beat the trigram has learned less than counting would.
-    /// </summary>
-    public BitTtt.Evaluation.BaselineLosses? Baselines { get; init; }
-    public required long TrainTokens { get; init; }
-    public long ValidationTokens { get; init; }
-    public string? CheckpointPath { get; init; }
-    public required TimeSpan Elapsed { get; init; }
-}

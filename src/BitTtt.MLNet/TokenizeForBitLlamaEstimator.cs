@@ -26,6 +26,9 @@ public sealed class TokenizeForBitLlamaEstimator : IEstimator<TokenizeForBitLlam
         if (tokenizer is not null) RequireSerializable(tokenizer);
     }
 
+    /// <summary>The text column; InputColumnName null means the output column's name, as in ML.NET.</summary>
+    string Input => _options.InputColumnName ?? _options.OutputColumnName;
+
     /// <summary>The token column carries the tokenizer as tokenizer.json (and .bitt ships it): it must serialize.</summary>
     static void RequireSerializable(BitLlamaTokenizer tokenizer)
     {
@@ -39,18 +42,18 @@ public sealed class TokenizeForBitLlamaEstimator : IEstimator<TokenizeForBitLlam
     public TokenizeForBitLlamaTransformer Fit(IDataView input)
     {
         ArgumentNullException.ThrowIfNull(input);
-        var column = SchemaChecks.Text(input.Schema, _options.InputColumnName);
+        var column = SchemaChecks.Text(input.Schema, Input);
         var tokenizer = _given ?? Train(input, column);
-        return new TokenizeForBitLlamaTransformer(_catalog, tokenizer, _options.InputColumnName, _options.OutputColumnName);
+        return new TokenizeForBitLlamaTransformer(_catalog, tokenizer, Input, _options.OutputColumnName);
     }
 
     public SchemaShape GetOutputSchema(SchemaShape inputSchema)
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
-        SchemaChecks.Text(inputSchema, _options.InputColumnName);
+        SchemaChecks.Text(inputSchema, Input);
         // SchemaShape.Column cannot be built outside ML.NET: borrow the shape from an unfitted mapping.
         return TokenizeForBitLlamaTransformer
-            .CreateMapping(_catalog, _options.InputColumnName, _options.OutputColumnName, "", tokenizer: null)
+            .CreateMapping(_catalog, Input, _options.OutputColumnName, "", tokenizer: null)
             .GetOutputSchema(inputSchema);
     }
 

@@ -3,8 +3,8 @@ namespace BitTtt.MLNet;
 /// <summary>Options of <see cref="TokenizeForBitLlamaEstimator"/>.</summary>
 public sealed class TokenizeForBitLlamaOptions
 {
-    /// <summary>The text column to tokenize.</summary>
-    public string InputColumnName { get; set; } = BitLlamaDefaults.TextColumnName;
+    /// <summary>The text column to tokenize; null = the same as <see cref="OutputColumnName"/>, as everywhere in ML.NET.</summary>
+    public string? InputColumnName { get; set; } = BitLlamaDefaults.TextColumnName;
     /// <summary>The added column: a variable-length vector of UInt32 token ids.</summary>
     public string OutputColumnName { get; set; } = BitLlamaDefaults.TokensColumnName;
     /// <summary>Vocabulary size of the byte-level BPE trained by Fit (3 specials + 256 bytes + merges).</summary>
@@ -14,10 +14,10 @@ public sealed class TokenizeForBitLlamaOptions
 
     internal void Validate()
     {
-        BitLlamaOptions.CheckName(InputColumnName, nameof(InputColumnName));
-        BitLlamaOptions.CheckName(OutputColumnName, nameof(OutputColumnName));
+        if (InputColumnName is not null) OptionChecks.Name(InputColumnName, nameof(InputColumnName));
+        OptionChecks.Name(OutputColumnName, nameof(OutputColumnName));
         // 3 specials + 256 byte symbols is the smallest byte-level vocabulary.
-        BitLlamaOptions.Check(VocabSize >= 259, nameof(VocabSize), $"must be at least 259 (3 specials + 256 bytes), got {VocabSize}");
-        BitLlamaOptions.Check(MinFrequency >= 1, nameof(MinFrequency), $"must be at least 1, got {MinFrequency}");
+        OptionChecks.Check(VocabSize >= 259, nameof(VocabSize), $"must be at least 259 (3 specials + 256 bytes), got {VocabSize}");
+        OptionChecks.Check(MinFrequency >= 1, nameof(MinFrequency), $"must be at least 1, got {MinFrequency}");
     }
 }

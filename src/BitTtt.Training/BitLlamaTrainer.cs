@@ -67,11 +67,11 @@ public sealed class BitLlamaTrainer
         torch.set_num_threads(_options.Threads > 0 ? _options.Threads : Environment.ProcessorCount);
         if (CheckpointPath is { } path) TrainingCheckpoint.EnsureWritable(path);
 
-        manual_seed(_options.Seed);
+        manual_seed(_options.EffectiveSeed);
         using var model = new BitLlamaModel(Config);
         model.to(device);
         using var optimizer = new AdamW(model.named_parameters(), _options.WeightDecay);
-        var sampler = WindowSampler.FromSeed(_options.Seed);
+        var sampler = WindowSampler.FromSeed(_options.EffectiveSeed);
         int step = 0;
         if (_options.Resume)
         {

@@ -1,10 +1,12 @@
 namespace BitTtt.Training;
 
 /// <summary>
-/// Options of a training run; defaults from docs/model.md §5. <see cref="Validate"/> throws an
-/// <see cref="ArgumentException"/> naming the first bad option.
+/// Options of a training run; defaults from docs/model.md §5 (<see cref="TrainingDefaults"/>). This is the one
+/// definition of the training options: the ML.NET layer's <c>BitLlamaOptions</c> derives from it and
+/// <c>bit-llama train</c> has one flag per property (tests reflect over both). <see cref="Validate"/> throws an
+/// <see cref="ArgumentOutOfRangeException"/> naming the first bad option.
 /// </summary>
-public sealed class TrainingOptions
+public class TrainingOptions
 {
     public int HiddenDim { get; set; } = TrainingDefaults.HiddenDim;
     public int NumLayers { get; set; } = TrainingDefaults.NumLayers;
@@ -36,7 +38,11 @@ public sealed class TrainingOptions
     public int TttHeadDim { get; set; } = TrainingDefaults.TttHeadDim;
     /// <summary>Delta only: kernel of the short causal convolution; 0 = none.</summary>
     public int TttConv { get; set; } = TrainingDefaults.TttConv;
-    public int Seed { get; set; } = TrainingDefaults.Seed;
+    /// <summary>
+    /// Seeds weight initialisation and batch order. Null = not set: <see cref="TrainingDefaults.Seed"/> for the
+    /// trainer and the CLI; in ML.NET, a seed drawn from the <c>MLContext</c>'s random (so <c>new MLContext(seed: 1)</c> reproduces a Fit).
+    /// </summary>
+    public int? Seed { get; set; }
     /// <summary><c>cpu</c> or <c>cuda</c> (<c>cuda:N</c>).</summary>
     public string Device { get; set; } = TrainingDefaults.Device;
     public double WeightDecay { get; set; } = TrainingDefaults.WeightDecay;
@@ -57,52 +63,56 @@ public sealed class TrainingOptions
     /// <summary>Draw <c>loss.png</c> (written beside the checkpoint) with a log10 step axis instead of a linear one.</summary>
     public bool LossCurveLogX { get; set; }
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the first invalid option.</summary>
-    public void Validate()
+    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> (an <see cref="ArgumentException"/>) naming the first invalid option.</summary>
+    public virtual void Validate()
     {
-        static void Positive(int value, string name)
-        {
-            if (value <= 0) throw new ArgumentException($"{name} must be positive, got {value}", name);
-        }
-        static void PositiveFinite(double value, string name)
-        {
-            if (!double.IsFinite(value) || value <= 0) throw new ArgumentException($"{name} must be a finite number > 0, got {value}", name);
-        }
-        if (HiddenDim <= 0 || HiddenDim % 4 != 0)
-            throw new ArgumentException($"{nameof(HiddenDim)} must be a positive multiple of 4, got {HiddenDim}", nameof(HiddenDim));
-        Positive(NumLayers, nameof(NumLayers));
-        if (IntermediateDim < 0) throw new ArgumentException($"{nameof(IntermediateDim)} must be >= 0 (0 = 4 * HiddenDim), got {IntermediateDim}", nameof(IntermediateDim));
-        Positive(ContextLength, nameof(ContextLength));
-        Positive(BatchSize, nameof(BatchSize));
-        PositiveFinite(LearningRate, nameof(LearningRate));
-        if (WarmupSteps < 0) throw new ArgumentException($"{nameof(WarmupSteps)} must be >= 0, got {WarmupSteps}", nameof(WarmupSteps));
-        if (!double.IsFinite(MinLearningRate) || MinLearningRate < 0 || MinLearningRate > LearningRate)
-            throw new ArgumentException($"{nameof(MinLearningRate)} must be between 0 and {nameof(LearningRate)} ({LearningRate}), got {MinLearningRate}", nameof(MinLearningRate));
-        Positive(SaveInterval, nameof(SaveInterval));
-        Positive(MaxSteps, nameof(MaxSteps));
-        if (TttType is not (TttType.Reconstruct or TttType.Delta))
-            throw new ArgumentException($"{nameof(TttType)} must be Reconstruct or Delta, got {(int)TttType}", nameof(TttType));
-        if (InnerLr is { } innerLr && (!float.IsFinite(innerLr) || innerLr < 0))
-            throw new ArgumentException($"{nameof(InnerLr)} must be a finite number >= 0, got {innerLr}", nameof(InnerLr));
-        Positive(TttChunk, nameof(TttChunk));
+        Check(HiddenDim > 0 && HiddenDim % 4 == 0, nameof(HiddenDim), $"must be a positive multiple of 4, got {HiddenDim}");
+        Check(NumLayers > 0, nameof(NumLayers), $"must be positive, got {NumLayers}");
+        Check(IntermediateDim >= 0, nameof(IntermediateDim), $"must be >= 0 (0 = 4 * HiddenDim), got {IntermediateDim}");
+        Check(ContextLength > 0, nameof(ContextLength), $"must be positive, got {ContextLength}");
+        Check(BatchSize > 0, nameof(BatchSize), $"must be positive, got {BatchSize}");
+        Check(double.IsFinite(LearningRate) && LearningRate > 0, nameof(LearningRate), $"must be a finite number > 0, got {LearningRate}");
+        Check(WarmupSteps >= 0, nameof(WarmupSteps), $"must be >= 0, got {WarmupSteps}");
+        Check(double.IsFinite(MinLearningRate) && MinLearningRate >= 0 && MinLearningRate <= LearningRate, nameof(MinLearningRate),
+            $"must be between 0 and {nameof(LearningRate)} ({LearningRate}), got {MinLearningRate}");
+        Check(SaveInterval > 0, nameof(SaveInterval), $"must be positive, got {SaveInterval}");
+        Check(MaxSteps > 0, nameof(MaxSteps), $"must be positive, got {MaxSteps}");
+        Check(TttType is TttType.Reconstruct or TttType.Delta, nameof(TttType), $"must be Reconstruct or Delta, got {(int)TttType}");
+        Check(InnerLr is not { } innerLr || float.IsFinite(innerLr) && innerLr >= 0, nameof(InnerLr), $"must be a finite number >= 0, got {InnerLr}");
+        Check(TttChunk > 0, nameof(TttChunk), $"must be positive, got {TttChunk}");
         if (TttType == TttType.Delta)
         {
-            Positive(TttHeads, nameof(TttHeads));
-            if (TttHeadDim < 0) throw new ArgumentException($"{nameof(TttHeadDim)} must be >= 0 (0 = HiddenDim / TttHeads), got {TttHeadDim}", nameof(TttHeadDim));
-            if (TttHeadDim == 0 && HiddenDim % TttHeads != 0)
-                throw new ArgumentException($"{nameof(TttHeads)} ({TttHeads}) must divide {nameof(HiddenDim)} ({HiddenDim}) unless {nameof(TttHeadDim)} is given", nameof(TttHeads));
-            if (TttConv < 0) throw new ArgumentException($"{nameof(TttConv)} must be >= 0 (0 = no convolution), got {TttConv}", nameof(TttConv));
+            Check(TttHeads > 0, nameof(TttHeads), $"must be positive, got {TttHeads}");
+            Check(TttHeadDim >= 0, nameof(TttHeadDim), $"must be >= 0 (0 = HiddenDim / TttHeads), got {TttHeadDim}");
+            Check(TttHeadDim > 0 || HiddenDim % TttHeads == 0, nameof(TttHeads), $"({TttHeads}) must divide {nameof(HiddenDim)} ({HiddenDim}) unless {nameof(TttHeadDim)} is given");
+            Check(TttConv >= 0, nameof(TttConv), $"must be >= 0 (0 = no convolution), got {TttConv}");
         }
-        if (!double.IsFinite(WeightDecay) || WeightDecay < 0) throw new ArgumentException($"{nameof(WeightDecay)} must be >= 0, got {WeightDecay}", nameof(WeightDecay));
-        PositiveFinite(GradientClip, nameof(GradientClip));
-        if (EvalInterval < 0) throw new ArgumentException($"{nameof(EvalInterval)} must be >= 0, got {EvalInterval}", nameof(EvalInterval));
-        Positive(EvalBatches, nameof(EvalBatches));
-        if (StopAfterSteps is { } stop) Positive(stop, nameof(StopAfterSteps));
-        if (Threads < 0) throw new ArgumentException($"{nameof(Threads)} must be >= 0 (0 = all cores), got {Threads}", nameof(Threads));
-        if (Resume && CheckpointDirectory is null)
-            throw new ArgumentException($"{nameof(Resume)} needs a {nameof(CheckpointDirectory)} to resume from", nameof(CheckpointDirectory));
-        TorchDevice.Parse(Device);
+        Check(IsDeviceName(Device), nameof(Device), $"must be cpu, cuda or cuda:N, got '{Device}'");
+        Check(double.IsFinite(WeightDecay) && WeightDecay >= 0, nameof(WeightDecay), $"must be a finite number >= 0, got {WeightDecay}");
+        Check(double.IsFinite(GradientClip) && GradientClip > 0, nameof(GradientClip), $"must be a finite number > 0, got {GradientClip}");
+        Check(EvalInterval >= 0, nameof(EvalInterval), $"must be >= 0 (0 = only at the end), got {EvalInterval}");
+        Check(EvalBatches > 0, nameof(EvalBatches), $"must be positive, got {EvalBatches}");
+        Check(StopAfterSteps is null or > 0, nameof(StopAfterSteps), $"must be positive, got {StopAfterSteps}");
+        Check(Threads >= 0, nameof(Threads), $"must be >= 0 (0 = all cores), got {Threads}");
+        Check(!Resume || CheckpointDirectory is not null, nameof(Resume), $"needs {nameof(CheckpointDirectory)} (the checkpoint to resume from)");
     }
+
+    /// <summary>Throws <c>ArgumentOutOfRangeException(option, "option message.")</c> unless <paramref name="ok"/>.</summary>
+    protected static void Check(bool ok, string option, string message)
+    {
+        if (!ok) throw new ArgumentOutOfRangeException(option, $"{option} {message}.");
+    }
+
+    // The name only (no libtorch is loaded here): a typo such as "gpu" fails before anything trains.
+    static bool IsDeviceName(string? device)
+    {
+        if (string.IsNullOrWhiteSpace(device)) return false;
+        try { TorchDevice.Parse(device); return true; }
+        catch (ArgumentException) { return false; }
+    }
+
+    /// <summary>The seed this run uses: <see cref="Seed"/>, or <see cref="TrainingDefaults.Seed"/>.</summary>
+    public int EffectiveSeed => Seed ?? TrainingDefaults.Seed;
 
     /// <summary>The inner learning rate this run uses: <see cref="InnerLr"/>, or the type's default.</summary>
     public float EffectiveInnerLr => InnerLr ?? TrainingDefaults.InnerLrFor(TttType);

@@ -88,8 +88,12 @@ public sealed class TrainCommandTests
         {
             (["--ttt-type", "mamba"], "--ttt-type must be 'delta' or 'reconstruct', got 'mamba'"),
             (["--ttt-type", "reconstruct", "--ttt-conv", "2"], "--ttt-conv applies only to --ttt-type delta"),
-            (["--ttt-heads", "3"], "TttHeads (3) must divide HiddenDim (16)"),
-            (["--ttt-conv", "-1"], "TttConv must be >= 0"),
+            (["--ttt-heads", "3"], "--ttt-heads (3) must divide --dim (16)"),
+            (["--ttt-conv", "-1"], "--ttt-conv must be >= 0"),
+            // The flags that came last: each reaches the options, and its error names the flag.
+            (["--weight-decay", "-1"], "--weight-decay must be a finite number >= 0, got -1"),
+            (["--grad-clip", "0"], "--grad-clip must be a finite number > 0, got 0"),
+            (["--eval-batches", "0"], "--eval-batches must be positive, got 0"),
         })
         {
             r = Train(text, Path.Combine(dir, "bad"), ["--steps", "1", .. args]);
@@ -237,7 +241,7 @@ public sealed class TrainCommandTests
 
         r = Train(text, Path.Combine(dir, "tpu"), "--steps", "2", "--device", "tpu");
         Assert.AreEqual(1, r.ExitCode);
-        Assert.AreEqual("bit-llama: error: device 'tpu' is not supported; use cpu or cuda (cuda:N)", r.StdErr.Trim());
+        Assert.AreEqual("bit-llama: error: --device must be cpu, cuda or cuda:N, got 'tpu'.", r.StdErr.Trim());
     }
 
     [TestMethod]

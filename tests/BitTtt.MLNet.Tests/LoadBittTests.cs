@@ -15,31 +15,9 @@ namespace BitTtt.MLNet.Tests;
 [TestClass]
 public sealed class LoadBittTests
 {
-    static BitLlamaConfig _config = null!;
-    static string _tokenizer = null!;
-    static List<SafeTensorData> _tensors = null!;
+    static BitLlamaConfig _config => RandomModel.Config;
 
-    [ClassInitialize]
-    public static void WriteModel(TestContext _)
-    {
-        _tokenizer = BpeTrainer.TrainFromTexts(["the whale swam in the sea. the sea was calm and the whale was white."],
-            new BpeTrainerOptions { VocabSize = 290, MinFrequency = 1 });
-        _config = new BitLlamaConfig { VocabSize = BitLlamaTokenizer.FromJson(_tokenizer).VocabSize, HiddenDim = 16, NumLayers = 1, InnerLr = 0.1f, TttChunk = 4 };
-        var rng = new Random(1);
-        _tensors = BitLlamaWeights.Expected(_config).Select(t =>
-        {
-            var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
-            for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)(rng.NextDouble() * 2 - 1);
-            return new SafeTensorData(t.Name, t.Shape, data);
-        }).ToList();
-    }
-
-    static string Write(BitLlamaConfig config)
-    {
-        string path = TinyCorpus.NewPath("model.bitt");
-        ModelPackage.WriteBitt(path, config, _tokenizer, _tensors);
-        return path;
-    }
+    static string Write(BitLlamaConfig config) => RandomModel.Write(config);
 
     static BitLlamaConfig WithSettings(JsonNode? settings) =>
         _config with { Extra = new Dictionary<string, JsonNode?> { ["mlnet"] = settings } };
@@ -101,49 +79,4 @@ public sealed class LoadBittTests
         string emptyColumn = Write(WithSettings(new JsonObject { ["prompt_column"] = "" }));
         StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => ml.Model.LoadBitt(emptyColumn)).Message, "'mlnet.prompt_column'");
     }
-
-    [TestMethod]
-    public void SchemaAndOptionErrors_ComeBeforeAnyRowIsRead()
-    {
-        // SchemaShape.Create is internal to ML.NET, so the check runs through Fit on a view whose cursors
-        // fail: the errors below must come from GetOutputSchema, before any data is touched.
-        var ml = new MLContext(seed: 1);
-        var text = new UnreadableView(ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "x" } }));
-
-        // The simple overload forwards its arguments: the named column and the shape are what get checked.
-        var missing = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama("Ids", hiddenDim: 16, numLayers: 1, maxSteps: 3).Fit(text));
-        StringAssert.Contains(missing.Message, "Could not find input column 'Ids'");
-        var wrongType = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama("Text", hiddenDim: 16).Fit(text));
-        StringAssert.Contains(wrongType.Message, "Schema mismatch for input column 'Text': expected vector of UInt32, got String");
-        var shape = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
-            .Append(ml.Transforms.BitLlama("Tokens", hiddenDim: 30)).Fit(text));
-        Assert.AreEqual(nameof(BitLlamaOptions.HiddenDim), shape.ParamName);
-        var steps = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
-            .Append(ml.Transforms.BitLlama(maxSteps: 0)).Fit(text));
-        Assert.AreEqual(nameof(BitLlamaOptions.MaxSteps), steps.ParamName);
-        var noText = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
-            .Append(ml.Transforms.BitLlama()).Fit(new UnreadableView(ml.Data.LoadFromEnumerable(new[] { new OtherRow() }))));
-        StringAssert.Contains(noText.Message, "Could not find input column 'Text'");
-        Assert.AreEqual(0, text.Cursors);
-    }
-
-    /// <summary>A view whose schema is readable but whose rows are not: any cursor is a test failure.</summary>
-    sealed class UnreadableView(IDataView inner) : IDataView
-    {
-        public int Cursors;
-        public bool CanShuffle => inner.CanShuffle;
-        public DataViewSchema Schema => inner.Schema;
-        public long? GetRowCount() => null;
-
-        public DataViewRowCursor GetRowCursor(IEnumerable<DataViewSchema.Column> columnsNeeded, Random? rand = null)
-        {
-            Interlocked.Increment(ref Cursors);
-            throw new AssertFailedException("a row was read before the schema and options were checked");
-        }
-
-        public DataViewRowCursor[] GetRowCursorSet(IEnumerable<DataViewSchema.Column> columnsNeeded, int n, Random? rand = null) =>
-            [GetRowCursor(columnsNeeded, rand)];
-    }
-
-    sealed class OtherRow { public string Body { get; set; } = ""; }
 }

@@ -1,9 +1,6 @@
-using BitTtt.MLNet;
-using Microsoft.ML;
-
 namespace BitTtt.MLNet.Tests;
 
-/// <summary>A few KB of data/moby-dick.txt and the tiny configuration every test trains with.</summary>
+/// <summary>A few KB of data/moby-dick.txt in temp files (shared by the predict-only and the training tests).</summary>
 internal static class TinyCorpus
 {
     public static string Directory { get; } = CreateDirectory();
@@ -14,31 +11,7 @@ internal static class TinyCorpus
     /// <summary>Later text of the book, for a validation set.</summary>
     public static string ValidationPath { get; } = WriteText("moby-valid.txt", 200_000, 3_000);
 
-    public static BitLlamaOptions Options(int maxSteps = 16) => new()
-    {
-        TokensColumnName = "Tokens",
-        HiddenDim = 16,
-        NumLayers = 1,
-        ContextLength = 32,
-        BatchSize = 4,
-        MaxSteps = maxSteps,
-        WarmupSteps = 2,
-        LearningRate = 3e-3,
-        EvalInterval = 8,
-        EvalBatches = 2,
-        TttChunk = 4,
-        Threads = 1,
-        MaxNewTokens = 12,
-        Seed = 7,
-        ValidationFraction = 0.25,
-    };
-
     public const int VocabSize = 320;
-
-    /// <summary>The README pipeline on the tiny configuration.</summary>
-    public static IEstimator<ITransformer> Pipeline(MLContext ml, BitLlamaOptions? options = null) =>
-        ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: VocabSize)
-            .Append(ml.Transforms.BitLlama(options ?? Options()));
 
     public static string NewPath(string name) => Path.Combine(Directory, $"{Guid.NewGuid():N}-{name}");
 

@@ -172,7 +172,7 @@ public sealed class TrainerTests
 
         var bad = Tiny(null);
         bad.HiddenDim = 18;
-        e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(bad, Vocab));
+        e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new BitLlamaTrainer(bad, Vocab));
         StringAssert.Contains(e.Message, "HiddenDim");
 
         string blocker = Path.Combine(dir, "file-not-dir");

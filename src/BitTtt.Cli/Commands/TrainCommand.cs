@@ -40,8 +40,11 @@ internal sealed class TrainCommand : ICliCommand
         var tttHeads = new Option<int>("--ttt-heads") { Description = "delta: heads", DefaultValueFactory = _ => d.TttHeads };
         var tttHeadDim = new Option<int>("--ttt-head-dim") { Description = "delta: width of one head (0 = dim / heads)", DefaultValueFactory = _ => d.TttHeadDim };
         var tttConv = new Option<int>("--ttt-conv") { Description = "delta: kernel of the short causal convolution on q, k, v (0 = none)", DefaultValueFactory = _ => d.TttConv };
-        var seed = new Option<int>("--seed") { Description = "random seed (initialization and window sampling)", DefaultValueFactory = _ => d.Seed };
+        var seed = new Option<int>("--seed") { Description = "random seed (initialization and window sampling)", DefaultValueFactory = _ => d.EffectiveSeed };
         var evalInterval = new Option<int>("--eval-interval") { Description = "steps between validation losses (0 = only at the end)", DefaultValueFactory = _ => d.EvalInterval };
+        var evalBatches = new Option<int>("--eval-batches") { Description = "batches of --batch-size windows per validation loss", DefaultValueFactory = _ => d.EvalBatches };
+        var weightDecay = new Option<double>("--weight-decay") { Description = "AdamW weight decay (matrices only)", DefaultValueFactory = _ => d.WeightDecay };
+        var gradClip = new Option<double>("--grad-clip") { Description = "maximum global gradient L2 norm", DefaultValueFactory = _ => d.GradientClip };
         var device = new Option<string>("--device") { Description = "cpu or cuda", DefaultValueFactory = _ => d.Device };
         var threads = new Option<int>("--threads") { Description = "libtorch threads (0 = all cores)", DefaultValueFactory = _ => d.Threads };
         var output = new Option<string>("--output") { Description = "output directory: tokenizer, tokens, checkpoint, model", Required = true };
@@ -52,7 +55,8 @@ internal sealed class TrainCommand : ICliCommand
         var command = new Command("train", "Train a BitLlama model on a text file.")
         {
             data, tokenizer, vocabSize, dim, layers, intermediate, contextLen, batchSize, lr, warmup, minLr, saveInterval, steps,
-            tttType, innerLr, tttChunk, tttHeads, tttHeadDim, tttConv, seed, evalInterval, device, threads, output, resume, stopAfter, logX,
+            tttType, innerLr, tttChunk, tttHeads, tttHeadDim, tttConv, seed, evalInterval, evalBatches, weightDecay, gradClip,
+            device, threads, output, resume, stopAfter, logX,
         };
         command.SetAction(r => CliCommands.Run(() => Run(r.Get(data), r.GetValue(tokenizer), r.GetResult(vocabSize) is { Implicit: false } ? r.Get(vocabSize) : null, r.Get(output), new TrainingOptions
         {
@@ -60,7 +64,8 @@ internal sealed class TrainCommand : ICliCommand
             BatchSize = r.Get(batchSize), LearningRate = r.Get(lr), WarmupSteps = r.Get(warmup), MinLearningRate = r.Get(minLr),
             SaveInterval = r.Get(saveInterval), MaxSteps = r.Get(steps), TttType = ParseTttType(r, tttType, [tttHeads, tttHeadDim, tttConv]),
             InnerLr = r.GetValue(innerLr), TttChunk = r.Get(tttChunk), TttHeads = r.Get(tttHeads), TttHeadDim = r.Get(tttHeadDim), TttConv = r.Get(tttConv),
-            Seed = r.Get(seed), EvalInterval = r.Get(evalInterval), Device = r.Get(device), Threads = r.Get(threads),
+            Seed = r.Get(seed), EvalInterval = r.Get(evalInterval), EvalBatches = r.Get(evalBatches), WeightDecay = r.Get(weightDecay),
+            GradientClip = r.Get(gradClip), Device = r.Get(device), Threads = r.Get(threads),
             StopAfterSteps = r.GetValue(stopAfter), Resume = r.Get(resume), CheckpointDirectory = r.Get(output), LossCurveLogX = r.Get(logX),
         })).GetAwaiter().GetResult());
         return command;
@@ -81,9 +86,57 @@ internal sealed class TrainCommand : ICliCommand
         return type;
     }
 
+    /// <summary>
+    /// The flag of every <see cref="TrainingOptions"/> property: the options are defined once there, and a test
+    /// fails when a property has no flag here (or the flag is missing from the command).
+    /// </summary>
+    internal static readonly IReadOnlyDictionary<string, string> FlagOf = new Dictionary<string, string>
+    {
+        [nameof(TrainingOptions.HiddenDim)] = "--dim",
+        [nameof(TrainingOptions.NumLayers)] = "--layers",
+        [nameof(TrainingOptions.IntermediateDim)] = "--intermediate-dim",
+        [nameof(TrainingOptions.ContextLength)] = "--context-len",
+        [nameof(TrainingOptions.BatchSize)] = "--batch-size",
+        [nameof(TrainingOptions.LearningRate)] = "--lr",
+        [nameof(TrainingOptions.WarmupSteps)] = "--warmup-steps",
+        [nameof(TrainingOptions.MinLearningRate)] = "--min-lr",
+        [nameof(TrainingOptions.SaveInterval)] = "--save-interval",
+        [nameof(TrainingOptions.MaxSteps)] = "--steps",
+        [nameof(TrainingOptions.TttType)] = "--ttt-type",
+        [nameof(TrainingOptions.InnerLr)] = "--inner-lr",
+        [nameof(TrainingOptions.TttChunk)] = "--ttt-chunk",
+        [nameof(TrainingOptions.TttHeads)] = "--ttt-heads",
+        [nameof(TrainingOptions.TttHeadDim)] = "--ttt-head-dim",
+        [nameof(TrainingOptions.TttConv)] = "--ttt-conv",
+        [nameof(TrainingOptions.Seed)] = "--seed",
+        [nameof(TrainingOptions.Device)] = "--device",
+        [nameof(TrainingOptions.WeightDecay)] = "--weight-decay",
+        [nameof(TrainingOptions.GradientClip)] = "--grad-clip",
+        [nameof(TrainingOptions.EvalInterval)] = "--eval-interval",
+        [nameof(TrainingOptions.EvalBatches)] = "--eval-batches",
+        [nameof(TrainingOptions.StopAfterSteps)] = "--stop-after-steps",
+        [nameof(TrainingOptions.CheckpointDirectory)] = "--output",
+        [nameof(TrainingOptions.LossCurveLogX)] = "--log-x",
+        [nameof(TrainingOptions.Resume)] = "--resume",
+        [nameof(TrainingOptions.Threads)] = "--threads",
+    };
+
+    /// <summary>TrainingOptions.Validate names properties; a CLI user typed flags, so the message names those.</summary>
+    static void Validate(TrainingOptions options)
+    {
+        try { options.Validate(); }
+        catch (ArgumentException e) when (e.ParamName is not null)
+        {
+            string message = e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
+            foreach (var (property, flag) in FlagOf.OrderByDescending(p => p.Key.Length))
+                message = System.Text.RegularExpressions.Regex.Replace(message, $@"\b{property}\b", flag);
+            throw new ArgumentException(message, e);
+        }
+    }
+
     static int Run(string dataPath, string? tokenizerPath, int? vocabSize, string outputDir, TrainingOptions options)
     {
-        options.Validate();
+        Validate(options);
         if (options.InnerUpdateMayDiverge)
             Console.Error.WriteLine(options.TttType == TttType.Delta
                 ? $"bit-llama: warning: inner_lr = {options.EffectiveInnerLr:0.###} > 2; the delta rule's update can diverge (lower --inner-lr)"

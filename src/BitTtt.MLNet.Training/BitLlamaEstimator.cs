@@ -14,7 +14,9 @@ namespace BitTtt.MLNet;
 /// <see cref="BitLlamaOptions.RowSeparator"/>. <b>Input:</b> the token column, carrying its tokenizer (or
 /// <see cref="BitLlamaOptions.Tokenizer"/>). <b>Output:</b> a <see cref="BitLlamaTransformer"/> that adds a
 /// String <c>Completion</c> column generated from the text column the tokens came from. Progress goes to
-/// <c>MLContext.Log</c> and <see cref="BitLlamaOptions.Progress"/>.
+/// <c>MLContext.Log</c> and <see cref="BitLlamaOptions.Progress"/>. <b>MLContext:</b> its seed seeds training when
+/// <see cref="TrainingOptions.Seed"/> is null; its <c>GpuDeviceId</c> / <c>FallbackToCpu</c> choose the device as in
+/// Microsoft.ML.TorchSharp. Needs TorchSharp (this package); the fitted transformer does not.
 /// </summary>
 public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
 {
@@ -52,8 +54,10 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             ?? SchemaChecks.TextAnnotation(column, SchemaChecks.SourceColumnAnnotation)
             ?? BitLlamaDefaults.TextColumnName;
 
-        var host = MlHost.Host(MlHost.Environment(_catalog));
+        var env = MlHost.Environment(_catalog);
+        var host = MlHost.Host(env);
         using var channel = host.Start("Fit");
+        var run = _options.ForRun(TrainingEnvironment.Seed(host, _options.Seed), TrainingEnvironment.Device(env, _options.Device, channel));
         var clock = Stopwatch.StartNew();
         string work = Path.Combine(_options.WorkingDirectory ?? Path.GetTempPath(), $"bitllama-fit-{Guid.NewGuid():N}");
         Directory.CreateDirectory(work);
@@ -67,9 +71,9 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             CheckEnough(train, column.Name);
             var useValid = valid is not null && valid.Count > _options.ContextLength ? valid : null;
             MlHost.Info(channel, $"Training on {train.Count:N0} tokens, validating on {(useValid?.Count ?? 0):N0}; " +
-                $"model D={_options.HiddenDim}, layers={_options.NumLayers}, vocabulary={tokenizer.VocabSize}, {_options.MaxSteps} steps on {_options.Device}.");
+                $"model D={run.HiddenDim}, layers={run.NumLayers}, vocabulary={tokenizer.VocabSize}, {run.MaxSteps} steps on {run.Device}, seed {run.Seed}.");
 
-            var trainer = new BitLlamaTrainer(_options.ToTrainingOptions(), tokenizer.VocabSize);
+            var trainer = new BitLlamaTrainer(run, tokenizer.VocabSize);
             var result = trainer.Train(train, useValid, new LoggingProgress(channel, _options.Progress), _options.CancellationToken);
             if (!result.Completed && _options.CancellationToken.IsCancellationRequested)
             {
@@ -86,8 +90,10 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             };
             MlHost.Info(channel, $"Trained {summary.Steps} steps in {summary.Elapsed.TotalSeconds:F0} s: train loss {summary.TrainLoss:F3}" +
                 (summary.ValidationLoss is { } v && summary.Baselines is { } b ? $"; {b.Verdict(v)}" : "") + ".");
-            var settings = _options.Generation() with { PromptColumnName = prompt, CompletionColumnName = _options.CompletionColumnName };
-            return new BitLlamaTransformer(_catalog, result.Config, tokenizer, result.Weights, settings, summary);
+            var settings = run.Generation(run.EffectiveSeed) with { PromptColumnName = prompt, CompletionColumnName = _options.CompletionColumnName };
+            var transformer = new BitLlamaTransformer(_catalog, result.Config, tokenizer, result.Weights, settings);
+            BitLlamaTrainingSummaryExtensions.Attach(transformer, summary);
+            return transformer;
         }
         finally
         {

@@ -10,64 +10,30 @@ namespace BitTtt.MLNet.Tests;
 public sealed class TrainingTests
 {
     [TestMethod]
-    public void Defaults_MatchTheTrainer()
-    {
-        var t = new TrainingOptions();
-        var o = new BitLlamaOptions();
-        Assert.AreEqual(t.HiddenDim, o.HiddenDim);
-        Assert.AreEqual(t.NumLayers, o.NumLayers);
-        Assert.AreEqual(t.IntermediateDim, o.IntermediateDim);
-        Assert.AreEqual(t.ContextLength, o.ContextLength);
-        Assert.AreEqual(t.BatchSize, o.BatchSize);
-        Assert.AreEqual(t.LearningRate, o.LearningRate);
-        Assert.AreEqual(t.WarmupSteps, o.WarmupSteps);
-        Assert.AreEqual(t.MinLearningRate, o.MinLearningRate);
-        Assert.AreEqual(t.SaveInterval, o.SaveInterval);
-        Assert.AreEqual(t.MaxSteps, o.MaxSteps);
-        Assert.AreEqual(t.InnerLr, o.InnerLr);
-        Assert.AreEqual(t.TttChunk, o.TttChunk);
-        Assert.AreEqual(TttType.Delta, o.TttType);   // new models use the delta layer (docs/model.md §3b)
-        Assert.AreEqual(t.TttType, o.TttType);
-        Assert.AreEqual(t.TttHeads, o.TttHeads);
-        Assert.AreEqual(t.TttHeadDim, o.TttHeadDim);
-        Assert.AreEqual(t.TttConv, o.TttConv);
-        Assert.AreEqual(1.0f, o.ToTrainingOptions().EffectiveInnerLr);
-        Assert.AreEqual(0.1f, new BitLlamaOptions { TttType = TttType.Reconstruct }.ToTrainingOptions().EffectiveInnerLr);
-        Assert.AreEqual(t.Seed, o.Seed);
-        Assert.AreEqual(t.Device, o.Device);
-        Assert.AreEqual(t.WeightDecay, o.WeightDecay);
-        Assert.AreEqual(t.GradientClip, o.GradientClip);
-        Assert.AreEqual(t.EvalInterval, o.EvalInterval);
-        Assert.AreEqual(t.EvalBatches, o.EvalBatches);
-        Assert.AreEqual(t.Threads, o.Threads);
-        o.Validate();
-    }
-
-    [TestMethod]
     public void Cancellation_MidFit_LeavesACheckpointThatResumes()
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
         string checkpoints = TinyCorpus.NewPath("checkpoints");
         using var cancel = new CancellationTokenSource();
-        var options = TinyCorpus.Options(maxSteps: 12);
+        var options = TinyTraining.Options(maxSteps: 12);
         options.CheckpointDirectory = checkpoints;
         options.SaveInterval = 100;
         options.CancellationToken = cancel.Token;
         int lastStep = 0;
         options.Progress = new SyncProgress(p => { lastStep = p.Step; if (p.Step == 5) cancel.Cancel(); });
 
-        Assert.ThrowsExactly<OperationCanceledException>(() => TinyCorpus.Pipeline(ml, options).Fit(data));
+        Assert.ThrowsExactly<OperationCanceledException>(() => TinyTraining.Pipeline(ml, options).Fit(data));
         Assert.IsTrue(lastStep is >= 5 and < 12, $"stopped at step {lastStep}");
         Assert.IsTrue(Directory.EnumerateFileSystemEntries(checkpoints).Any(), "cancellation writes a checkpoint");
 
-        var resumed = TinyCorpus.Options(maxSteps: 12);
+        var resumed = TinyTraining.Options(maxSteps: 12);
         resumed.CheckpointDirectory = checkpoints;
         resumed.SaveInterval = 100;
         resumed.Resume = true;
         int firstStep = -1;
         resumed.Progress = new SyncProgress(p => { if (firstStep < 0) firstStep = p.Step; });
-        var model = TinyCorpus.Pipeline(ml, resumed).Fit(data);
+        var model = TinyTraining.Pipeline(ml, resumed).Fit(data);
         Assert.IsTrue(firstStep > 5, $"resumed at step {firstStep}");
         var bitLlama = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single();
         Assert.AreEqual(12, bitLlama.Training!.Steps);
@@ -83,15 +49,16 @@ public sealed class TrainingTests
 
         // Token ids from elsewhere (Int32, no annotation): the tokenizer comes from the options.
         var rows = data.GetColumn<string>("Text").Select(t => new IntTokensRow { Ids = tokenizer.Encode(t), Prompt = t }).ToArray();
-        var options = TinyCorpus.Options(maxSteps: 6);
+        var options = TinyTraining.Options(maxSteps: 6);
         options.TokensColumnName = "Ids";
         options.PromptColumnName = "Prompt";
         options.Tokenizer = tokenizer;
         options.ValidationSet = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.ValidationPath);
         options.PromptColumnName = "Prompt";
         var model = ml.Transforms.BitLlama(options).Fit(ml.Data.LoadFromEnumerable(rows));
-        Assert.IsTrue(model.Training!.ValidationTokens > 500, $"{model.Training.ValidationTokens}");
-        Assert.IsTrue(model.Training.ValidationLoss is > 0);
+        var training = model.Training!;
+        Assert.IsTrue(training.ValidationTokens > 500, $"{training.ValidationTokens}");
+        Assert.IsTrue(training.ValidationLoss is > 0);
         Assert.AreEqual("Prompt", model.PromptColumnName);
         var engine = ml.Model.CreatePredictionEngine<PromptRow, Completion>(model);
         Assert.IsNotNull(engine.Predict(new PromptRow { Prompt = "whale" }).Text);
@@ -103,9 +70,9 @@ public sealed class TrainingTests
         string Fit(int seed, out float[] embed)
         {
             var ml = new MLContext(seed: 1);
-            var options = TinyCorpus.Options(maxSteps: 6);
+            var options = TinyTraining.Options(maxSteps: 6);
             options.Seed = seed;
-            var model = TinyCorpus.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
+            var model = TinyTraining.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
             embed = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single()
                 .Weights.Single(w => w.Name == "embed.weight").Data.ToArray();
             return ml.Model.CreatePredictionEngine<TextRow, Completion>(model).Predict(new TextRow { Text = "The whale" }).Text;
@@ -124,7 +91,7 @@ public sealed class TrainingTests
         var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 3).Select(_ => new TextRow { Text = "a whale" }));
         var tokenizer = BitLlamaTokenizer.Gpt2();
         var e = Assert.ThrowsExactly<ArgumentException>(() =>
-            ml.Transforms.TokenizeForBitLlama(tokenizer.Inner).Append(ml.Transforms.BitLlama(TinyCorpus.Options())).Fit(data));
+            ml.Transforms.TokenizeForBitLlama(tokenizer.Inner).Append(ml.Transforms.BitLlama(TinyTraining.Options())).Fit(data));
         StringAssert.Contains(e.Message, "ContextLength");
     }
 
@@ -134,7 +101,7 @@ public sealed class TrainingTests
         var ml = new MLContext(seed: 1);
         var text = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
         var tokens = new CountingView(ml.Transforms.TokenizeForBitLlama(vocabSize: TinyCorpus.VocabSize).Fit(text).Transform(text));
-        ml.Transforms.BitLlama(TinyCorpus.Options(maxSteps: 2)).Fit(tokens);
+        ml.Transforms.BitLlama(TinyTraining.Options(maxSteps: 2)).Fit(tokens);
         Assert.AreEqual(1, tokens.Cursors, "one streaming pass over the data");
         CollectionAssert.AreEqual(new[] { "Tokens" }, tokens.Columns.ToArray(), "only the token column is read");
     }
