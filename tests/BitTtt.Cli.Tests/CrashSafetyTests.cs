@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using BitTtt.Formats;
+using BitTtt.Tests.Shared;
 using BitTtt.Tokenization;
 using BitTtt.Training;
 
@@ -49,32 +50,9 @@ public sealed class CrashSafetyTests
         return p;
     }
 
-    /// <summary>Temporary files and directories of AtomicFile / AtomicDirectory / TokenFileWriter.</summary>
-    static string[] Temporaries(string dir) =>
-        [.. Directory.EnumerateFileSystemEntries(dir, ".*").Where(e => e.EndsWith(".tmp", StringComparison.Ordinal) || e.EndsWith(".old", StringComparison.Ordinal))];
+    static string[] Temporaries(string dir) => WriteWatcher.Temporaries(dir);
 
-    /// <summary>Polls until a temporary whose name contains <paramref name="fragment"/> appears (a write is under way) or the process ends.</summary>
-    static bool WaitForWrite(Process p, string dir, string fragment)
-    {
-        var clock = Stopwatch.StartNew();
-        while (clock.Elapsed < TimeSpan.FromMinutes(2))
-        {
-            if (Directory.Exists(dir) && Temporaries(dir).Any(t => Path.GetFileName(t).Contains(fragment, StringComparison.Ordinal))) return true;
-            if (p.HasExited) return false;
-            Thread.Sleep(1);
-        }
-        return false;
-    }
-
-    static void Kill(Process p, Random rng)
-    {
-        // Somewhere inside the write (a tiny model's takes a few ms, most of it the flush), or just after it.
-        int delay = rng.Next(0, 6);
-        if (delay > 0) Thread.Sleep(delay);
-        try { p.Kill(); } catch (InvalidOperationException) { }   // SIGKILL on Unix
-        p.WaitForExit();
-        p.Dispose();
-    }
+    static void Kill(Process p, Random rng) => WriteWatcher.Kill(p, rng);
 
     /// <summary>Every file of a training output that exists opens completely.</summary>
     static void AssertComplete(string output, string when)
@@ -103,58 +81,6 @@ public sealed class CrashSafetyTests
     {
         using var r = SafeTensorsReader.Open(Path.Combine(output, "checkpoint.safetensors"));
         return int.Parse(r.Metadata["step"], System.Globalization.CultureInfo.InvariantCulture);
-    }
-
-    /// <summary>
-    /// Counts the temporaries created in a directory (inotify, through FileSystemWatcher) whose names contain a
-    /// fragment, so a kill can wait for the n-th write of one file to begin instead of sleeping.
-    /// </summary>
-    sealed class WriteWatcher : IDisposable
-    {
-        readonly FileSystemWatcher _watcher;
-        readonly object _gate = new();
-        string _fragment = "\0";
-        int _seen;
-
-        public WriteWatcher(string directory)
-        {
-            _watcher = new FileSystemWatcher(directory) { IncludeSubdirectories = false, NotifyFilter = NotifyFilters.FileName | NotifyFilters.DirectoryName };
-            _watcher.Created += (_, e) =>
-            {
-                lock (_gate)
-                {
-                    if (e.Name is { } name && name.StartsWith('.') && name.EndsWith(".tmp", StringComparison.Ordinal) && name.Contains(_fragment, StringComparison.Ordinal))
-                    {
-                        _seen++;
-                        Monitor.PulseAll(_gate);
-                    }
-                }
-            };
-            _watcher.EnableRaisingEvents = true;
-        }
-
-        /// <summary>Starts counting the writes whose temporary name contains <paramref name="fragment"/>.</summary>
-        public void Expect(string fragment)
-        {
-            lock (_gate) (_fragment, _seen) = (fragment, 0);
-        }
-
-        /// <summary>True once the <paramref name="nth"/> such write has begun; false when the process ended first.</summary>
-        public bool WaitFor(int nth, Process p)
-        {
-            var clock = Stopwatch.StartNew();
-            lock (_gate)
-            {
-                while (_seen < nth)
-                {
-                    if (p.HasExited || clock.Elapsed > TimeSpan.FromMinutes(2)) return false;
-                    Monitor.Wait(_gate, 20);
-                }
-                return true;
-            }
-        }
-
-        public void Dispose() => _watcher.Dispose();
     }
 
     /// <summary>A write the next run will make, and the arguments that make it soon.</summary>
@@ -242,10 +168,12 @@ public sealed class CrashSafetyTests
         Assert.AreEqual(0, train.ExitCode, train.StdErr);
         var rng = new Random(7);
         int kills = 0;
+        using var watcher = new WriteWatcher(dir);
         for (int round = 0; kills < 6 && round < 20; round++)
         {
+            watcher.Expect(".exported.");
             var p = Start("export", output, "--output", export);
-            if (!WaitForWrite(p, dir, ".exported.")) { p.WaitForExit(); continue; }
+            if (!watcher.WaitFor(1, p)) { p.WaitForExit(); continue; }
             Kill(p, rng);
             kills++;
             // Never a directory without config.json: absent (no export finished yet) or a complete model.
