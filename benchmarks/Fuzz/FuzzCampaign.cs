@@ -11,7 +11,7 @@ public sealed record FuzzSummary(FuzzFormat Format, long Inputs, long Rejected, 
 /// <c>Random(seed, f, i)</c> of a seed, so a finding is reproduced by its index alone. Findings are written to a
 /// directory as <c>&lt;format&gt;-&lt;index&gt;.bin</c> plus a <c>.txt</c> with what happened.
 /// </summary>
-public sealed class FuzzCampaign
+public sealed class FuzzCampaign : IDisposable
 {
     readonly FuzzTargets _targets;
     readonly Dictionary<FuzzFormat, byte[][]> _seeds = [];
@@ -46,6 +46,8 @@ public sealed class FuzzCampaign
     }
 
     public FuzzTargets Targets => _targets;
+
+    public void Dispose() => _targets.Dispose();
 
     /// <summary>Input <paramref name="index"/> of <paramref name="format"/> for <paramref name="seed"/>.</summary>
     public byte[] Input(FuzzFormat format, int seed, long index)

@@ -26,16 +26,17 @@ public static class FuzzMutator
         "Split", "Sequence", "F32", "F16", "BF16", "I64", "delta", "reconstruct", "Isolated", "é", "🐋",
     ];
 
-    /// <summary>The JSON region of a file: whole file for JSON formats, the header after an 8-byte (safetensors)
-    /// or "BITT"+8-byte (.bitt) length prefix.</summary>
+    /// <summary>The JSON region of a file: whole file for JSON formats, the header after an 8-byte (safetensors),
+    /// "BITT"+8-byte (.bitt) or "BTTM"+version+4-byte (memory) length prefix.</summary>
     public static (int Start, int Length, int LengthField) JsonRegion(FuzzFormat format, byte[] file)
     {
-        int prefix = format switch { FuzzFormat.Bitt => 12, FuzzFormat.SafeTensors => 8, _ => 0 };
+        int prefix = format switch { FuzzFormat.Bitt or FuzzFormat.Memory => 12, FuzzFormat.SafeTensors => 8, _ => 0 };
         if (prefix == 0) return (0, file.Length, -1);
         if (file.Length < prefix) return (0, 0, -1);
-        ulong n = BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(prefix - 8));
+        ulong n = format == FuzzFormat.Memory ? BinaryPrimitives.ReadUInt32LittleEndian(file.AsSpan(8))
+            : BinaryPrimitives.ReadUInt64LittleEndian(file.AsSpan(prefix - 8));
         if (n > (ulong)(file.Length - prefix)) return (0, 0, -1);
-        return (prefix, (int)n, prefix - 8);
+        return (prefix, (int)n, format == FuzzFormat.Memory ? 8 : prefix - 8);
     }
 
     public static byte[] Mutate(FuzzFormat format, byte[] seed, byte[][] others, Random rng)
@@ -95,7 +96,10 @@ public static class FuzzMutator
         newJson.CopyTo(result, start);
         file.AsSpan(start + length).CopyTo(result.AsSpan(start + newJson.Length));
         if (lengthField >= 0 && rng.Next(8) != 0)     // mostly a consistent length prefix, sometimes a stale one
-            BinaryPrimitives.WriteUInt64LittleEndian(result.AsSpan(lengthField), (ulong)newJson.Length);
+        {
+            if (format == FuzzFormat.Memory) BinaryPrimitives.WriteUInt32LittleEndian(result.AsSpan(lengthField), (uint)newJson.Length);
+            else BinaryPrimitives.WriteUInt64LittleEndian(result.AsSpan(lengthField), (ulong)newJson.Length);
+        }
         return result;
     }
 

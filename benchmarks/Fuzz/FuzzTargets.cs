@@ -7,7 +7,7 @@ using BitTtt.Tokenization;
 
 namespace BitTtt.Fuzz;
 
-public enum FuzzFormat { Bitt, Config, Tokenizer, SafeTensors }
+public enum FuzzFormat { Bitt, Config, Tokenizer, SafeTensors, Memory }
 
 /// <summary>What one input did: rejected with a <see cref="BitLlamaFormatException"/> (the only acceptable
 /// failure), accepted and worked, or a finding (another exception, a lossy tokenizer, too slow, too much memory).</summary>
@@ -18,11 +18,12 @@ public sealed record FuzzResult(FuzzVerdict Verdict, string Detail, double Milli
 /// <summary>
 /// Loads one (mutated) file through the public API the way a user would, in a scratch directory that holds
 /// the other valid files of the model: <c>Llama.LoadAuto</c> for .bitt and model directories,
-/// <c>BitLlamaConfig.Load</c>, <c>BitLlamaTokenizer.Load</c>, <c>SafeTensorsReader.Open</c>. An accepted input is
+/// <c>BitLlamaConfig.Load</c>, <c>BitLlamaTokenizer.Load</c>, <c>SafeTensorsReader.Open</c>, <c>LlamaSession.LoadMemory</c>
+/// (a TTT memory file, into a session of the seed model). An accepted input is
 /// then used: every tensor read, the tokenizer must round-trip a text and decode every id, and the model must
 /// generate, so a file that loads but fails later is a finding too.
 /// </summary>
-public sealed class FuzzTargets
+public sealed class FuzzTargets : IDisposable
 {
     /// <summary>Text with ASCII, digits, punctuation, Latin-1, CJK, an emoji, tabs and newlines.</summary>
     public const string Sample = "Call me Ishmael. In 1851 — café, 東京 🐋!\n\tThe end.  ";
@@ -57,6 +58,19 @@ public sealed class FuzzTargets
             _paths[format] = model;
         }
         _paths[FuzzFormat.Bitt] = Path.Combine(_dir, "model.bitt");
+        _paths[FuzzFormat.Memory] = Path.Combine(_dir, "memory.bttm");
+        _memoryModel = Llama.LoadAuto(seedModel);
+        _memorySession = _memoryModel.CreateSession();
+    }
+
+    // Memory files are loaded into one session of the seed model (the seeds were saved from it).
+    readonly Llama _memoryModel;
+    readonly LlamaSession _memorySession;
+
+    public void Dispose()
+    {
+        _memorySession.Dispose();
+        _memoryModel.Dispose();
     }
 
     public FuzzResult Run(FuzzFormat format, byte[] input)
@@ -114,6 +128,14 @@ public sealed class FuzzTargets
                 File.WriteAllBytes(path, input);
                 string problem = UseTokenizer(BitLlamaTokenizer.Load(path));
                 return problem.Length > 0 ? problem : Use(_paths[format]);
+            }
+            case FuzzFormat.Memory:
+            {
+                File.WriteAllBytes(_paths[format], input);
+                _memorySession.LoadMemory(_paths[format]);
+                // The loaded state must carry generation on.
+                _memorySession.Complete("Call me", SamplingOptions.Greedy(3));
+                return "";
             }
             default:
             {

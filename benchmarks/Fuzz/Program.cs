@@ -2,7 +2,7 @@ using System.Diagnostics;
 using BitTtt.Fuzz;
 
 // Long-run mutation fuzzing of every format a BitLlama loads (docs/reliability.md):
-//   dotnet run -c Release --project benchmarks/Fuzz -- [--inputs N] [--format bitt|config|tokenizer|safetensors|all]
+//   dotnet run -c Release --project benchmarks/Fuzz -- [--inputs N] [--format bitt|config|tokenizer|safetensors|memory|all]
 //       [--seed S] [--start I] [--corpus DIR] [--findings DIR] [--work DIR] [--replay FINDINGS_DIR]
 // Prints per-format counts; exit code 1 when any input was a finding (saved under --findings).
 var arguments = args.ToList();
@@ -22,7 +22,7 @@ string work = Arg("--work", Directory.Exists("/dev/shm") ? Path.Combine("/dev/sh
 Directory.CreateDirectory(work);
 var formats = formatArg == "all" ? Enum.GetValues<FuzzFormat>() : [Enum.Parse<FuzzFormat>(formatArg, ignoreCase: true)];
 
-var campaign = new FuzzCampaign(corpus, work);
+using var campaign = new FuzzCampaign(corpus, work);
 campaign.WarmUp();
 
 // --replay DIR: run saved findings (<format>-<index>.bin) again and print what each does now.

@@ -58,7 +58,7 @@ public sealed class Llama : IDisposable
         ArgumentNullException.ThrowIfNull(package);
         if (package.TokenizerJson is null)
             throw BitLlamaFormatException.In(package.Path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
-        var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.Path, options?.Limits);
+        var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.TokenizerSource, options?.Limits);
         var weights = InferenceWeights.Load(package.Config, (name, shape) =>
         {
             cancellationToken.ThrowIfCancellationRequested();

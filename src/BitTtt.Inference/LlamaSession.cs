@@ -88,11 +88,14 @@ public sealed class LlamaSession : IDisposable
         MemoryFile.Save(_state, path);
     }
 
-    /// <summary>Replaces the memory with a saved one; rejects a memory file from a different model.</summary>
-    public void LoadMemory(string path)
+    /// <summary>
+    /// Replaces the memory with a saved one; rejects a memory file from a different model, and any malformed one
+    /// with a <see cref="BitLlamaFormatException"/> naming the field (the memory is then unchanged).
+    /// </summary>
+    public void LoadMemory(string path, BitLlamaLoadLimits? limits = null)
     {
         using var _ = Enter();
-        MemoryFile.Load(_state, path);
+        MemoryFile.Load(_state, path, limits);
         _recent.Clear();
         HasLogits = false;
     }

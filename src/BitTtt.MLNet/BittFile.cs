@@ -13,7 +13,7 @@ internal static class BittFile
         using var package = ModelPackage.Open(path);
         string tokenizerJson = package.TokenizerJson
             ?? throw BitLlamaFormatException.In(source, "the model has no tokenizer (a .bitt header 'tokenizer' or tokenizer.json is needed to turn prompts into tokens)");
-        var tokenizer = BitLlamaTokenizer.FromJson(tokenizerJson, source);
+        var tokenizer = BitLlamaTokenizer.FromJson(tokenizerJson, displayName ?? package.TokenizerSource);   // DIR/tokenizer.json, not DIR
         var settings = GenerationSettings.FromConfig(package.Config, source);
         var weights = package.Weights.Tensors
             .Select(t => new SafeTensorData(t.Name, t.Shape, package.Weights.ReadFloat32(t.Name)))

@@ -14,11 +14,16 @@ public sealed class TrainingResult
     public required BitLlamaConfig Config { get; init; }
     /// <summary>Steps of the schedule completed so far (including steps of earlier, resumed invocations).</summary>
     public required int Step { get; init; }
+    /// <summary>The step this invocation started from (0, or the checkpoint's step when resumed).</summary>
+    public int StartStep { get; init; }
     /// <summary>False when the run stopped early (cancellation or <see cref="TrainingOptions.StopAfterSteps"/>).</summary>
     public required bool Completed { get; init; }
     /// <summary>Mean next-token cross-entropy (nats) on the validation windows at the final <see cref="Step"/>, when there is a validation file.</summary>
     public double? ValidationLoss { get; init; }
-    /// <summary>Loss of the last step (nats); NaN when no step ran in this invocation.</summary>
+    /// <summary>
+    /// Loss of the last step of the schedule (nats): of this invocation, or, when a resumed run had no step left to run,
+    /// the one the checkpoint recorded.
+    /// </summary>
     public required double TrainLoss { get; init; }
     /// <summary>The trained weights under docs/model.md §2 names, in docs/model.md order, F32.</summary>
     public required IReadOnlyList<SafeTensorData> Weights { get; init; }
@@ -73,10 +78,11 @@ public sealed class BitLlamaTrainer
         using var optimizer = new AdamW(model.named_parameters(), _options.WeightDecay);
         var sampler = WindowSampler.FromSeed(_options.EffectiveSeed);
         int step = 0;
+        double loss = double.NaN;
         if (_options.Resume)
         {
             var saved = TrainingCheckpoint.Load(CheckpointPath!, Config, model, optimizer);
-            (step, sampler) = (saved.Step, new WindowSampler(saved.RngState, saved.WindowsDrawn));
+            (step, sampler, loss) = (saved.Step, new WindowSampler(saved.RngState, saved.WindowsDrawn), saved.TrainLoss);
         }
 
         var baselines = validation is null ? null : MeasureBaselines(train, validation, Config.VocabSize);
@@ -84,7 +90,6 @@ public sealed class BitLlamaTrainer
             TrainingMetrics.WriteBaselines(directory, baselines, train.Count, validation!.Count);
         using var metrics = _options.CheckpointDirectory is { } metricsDirectory ? TrainingMetrics.Open(metricsDirectory, step) : null;
         int startStep = step, lastSaved = _options.Resume ? step : -1;
-        double loss = double.NaN;
         double? validationLoss = null;
         int validationStep = -1;
         var clock = Stopwatch.StartNew();
@@ -130,7 +135,7 @@ public sealed class BitLlamaTrainer
         metrics?.WriteLossCurve(baselines, _options.LossCurveLogX);
         return new TrainingResult
         {
-            Config = Config, Step = step, Completed = completed, ValidationLoss = validationLoss, TrainLoss = loss,
+            Config = Config, Step = step, StartStep = startStep, Completed = completed, ValidationLoss = validationLoss, TrainLoss = loss,
             Weights = ModelWeights.Export(model), CheckpointPath = lastSaved >= 0 ? CheckpointPath : null, Baselines = baselines,
             MetricsPath = metrics is null ? null : Path.GetFullPath(Path.Combine(_options.CheckpointDirectory!, TrainingMetrics.FileName)),
             LossCurvePath = metrics is { LossCurveWritten: true } ? Path.GetFullPath(metrics.LossCurvePath) : null,

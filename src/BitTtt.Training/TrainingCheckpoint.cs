@@ -19,7 +19,8 @@ internal static class TrainingCheckpoint
     const string Format = "bitllama-checkpoint/1";
     const string ExpAvg = "optimizer.exp_avg.", ExpAvgSq = "optimizer.exp_avg_sq.";
 
-    public sealed record Saved(int Step, ulong RngState, long WindowsDrawn);
+    /// <summary>What a resumed run restores besides the weights; <paramref name="TrainLoss"/> is the loss of the step the checkpoint was written after.</summary>
+    public sealed record Saved(int Step, ulong RngState, long WindowsDrawn, double TrainLoss);
 
     /// <summary>Fails before any training when the checkpoint directory cannot be written.</summary>
     public static void EnsureWritable(string path)
@@ -90,7 +91,10 @@ internal static class TrainingCheckpoint
             throw BitLlamaFormatException.In(path, $"metadata 'rng_state' is not a 64-bit hex number: '{Meta("rng_state")}'");
         long step = ParseLong(path, "step", Meta("step"));
         if (step > int.MaxValue) throw BitLlamaFormatException.In(path, $"metadata 'step' {step} is larger than {int.MaxValue}");
-        return new Saved((int)step, rng, ParseLong(path, "windows_drawn", Meta("windows_drawn")));
+        // train_loss: absent in no checkpoint this trainer wrote, but it is only reported, so an unreadable one is NaN, not an error.
+        double trainLoss = reader.Metadata.TryGetValue("train_loss", out var l)
+            && double.TryParse(l, NumberStyles.Float, CultureInfo.InvariantCulture, out double parsed) ? parsed : double.NaN;
+        return new Saved((int)step, rng, ParseLong(path, "windows_drawn", Meta("windows_drawn")), trainLoss);
     }
 
     /// <summary>The model config and weights (docs/model.md §2 names, docs/model.md order) stored in a checkpoint.</summary>

@@ -50,7 +50,8 @@ public sealed class HostileInputCliTests
         var r = CliRunner.Run("generate", model, "--prompt", "the", "--max-tokens", "2");
         Assert.AreEqual(1, r.ExitCode, r.StdErr);
         Assert.AreEqual(1, r.StdErr.Trim().Split('\n').Length, r.StdErr);
-        StringAssert.Contains(r.StdErr, "model.vocab['</s>']: expected an integer id in [0, 1048576), found 2000000000");
+        // Names the file the entry is in (tokenizer.json, not the model directory) and the JSON path of the entry.
+        StringAssert.Contains(r.StdErr, "bit-llama: error: tokenizer.json: model.vocab['</s>']: expected an integer id in [0, 1048576), found 2000000000");
         Directory.Delete(dir, recursive: true);
     }
 

@@ -27,13 +27,18 @@ public sealed class FuzzTests
     }
 
     [ClassCleanup]
-    public static void Cleanup() => Directory.Delete(s_work, recursive: true);
+    public static void Cleanup()
+    {
+        s_campaign.Dispose();
+        Directory.Delete(s_work, recursive: true);
+    }
 
     [TestMethod]
     [DataRow(FuzzFormat.Bitt)]
     [DataRow(FuzzFormat.Config)]
     [DataRow(FuzzFormat.Tokenizer)]
     [DataRow(FuzzFormat.SafeTensors)]
+    [DataRow(FuzzFormat.Memory)]
     public void MutatedFilesAreRejectedOrWork(FuzzFormat format)
     {
         var s = s_campaign.Run(format, Inputs, seed: 20261201);

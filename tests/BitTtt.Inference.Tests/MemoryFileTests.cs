@@ -167,4 +167,91 @@ public sealed class MemoryFileTests
         var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(new SequenceState(TinyModels.Load(dc, TinyModels.RandomWeights(dc, 1))), path));
         StringAssert.Contains(e.Message, "ttt_type \"reconstruct\"");
     }
+
+    /// <summary>A saved memory rebuilt with one edit: header text through <paramref name="editHeader"/>, body through <paramref name="editBody"/>.</summary>
+    static byte[] Rebuild(byte[] saved, Func<string, string>? editHeader = null, Func<byte[], byte[]>? editBody = null, uint version = 2, uint? headerLen = null)
+    {
+        int len = (int)BinaryPrimitives.ReadUInt32LittleEndian(saved.AsSpan(8));
+        byte[] json = Encoding.UTF8.GetBytes((editHeader ?? (h => h))(Encoding.UTF8.GetString(saved, 12, len)));
+        byte[] body = (editBody ?? (b => b))(saved[(12 + len)..]);
+        var bytes = new byte[12 + json.Length + body.Length];
+        "BTTM"u8.CopyTo(bytes);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(4), version);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), headerLen ?? (uint)json.Length);
+        json.CopyTo(bytes, 12);
+        body.CopyTo(bytes, 12 + json.Length);
+        return bytes;
+    }
+
+    static byte[] WithFloat(byte[] body, int index, float value)
+    {
+        var copy = (byte[])body.Clone();
+        BinaryPrimitives.WriteSingleLittleEndian(copy.AsSpan(index * 4), value);
+        return copy;
+    }
+
+    [TestMethod]
+    public void EveryMalformedFieldIsOneFormatErrorNamingTheFileAndTheField()
+    {
+        var c = TinyModels.Config();
+        var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
+        Forward.Run(s, [1, 2, 3], []);
+        string path = Path.Combine(_dir, "m.bttm");
+        MemoryFile.Save(s, path);
+        byte[] saved = File.ReadAllBytes(path);
+        var before = s.StateW(0).ToArray();
+        (string Name, byte[] Bytes, string Expected)[] cases =
+        [
+            ("magic", [.. "BTTX"u8, .. saved[4..]], "expected magic \"BTTM\", found \"BTTX\""),
+            ("short", saved[..3], "expected magic \"BTTM\", found \"BTT\""),
+            ("preamble", saved[..10], "truncated: 10 bytes, shorter than the 12-byte start"),
+            ("version", Rebuild(saved, version: 3), "memory file version 3 is not supported"),
+            ("header_len", Rebuild(saved, headerLen: uint.MaxValue), "header_len 4294967295 is more than the 1048576-byte limit"),
+            ("header past end", Rebuild(saved, headerLen: (uint)saved.Length), "exceeds the file size"),
+            ("not JSON", Rebuild(saved, h => h[..^1]), "invalid JSON memory file header"),
+            ("array", Rebuild(saved, h => "[" + h + "]"), "expected a JSON object"),
+            ("duplicate key", Rebuild(saved, h => h.Replace("{\"model\"", "{\"position\":0,\"model\"", StringComparison.Ordinal)), "position"),
+            ("unknown field", Rebuild(saved, h => h.Replace("{\"model\"", "{\"extra\":1,\"model\"", StringComparison.Ordinal)), "unknown header field 'extra'"),
+            ("position kind", Rebuild(saved, h => h.Replace("\"position\":3", "\"position\":\"3\"", StringComparison.Ordinal)), "header field 'position': expected a non-negative integer, found \"3\" (String)"),
+            ("position sign", Rebuild(saved, h => h.Replace("\"position\":3", "\"position\":-3", StringComparison.Ordinal)), "header field 'position': expected a non-negative integer, found -3"),
+            ("position fraction", Rebuild(saved, h => h.Replace("\"position\":3", "\"position\":3.5", StringComparison.Ordinal)), "header field 'position'"),
+            ("model kind", Rebuild(saved, h => System.Text.RegularExpressions.Regex.Replace(h, "\"model\":\"[^\"]*\"", "\"model\":7")), "header field 'model': expected a string, found 7 (Number)"),
+            ("fingerprint", Rebuild(saved, h => System.Text.RegularExpressions.Regex.Replace(h, "\"fingerprint\":\"[0-9a-f]*\"", "\"fingerprint\":\"\\u001b[2J\"")), "header field 'fingerprint': expected 64 lowercase hex digits (a SHA-256), found \"\\u001b[2J\""),
+            ("type", Rebuild(saved, h => h.Replace("\"reconstruct\"", "\"other\"", StringComparison.Ordinal)), "header field 'ttt_type': expected \"reconstruct\" or \"delta\", found \"other\""),
+            ("layers", Rebuild(saved, h => h.Replace("\"num_layers\":2", "\"num_layers\":1073741824", StringComparison.Ordinal)), "memory file state has num_layers 1073741824"),
+            ("layers kind", Rebuild(saved, h => h.Replace("\"num_layers\":2", "\"num_layers\":\"2\"", StringComparison.Ordinal)), "memory file state has num_layers \"2\""),
+            ("chunk kind", Rebuild(saved, h => System.Text.RegularExpressions.Regex.Replace(h, "\"ttt_chunk\":\\d+", "\"ttt_chunk\":null")), "header field 'ttt_chunk': expected a non-negative integer, found null"),
+            ("truncated", saved[..^4], "truncated: expected"),
+            ("trailing", [.. saved, 1, 2, 3], "3 trailing bytes after the"),
+            ("NaN", Rebuild(saved, editBody: b => WithFloat(b, 5, float.NaN)), "TTT state layer 0 W[5] is NaN"),
+            ("Inf", Rebuild(saved, editBody: b => WithFloat(b, b.Length / 4 - 1, float.PositiveInfinity)), "TTT state layer 1 G["),
+        ];
+        foreach (var (name, bytes, expected) in cases)
+        {
+            string bad = Path.Combine(_dir, "bad.bttm");
+            File.WriteAllBytes(bad, bytes);
+            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, bad), name);
+            Assert.IsTrue(e.Message.StartsWith("bad.bttm: ", StringComparison.Ordinal), $"{name}: {e.Message}");
+            StringAssert.Contains(e.Message, expected, $"{name}: {e.Message}");
+            Assert.AreEqual(bad, e.FilePath);
+        }
+        CollectionAssert.AreEqual(before, s.StateW(0).ToArray(), "a rejected file changed the state");
+        Assert.AreEqual(3, s.Position);
+        // The unedited rebuild is accepted: the cases above differ from a good file by their one edit.
+        File.WriteAllBytes(path, Rebuild(saved));
+        MemoryFile.Load(s, path);
+    }
+
+    [TestMethod]
+    public void TheFileSizeLimitIsCheckedBeforeReading()
+    {
+        var c = TinyModels.Config();
+        var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
+        string path = Path.Combine(_dir, "m.bttm");
+        MemoryFile.Save(s, path);
+        long size = new FileInfo(path).Length;
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, path, new BitLlamaLoadLimits { MaxMemoryFileBytes = size - 1 }));
+        StringAssert.Contains(e.Message, $"memory file is {size} bytes, more than the {size - 1}-byte limit");
+        MemoryFile.Load(s, path, new BitLlamaLoadLimits { MaxMemoryFileBytes = size });
+    }
 }

@@ -106,6 +106,23 @@ public sealed class TrainerTests
     }
 
     [TestMethod]
+    public void ResumingAFinishedRunReportsTheCheckpointsLossNotNaN()
+    {
+        // A resumed run with no step left to run once reported "train loss NaN" (the loss of zero steps).
+        string dir = TokenFileTests.TempDir();
+        using var train = TokenFile.Open(Corpus(dir, 2000));
+        var done = new BitLlamaTrainer(Tiny(dir, 5), Vocab).Train(train, null);
+        Assert.IsTrue(double.IsFinite(done.TrainLoss));
+        var options = Tiny(dir, 5);
+        options.Resume = true;
+        var again = new BitLlamaTrainer(options, Vocab).Train(train, null);
+        Assert.AreEqual(5, again.Step);
+        Assert.AreEqual(5, again.StartStep);
+        Assert.IsTrue(again.Completed);
+        Assert.AreEqual(done.TrainLoss, again.TrainLoss);
+    }
+
+    [TestMethod]
     public void CancellationStopsAfterTheCurrentStepWithACheckpoint()
     {
         string dir = TokenFileTests.TempDir();

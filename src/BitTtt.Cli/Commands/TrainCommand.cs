@@ -189,6 +189,8 @@ internal sealed class TrainCommand : ICliCommand
         var progress = new ProgressLine(options.MaxSteps);
         var result = trainer.Train(train, validation.Count >= 2 ? validation : null, progress, ct);
         progress.Finish();
+        if (result.Step == result.StartStep)
+            Console.Error.WriteLine($"bit-llama: nothing to train: the checkpoint is at step {result.Step} of {options.MaxSteps} (raise --steps to train further)");
 
         var weights = result.Weights;
         ModelWeights.ExportDirectory(outputDir, result.Config, tok.ToJson(), weights);

@@ -48,6 +48,12 @@ public sealed partial class ModelPackage : IDisposable
     /// <summary>The raw JSON text of the tokenizer object (null when the package has none).</summary>
     public string? TokenizerJson { get; }
 
+    /// <summary>
+    /// Where <see cref="TokenizerJson"/> came from, for errors: DIR/tokenizer.json of a model directory (not the
+    /// directory), the .bitt file itself.
+    /// </summary>
+    public string TokenizerSource => Kind == ModelPackageKind.Directory ? System.IO.Path.Combine(Path, TokenizerFileName) : Path;
+
     public SafeTensorsReader Weights { get; }
 
     /// <summary>Opens a model directory, or a file that starts with "BITT". <paramref name="limits"/> bounds

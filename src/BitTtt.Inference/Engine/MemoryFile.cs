@@ -55,60 +55,114 @@ public static class MemoryFile
         });
     }
 
-    /// <summary>Replaces <paramref name="state"/> with the memory in <paramref name="path"/>; on any error the state is unchanged.</summary>
-    public static void Load(SequenceState state, string path)
+    /// <summary>
+    /// Replaces <paramref name="state"/> with the memory in <paramref name="path"/>; on any error the state is unchanged.
+    /// Every malformed file is one <see cref="BitLlamaFormatException"/> naming the file and the field (magic, version,
+    /// header_len, a header field, the state's byte count, a non-finite value); nothing sized by a number read from the
+    /// file is allocated before that number is checked against the model and <paramref name="limits"/>.
+    /// </summary>
+    public static void Load(SequenceState state, string path, BitLlamaLoadLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(state);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        limits ??= BitLlamaLoadLimits.Default;
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: memory file not found", path);
-        byte[] bytes = File.ReadAllBytes(path);
         var weights = state.Weights;
         BitLlamaFormatException Bad(string message) => BitLlamaFormatException.In(path, message);
-        if (bytes.Length < 12 || !bytes.AsSpan(0, 4).SequenceEqual(Magic))
-            throw Bad($"not a BitLlama memory file: expected magic \"BTTM\", found {Describe(bytes.AsSpan(0, Math.Min(4, bytes.Length)))}");
-        uint version = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(4));
-        if (version is not (1 or Version)) throw Bad($"memory file version {version} is not supported (expected 1 or {Version})");
-        long headerLen = BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(8));
-        if (12 + headerLen > bytes.Length) throw Bad($"header length {headerLen} exceeds the file size {bytes.Length} (truncated file?)");
-        JsonObject header;
-        try
-        {
-            header = JsonNode.Parse(bytes.AsSpan(12, (int)headerLen)) as JsonObject ?? throw Bad("header is not a JSON object");
-        }
-        catch (JsonException e)
-        {
-            throw BitLlamaFormatException.In(path, $"header is not valid JSON: {e.Message}", e);
-        }
-        string fingerprint, model, type;
-        long position;
-        try
-        {
-            fingerprint = header["fingerprint"]?.GetValue<string>() ?? throw Bad("header has no 'fingerprint'");
-            model = header["model"]?.GetValue<string>() ?? "unknown model";
-            position = header["position"]?.GetValue<long>() ?? throw Bad("header has no 'position'");
-            type = version == 1 ? "reconstruct" : header["ttt_type"]?.GetValue<string>() ?? throw Bad("header has no 'ttt_type'");
-        }
-        catch (Exception e) when (e is InvalidOperationException or FormatException)
-        {
-            throw BitLlamaFormatException.In(path, $"header field has the wrong type: {e.Message}", e);
-        }
-        CheckShape(header, type, model, weights, Bad);
-        if (fingerprint != weights.Fingerprint)
-            throw Bad($"memory file belongs to another model: it was saved by [{model}] (fingerprint {fingerprint[..Math.Min(16, fingerprint.Length)]}), " +
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
+        if (!stream.CanSeek) throw Bad("a memory file must be a regular file (found a pipe or device)");
+        long length = stream.Length;
+        if (length > limits.MaxMemoryFileBytes)
+            throw Bad($"memory file is {length} bytes, more than the {limits.MaxMemoryFileBytes}-byte limit (BitLlamaLoadLimits.MaxMemoryFileBytes)");
+        var (version, headerLen) = ReadPreamble(stream, length, limits, Bad);
+        var header = StrictJson.ParseObject(ReadExactly(stream, (int)headerLen), path, "memory file header", limits.MaxConfigJsonBytes, limits);
+        var h = MemoryHeader.Read(header, version, Bad);
+        CheckShape(header, h.Type, h.Model, weights, Bad);
+        if (h.Fingerprint != weights.Fingerprint)
+            throw Bad($"memory file belongs to another model: it was saved by [{h.Model}] (fingerprint {h.Fingerprint[..Math.Min(16, h.Fingerprint.Length)]}), " +
                       $"this model is [{weights.Describe()}] (fingerprint {weights.Fingerprint[..16]})");
-        if (position < 0) throw Bad($"position must be >= 0, found {position}");
         var tensors = StateTensors(state).ToArray();
         long expected = tensors.Sum(t => 4L * t.Length);
-        long found = bytes.Length - 12 - headerLen;
-        if (found != expected) throw Bad($"expected {expected} bytes of TTT state ({DescribeState(weights.Config)}), found {found}");
-        var body = bytes.AsSpan((int)(12 + headerLen));
-        foreach (var tensor in tensors)
+        long found = length - 12 - headerLen;
+        if (found < expected)
+            throw Bad($"truncated: expected {expected} bytes of TTT state after the header ({DescribeState(weights.Config)}), found {found}");
+        if (found > expected)
+            throw Bad($"{found - expected} trailing bytes after the {expected} bytes of TTT state ({DescribeState(weights.Config)})");
+        // Read into new arrays (sized by the model, not the file) and check them, so a bad file leaves the state as it was.
+        var loaded = new float[tensors.Length][];
+        var names = StateNames(weights.Config).ToArray();
+        for (int t = 0; t < tensors.Length; t++)
         {
-            ReadFloats(body[..(tensor.Length * 4)], tensor);
-            body = body[(tensor.Length * 4)..];
+            loaded[t] = new float[tensors[t].Length];
+            ReadFloats(stream, loaded[t]);
+            int bad = Array.FindIndex(loaded[t], v => !float.IsFinite(v));
+            if (bad >= 0) throw Bad($"TTT state {names[t]}[{bad}] is {loaded[t][bad]}; a saved state is always finite");
         }
-        state.Position = position;
+        for (int t = 0; t < tensors.Length; t++) loaded[t].CopyTo(tensors[t], 0);
+        state.Position = h.Position;
     }
+
+    /// <summary>Magic, version and header_len, each checked; header_len is bounded by the file and the config-size limit before the header is read.</summary>
+    static (uint Version, long HeaderLen) ReadPreamble(Stream stream, long length, BitLlamaLoadLimits limits, Func<string, BitLlamaFormatException> bad)
+    {
+        byte[] preamble = ReadExactly(stream, (int)Math.Min(12, length));
+        if (preamble.Length < 4 || !preamble.AsSpan(0, 4).SequenceEqual(Magic))
+            throw bad($"not a BitLlama memory file: expected magic \"BTTM\", found {Describe(preamble.AsSpan(0, Math.Min(4, preamble.Length)))}");
+        if (preamble.Length < 12)
+            throw bad($"truncated: {length} bytes, shorter than the 12-byte start (magic, version, header_len)");
+        uint version = BinaryPrimitives.ReadUInt32LittleEndian(preamble.AsSpan(4));
+        if (version is not (1 or Version)) throw bad($"memory file version {version} is not supported (expected 1 or {Version})");
+        long headerLen = BinaryPrimitives.ReadUInt32LittleEndian(preamble.AsSpan(8));
+        if (headerLen > limits.MaxConfigJsonBytes)
+            throw bad($"header_len {headerLen} is more than the {limits.MaxConfigJsonBytes}-byte limit for a memory file header (BitLlamaLoadLimits.MaxConfigJsonBytes)");
+        if (12 + headerLen > length) throw bad($"header length {headerLen} exceeds the file size {length} (truncated file?)");
+        return (version, headerLen);
+    }
+
+    static byte[] ReadExactly(Stream stream, int count)
+    {
+        var bytes = new byte[count];
+        stream.ReadExactly(bytes);
+        return bytes;
+    }
+
+    /// <summary>The header fields a memory file must have, each of the JSON kind and range the writer produces.</summary>
+    sealed record MemoryHeader(string Model, string Fingerprint, string Type, long Position)
+    {
+        public static MemoryHeader Read(JsonObject header, uint version, Func<string, BitLlamaFormatException> bad)
+        {
+            string[] known = version == 1 ? ["model", "fingerprint", "position", "num_layers", "ttt_dim", "ttt_chunk"]
+                : ["model", "fingerprint", "position", "ttt_type", "num_layers", "ttt_dim", "ttt_chunk", "ttt_heads", "ttt_head_dim", "ttt_conv"];
+            foreach (var (key, _) in header)
+                if (!known.Contains(key)) throw bad($"unknown header field '{Escape(key)}' (a version {version} header has {string.Join(", ", known)})");
+            string model = Escape(Shorten(Text(header, "model", bad), 300));
+            string fingerprint = Text(header, "fingerprint", bad);
+            if (fingerprint.Length != 64 || !fingerprint.All(char.IsAsciiHexDigitLower))
+                throw bad($"header field 'fingerprint': expected 64 lowercase hex digits (a SHA-256), found \"{Escape(fingerprint[..Math.Min(70, fingerprint.Length)])}\"");
+            long position = Integer(header, "position", bad);
+            string type = version == 1 ? "reconstruct" : Text(header, "ttt_type", bad);
+            if (type is not ("reconstruct" or "delta")) throw bad($"header field 'ttt_type': expected \"reconstruct\" or \"delta\", found \"{Escape(type)}\"");
+            if (header.ContainsKey("ttt_chunk")) Integer(header, "ttt_chunk", bad);   // not compared (see CheckShape) but must be well formed
+            return new MemoryHeader(model, fingerprint, type, position);
+        }
+
+        static string Text(JsonObject header, string key, Func<string, BitLlamaFormatException> bad) =>
+            header[key] is JsonValue v && v.GetValueKind() == JsonValueKind.String ? v.GetValue<string>()
+                : throw bad($"header field '{key}': expected a string, found {Kind(header, key)}");
+
+        public static long Integer(JsonObject header, string key, Func<string, BitLlamaFormatException> bad) =>
+            header[key] is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out long n) && n >= 0 ? n
+                : throw bad($"header field '{key}': expected a non-negative integer, found {Kind(header, key)}");
+
+        static string Kind(JsonObject header, string key) =>
+            !header.ContainsKey(key) ? "nothing (missing)" : header[key] is null ? "null" : $"{Escape(Shorten(header[key]!.ToJsonString()))} ({header[key]!.GetValueKind()})";
+
+        public static string Shorten(string s, int max = 40) => s.Length <= max ? s : s[..max] + "...";
+    }
+
+    /// <summary>Control characters of a file's string escaped, so an error message cannot drive a terminal.</summary>
+    static string Escape(string s) =>
+        string.Concat(s.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
     /// <summary>The state arrays in file order: W, G per layer (reconstruct) or S, then the xq, xk, xv tails per layer (delta).</summary>
     static IEnumerable<float[]> StateTensors(SequenceState state)
@@ -126,6 +180,16 @@ public static class MemoryFile
                 yield return state.W[i];
                 yield return state.G[i];
             }
+        }
+    }
+
+    /// <summary>Names of <see cref="StateTensors"/> for messages.</summary>
+    static IEnumerable<string> StateNames(BitLlamaConfig c)
+    {
+        for (int i = 0; i < c.NumLayers; i++)
+        {
+            if (c.TttType == TttType.Delta) { yield return $"layer {i} S"; yield return $"layer {i} conv tails"; }
+            else { yield return $"layer {i} W"; yield return $"layer {i} G"; }
         }
     }
 
@@ -159,9 +223,9 @@ public static class MemoryFile
         {
             if (key is "ttt_type" or "ttt_chunk") continue;   // ttt_chunk: a different chunk is a different model, caught by the fingerprint
             var found = header[key];
-            bool same = found is JsonValue v && v.TryGetValue<long>(out long n) && n == value.GetValue<int>();
+            bool same = found is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<long>(out long n) && n == value.GetValue<int>();
             if (!same)
-                throw bad($"memory file state has {key} {found?.ToJsonString() ?? "missing"} (saved by [{model}]), this model expects {key} {value.ToJsonString()} " +
+                throw bad($"memory file state has {key} {Escape(MemoryHeader.Shorten(found?.ToJsonString() ?? "missing"))} (saved by [{model}]), this model expects {key} {value.ToJsonString()} " +
                           $"[{weights.Describe()}]: {DescribeState(c)}");
         }
     }
@@ -180,8 +244,11 @@ public static class MemoryFile
         foreach (var v in values) { BinaryPrimitives.WriteSingleLittleEndian(b, v); stream.Write(b); }
     }
 
-    static void ReadFloats(ReadOnlySpan<byte> source, float[] destination)
+    static void ReadFloats(Stream stream, float[] destination)
     {
-        for (int i = 0; i < destination.Length; i++) destination[i] = BinaryPrimitives.ReadSingleLittleEndian(source.Slice(i * 4));
+        stream.ReadExactly(MemoryMarshal.AsBytes(destination.AsSpan()));
+        if (!BitConverter.IsLittleEndian)
+            for (int i = 0; i < destination.Length; i++)
+                destination[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReverseEndianness(BitConverter.SingleToInt32Bits(destination[i])));
     }
 }
