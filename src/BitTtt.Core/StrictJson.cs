@@ -35,6 +35,12 @@ internal static class StrictJson
         {
             throw BitLlamaFormatException.In(source, where + $"invalid JSON {what}: {e.Message}", e);
         }
+        catch (InvalidOperationException e)
+        {
+            // The duplicate-name check decodes property names while parsing, so a name holding an escaped lone
+            // surrogate fails inside Parse rather than in CheckStrings below.
+            throw BitLlamaFormatException.In(source, where + $"invalid JSON {what}: a property name holds an escaped lone surrogate (a \\uD800-\\uDFFF without its pair), which is not Unicode", e);
+        }
         try
         {
             CheckStrings(doc.RootElement);

@@ -52,6 +52,25 @@ public sealed class HardeningTests
     }
 
     [TestMethod]
+    public void SplitRegexesAreSharedPerPatternAndTimeoutAndTheCacheStaysBounded()
+    {
+        var limits = new BitLlamaLoadLimits();
+        var a = SplitRegex.Create("[a-z]+|[^a-z]", "t.json", limits);
+        Assert.AreSame(a, SplitRegex.Create("[a-z]+|[^a-z]", "u.json", limits));
+        var otherTimeout = new BitLlamaLoadLimits { RegexMatchTimeout = limits.RegexMatchTimeout + TimeSpan.FromSeconds(1) };
+        Assert.AreNotSame(a, SplitRegex.Create("[a-z]+|[^a-z]", "t.json", otherTimeout));
+        // A stream of distinct patterns (a hostile file each) must not grow the cache without bound, and every
+        // regex it returns still matches as its own pattern says.
+        for (int i = 0; i < 200; i++)
+        {
+            var r = SplitRegex.Create($"x{{{i}}}|[^x]", "t.json", limits);
+            Assert.AreEqual(i, r.Match(new string('x', i) + "!").Length);
+        }
+        // (other tests running in parallel may add a few between the capacity check and the add)
+        Assert.IsTrue(SplitRegex.CachedCount <= 40, $"the cache holds {SplitRegex.CachedCount} regexes");
+    }
+
+    [TestMethod]
     public void VocabularyLimitIsAnOption()
     {
         int n = BitLlamaTokenizer.FromJson(s_tokenizer).VocabSize;
