@@ -18,7 +18,7 @@ public sealed record BitLlamaChatClientOptions
     public int MaxConversations { get; init; } = 64;
 
     /// <summary>
-    /// Where evicted conversations' memories are written (<c>{id}.mem</c>) and read back on their next turn.
+    /// Where evicted conversations' memories are written (<c>{id}.bttm</c>) and read back on their next turn.
     /// Null: an evicted conversation is gone, and its id is then rejected as unknown.
     /// </summary>
     public string? MemoryDirectory { get; init; }

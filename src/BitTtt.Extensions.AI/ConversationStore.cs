@@ -11,7 +11,7 @@ public sealed class ConversationNotFoundException(string conversationId, string 
 /// <summary>
 /// The live conversations of a chat client: one <see cref="LlamaSession"/> (its TTT memory) per id, at most
 /// <c>max</c> of them. Beyond that the least recently used one that no call is using is evicted: its memory is
-/// saved to <c>{dir}/{id}.mem</c> (and loaded back on its next turn) or, without a directory, dropped.
+/// saved to <c>{dir}/{id}.bttm</c> (and loaded back on its next turn) or, without a directory, dropped.
 /// A call rents a conversation for its duration, so eviction never takes one that is running.
 /// </summary>
 internal sealed class ConversationStore(Llama model, int max, string? directory) : IDisposable
@@ -125,7 +125,7 @@ internal sealed class ConversationStore(Llama model, int max, string? directory)
         }
     }
 
-    string? FileOf(string id) => directory is null ? null : Path.Combine(directory, id + ".mem");
+    string? FileOf(string id) => directory is null ? null : Path.Combine(directory, id + ".bttm");
 
     static void CheckId(string id)
     {

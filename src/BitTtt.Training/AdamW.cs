@@ -32,18 +32,13 @@ internal sealed class AdamW : IDisposable
 
     public IReadOnlyDictionary<string, Tensor> ExpAvgSq { get; }
 
-    /// <summary>Global L2 norm of all gradients, scaled down in place to <paramref name="maxNorm"/> if larger; returns the norm before clipping.</summary>
+    /// <summary>Global L2 norm of all gradients, scaled down in place to <paramref name="maxNorm"/> if larger
+    /// (by maxNorm / (norm + 1e-6), as PyTorch); returns the norm before clipping. TorchSharp's
+    /// <c>clip_grad_norm_</c> (libtorch's), so the rule is PyTorch's own.</summary>
     public double ClipGradients(double maxNorm)
     {
-        using var scope = NewDisposeScope();
-        using var _ = no_grad();
-        var grads = _params.Select(p => p.Param.grad).OfType<Tensor>().ToArray();
-        if (grads.Length == 0) return 0;
-        double norm = stack(grads.Select(g => g.pow(2).sum()).ToArray()).sum().sqrt().to_type(ScalarType.Float64).item<double>();
-        double coefficient = maxNorm / (norm + 1e-6);
-        if (coefficient < 1)
-            foreach (var g in grads) g.mul_(coefficient);
-        return norm;
+        var withGrads = _params.Where(p => p.Param.grad is not null).Select(p => p.Param).ToArray();
+        return withGrads.Length == 0 ? 0 : nn.utils.clip_grad_norm_(withGrads, maxNorm);
     }
 
     public void Step(double lr)

@@ -123,7 +123,7 @@ public sealed class ChatClientTests
         var k1 = await keeping.GetResponseAsync(Ask("The sea was calm."), Greedy(8));
         var r1 = await reference.GetResponseAsync(Ask("The sea was calm."), Greedy(8));
         await keeping.GetResponseAsync(Ask("other"), Greedy(8));   // a second conversation evicts the first to a file
-        Assert.IsTrue(File.Exists(Path.Combine(dir, k1.ConversationId + ".mem")));
+        Assert.IsTrue(File.Exists(Path.Combine(dir, k1.ConversationId + ".bttm")));
         var k2 = await keeping.GetResponseAsync(Ask("Was it?"), Greedy(8, k1.ConversationId));
         var r2 = await reference.GetResponseAsync(Ask("Was it?"), Greedy(8, r1.ConversationId));
         Assert.AreEqual(r2.Text, k2.Text);
@@ -134,7 +134,7 @@ public sealed class ChatClientTests
     {
         using var client = _llama.AsChatClient();
         var r = await client.GetResponseAsync(Ask("The whale swam."), Greedy(6));
-        string path = TestModel.NewPath("conv.mem");
+        string path = TestModel.NewPath("conv.bttm");
         client.SaveMemory(r.ConversationId!, path);
         using var restored = _llama.CreateSession();
         restored.LoadMemory(path);

@@ -38,13 +38,13 @@ internal static class DocSnippets
     {
         Template = new BracketTemplate(),
         MaxConversations = 100,           // live sessions; the least recently used beyond this is evicted...
-        MemoryDirectory = "memories",     // ...to memories/{id}.mem, and read back on its next turn
+        MemoryDirectory = "memories",     // ...to memories/{id}.bttm, and read back on its next turn
         Defaults = new SamplingOptions { Temperature = 0.7f, MaxTokens = 200 },
     });
 
     static void SaveAndReset(BitLlamaChatClient chat, string conversationId)
     {
-        chat.SaveMemory(conversationId, "customer-42.mem");   // what the conversation has learned, as a file
+        chat.SaveMemory(conversationId, "customer-42.bttm");   // what the conversation has learned, as a file
         chat.ResetConversation(conversationId);               // same id, empty memory
     }
 

@@ -1,4 +1,6 @@
+using BitTtt.Formats;
 using BitTtt.Inference.Engine;
+using BitTtt.Inference.Kernels;
 
 namespace BitTtt.Inference.Tests;
 
@@ -7,10 +9,12 @@ public sealed class EngineTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    // The reference sums in double and in another order (and runs TTT in its chunked dual form), so
-    // results differ only by float rounding: observed max 4e-6 on these seeded models. An int8 rounding
-    // flip of one activation would move a logit by ~1e-3 and fail this on purpose.
-    const float ReferenceTolerance = 1e-4f;
+    // Engine vs ReferenceForward, for both TTT types (shared with DeltaEngineTests). The reference sums in
+    // double and in another order (and runs reconstruct TTT in its chunked dual form, the delta recurrence in
+    // double); the int8 rounding of the same activations is exact, so results differ only by float rounding:
+    // observed max 4e-6 on these seeded models. An int8 rounding flip of one activation would move a logit
+    // by ~1e-3 and fail this on purpose.
+    internal const float ReferenceTolerance = 1e-4f;
 
     /// <summary>Largest |a[i] - b[i]|, shared by the engine, delta and kernel tests.</summary>
     internal static float MaxAbsDiff(ReadOnlySpan<float> a, ReadOnlySpan<float> b)
@@ -102,23 +106,62 @@ public sealed class EngineTests
         Assert.AreEqual(0L, GC.GetAllocatedBytesForCurrentThread() - before, "bytes allocated by 100 decode steps");
     }
 
+    /// <summary>
+    /// The LM head's ordering rule (SplitGemv): the split partitions rows, never a row's sum, so every logit is
+    /// the same whole-row reduction as in the unsplit call, whichever thread runs which half and in whatever
+    /// order. Pinned for the fp32 head and the int8 head, on an odd row count above the split threshold.
+    /// </summary>
     [TestMethod]
-    public void SplitLmHeadEqualsTheSingleThreadedDots()
+    [DataRow(false)]
+    [DataRow(true)]
+    public void SplitLmHeadEqualsTheUnsplitRowsBitForBit(bool int8)
     {
         var rng = new Random(5);
-        int rows = 5001, cols = 256;   // odd row count, above the split threshold
+        int rows = 5001, cols = 256;
         Assert.IsGreaterThanOrEqualTo(SplitGemv.SplitThreshold, (long)rows * cols);
         var m = Enumerable.Range(0, rows * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
         var x = Enumerable.Range(0, cols).Select(_ => (float)rng.NextDouble()).ToArray();
-        var expected = Enumerable.Range(0, rows).Select(r => System.Numerics.Tensors.TensorPrimitives.Dot(m.AsSpan(r * cols, cols), x)).ToArray();
+        var q = Int8RowMatrix.Quantize(m, rows, cols);
+        var unsplit = new float[rows];
+        if (int8) q.Gemv(x, unsplit, 0, rows);
+        else for (int r = 0; r < rows; r++) unsplit[r] = System.Numerics.Tensors.TensorPrimitives.Dot(m.AsSpan(r * cols, cols), x);
+        if (int8)   // any row partition, later rows first, gives the same rows
+            foreach (int cut in new[] { 1, rows / 2, 2500, rows - 1 })
+            {
+                var parts = new float[rows];
+                q.Gemv(x, parts, cut, rows);
+                q.Gemv(x, parts, 0, cut);
+                CollectionAssert.AreEqual(unsplit, parts, $"cut at {cut}");
+            }
         var y = new float[rows];
-        var head = new SplitGemv(m, x, y);
+        var head = int8 ? new SplitGemv(q, x, y) : new SplitGemv(m, x, y);
         for (int i = 0; i < 200; i++)
         {
             Array.Clear(y);
             head.Run();
-            CollectionAssert.AreEqual(expected, y, $"run {i}");
+            CollectionAssert.AreEqual(unsplit, y, $"run {i}");
         }
+    }
+
+    /// <summary>The engine reads exactly the tensors of BitLlamaWeights.Expected (the one docs/model.md §2 list), each once, at its shape.</summary>
+    [TestMethod]
+    [DataRow(false, 4)]
+    [DataRow(true, 4)]
+    [DataRow(true, 0)]
+    public void EngineReadsExactlyTheExpectedWeightList(bool delta, int conv)
+    {
+        var c = delta ? TinyModels.DeltaConfig(conv: conv) : TinyModels.Config();
+        var weights = TinyModels.RandomWeights(c, 3);
+        var read = new List<(string Name, long[] Shape)>();
+        InferenceWeights.Load(c, (name, shape) =>
+        {
+            read.Add((name, shape));
+            return weights[name];
+        });
+        var expected = BitLlamaWeights.Expected(c);
+        CollectionAssert.AreEquivalent(expected.Select(e => e.Name).ToList(), read.Select(r => r.Name).ToList());
+        foreach (var (name, shape, _) in expected)
+            CollectionAssert.AreEqual(shape, read.Single(r => r.Name == name).Shape, name);
     }
 
     [TestMethod]

@@ -20,7 +20,7 @@ internal static class TinyLlama
     public static List<SafeTensorData> Tensors(BitLlamaConfig c, int seed)
     {
         var weights = TinyModels.RandomWeights(c, seed);
-        return TinyModels.Shapes(c).Select(s => new SafeTensorData(s.Name, s.Shape, weights[s.Name])).ToList();
+        return BitLlamaWeights.Expected(c).Select(s => new SafeTensorData(s.Name, s.Shape, weights[s.Name])).ToList();
     }
 
     public static Llama Create(int seed = 1, int dim = 32, int chunk = 4)

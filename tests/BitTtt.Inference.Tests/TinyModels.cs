@@ -1,3 +1,4 @@
+using BitTtt.Formats;
 using BitTtt.Inference.Engine;
 
 namespace BitTtt.Inference.Tests;
@@ -13,54 +14,18 @@ internal static class TinyModels
         int intermediate = 0, float innerLr = 1f, int chunk = 1) =>
         Config(vocab, dim, layers, chunk, intermediate, innerLr) with { TttType = TttType.Delta, TttHeads = heads, TttHeadDim = headDim, TttConv = conv };
 
-    // Written out here rather than taken from BitLlamaWeights.Expected, so a slip there shows up as a test failure.
-    public static IReadOnlyList<(string Name, long[] Shape, bool Ternary)> Shapes(BitLlamaConfig c)
-    {
-        long v = c.VocabSize, dim = c.HiddenDim, d = c.TttDim, inter = c.IntermediateDim;
-        long f = c.TttHeads * c.TttHeadDim, h = c.TttHeads, k = c.TttConv;
-        var list = new List<(string, long[], bool)> { ("embed.weight", [v, dim], false) };
-        for (int i = 0; i < c.NumLayers; i++)
-        {
-            list.Add(($"layers.{i}.norm1.weight", [dim], false));
-            if (c.TttType == TttType.Delta)
-            {
-                list.Add(($"layers.{i}.ttt.q_proj.weight", [f, dim], true));
-                list.Add(($"layers.{i}.ttt.k_proj.weight", [f, dim], true));
-                list.Add(($"layers.{i}.ttt.v_proj.weight", [f, dim], true));
-                list.Add(($"layers.{i}.ttt.o_proj.weight", [dim, f], true));
-                list.Add(($"layers.{i}.ttt.beta_proj.weight", [h, dim], false));
-                list.Add(($"layers.{i}.ttt.beta_proj.bias", [h], false));
-                if (k > 0)
-                    foreach (var conv in new[] { "q_conv", "k_conv", "v_conv" })
-                        list.Add(($"layers.{i}.ttt.{conv}.weight", [f, k], false));
-            }
-            else
-            {
-                list.Add(($"layers.{i}.ttt.down.weight", [d, dim], true));
-                list.Add(($"layers.{i}.ttt.up.weight", [dim, d], true));
-            }
-            list.Add(($"layers.{i}.norm2.weight", [dim], false));
-            list.Add(($"layers.{i}.mlp.gate_proj.weight", [inter, dim], true));
-            list.Add(($"layers.{i}.mlp.up_proj.weight", [inter, dim], true));
-            list.Add(($"layers.{i}.mlp.down_proj.weight", [dim, inter], true));
-        }
-        list.Add(("norm_f.weight", [dim], false));
-        list.Add(("lm_head.weight", [v, dim], false));
-        return list;
-    }
-
     public static Dictionary<string, float[]> RandomWeights(BitLlamaConfig c, int seed)
     {
         var rng = new Random(seed);
         var result = new Dictionary<string, float[]>();
-        foreach (var (name, shape, ternary) in Shapes(c))
+        foreach (var (name, shape, ternary) in BitLlamaWeights.Expected(c))
         {
             long n = shape.Aggregate(1L, (a, b) => a * b);
             var data = new float[n];
             for (long i = 0; i < n; i++)
             {
                 double u = rng.NextDouble() * 2 - 1;
-                data[i] = name.EndsWith("norm1.weight") || name.EndsWith("norm2.weight") || name == "norm_f.weight"
+                data[i] = IsNorm(name)
                     ? (float)(1 + 0.2 * u)
                     : ternary ? (float)(u / Math.Sqrt(shape[1])) : (float)u;
             }
@@ -68,6 +33,9 @@ internal static class TinyModels
         }
         return result;
     }
+
+    static bool IsNorm(string name) =>
+        name == BitLlamaWeights.NormF || name.EndsWith("." + BitLlamaWeights.Norm1, StringComparison.Ordinal) || name.EndsWith("." + BitLlamaWeights.Norm2, StringComparison.Ordinal);
 
     public static InferenceWeights Load(BitLlamaConfig c, Dictionary<string, float[]> weights) =>
         InferenceWeights.Load(c, (name, shape) => weights.TryGetValue(name, out var w) ? w : throw new KeyNotFoundException(name));

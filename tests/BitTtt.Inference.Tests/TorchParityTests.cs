@@ -114,7 +114,7 @@ public sealed class TorchParityTests
         // with identity convolutions and a zero bias, which would hide a mix-up of taps or channels).
         var config = TinyModels.DeltaConfig(vocab: 97, dim: 32, layers: 2, heads: heads, headDim: headDim, conv: conv, chunk: chunk);
         var w = TinyModels.RandomWeights(config, seed: heads + 10 * conv + chunk);
-        using var model = ModelWeights.FromWeights(config, TinyModels.Shapes(config).Select(s => new SafeTensorData(s.Name, s.Shape, w[s.Name])).ToList());
+        using var model = ModelWeights.FromWeights(config, BitLlamaWeights.Expected(config).Select(s => new SafeTensorData(s.Name, s.Shape, w[s.Name])).ToList());
         var ids = Tokens(37, config.VocabSize, chunk);
         var torchLogits = TorchLogits(model, ids);
         var managed = ManagedLogits(model, ids);

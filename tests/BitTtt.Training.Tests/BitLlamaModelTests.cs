@@ -1,3 +1,4 @@
+using BitTtt.Formats;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -17,27 +18,22 @@ public sealed class BitLlamaModelTests
         InnerLr = 1f, TttType = TttType.Delta, TttHeads = 2, TttHeadDim = 5, TttConv = conv,
     };
 
+    /// <summary>The module tree's state_dict is exactly BitLlamaWeights.Expected (the one list of docs/model.md §2
+    /// names, pinned by literal names in BitLlamaWeightsTests): same names, same shapes, nothing extra. Order is
+    /// free here: ModelWeights.Export writes in the list's order.</summary>
     [TestMethod]
-    public void ParameterNamesAreTheSpecWeightNames()
+    [DataRow(TttType.Reconstruct, 4)]
+    [DataRow(TttType.Delta, 4)]
+    [DataRow(TttType.Delta, 0)]
+    public void StateDictIsTheExpectedWeightList(TttType type, int conv)
     {
-        using var model = new BitLlamaModel(TinyConfig());
-        var expected = new List<(string, long[])> { ("embed.weight", [37, 16]) };
-        for (int i = 0; i < 2; i++)
-        {
-            expected.Add(($"layers.{i}.norm1.weight", [16]));
-            expected.Add(($"layers.{i}.ttt.down.weight", [4, 16]));
-            expected.Add(($"layers.{i}.ttt.up.weight", [16, 4]));
-            expected.Add(($"layers.{i}.norm2.weight", [16]));
-            expected.Add(($"layers.{i}.mlp.gate_proj.weight", [24, 16]));
-            expected.Add(($"layers.{i}.mlp.up_proj.weight", [24, 16]));
-            expected.Add(($"layers.{i}.mlp.down_proj.weight", [16, 24]));
-        }
-        expected.Add(("norm_f.weight", [16]));
-        expected.Add(("lm_head.weight", [37, 16]));
-        var actual = model.named_parameters().Select(p => (p.name, p.parameter.shape)).ToList();
-        CollectionAssert.AreEquivalent(expected.Select(e => e.Item1).ToList(), actual.Select(a => a.name).ToList());
-        foreach (var (name, shape) in expected)
-            CollectionAssert.AreEqual(shape, actual.Single(a => a.name == name).shape, name);
+        var config = type == TttType.Delta ? TinyDeltaConfig(conv: conv) : TinyConfig();
+        using var model = new BitLlamaModel(config);
+        var expected = BitLlamaWeights.Expected(config);
+        var actual = model.state_dict();
+        CollectionAssert.AreEquivalent(expected.Select(e => e.Name).ToList(), actual.Keys.ToList());
+        foreach (var (name, shape, _) in expected)
+            CollectionAssert.AreEqual(shape, actual[name].shape, name);
     }
 
     [TestMethod]

@@ -135,7 +135,7 @@ internal static class BenchFigures
             var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
             double bound = shape.Length == 1 ? 0 : 1 / Math.Sqrt(shape[1]);
             for (long i = 0; i < data.LongLength; i++)
-                data[i] = shape.Length == 1 ? 1f : name == "embed.weight" ? (float)(rng.NextDouble() * 2 - 1) : (float)((rng.NextDouble() * 2 - 1) * bound);
+                data[i] = shape.Length == 1 ? 1f : name == BitLlamaWeights.Embed ? (float)(rng.NextDouble() * 2 - 1) : (float)((rng.NextDouble() * 2 - 1) * bound);
             result[name] = (shape, data);
         }
         return result;

@@ -5,56 +5,37 @@ namespace BitTtt.Tokenization;
 /// <summary>
 /// Turns token ids, given one at a time, into text that never splits a character: a byte-level token
 /// may end inside a multi-byte UTF-8 sequence (an emoji is often two or three byte tokens), so the bytes
-/// of an unfinished sequence are held until the token that completes it arrives.
-/// <see cref="Flush"/> returns whatever is held, with invalid or unfinished sequences as U+FFFD.
+/// of an unfinished sequence are held until the token that completes it arrives. The holding is .NET's
+/// stateful UTF-8 <see cref="Decoder"/>: invalid bytes become U+FFFD as soon as they are known to be
+/// invalid, exactly as <see cref="Encoding.UTF8"/> decodes the whole byte string at once.
+/// <see cref="Flush"/> returns whatever is held, an unfinished sequence as U+FFFD.
 /// Create one with <see cref="BitLlamaTokenizer.CreateStreamDecoder"/>.
 /// </summary>
 public sealed class Utf8StreamDecoder
 {
+    // At most 3 bytes of an unfinished sequence are held, and UTF-8 never gives more chars than bytes + 1.
+    const int HeldBytes = 3;
+
     private readonly BitLlamaTokenizer _tokenizer;
-    private readonly List<byte> _pending = new(8);
+    private readonly Decoder _utf8 = Encoding.UTF8.GetDecoder();
+    private char[] _chars = new char[64];
 
     internal Utf8StreamDecoder(BitLlamaTokenizer tokenizer) => _tokenizer = tokenizer;
 
     /// <summary>Adds one token; returns the characters it completes (possibly empty).</summary>
-    public string Append(int tokenId)
-    {
-        _pending.AddRange(_tokenizer.TokenBytes(tokenId));
-        int complete = CompletePrefixLength(_pending);
-        if (complete == 0) return string.Empty;
-        string text = Decode(complete);
-        _pending.RemoveRange(0, complete);
-        return text;
-    }
+    public string Append(int tokenId) => Decode(_tokenizer.TokenBytes(tokenId), flush: false);
 
-    /// <summary>Returns the held bytes as text (unfinished sequences become U+FFFD) and clears them.</summary>
-    public string Flush()
-    {
-        string text = Decode(_pending.Count);
-        _pending.Clear();
-        return text;
-    }
+    /// <summary>Returns the held bytes as text (an unfinished sequence becomes U+FFFD) and clears them.</summary>
+    public string Flush() => Decode([], flush: true);
 
     /// <summary>Drops held bytes without returning them.</summary>
-    public void Reset() => _pending.Clear();
+    public void Reset() => _utf8.Reset();
 
-    private string Decode(int count) =>
-        count == 0 ? string.Empty : Encoding.UTF8.GetString(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_pending)[..count]);
-
-    /// <summary>
-    /// Length of the longest prefix that does not end inside a multi-byte sequence still waiting for
-    /// continuation bytes. Only the last 3 bytes can belong to such a sequence (UTF-8 is at most 4 bytes).
-    /// </summary>
-    internal static int CompletePrefixLength(IReadOnlyList<byte> bytes)
+    private string Decode(ReadOnlySpan<byte> bytes, bool flush)
     {
-        int n = bytes.Count;
-        for (int back = 1; back <= Math.Min(3, n); back++)
-        {
-            byte b = bytes[n - back];
-            if ((b & 0xC0) == 0x80) continue;                 // continuation byte: look further back for its lead
-            int needed = b >= 0xF0 && b <= 0xF4 ? 4 : b >= 0xE0 && b < 0xF0 ? 3 : b >= 0xC2 && b < 0xE0 ? 2 : 1;
-            return needed > back ? n - back : n;              // lead still waiting for continuations => hold it
-        }
-        return n;                                             // only stray continuation bytes at the end: emit (as U+FFFD)
+        int most = Encoding.UTF8.GetMaxCharCount(bytes.Length + HeldBytes);
+        if (_chars.Length < most) _chars = new char[most];
+        int count = _utf8.GetChars(bytes, _chars, flush);
+        return count == 0 ? string.Empty : new string(_chars, 0, count);
     }
 }

@@ -13,23 +13,23 @@ namespace BitTtt.Inference.Engine;
 /// </summary>
 internal static class DeltaLayer
 {
-    /// <summary>Reads the T normed rows in <c>s.A</c>, advances layer <paramref name="layer"/>'s S and conv tails, writes the output to <c>s.OutD</c>.</summary>
+    /// <summary>Reads the T normed rows in <c>s.Normed</c>, advances layer <paramref name="layer"/>'s S and conv tails, writes the output to <c>s.SubLayerOut</c>.</summary>
     internal static void Run(SequenceState s, int layer, DeltaWeights w, int T)
     {
         var c = s.Weights.Config;
         int dim = c.HiddenDim, f = c.TttInnerDim, tail = SequenceState.TailRows(c);
         var tails = s.ConvTail[layer];
-        s.QD.Quantize(s.A.AsSpan(0, T * dim), T);                                          // one int8 copy of a for q, k, v
-        Project(s.QD, w.QProj, tails.AsSpan(0, tail * f), s.Xq, T, f);                    // (T, D) -> (Kt + T, F)
-        Project(s.QD, w.KProj, tails.AsSpan(tail * f, tail * f), s.Xk, T, f);
-        Project(s.QD, w.VProj, tails.AsSpan(2 * tail * f, tail * f), s.Xv, T, f);
+        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);                             // one int8 copy of a for q, k, v
+        Project(s.NormedInt8, w.QProj, tails.AsSpan(0, tail * f), s.QWindow, T, f);       // (T, D) -> (Kt + T, F)
+        Project(s.NormedInt8, w.KProj, tails.AsSpan(tail * f, tail * f), s.KWindow, T, f);
+        Project(s.NormedInt8, w.VProj, tails.AsSpan(2 * tail * f, tail * f), s.VWindow, T, f);
         for (int t = 0; t < T; t++)
-            Token(s, layer, w, t, s.O.AsSpan(t * f, f));                                   // (F) per token
-        KeepTail(s.Xq, tails.AsSpan(0, tail * f), T, f);                                   // last Kt pre-conv rows
-        KeepTail(s.Xk, tails.AsSpan(tail * f, tail * f), T, f);
-        KeepTail(s.Xv, tails.AsSpan(2 * tail * f, tail * f), T, f);
-        s.QF!.Quantize(s.O.AsSpan(0, T * f), T);
-        TernaryKernels.Gemm(w.OProj, s.QF, s.OutD.AsSpan(0, T * dim));                     // (T, F) -> (T, D)
+            Token(s, layer, w, t, s.DeltaOut.AsSpan(t * f, f));                            // (F) per token
+        KeepTail(s.QWindow, tails.AsSpan(0, tail * f), T, f);                              // last Kt pre-conv rows
+        KeepTail(s.KWindow, tails.AsSpan(tail * f, tail * f), T, f);
+        KeepTail(s.VWindow, tails.AsSpan(2 * tail * f, tail * f), T, f);
+        s.DeltaOutInt8!.Quantize(s.DeltaOut.AsSpan(0, T * f), T);
+        TernaryKernels.Gemm(w.OProj, s.DeltaOutInt8, s.SubLayerOut.AsSpan(0, T * dim));    // (T, F) -> (T, D)
     }
 
     /// <summary>x = [tail rows ; proj(a) for the batch]: (Kt + T, F), so token t's window is rows t .. t + K − 1.</summary>
@@ -49,22 +49,22 @@ internal static class DeltaLayer
     {
         var c = s.Weights.Config;
         int dim = c.HiddenDim, f = c.TttInnerDim, dh = c.TttHeadDim, taps = c.TttConv;
-        Convolve(s.Xq, w.QConvT, t, taps, f, s.Qh);                                        // (K, F) window -> (F)
-        Convolve(s.Xk, w.KConvT, t, taps, f, s.Kh);
-        Convolve(s.Xv, w.VConvT, t, taps, f, s.Vh);
-        var a = s.A.AsSpan(t * dim, dim);                                                  // full-precision normed input
+        Convolve(s.QWindow, w.QConvT, t, taps, f, s.ConvQ);                                // (K, F) window -> (F)
+        Convolve(s.KWindow, w.KConvT, t, taps, f, s.ConvK);
+        Convolve(s.VWindow, w.VConvT, t, taps, f, s.ConvV);
+        var a = s.Normed.AsSpan(t * dim, dim);                                             // full-precision normed input
         var state = s.S[layer];
         for (int h = 0; h < c.TttHeads; h++)
         {
-            var q = s.Qh.AsSpan(h * dh, dh);
-            var k = s.Kh.AsSpan(h * dh, dh);
+            var q = s.ConvQ.AsSpan(h * dh, dh);
+            var k = s.ConvK.AsSpan(h * dh, dh);
             DeltaKernels.L2Normalize(q);
             DeltaKernels.L2Normalize(k);
             float logit = TensorPrimitives.Dot(w.BetaWeight.AsSpan(h * dim, dim), a) + w.BetaBias[h];
             float beta = c.InnerLr / (1f + MathF.Exp(-logit));
-            DeltaKernels.UpdateAndRead(state.AsSpan(h * dh * dh, dh * dh), k, s.Vh.AsSpan(h * dh, dh), q, beta, o.Slice(h * dh, dh));
+            DeltaKernels.UpdateAndRead(state.AsSpan(h * dh * dh, dh * dh), k, s.ConvV.AsSpan(h * dh, dh), q, beta, o.Slice(h * dh, dh));
         }
-        TensorPrimitives.Add(o, s.Vh, o);                                                  // the value skip: o + v
+        TensorPrimitives.Add(o, s.ConvV, o);                                               // the value skip: o + v
     }
 
     /// <summary>Token t's K-row window of x (rows t .. t + K − 1) through the conv; K = 0 passes row t through.</summary>

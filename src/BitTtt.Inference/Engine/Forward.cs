@@ -50,38 +50,38 @@ public static class Forward
         var wts = s.Weights;
         var c = wts.Config;
         int T = tokens.Length, dim = c.HiddenDim;
-        var h = s.H.AsSpan(0, T * dim);
+        var h = s.Hidden.AsSpan(0, T * dim);
         for (int t = 0; t < T; t++) wts.Embed.AsSpan(tokens[t] * dim, dim).CopyTo(h.Slice(t * dim, dim));   // (T) -> (T, D)
         for (int i = 0; i < c.NumLayers; i++)
         {
             var l = wts.Layers[i];
-            var a = s.A.AsSpan(0, T * dim);
-            var o = s.OutD.AsSpan(0, T * dim);
+            var a = s.Normed.AsSpan(0, T * dim);
+            var o = s.SubLayerOut.AsSpan(0, T * dim);
             RmsNorm(h, l.Norm1, c.RmsNormEps, a, T);                       // (T, D)
-            Ttt(s, i, l, T);                                               // (T, D) -> (T, D) in OutD
+            Ttt(s, i, l, T);                                               // (T, D) -> (T, D) in SubLayerOut
             TensorPrimitives.Add(h, o, h);                                 // h = h + ttt(norm1(h))
             RmsNorm(h, l.Norm2, c.RmsNormEps, a, T);                       // (T, D)
-            Mlp(s, l, T);                                                  // (T, D) -> (T, D) in OutD
+            Mlp(s, l, T);                                                  // (T, D) -> (T, D) in SubLayerOut
             TensorPrimitives.Add(h, o, h);                                 // h = h + mlp(norm2(h))
         }
         s.Position += T;
     }
 
-    /// <summary>SwiGLU for the T normed rows in <c>s.A</c>: down(silu(gate(m)) · up(m)), written to <c>s.OutD</c>.</summary>
+    /// <summary>SwiGLU for the T normed rows in <c>s.Normed</c>: down(silu(gate(m)) · up(m)), written to <c>s.SubLayerOut</c>.</summary>
     static void Mlp(SequenceState s, LayerWeights l, int T)
     {
         int dim = s.Weights.Config.HiddenDim, inter = s.Weights.Config.IntermediateDim;
-        s.QD.Quantize(s.A.AsSpan(0, T * dim), T);                          // one int8 copy of m for both projections
+        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);             // one int8 copy of m for both projections
         var gate = s.Gate.AsSpan(0, T * inter);
         var up = s.Up.AsSpan(0, T * inter);
-        TernaryKernels.Gemm(l.GateProj, s.QD, gate);                       // (T, D) -> (T, I)
-        TernaryKernels.Gemm(l.UpProj, s.QD, up);                           // (T, D) -> (T, I)
+        TernaryKernels.Gemm(l.GateProj, s.NormedInt8, gate);               // (T, D) -> (T, I)
+        TernaryKernels.Gemm(l.UpProj, s.NormedInt8, up);                   // (T, D) -> (T, I)
         SiluMul(gate, up);                                                 // gate = silu(gate) · up
-        s.QI.Quantize(gate, T);
-        TernaryKernels.Gemm(l.DownProj, s.QI, s.OutD.AsSpan(0, T * dim));  // (T, I) -> (T, D)
+        s.SwiGluInt8.Quantize(gate, T);
+        TernaryKernels.Gemm(l.DownProj, s.SwiGluInt8, s.SubLayerOut.AsSpan(0, T * dim)); // (T, I) -> (T, D)
     }
 
-    /// <summary>TTT sub-layer for the T normed rows in <c>s.A</c>, written to <c>s.OutD</c>: delta (docs/model.md §3b) or reconstruct (§3a).</summary>
+    /// <summary>TTT sub-layer for the T normed rows in <c>s.Normed</c>, written to <c>s.SubLayerOut</c>: delta (docs/model.md §3b) or reconstruct (§3a).</summary>
     static void Ttt(SequenceState s, int layer, LayerWeights l, int T)
     {
         if (l.Delta is { } delta)
@@ -92,18 +92,18 @@ public static class Forward
         Reconstruct(s, layer, l, T);
     }
 
-    /// <summary>Reconstruct TTT (docs/model.md §3a) for the T normed rows in <c>s.A</c>; writes up(pred) to <c>s.OutD</c>.</summary>
+    /// <summary>Reconstruct TTT (docs/model.md §3a) for the T normed rows in <c>s.Normed</c>; writes up(pred) to <c>s.SubLayerOut</c>.</summary>
     static void Reconstruct(SequenceState s, int layer, LayerWeights l, int T)
     {
         var c = s.Weights.Config;
         int d = c.TttDim, dim = c.HiddenDim;
-        s.QD.Quantize(s.A.AsSpan(0, T * dim), T);
-        var f = s.F.AsSpan(0, T * d);
-        TernaryKernels.Gemm(l.TttDown!, s.QD, f);                                                          // (T, D) -> (T, d)
+        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);
+        var f = s.Features.AsSpan(0, T * d);
+        TernaryKernels.Gemm(l.TttDown!, s.NormedInt8, f);                                                  // (T, D) -> (T, d)
         for (int t = 0; t < T; t++)
-            TttStep(s, layer, f.Slice(t * d, d), s.Pred.AsSpan(t * d, d), s.Position + t, c.TttChunk, c.InnerLr);
-        s.Qd.Quantize(s.Pred.AsSpan(0, T * d), T);
-        TernaryKernels.Gemm(l.TttUp!, s.Qd, s.OutD.AsSpan(0, T * dim));                                    // (T, d) -> (T, D)
+            TttStep(s, layer, f.Slice(t * d, d), s.Predictions.AsSpan(t * d, d), s.Position + t, c.TttChunk, c.InnerLr);
+        s.PredictionsInt8.Quantize(s.Predictions.AsSpan(0, T * d), T);
+        TernaryKernels.Gemm(l.TttUp!, s.PredictionsInt8, s.SubLayerOut.AsSpan(0, T * dim));                // (T, d) -> (T, D)
     }
 
     /// <summary>
@@ -114,17 +114,17 @@ public static class Forward
     {
         int d = f.Length;
         float[] w = s.W[layer], g = s.G[layer];
-        var k = s.K.AsSpan(0, d);
+        var k = s.UnitKey.AsSpan(0, d);
         TensorPrimitives.Divide(f, MathF.Sqrt(TensorPrimitives.SumOfSquares(f)) + 1e-6f, k);
         for (int r = 0; r < d; r++)
         {
-            s.P0[r] = TensorPrimitives.Dot(w.AsSpan(r * d, d), k);                                          // (W k)_r
-            s.Gk[r] = TensorPrimitives.Dot(g.AsSpan(r * d, d), k);                                          // (G k)_r
+            s.WKey[r] = TensorPrimitives.Dot(w.AsSpan(r * d, d), k);                                        // (W k)_r
+            s.GKey[r] = TensorPrimitives.Dot(g.AsSpan(r * d, d), k);                                        // (G k)_r
         }
         for (int r = 0; r < d; r++)
         {
-            pred[r] = s.P0[r] - eta * s.Gk[r];
-            float e = s.P0[r] - k[r];                                                                       // residual of the inner loss
+            pred[r] = s.WKey[r] - eta * s.GKey[r];
+            float e = s.WKey[r] - k[r];                                                                     // residual of the inner loss
             TensorPrimitives.MultiplyAdd(k, e, g.AsSpan(r * d, d), g.AsSpan(r * d, d));                     // G += e kᵀ
         }
         if ((position + 1) % chunk == 0)
@@ -138,8 +138,8 @@ public static class Forward
     {
         var c = s.Weights.Config;
         int dim = c.HiddenDim;
-        RmsNorm(s.H.AsSpan(t * dim, dim), s.Weights.NormF, c.RmsNormEps, s.Final, 1);                     // (D)
-        s.Head.Run();                                                                                      // (D) -> (V) into s.Logits
+        RmsNorm(s.Hidden.AsSpan(t * dim, dim), s.Weights.NormF, c.RmsNormEps, s.FinalNormed, 1);          // (D)
+        s.LmHead.Run();                                                                                    // (D) -> (V) into s.Logits
         s.Logits.CopyTo(logits);
     }
 

@@ -126,21 +126,21 @@ public sealed class InferenceWeights
         var layers = new LayerWeights[config.NumLayers];
         for (int i = 0; i < layers.Length; i++)
         {
-            string L(string suffix) => $"layers.{i}.{suffix}";
+            string L(string suffix) => BitLlamaWeights.Layer(i, suffix);
             layers[i] = new LayerWeights
             {
-                Norm1 = Read(L("norm1.weight"), dim),
-                TttDown = delta ? null : Ternary(L("ttt.down.weight"), d, dim),
-                TttUp = delta ? null : Ternary(L("ttt.up.weight"), dim, d),
+                Norm1 = Read(L(BitLlamaWeights.Norm1), dim),
+                TttDown = delta ? null : Ternary(L(BitLlamaWeights.TttDown), d, dim),
+                TttUp = delta ? null : Ternary(L(BitLlamaWeights.TttUp), dim, d),
                 Delta = delta ? Delta(i) : null,
-                Norm2 = Read(L("norm2.weight"), dim),
-                GateProj = Ternary(L("mlp.gate_proj.weight"), inter, dim),
-                UpProj = Ternary(L("mlp.up_proj.weight"), inter, dim),
-                DownProj = Ternary(L("mlp.down_proj.weight"), dim, inter),
+                Norm2 = Read(L(BitLlamaWeights.Norm2), dim),
+                GateProj = Ternary(L(BitLlamaWeights.GateProj), inter, dim),
+                UpProj = Ternary(L(BitLlamaWeights.UpProj), inter, dim),
+                DownProj = Ternary(L(BitLlamaWeights.DownProj), dim, inter),
             };
         }
-        var lmHead = Read("lm_head.weight", v, dim);
-        return new InferenceWeights(config, Read("embed.weight", v, dim), layers, Read("norm_f.weight", dim), lmHead)
+        var lmHead = Read(BitLlamaWeights.LmHead, v, dim);
+        return new InferenceWeights(config, Read(BitLlamaWeights.Embed, v, dim), layers, Read(BitLlamaWeights.NormF, dim), lmHead)
         {
             LmHeadInt8 = options?.Int8LmHead == true ? Int8RowMatrix.Quantize(lmHead, v, dim) : null,
         };

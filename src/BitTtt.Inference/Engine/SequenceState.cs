@@ -21,30 +21,32 @@ public sealed class SequenceState
     internal readonly float[][] S;        // per layer (H, dh, dh) delta; empty for reconstruct
     internal readonly float[][] ConvTail; // per layer (3, Kt, F) delta: xq, xk, xv tails, oldest row first
 
-    internal readonly float[] H;          // (T, D) residual stream
-    internal readonly float[] A;          // (T, D) normed input
-    internal readonly float[] F;          // (T, d) down(a)
-    internal readonly float[] Pred;       // (T, d) TTT predictions
-    internal readonly float[] OutD;       // (T, D) sub-layer output
-    internal readonly float[] Gate;       // (T, I)
-    internal readonly float[] Up;         // (T, I)
-    internal readonly float[] K;          // (d)
-    internal readonly float[] P0;         // (d)
-    internal readonly float[] Gk;         // (d)
-    internal readonly float[] Err;        // (d)
-    internal readonly float[] Final;      // (D)
-    internal readonly float[] Logits;     // (V)
-    internal readonly SplitGemv Head;
-    internal readonly Int8Activations QD; // (T, D)
-    internal readonly Int8Activations Qd; // (T, d)
-    internal readonly Int8Activations QI; // (T, I)
+    // Scratch, named by what it holds. Reconstruct and delta share the first block; the int8 copies are the
+    // BitLinear inputs (one per activation width), each quantized once and read by every projection of that input.
+    internal readonly float[] Hidden;       // (T, D) residual stream
+    internal readonly float[] Normed;       // (T, D) rmsnorm(h): the TTT and SwiGLU sub-layers' input
+    internal readonly float[] SubLayerOut;  // (T, D) the TTT or SwiGLU sub-layer's output, added to Hidden
+    internal readonly float[] Gate;         // (T, I) gate_proj(m), then silu(gate)·up
+    internal readonly float[] Up;           // (T, I) up_proj(m)
+    internal readonly float[] FinalNormed;  // (D) rmsnorm(h, norm_f) of the token whose logits are wanted
+    internal readonly float[] Logits;       // (V)
+    internal readonly SplitGemv LmHead;     // FinalNormed -> Logits
+    internal readonly Int8Activations NormedInt8;   // (T, D) int8 copy of Normed
+    internal readonly Int8Activations SwiGluInt8;   // (T, I) int8 copy of silu(gate)·up, down_proj's input
+
+    // Reconstruct scratch (allocated for both types, small; only reconstruct reads it).
+    internal readonly float[] Features;     // (T, d) down(a)
+    internal readonly float[] Predictions;  // (T, d) TTT predictions, up_proj's input
+    internal readonly float[] UnitKey;      // (d) k = f / (‖f‖ + 1e-6) of one token
+    internal readonly float[] WKey;         // (d) W k
+    internal readonly float[] GKey;         // (d) G k
+    internal readonly Int8Activations PredictionsInt8;  // (T, d) int8 copy of Predictions
 
     // Delta scratch (empty for reconstruct).
-    internal readonly float[] Xq, Xk, Xv; // (Kt + T, F) each: the layer's tail rows, then the batch's projections
-    internal readonly float[] Qh, Kh, Vh; // (F) one token after the convolution
-    internal readonly float[] O;          // (T, F) concat_h(o_h) + v
-    internal readonly float[] Beta;       // (H)
-    internal readonly Int8Activations? QF; // (T, F)
+    internal readonly float[] QWindow, KWindow, VWindow; // (Kt + T, F) each: the layer's tail rows, then the batch's pre-convolution projections
+    internal readonly float[] ConvQ, ConvK, ConvV;       // (F) one token after the convolution
+    internal readonly float[] DeltaOut;                  // (T, F) concat_h(o_h) + v, o_proj's input
+    internal readonly Int8Activations? DeltaOutInt8;     // (T, F) int8 copy of DeltaOut
 
     public SequenceState(InferenceWeights weights)
     {
@@ -66,32 +68,30 @@ public sealed class SequenceState
             S[i] = new float[sSize];
             ConvTail[i] = new float[3 * tail * f];
         }
-        Xq = new float[(tail + MaxBatch) * f];
-        Xk = new float[(tail + MaxBatch) * f];
-        Xv = new float[(tail + MaxBatch) * f];
-        Qh = new float[f];
-        Kh = new float[f];
-        Vh = new float[f];
-        O = new float[MaxBatch * f];
-        Beta = new float[delta ? c.TttHeads : 0];
-        QF = delta ? new Int8Activations(MaxBatch, f) : null;
-        H = new float[MaxBatch * dim];
-        A = new float[MaxBatch * dim];
-        F = new float[MaxBatch * d];
-        Pred = new float[MaxBatch * d];
-        OutD = new float[MaxBatch * dim];
+        Hidden = new float[MaxBatch * dim];
+        Normed = new float[MaxBatch * dim];
+        SubLayerOut = new float[MaxBatch * dim];
         Gate = new float[MaxBatch * inter];
         Up = new float[MaxBatch * inter];
-        K = new float[d];
-        P0 = new float[d];
-        Gk = new float[d];
-        Err = new float[d];
-        Final = new float[dim];
+        FinalNormed = new float[dim];
         Logits = new float[c.VocabSize];
-        Head = weights.LmHeadInt8 is { } q ? new SplitGemv(q, Final, Logits) : new SplitGemv(weights.LmHead, Final, Logits);
-        QD = new Int8Activations(MaxBatch, dim);
-        Qd = new Int8Activations(MaxBatch, d);
-        QI = new Int8Activations(MaxBatch, inter);
+        LmHead = weights.LmHeadInt8 is { } q ? new SplitGemv(q, FinalNormed, Logits) : new SplitGemv(weights.LmHead, FinalNormed, Logits);
+        NormedInt8 = new Int8Activations(MaxBatch, dim);
+        SwiGluInt8 = new Int8Activations(MaxBatch, inter);
+        Features = new float[MaxBatch * d];
+        Predictions = new float[MaxBatch * d];
+        UnitKey = new float[d];
+        WKey = new float[d];
+        GKey = new float[d];
+        PredictionsInt8 = new Int8Activations(MaxBatch, d);
+        QWindow = new float[(tail + MaxBatch) * f];
+        KWindow = new float[(tail + MaxBatch) * f];
+        VWindow = new float[(tail + MaxBatch) * f];
+        ConvQ = new float[f];
+        ConvK = new float[f];
+        ConvV = new float[f];
+        DeltaOut = new float[MaxBatch * f];
+        DeltaOutInt8 = delta ? new Int8Activations(MaxBatch, f) : null;
     }
 
     public InferenceWeights Weights { get; }

@@ -9,6 +9,9 @@ namespace BitTtt.Inference.Engine;
 /// the second half is offered to the thread pool, the caller computes the first and then takes the
 /// second itself if no pool thread has picked it up yet (so a busy machine never makes it wait).
 /// Unlike <c>Parallel.For</c> this allocates nothing per token: the work item is this object.
+/// Ordering rule: the split partitions rows, never a row's sum; each y_r is one whole-row reduction in the
+/// same order as the unsplit call, so the result is bit-identical whichever thread runs which half
+/// (pinned by EngineTests.SplitLmHeadEqualsTheUnsplitRowsBitForBit for the fp32 and int8 heads).
 /// Shape key: V = vocab, D = hidden.
 /// </summary>
 internal sealed class SplitGemv : IThreadPoolWorkItem

@@ -7,7 +7,7 @@ namespace BitTtt.Training;
 
 /// <summary>
 /// The TTT state of one layer for a batch of sequences (docs/model.md §3: the only per-sequence state). The
-/// layer type decides what it holds: <see cref="ReconstructTttState"/> (§3a) or <see cref="DeltaTttState"/> (§3b).
+/// layer type decides what it holds: <see cref="ReconstructTttState"/> (docs/model.md §3a) or <see cref="DeltaTttState"/> (docs/model.md §3b).
 /// </summary>
 public abstract class TttLayerState : IDisposable
 {

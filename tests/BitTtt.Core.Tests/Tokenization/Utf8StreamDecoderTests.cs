@@ -113,8 +113,10 @@ public sealed class Utf8StreamDecoderTests
         StringAssert.Contains(e.Message, "token id 300");
     }
 
+    /// <summary>Byte by byte, only an unfinished sequence is held: the text so far is the decoding of the first
+    /// <c>Expected</c> bytes, and Flush gives the rest as Encoding.UTF8 decodes it.</summary>
     [TestMethod]
-    public void CompletePrefixLengthHoldsOnlyUnfinishedSequences()
+    public void HoldsOnlyUnfinishedSequences()
     {
         (byte[] Bytes, int Expected)[] cases =
         [
@@ -124,7 +126,10 @@ public sealed class Utf8StreamDecoderTests
         ];
         foreach (var (bytes, expected) in cases)
         {
-            Assert.AreEqual(expected, Utf8StreamDecoder.CompletePrefixLength(bytes), Convert.ToHexString(bytes));
+            var decoder = s_small.CreateStreamDecoder();
+            string emitted = string.Concat(bytes.Select(b => decoder.Append(3 + b)));   // byte b is token 3 + b
+            Assert.AreEqual(Encoding.UTF8.GetString(bytes, 0, expected), emitted, Convert.ToHexString(bytes));
+            Assert.AreEqual(Encoding.UTF8.GetString(bytes), emitted + decoder.Flush(), Convert.ToHexString(bytes));
         }
     }
 }
