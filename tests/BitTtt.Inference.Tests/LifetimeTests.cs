@@ -72,7 +72,9 @@ public sealed class LifetimeTests
     {
         using var llama = TinyLlama.Create(seed: 24);
         using var s = llama.CreateSession();
-        string text = string.Concat(Enumerable.Repeat("the whale swam in the sea. ", 2000));   // ~12k tokens
+        // ~120k tokens: on an idle machine the tiny model feeds 12k tokens faster than the loop below notices the
+        // first batch, so a shorter prompt could finish before the cancel and prove nothing (seen in CI).
+        string text = string.Concat(Enumerable.Repeat("the whale swam in the sea. ", 20000));
         using var cts = new CancellationTokenSource();
         var learn = Task.Run(() => s.Learn(text, cts.Token));
         while (s.Position == 0 && !learn.IsCompleted) await Task.Delay(1);
