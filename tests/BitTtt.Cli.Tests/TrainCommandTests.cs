@@ -273,7 +273,12 @@ public sealed class TrainCommandTests
         while (!File.Exists(checkpoint) && !p.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2)) Thread.Sleep(50);
         Assert.IsTrue(File.Exists(checkpoint), "no checkpoint appeared: " + (p.HasExited ? stderr.Result : "still running"));
         using (var kill = Process.Start("kill", ["-INT", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) kill.WaitForExit();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(1))) { p.Kill(); Assert.Fail("did not stop after SIGINT"); }
+        if (!p.WaitForExit(TimeSpan.FromMinutes(1)))
+        {
+            p.Kill();
+            p.WaitForExit();
+            Assert.Fail($"did not stop within a minute of SIGINT; stdout:\n{stdout.Result}\nstderr:\n{stderr.Result}");
+        }
         Assert.AreEqual(130, p.ExitCode, stderr.Result);
         StringAssert.Contains(stderr.Result, "stopping after the current step");
         var match = System.Text.RegularExpressions.Regex.Match(stdout.Result, @"stopped at step (\d+) of 1000000");
