@@ -101,9 +101,17 @@ public sealed class EngineTests
         var logits = new float[c.VocabSize];
         int[] token = [7];
         for (int i = 0; i < 10; i++) Forward.Run(s, token, logits);   // warm up (JIT, tiered compilation)
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int i = 0; i < 100; i++) Forward.Run(s, token, logits);
-        Assert.AreEqual(0L, GC.GetAllocatedBytesForCurrentThread() - before, "bytes allocated by 100 decode steps");
+        // Best of five rounds: when other tests saturate the thread pool, the LM head's queued half waits in the
+        // pool's global queue (the caller runs it itself), and that queue can grow a segment on this thread (seen
+        // once in CI: 1,280 bytes). An engine that allocates per step allocates in every round.
+        long allocated = long.MaxValue;
+        for (int round = 0; round < 5 && allocated != 0; round++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int i = 0; i < 100; i++) Forward.Run(s, token, logits);
+            allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        }
+        Assert.AreEqual(0L, allocated, "bytes allocated by 100 decode steps (fewest of five rounds)");
     }
 
     /// <summary>
