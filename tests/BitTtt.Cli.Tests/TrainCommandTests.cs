@@ -262,7 +262,11 @@ public sealed class TrainCommandTests
     {
         if (!OperatingSystem.IsLinux() && !OperatingSystem.IsMacOS()) Assert.Inconclusive("sends SIGINT with kill(1)");
         string dir = TempDir(), text = WriteText(dir), output = Path.Combine(dir, "out");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        // A process started in the background by a non-interactive shell (as CI may start .ci/run) inherits SIGINT
+        // as ignored, and .NET leaves an inherited SIG_IGN alone, as Unix programs should: Ctrl+C is then not
+        // for them. GNU env's --default-signal gives the child the default disposition, as at a terminal.
+        var psi = new ProcessStartInfo(OperatingSystem.IsLinux() ? "env" : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        if (OperatingSystem.IsLinux()) foreach (var a in (string[])["--default-signal=INT", "dotnet"]) psi.ArgumentList.Add(a);
         foreach (var a in (string[])["bit-llama.dll", "train", "--data", text, "--output", output, .. Tiny, "--steps", "1000000", "--save-interval", "5"])
             psi.ArgumentList.Add(a == "bit-llama.dll" ? Path.Combine(AppContext.BaseDirectory, a) : a);
         using var p = Process.Start(psi)!;
