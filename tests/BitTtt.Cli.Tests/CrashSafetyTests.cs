@@ -38,17 +38,7 @@ public sealed class CrashSafetyTests
         return path;
     }
 
-    static Process Start(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "bit-llama.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        _ = p.StandardOutput.ReadToEndAsync();
-        _ = p.StandardError.ReadToEndAsync();
-        return p;
-    }
+    static Process Start(params string[] args) => WriteWatcher.StartChild("bit-llama.dll", args);
 
     static string[] Temporaries(string dir) => WriteWatcher.Temporaries(dir);
 

@@ -43,17 +43,7 @@ public sealed class CrashSafetyTests
         return path;
     }
 
-    static Process StartWriter(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
-        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "BitTtt.CrashWriter.dll"));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        var p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        _ = p.StandardOutput.ReadToEndAsync();
-        _ = p.StandardError.ReadToEndAsync();
-        return p;
-    }
+    static Process StartWriter(params string[] args) => WriteWatcher.StartChild("BitTtt.CrashWriter.dll", args);
 
     /// <summary>
     /// Kills the writer <see cref="Kills"/> times, each during one of its first writes; after each kill <paramref name="target"/>

@@ -60,6 +60,22 @@ internal sealed class WriteWatcher : IDisposable
     }
 
     /// <summary>
+    /// Starts <c>dotnet DLL ARGS</c> (DLL beside the test assembly) as a child to be killed: stdin closed, stdout and
+    /// stderr drained in the background so a full pipe never blocks it.
+    /// </summary>
+    public static Process StartChild(string dll, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, RedirectStandardInput = true };
+        psi.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, dll));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var p = Process.Start(psi)!;
+        p.StandardInput.Close();
+        _ = p.StandardOutput.ReadToEndAsync();
+        _ = p.StandardError.ReadToEndAsync();
+        return p;
+    }
+
+    /// <summary>
     /// SIGKILLs <paramref name="process"/> 0-5 ms after a write began: inside the write (a tiny file's takes a few
     /// ms, most of it the flush) or just after it.
     /// </summary>
