@@ -222,6 +222,7 @@ internal sealed class SafeTensorsHeader
         long bufferStart = bodyOffset + 8 + (long)n;
         long bufferLength = fileLength - bufferStart;
 
+        CheckTensorCount(headerBytes, limits, Fail);
         JsonDocument doc = StrictJson.Parse(headerBytes, path, "header", limits.MaxSafeTensorsHeaderBytes, limits, where: where);
         using (doc)
         {
@@ -249,6 +250,22 @@ internal sealed class SafeTensorsHeader
             CheckTiling(entries, bufferLength, Fail);
             return new SafeTensorsHeader { Tensors = tensors, Metadata = metadata };
         }
+    }
+
+    // Counts the top-level names by scanning the bytes (no allocation) before anything is parsed: a 100 MB header
+    // can list a million tiny tensors, and a parsed document of them costs several times the header before the
+    // count could be checked. A header that is not well-formed JSON is left to the strict parse, which names the problem.
+    static void CheckTensorCount(ReadOnlySpan<byte> header, BitLlamaLoadLimits limits, Func<string, BitLlamaFormatException> fail)
+    {
+        var reader = new Utf8JsonReader(header, new JsonReaderOptions { MaxDepth = limits.MaxJsonDepth });
+        long names = 0;
+        try
+        {
+            while (reader.Read())
+                if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1 && ++names > limits.MaxTensors + 1L)   // + __metadata__
+                    throw fail($"the header lists more than {limits.MaxTensors} tensors (BitLlamaLoadLimits.MaxTensors)");
+        }
+        catch (JsonException) { }
     }
 
     static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata, Func<string, BitLlamaFormatException> fail)

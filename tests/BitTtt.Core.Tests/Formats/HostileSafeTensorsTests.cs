@@ -26,6 +26,26 @@ public sealed class HostileSafeTensorsTests
     }
 
     [TestMethod]
+    public void TooManyTensorsAreRejectedBeforeTheHeaderIsParsed()
+    {
+        // 100 times MaxTensors zero-sized tensors: the count is checked by scanning the header's bytes, so the reader
+        // allocates little more than the header itself, not a parsed document of every entry.
+        var limits = BitLlamaLoadLimits.Default with { MaxTensors = 1000 };
+        var header = new System.Text.StringBuilder("{");
+        for (int i = 0; i < 100 * limits.MaxTensors; i++) header.Append(i == 0 ? "" : ",").Append("\"t").Append(i).Append("\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}");
+        byte[] file = TestFiles.SafeTensors(header.Append('}').ToString(), []);
+        using var dir = new TempDir();
+        string path = dir.File("many.safetensors");
+        File.WriteAllBytes(path, file);
+        SafeTensorsReader.Open(path, BitLlamaLoadLimits.Default with { MaxTensors = 200 * limits.MaxTensors }).Dispose();   // well-formed
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        TestFiles.AssertFormatError(() => SafeTensorsReader.Open(path, limits).Dispose(), "many.safetensors: ", "more than 1000 tensors (BitLlamaLoadLimits.MaxTensors)");
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.IsTrue(allocated < file.Length + (1 << 20), $"{allocated:N0} bytes allocated to reject a {file.Length:N0}-byte file");
+    }
+
+    [TestMethod]
     public void TruncatedInsideTheData() => Rejects(Valid()[..^6], "tensor 'b'", "reach past the end of the data buffer", "truncated");
 
     [TestMethod]
