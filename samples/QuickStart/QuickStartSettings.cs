@@ -83,7 +83,7 @@ sealed record QuickStartSettings
             $"  {"--tiny",-26}D={Tiny.HiddenDim}, {Tiny.NumLayers} layer, {Tiny.MaxSteps} steps on {Tiny.Rows} paragraphs: a few seconds, checks that everything runs",
         };
         foreach (var f in Flags)
-            lines.Add(string.Create(CultureInfo.InvariantCulture, $"  {f.Name + " " + f.Value,-26}{f.Description,-40}(default {f.Default(defaults)})"));
+            lines.Add(string.Create(CultureInfo.InvariantCulture, $"  {f.Name + " " + f.Value,-26}{f.Description,-42}(default {f.Default(defaults)})"));
         return string.Join(Environment.NewLine, lines);
     }
 

@@ -2,15 +2,15 @@ using System.Globalization;
 
 namespace BitTtt;
 
-/// <summary>An option named inside an error message (see <see cref="OptionMessage"/>).</summary>
-public readonly record struct OptionName(string Name)
+/// <summary>A reference to an option inside an error message, to be spelled as the reader typed it (see <see cref="OptionMessage"/>).</summary>
+public readonly record struct OptionRef(string Name)
 {
     public override string ToString() => Name;
 }
 
 /// <summary>
 /// Error messages that name options. A library words them with the names its callers set (an ML.NET user set
-/// <c>LearningRate</c>) and marks each name as an <see cref="OptionName"/> in an interpolated string; the text is
+/// <c>LearningRate</c>) and marks each name as an <see cref="OptionRef"/> in an interpolated string; the text is
 /// kept on the exception, so a front end whose users typed other names (the CLI's <c>--lr</c>) prints the same
 /// message with its own spelling: <c>OptionMessage.Format(e, flagOf)</c>. The exception types stay the ordinary
 /// ones (<see cref="ArgumentOutOfRangeException"/>, <see cref="InvalidOperationException"/>, ...).
@@ -20,7 +20,7 @@ public static class OptionMessage
     const string Key = "BitTtt.OptionMessage";
 
     /// <summary>The name <paramref name="option"/>, marked for re-spelling.</summary>
-    public static OptionName Name(string option) => new(option);
+    public static OptionRef Name(string option) => new(option);
 
     /// <summary>An <see cref="ArgumentOutOfRangeException"/> for <paramref name="option"/> whose message is <paramref name="text"/>.</summary>
     public static ArgumentOutOfRangeException OutOfRange(string option, FormattableString text) =>
@@ -49,13 +49,13 @@ public static class OptionMessage
             : exception.Message;
     }
 
-    /// <summary><paramref name="text"/> with its <see cref="OptionName"/>s (also inside nested interpolated strings) spelled by <paramref name="spell"/>.</summary>
+    /// <summary><paramref name="text"/> with its <see cref="OptionRef"/>s (also inside nested interpolated strings) spelled by <paramref name="spell"/>.</summary>
     public static string Format(FormattableString text, Func<string, string> spell)
     {
         ArgumentNullException.ThrowIfNull(text);
         object?[] arguments = text.GetArguments().Select(a => a switch
         {
-            OptionName n => spell(n.Name),
+            OptionRef n => spell(n.Name),
             FormattableString nested => Format(nested, spell),
             _ => a,
         }).ToArray();

@@ -3,8 +3,9 @@ namespace BitTtt.Training;
 /// <summary>
 /// Options of a training run; defaults from docs/model.md §5 (<see cref="TrainingDefaults"/>). This is the one
 /// definition of the training options: the ML.NET layer's <c>BitLlamaOptions</c> derives from it and
-/// <c>bit-llama train</c> has one flag per property (tests reflect over both). <see cref="Validate"/> throws an
-/// <see cref="ArgumentOutOfRangeException"/> naming the first bad option.
+/// <c>bit-llama train</c> binds one flag per property from its flag table. <see cref="Validate"/> throws an
+/// <see cref="ArgumentOutOfRangeException"/> naming the first bad option by its property name, marked so a front
+/// end can print its own spelling (<see cref="OptionMessage"/>).
 /// </summary>
 public class TrainingOptions
 {
@@ -124,7 +125,7 @@ public class TrainingOptions
     }
 
     /// <summary>An option's name inside a message (<see cref="OptionMessage.Name"/>).</summary>
-    protected static OptionName Opt(string option) => OptionMessage.Name(option);
+    protected static OptionRef Opt(string option) => OptionMessage.Name(option);
 
     // The name only (no libtorch is loaded here): a typo such as "gpu" fails before anything trains.
     static bool IsDeviceName(string? device)
