@@ -57,7 +57,7 @@ public sealed class TttReferenceTests
         for (int chunk = 1; chunk <= time; chunk++)
         {
             using var start = new ReconstructTttState(w0.clone(), zeros(batch, d, d, float64), 0);
-            var (pred, state) = TTTLayer.DualForm(k, start, eta, chunk);
+            var (pred, state) = ReconstructTttLayer.DualForm(k, start, eta, chunk);
             using (pred)
             using (state)
             {
@@ -79,12 +79,12 @@ public sealed class TttReferenceTests
         const int batch = 2, time = 11, d = 4, chunk = 4;
         manual_seed(3);
         using var k = NormalizedKeys(batch, time, d);
-        var (whole, wholeState) = TTTLayer.DualForm(k, null, 0.5, chunk);
+        var (whole, wholeState) = ReconstructTttLayer.DualForm(k, null, 0.5, chunk);
         ReconstructTttState? state = null;
         var parts = new List<Tensor>();
         foreach (var (start, length) in new[] { (0, 3), (3, 6), (9, 1), (10, 1) })   // boundaries mid-chunk
         {
-            var (p, next) = TTTLayer.DualForm(k.narrow(1, start, length), state, 0.5, chunk);
+            var (p, next) = ReconstructTttLayer.DualForm(k.narrow(1, start, length), state, 0.5, chunk);
             state?.Dispose();
             parts.Add(p);
             state = next;
@@ -119,14 +119,14 @@ public sealed class TttReferenceTests
         {
             using var scope = NewDisposeScope();
             var k = fIn / fIn.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-            var (pred, state) = TTTLayer.DualForm(k, new ReconstructTttState(wIn, g0.alias(), startPosition), eta, chunk);
+            var (pred, state) = ReconstructTttLayer.DualForm(k, new ReconstructTttState(wIn, g0.alias(), startPosition), eta, chunk);
             return (pred * r).sum().item<double>() + 0 * state.Position;
         }
 
         using (var scope = NewDisposeScope())
         {
             var k = f / f.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-            var (pred, _) = TTTLayer.DualForm(k, new ReconstructTttState(w0, g0.alias(), startPosition), eta, chunk);
+            var (pred, _) = ReconstructTttLayer.DualForm(k, new ReconstructTttState(w0, g0.alias(), startPosition), eta, chunk);
             (pred * r).sum().backward();
         }
         foreach (var (param, name) in new[] { (f, "F"), (w0, "W0") })
