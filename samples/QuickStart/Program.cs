@@ -30,8 +30,7 @@ var options = new BitLlamaOptions
     LearningRate = settings.LearningRate,
     EvalInterval = Math.Max(1, settings.Steps / 5),
     EvalBatches = settings.EvalBatches,   // 32 × batch windows by default: most of the held-out paragraphs, so the loss is comparable with the n-gram baselines on the whole split
-    MaxNewTokens = settings.MaxNewTokens,
-    Temperature = 0.7f,
+    Generation = new() { MaxTokens = settings.MaxTokens, Temperature = 0.7f },   // stored in moby.bitt: every door that loads it starts from these
     Device = settings.Device,
     Threads = settings.Threads,
     CheckpointDirectory = settings.RunDirectory,   // the checkpoint, metrics.csv and loss.png go here

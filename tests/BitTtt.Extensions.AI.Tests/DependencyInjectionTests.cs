@@ -34,7 +34,7 @@ public sealed class DependencyInjectionTests
             var chat = services.GetRequiredService<IChatClient>();
             Assert.AreSame(services.GetRequiredService<BitLlamaChatClient>(), chat);
             var response = await chat.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 });
-            using var byHand = model.AsChatClient(new BitLlamaChatClientOptions { Defaults = new() { Temperature = 0 } });
+            using var byHand = model.AsChatClient(new BitLlamaChatClientOptions { Defaults = model.DefaultSampling with { Temperature = 0 } });
             Assert.AreEqual((await byHand.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 })).Text, response.Text);
             Assert.AreEqual("tiny-chat", chat.GetService<ChatClientMetadata>()!.DefaultModelId);
         }
@@ -55,11 +55,11 @@ public sealed class DependencyInjectionTests
     }
 
     [TestMethod]
-    public void ThePredictionEnginePoolSharesTheModelWithTheChatClient()
+    public void ThePredictionEnginePoolAndAChatClientOnItsModelShareTheWeights()
     {
         using var services = new ServiceCollection()
-            .AddBitLlama(TestModel.BittPath)
-            .AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>()
+            .AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>(TestModel.BittPath)
+            .AddBitLlama(sp => sp.GetRequiredService<BitLlamaTransformer>().Model)
             .BuildServiceProvider();
         var pool = services.GetRequiredService<BitLlamaPredictionEnginePool<Prompt, CompletionRow>>();
         var transformer = services.GetRequiredService<BitLlamaTransformer>();
@@ -69,7 +69,16 @@ public sealed class DependencyInjectionTests
         var parallel = new string[prompts.Length];
         Parallel.For(0, prompts.Length, i => parallel[i] = pool.Predict(new Prompt { Text = prompts[i] }).Completion);
         CollectionAssert.AreEqual(prompts.Select(transformer.Generate).ToArray(), parallel);
-        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => new ServiceCollection().AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>()).Message,
-            "AddBitLlama");
+    }
+
+    [TestMethod]
+    public void ThePredictionEnginePoolRegistersNoChatTypes()
+    {
+        var services = new ServiceCollection().AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>(TestModel.BittPath);
+        Assert.IsFalse(services.Any(d => d.ServiceType == typeof(Llama) || d.ServiceType == typeof(IChatClient) || d.ServiceType == typeof(BitLlamaChatClient)));
+        using var missing = new ServiceCollection().AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>("no-such-model.bitt").BuildServiceProvider();
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => missing.GetRequiredService<BitLlamaTransformer>());
+        StringAssert.Contains(e.Message, "'no-such-model.bitt'");
+        StringAssert.Contains(e.Message, Path.GetFullPath("no-such-model.bitt"));
     }
 }

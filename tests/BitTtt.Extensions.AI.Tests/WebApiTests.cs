@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI.Tests;
@@ -34,7 +33,7 @@ public sealed class WebApiTests
     {
         var (status, body) = await _server.PostAsync("/v1/complete", new { prompt = "The whale", maxTokens = 10, temperature = 0, seed = 1 });
         Assert.AreEqual(200, status, body.ToJsonString());
-        var expected = _llama.CreateSession().Generate("The whale", new SamplingOptions { MaxTokens = 10, Temperature = 0, Seed = 1 });
+        var expected = _llama.CreateSession().Generate("The whale", _llama.DefaultSampling with { MaxTokens = 10, Temperature = 0, Seed = 1 });
         Assert.AreEqual(expected.Text, (string)body["text"]!);
         Assert.AreEqual(expected.PromptTokens, (int)body["promptTokens"]!);
         Assert.AreEqual(expected.CompletionTokens, (int)body["completionTokens"]!);
@@ -145,7 +144,7 @@ public sealed class WebApiTests
         Assert.AreEqual(id, (string)second["conversationId"]!);
 
         // The same two turns on a library client with the sample's settings give the same text.
-        using var local = _llama.AsChatClient(new BitLlamaServiceOptions().ToChatClientOptions());
+        using var local = _llama.AsChatClient(new BitLlamaServiceOptions().ToChatClientOptions(_llama));
         var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 12 };
         var l1 = await local.GetResponseAsync([new(ChatRole.User, "The whale was white.")], options);
         options.ConversationId = l1.ConversationId;
