@@ -80,11 +80,11 @@ public sealed class LlamaSession : IDisposable
         return Task.Run(() => Learn(text, cancellationToken), cancellationToken);
     }
 
-    /// <summary>Writes the memory (see <see cref="MemoryFile"/>) atomically.</summary>
+    /// <summary>Writes the memory (a <c>.bttm</c> file, see <see cref="BitTtt.Formats.MemoryFile"/>) atomically.</summary>
     public void SaveMemory(string path)
     {
         using var _ = Enter();
-        MemoryFile.Save(_state, path);
+        _state.SaveMemory(path);
     }
 
     /// <summary>
@@ -94,7 +94,7 @@ public sealed class LlamaSession : IDisposable
     public void LoadMemory(string path, BitLlamaLoadLimits? limits = null)
     {
         using var _ = Enter();
-        MemoryFile.Load(_state, path, limits);
+        _state.LoadMemory(path, limits);
         _recent.Clear();
         HasLogits = false;
     }

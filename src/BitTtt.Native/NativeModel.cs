@@ -128,14 +128,14 @@ public sealed class NativeSession
     {
         if (_session is not null) { _session.SaveMemory(path); return; }
         using var _ = Enter();
-        MemoryFile.Save(_state!, path);
+        _state!.SaveMemory(path);
     }
 
     public void LoadMemory(string path)
     {
         if (_session is not null) { _session.LoadMemory(path); return; }
         using var _ = Enter();
-        MemoryFile.Load(_state!, path);
+        _state!.LoadMemory(path);
     }
 
     public void Learn(string text)
