@@ -24,6 +24,8 @@ public static class BusinessApi
     /// </summary>
     public static WebApplication Build(string[] args)
     {
+        // appsettings.json is read from beside the app; the model path, like any path on the command line, is relative to
+        // the directory the app was started from (the .csproj keeps `dotnet run`'s working directory the caller's).
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--model"] = "BitLlama:ModelPath" });
         builder.Services.AddBitLlama(builder.Configuration.GetSection(BitLlamaServiceOptions.SectionName));
