@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
+using BitTtt.Tests.Shared;
 
 namespace BitTtt.Extensions.AI.Tests;
 
@@ -8,14 +9,6 @@ namespace BitTtt.Extensions.AI.Tests;
 [TestClass]
 public sealed class BusinessAppRunTests
 {
-    /// <summary>The repository root: the first folder above the test's output that holds the solution.</summary>
-    static string Repository()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "BitTtt.MLNet.sln"))) return dir.FullName;
-        throw new AssertFailedException($"no BitTtt.MLNet.sln above {AppContext.BaseDirectory}");
-    }
-
     [TestMethod]
     public async Task DotnetRunFindsAModelPathRelativeToTheCallersDirectory()
     {
@@ -24,7 +17,7 @@ public sealed class BusinessAppRunTests
         File.Copy(TestModel.BittPath, Path.Combine(caller, "moby.bitt"));
         string configuration = AppContext.BaseDirectory.Contains($"{Path.DirectorySeparatorChar}Debug{Path.DirectorySeparatorChar}") ? "Debug" : "Release";
         var psi = new ProcessStartInfo("dotnet") { WorkingDirectory = caller, RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "run", "--project", Path.Combine(Repository(), "samples", "BusinessApp"), "-c", configuration, "--no-build",
+        foreach (var a in new[] { "run", "--project", Path.Combine(RepositoryRoot.Path, "samples", "BusinessApp"), "-c", configuration, "--no-build",
                                   "--", "--model", "moby.bitt", "--urls", "http://127.0.0.1:0" })
             psi.ArgumentList.Add(a);
         using var app = Process.Start(psi)!;
