@@ -38,7 +38,7 @@ internal static class DocSnippets
         Template = new BracketTemplate(),
         MaxConversations = 100,           // live sessions; the least recently used beyond this is evicted...
         MemoryDirectory = "memories",     // ...to memories/{id}.bttm, and read back on its next turn
-        Defaults = new SamplingOptions { Temperature = 0.7f, MaxTokens = 200 },
+        Defaults = llama.DefaultSampling with { Temperature = 0.7f, MaxTokens = 200 },   // the model's, two changed
     });
 
     static void SaveAndReset(BitLlamaChatClient chat, string conversationId)
