@@ -3,6 +3,7 @@ using BitTtt.MLNet;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace BitTtt.Extensions.AI.Tests;
 
@@ -39,6 +40,19 @@ public sealed class DependencyInjectionTests
             Assert.AreEqual("tiny-chat", chat.GetService<ChatClientMetadata>()!.DefaultModelId);
         }
         Assert.IsTrue(model.IsDisposed, "the container owns the model");
+    }
+
+    [TestMethod]
+    public async Task SamplingKeysOverrideTheModelsDefaultsOneByOne()
+    {
+        var config = Settings(("BitLlama:ModelPath", TestModel.BittPath), ("BitLlama:TopK", "3"), ("BitLlama:StopStrings:0", "\n\n"));
+        await using var services = new ServiceCollection().AddBitLlama(config.GetSection("BitLlama")).BuildServiceProvider();
+        var model = services.GetRequiredService<Llama>();
+        var settings = services.GetRequiredService<IOptions<BitLlamaServiceOptions>>().Value;
+        var defaults = settings.ToChatClientOptions(model).Defaults!;
+        Assert.AreEqual(model.DefaultSampling with { TopK = 3, StopStrings = defaults.StopStrings }, defaults);
+        CollectionAssert.AreEqual(new[] { "\n\n" }, defaults.StopStrings.ToArray());
+        Assert.IsNull(settings.Temperature, "an unset key stays unset, so the model's value is used");
     }
 
     [TestMethod]

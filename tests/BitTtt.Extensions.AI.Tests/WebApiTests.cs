@@ -119,6 +119,8 @@ public sealed class WebApiTests
         await Expect(400, "maxTokens", _server.PostAsync("/v1/complete", new { prompt = "x", maxTokens = -1 }));
         await Expect(400, "maxTokens", _server.PostAsync("/v1/complete", new { prompt = "x", maxTokens = MaxTokens + 1 }));
         await Expect(400, "temperature", _server.PostAsync("/v1/complete", new { prompt = "x", temperature = -0.5 }));
+        await Expect(400, "topP", _server.PostAsync("/v1/complete", new { prompt = "x", topP = 2 }));
+        await Expect(400, "stopStrings", _server.PostAsync("/v1/chat", new { messages = new[] { User("hi") }, stopStrings = new[] { "" } }));
         await Expect(400, "messages", _server.PostAsync("/v1/chat", new { messages = Array.Empty<object>() }));
         await Expect(400, "messages", _server.PostAsync("/v1/chat", new { messages = new[] { new { role = "system", content = "be brief" } } }));
         await Expect(400, "messages[0].role", _server.PostAsync("/v1/chat", new { messages = new[] { new { role = "wizard", content = "hi" } } }));
