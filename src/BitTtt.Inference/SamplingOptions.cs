@@ -114,20 +114,16 @@ public sealed record SamplingOptions
         Validate();
         if (StopStrings.Count > 0)
             throw new OptionException(nameof(StopStrings), "cannot be stored with a model (give stop strings with each call)");
-        var stored = new JsonObject();
-        foreach (var name in StoredNames)
+        static string Key(string name) => NameOf(name, NameStyle.Snake);
+        var stored = new JsonObject
         {
-            string key = NameOf(name, NameStyle.Snake);
-            switch (name)
-            {
-                case nameof(MaxTokens): stored[key] = MaxTokens; break;
-                case nameof(Temperature): stored[key] = Temperature; break;
-                case nameof(TopK): stored[key] = TopK; break;
-                case nameof(TopP): stored[key] = TopP; break;
-                case nameof(RepetitionPenalty): stored[key] = RepetitionPenalty; break;
-                case nameof(Seed): if (Seed is int seed) stored[key] = seed; break;
-            }
-        }
+            [Key(nameof(MaxTokens))] = MaxTokens,
+            [Key(nameof(Temperature))] = Temperature,
+            [Key(nameof(TopK))] = TopK,
+            [Key(nameof(TopP))] = TopP,
+            [Key(nameof(RepetitionPenalty))] = RepetitionPenalty,
+        };
+        if (Seed is int seed) stored[Key(nameof(Seed))] = seed;   // no seed: a fresh one per completion
         var extra = new Dictionary<string, JsonNode?>(config.Extra) { [ConfigField] = stored };
         if (extra.TryGetValue(LegacyField, out var legacy) && legacy is JsonObject old)
         {
@@ -155,7 +151,7 @@ public sealed record SamplingOptions
                 if (!StoredNames.Any(n => keyOf(n) == key))
                     throw Bad($"config field '{field}' has an unknown field '{key}' (known: {string.Join(", ", StoredNames.Select(keyOf))})");
         // A number as written in the file, or as built in memory (JsonValue<float>, <int>, ...), read through its JSON text.
-        double? Read(string key, string kind) =>
+        double? NumberAt(string key, string kind) =>
             obj[key] is not { } value ? null
             : value is JsonValue v && v.GetValueKind() == JsonValueKind.Number
                 && double.TryParse(v.ToJsonString(), NumberStyles.Float, CultureInfo.InvariantCulture, out double x) ? x
@@ -163,11 +159,11 @@ public sealed record SamplingOptions
         int? Integer(string name)
         {
             string key = keyOf(name);
-            return Read(key, "an integer (32 bits)") is not double x ? null
+            return NumberAt(key, "an integer (32 bits)") is not double x ? null
                 : x == Math.Floor(x) && x >= int.MinValue && x <= int.MaxValue ? (int)x
                 : throw Bad($"config field '{field}.{key}' must be an integer (32 bits), found {obj[key]!.ToJsonString()}");
         }
-        float? Number(string name) => Read(keyOf(name), "a number") is double x ? (float)x : null;
+        float? Number(string name) => NumberAt(keyOf(name), "a number") is double x ? (float)x : null;
         var defaults = new SamplingOptions();
         var options = defaults.With(new SamplingOverrides
         {
