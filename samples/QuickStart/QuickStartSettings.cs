@@ -25,7 +25,7 @@ sealed record QuickStartSettings
     public int BatchSize { get; init; } = 8;
     public int MaxSteps { get; init; } = 4000;
     public double LearningRate { get; init; } = 2e-3;
-    public int MaxNewTokens { get; init; } = 40;
+    public int MaxTokens { get; init; } = 40;
     public string Device { get; init; } = TrainingDefaults.Device;
     /// <summary>1 by default: at D=64 one libtorch thread trains faster than two (docs/quality.md).</summary>
     public int Threads { get; init; } = 1;
@@ -39,7 +39,7 @@ sealed record QuickStartSettings
     /// <summary>Seconds, not minutes: every step of the QuickStart on a toy model and 600 paragraphs (what CI runs).</summary>
     static QuickStartSettings Tiny => new()
     {
-        VocabSize = 300, HiddenDim = 16, NumLayers = 1, ContextLen = 32, BatchSize = 4, MaxSteps = 30, Rows = 600, EvalBatches = 2, MaxNewTokens = 16,
+        VocabSize = 300, HiddenDim = 16, NumLayers = 1, ContextLen = 32, BatchSize = 4, MaxSteps = 30, Rows = 600, EvalBatches = 2, MaxTokens = 16,
     };
 
     /// <summary>One flag: the option it sets (the name the library's messages use), a value placeholder, its help, its default and how it applies.</summary>
@@ -70,7 +70,7 @@ sealed record QuickStartSettings
         new("--output", "", "PATH", "where the .bitt goes", s => s.OutputPath, (s, v) => s with { OutputPath = v }),
         new("--run-dir", nameof(BitLlamaOptions.CheckpointDirectory), "PATH", "checkpoint, metrics.csv, loss.png", s => s.RunDirectory, (s, v) => s with { RunDirectory = v }),
         new("--prompt", "", "TEXT", "the prompt to complete", s => s.Prompt, (s, v) => s with { Prompt = v }),
-        new("--max-tokens", "", "N", "tokens to generate", s => s.MaxNewTokens, (s, v) => s with { MaxNewTokens = Int(v) }),
+        new("--max-tokens", "", "N", "tokens to generate", s => s.MaxTokens, (s, v) => s with { MaxTokens = Int(v) }),
     ];
 
     static string Usage()
