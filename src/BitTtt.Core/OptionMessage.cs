@@ -13,7 +13,9 @@ public readonly record struct OptionRef(string Name)
 /// <c>LearningRate</c>) and marks each name as an <see cref="OptionRef"/> in an interpolated string; the text is
 /// kept on the exception, so a front end whose users typed other names (the CLI's <c>--lr</c>) prints the same
 /// message with its own spelling: <c>OptionMessage.Format(e, flagOf)</c>. The exception types stay the ordinary
-/// ones (<see cref="ArgumentOutOfRangeException"/>, <see cref="InvalidOperationException"/>, ...).
+/// ones (<see cref="ArgumentOutOfRangeException"/>, <see cref="InvalidOperationException"/>, ...), and a message may
+/// name several options ("MinLearningRate must be between 0 and LearningRate"). A rule about one value throws an
+/// <see cref="OptionException"/> instead; <see cref="Format(Exception, Func{string, string})"/> spells both.
 /// </summary>
 public static class OptionMessage
 {
@@ -44,6 +46,8 @@ public static class OptionMessage
         ArgumentNullException.ThrowIfNull(exception);
         ArgumentNullException.ThrowIfNull(spell);
         if (exception.Data[Key] is FormattableString text) return Format(text, spell);
+        // An OptionException a door has already named (Validate(NameStyle.CliFlag)) keeps that name.
+        if (exception is OptionException { } option && option.Name == option.Option) return option.Naming(spell(option.Option)).Message;
         return exception is ArgumentException { ParamName: { } name }
             ? exception.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal)
             : exception.Message;

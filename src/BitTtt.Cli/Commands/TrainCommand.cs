@@ -24,7 +24,7 @@ internal sealed class TrainCommand : ICliCommand
     }
 
     /// <summary>The files and names a run writes in OUTPUT that mark it as an earlier run's.</summary>
-    static readonly string[] RunFiles = ["checkpoint.safetensors", "model.bitt", "model.safetensors"];
+    static readonly string[] RunFiles = [TrainingCheckpoint.FileName, "model.bitt", "model.safetensors"];
 
     // Every check that needs no tokens runs here, before the tokenizer or the text is touched: a bad flag costs
     // one line, never a tokenized corpus first.
@@ -80,7 +80,7 @@ internal sealed class TrainCommand : ICliCommand
             throw new IOException($"{outputDir}: cannot create the output directory ({e.Message})", e);
         }
         AtomicFile.RemoveStaleTemporariesIn(outputDir);   // temp files of a run that was killed
-        string checkpointPath = Path.Combine(outputDir, "checkpoint.safetensors");
+        string checkpointPath = Path.Combine(outputDir, TrainingCheckpoint.FileName);
         if (options.Resume && !File.Exists(checkpointPath))
             throw new FileNotFoundException($"--resume: no checkpoint at {checkpointPath} (run without --resume to start training)", checkpointPath);
         string trainPath = Path.Combine(outputDir, "tokens.bin"), validationPath = Path.Combine(outputDir, "val.bin");
