@@ -42,3 +42,18 @@ public sealed class BitLlamaCompletionOutput
 {
     public string Completion = "";
 }
+
+/// <summary>Output of the inner score mapping. Not for direct use.</summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+public sealed class BitLlamaScoreOutput
+{
+    public float Score;
+    public float TokenCount;
+}
+
+/// <summary>Output of the inner featurize mapping. Not for direct use.</summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+public sealed class BitLlamaFeaturesOutput
+{
+    public float[] Features = [];
+}
