@@ -2,7 +2,11 @@ using Microsoft.ML.Data;
 
 namespace BitTtt.MLNet;
 
-/// <summary>One line of text: the row type of the README example (<c>LoadFromTextFile&lt;TextRow&gt;</c>).</summary>
+/// <summary>
+/// One line of text in a column <c>Text</c>: the rows of <c>mlContext.Data.LoadTextLines(path)</c>, and a ready input
+/// class for prediction engines. <c>LoadFromTextFile&lt;TextRow&gt;</c> also fills it, but cuts each line at its first tab
+/// and skips empty and <c>//</c> lines (docs/mlnet.md, "Loading text").
+/// </summary>
 public sealed class TextRow
 {
     [LoadColumn(0)]
