@@ -14,6 +14,8 @@ public sealed class Scored
 {
     public bool Label { get; set; }
     public float Score { get; set; }
+    /// <summary>Required by ML.NET's binary evaluator; the AUC read here depends on the scores alone.</summary>
+    public bool PredictedLabel { get; set; }
 }
 
 /// <summary>
