@@ -1,0 +1,91 @@
+"""The twin's logits against the managed engine (bit-llama logits) and the TorchSharp model (bit-llama logits
+--engine torch) on the same weights: random and trained models, both TTT types, to 1e-4 of the largest logit."""
+import os
+import random
+import unittest
+
+import torch
+
+import fixture
+import twin_fixture as tf
+from bitttt.torch import BitLlama
+
+TOLERANCE = 1e-4
+torch.set_num_threads(1)
+
+
+class ParityTests(unittest.TestCase):
+    def check(self, path, model, label):
+        ids = random.Random(7).choices(range(model.config.vocab_size), k=40)
+        twin = tf.twin_logits(model, ids)
+        for engine in ("managed", "torch"):
+            other = tf.cli_logits(path, ids, engine)
+            r = tf.relative(twin, other)
+            print("  %s: twin vs %s: %.2e relative" % (label, engine, r))
+            self.assertLessEqual(r, TOLERANCE, "%s: twin vs bit-llama logits --engine %s" % (label, engine))
+
+    def random_case(self, ttt_type):
+        directory = tf.scratch(self)
+        model = tf.random_model(ttt_type, seed=3)
+        path = os.path.join(directory, "random.bitt")
+        model.save_bitt(path)
+        self.check(path, model, "random " + ttt_type)
+
+    def test_random_reconstruct_model_matches_engine_and_torchsharp(self):
+        self.random_case("reconstruct")
+
+    def test_random_delta_model_matches_engine_and_torchsharp(self):
+        self.random_case("delta")
+
+    def test_trained_reconstruct_model_matches_engine_and_torchsharp(self):
+        path = os.path.join(fixture.tiny_model(), "model.bitt")
+        self.check(path, BitLlama.load(path), "trained reconstruct")
+
+    def test_trained_delta_model_matches_engine_and_torchsharp(self):
+        directory = fixture.tiny_delta_model()
+        self.check(directory, BitLlama.load(directory), "trained delta")
+
+
+class FileTests(unittest.TestCase):
+    def test_files_round_trip_to_the_same_bytes(self):
+        directory = tf.scratch(self)
+        for ttt_type in ("reconstruct", "delta"):
+            model = tf.random_model(ttt_type, seed=5)
+            out = os.path.join(directory, ttt_type)
+            model.save_directory(out, None)
+            model.save_bitt(out + ".bitt")
+            for path in (out, out + ".bitt"):
+                again = BitLlama.load(path)
+                self.assertEqual(again.config.to_dict(), model.config.to_dict())
+                for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
+                    self.assertTrue(torch.equal(a, b), "%s: %s" % (path, name))
+
+    def test_segments_equal_the_whole_sequence(self):
+        for ttt_type in ("reconstruct", "delta"):
+            model = tf.random_model(ttt_type, seed=11)
+            ids = torch.randint(0, model.config.vocab_size, (2, 23))
+            with torch.no_grad():
+                whole = model(ids)
+                state, parts = None, []
+                for a, b in ((0, 3), (3, 4), (4, 13), (13, 23)):
+                    logits, state = model.forward_state(ids[:, a:b], state)
+                    parts.append(logits)
+            self.assertLessEqual(tf.relative(torch.cat(parts, 1), whole), 1e-5, ttt_type)
+
+    def test_a_config_that_does_not_match_the_weights_names_the_tensor(self):
+        directory = tf.scratch(self)
+        model = tf.random_model("delta", seed=1)
+        model.save_directory(directory, None)
+        config = model.config.to_dict()
+        config["hidden_dim"] = 48
+        with open(os.path.join(directory, "config.json"), "w") as f:
+            import json
+            json.dump(config, f)
+        with self.assertRaises(ValueError) as e:
+            BitLlama.load(directory)
+        self.assertIn("embed.weight", str(e.exception))
+        self.assertIn("[97, 48]", str(e.exception))
+
+
+if __name__ == "__main__":
+    unittest.main()
