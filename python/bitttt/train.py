@@ -173,6 +173,10 @@ def main(argv=None):
         if args.batch_size % size != 0:
             raise UsageError("--batch-size %d is not a multiple of the world size %d (each process takes batch-size / world-size windows)"
                              % (args.batch_size, size))
+        if args.device.startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                raise UsageError("--device %s: this PyTorch sees no CUDA device (torch.cuda.is_available() is False)" % args.device)
         checkpoint = os.path.join(args.output, "checkpoint.safetensors")
         if args.resume and not os.path.exists(checkpoint):
             raise UsageError("--resume: no checkpoint at %s (run without --resume to start training)" % checkpoint)
@@ -194,8 +198,6 @@ def _train(args, rank, size, local):
     import torch
     import torch.distributed as dist
     from . import _trainer
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise UsageError("--device %s: this PyTorch sees no CUDA device (torch.cuda.is_available() is False)" % args.device)
     device = torch.device("cpu") if args.device == "cpu" else torch.device("cuda", local if args.device == "cuda" else int(args.device[5:]))
     if device.type == "cuda":
         torch.cuda.set_device(device)
