@@ -6,6 +6,11 @@
 #
 #   bash benchmarks/TwinThroughput/run.sh                    # default shape (256 x 8, context 128, batch 16), delta
 #   TTT=reconstruct STEPS=20 DIM=64 LAYERS=2 bash benchmarks/TwinThroughput/run.sh
+#   OPENBLAS_DIR=/usr/lib/x86_64-linux-gnu/openblas-pthread bash benchmarks/TwinThroughput/run.sh
+#
+# Debian's python3-torch does its matmuls through libblas.so.3, which is the reference BLAS unless an optimized one
+# is installed (libopenblas0-pthread switches the alternative). With OPENBLAS_DIR set, the twin rows are measured
+# again with that directory first on LD_LIBRARY_PATH, without changing the system's alternative.
 #
 # Needs: a Release build of the CLI (dotnet build src/BitTtt.Cli -c Release), the bitttt wheel installed for Debian's
 # python3 with python3-torch (PYTHON=path/to/venv/bin/python; see python/tests_twin), a free loopback port.
@@ -48,9 +53,16 @@ run_twin() {   # processes threads
 
 echo "shape ${dim}x${layers} $ttt, context 128, global batch 16, $steps steps; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 base=$(run_dotnet 1)
-printf '%-44s %10s %8s\n' "trainer" "tokens/s" "ratio"
-printf '%-44s %10.0f %8.2f\n' "TorchSharp (bit-llama train), 1 thread" "$base" 1
-for t in 2; do v=$(run_dotnet $t); printf '%-44s %10.0f %8.2f\n' "TorchSharp (bit-llama train), $t threads" "$v" "$(echo "$v / $base" | bc -l)"; done
-v=$(run_twin 1 1); printf '%-44s %10.0f %8.2f\n' "PyTorch twin, 1 process x 1 thread" "$v" "$(echo "$v / $base" | bc -l)"
-v=$(run_twin 1 2); printf '%-44s %10.0f %8.2f\n' "PyTorch twin, 1 process x 2 threads" "$v" "$(echo "$v / $base" | bc -l)"
-v=$(run_twin 2 1); printf '%-44s %10.0f %8.2f\n' "PyTorch twin, 2 processes x 1 thread (DDP, gloo)" "$v" "$(echo "$v / $base" | bc -l)"
+printf '%-60s %10s %8s\n' "trainer" "tokens/s" "ratio"
+printf '%-60s %10.0f %8.2f\n' "TorchSharp (bit-llama train), 1 thread" "$base" 1
+for t in 2; do v=$(run_dotnet $t); printf '%-60s %10.0f %8.2f\n' "TorchSharp (bit-llama train), $t threads" "$v" "$(echo "$v / $base" | bc -l)"; done
+twin_rows() {   # label
+  v=$(run_twin 1 1); printf '%-60s %10.0f %8.2f\n' "PyTorch twin$1, 1 process x 1 thread" "$v" "$(echo "$v / $base" | bc -l)"
+  v=$(run_twin 1 2); printf '%-60s %10.0f %8.2f\n' "PyTorch twin$1, 1 process x 2 threads" "$v" "$(echo "$v / $base" | bc -l)"
+  v=$(run_twin 2 1); printf '%-60s %10.0f %8.2f\n' "PyTorch twin$1, 2 processes x 1 thread (DDP, gloo)" "$v" "$(echo "$v / $base" | bc -l)"
+}
+twin_rows ""
+if [ -n "${OPENBLAS_DIR:-}" ]; then
+  export LD_LIBRARY_PATH="$OPENBLAS_DIR${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  twin_rows " (OpenBLAS)"
+fi
