@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ._config import ModelConfig
 from ._files import FormatError, atomic_write, read_safetensors, safetensors_header, tokens_count, write_text
-from .torch import BitLlama, _f32_bytes, _from_bytes, expected_weights
+from .torch import BitLlamaModel, _f32_bytes, _from_bytes, expected_weights
 
 # Shape key: B = global batch (windows per step), b = this rank's windows (B / world size), T = context length, V = vocab.
 
@@ -296,7 +296,7 @@ def run(opts, config, paths, baselines, device, rank, world, report):
     else:
         validation = None
     torch.manual_seed(opts.seed)
-    model = BitLlama(config).to(device)
+    model = BitLlamaModel(config).to(device)
     optimizer, named = make_optimizer(model, opts.weight_decay)
     sampler, step, loss = WindowSampler.from_seed(opts.seed), 0, float("nan")
     checkpoint = os.path.join(opts.output, CHECKPOINT)

@@ -2,8 +2,8 @@
 with DistributedDataParallel (``python3 -m bitttt.train``) and for running on a GPU. PyTorch (>= 1.13) is
 needed here and only here; the rest of bitttt works without it.
 
-    from bitttt.torch import BitLlama
-    model = BitLlama.load("runs/tiny/model.bitt")          # a .bitt file or a model directory
+    from bitttt.torch import BitLlamaModel
+    model = BitLlamaModel.load("runs/tiny/model.bitt")          # a .bitt file or a model directory
     logits = model(torch.tensor([[1, 2, 3]]))               # (B, T) ids -> (B, T, V) logits
     model.save_directory("out", tokenizer_json)             # config.json, tokenizer.json, model.safetensors
 
@@ -20,11 +20,12 @@ from torch import nn
 from ._config import ConfigError, ModelConfig, float32
 from ._files import FormatError, read_bitt, read_safetensors, write_bitt, write_safetensors, write_text
 
-# Shape key (docs/model.md): B = batch, T = time, D = hidden, d = D/4, I = intermediate, V = vocab,
-# H = delta heads, dh = delta head width, F = H·dh, K = delta convolution kernel, C = chunk (block) size,
-# N = chunks of one call. "..." = any leading dimensions.
+# Shape key (docs/model.md): B = batch, T = time, D = hidden, V = vocab, L = layers, I = SwiGLU width, d = D/4,
+# H = delta heads, dh = delta head width, F = H·dh, K = delta convolution kernel, Kt = max(K − 1, 0) tail rows,
+# b = ttt_chunk, Tc = tokens of one chunk (≤ b), Nc = chunks of one call, * = any leading dimensions,
+# In/Out = a BitLinear's features.
 
-__all__ = ["BitLlama", "BitLinear", "RMSNorm", "SwiGLU", "ReconstructTtt", "DeltaTtt", "ShortConv", "Block",
+__all__ = ["BitLlamaModel", "BitLinear", "RMSNorm", "SwiGLU", "ReconstructTttLayer", "DeltaTttLayer", "ShortConv", "BitLlamaBlock",
            "ModelConfig", "ConfigError", "FormatError", "expected_weights"]
 
 
@@ -55,20 +56,20 @@ def _weight_scale(w):
 
 def _activation_scale(x):
     """a = 127 / max(max|x|, 1e-5) per row: 127 divided by the maximum (not 127 · (1 / max))."""
-    m = x.detach().abs().amax(-1, keepdim=True).clamp_min(1e-5)                                  # (..., 1)
+    m = x.detach().abs().amax(-1, keepdim=True).clamp_min(1e-5)                                  # (*, 1)
     return torch.full_like(m, 127.0) / m
 
 
 def bit_product(x, weights):
-    """(..., In) -> (..., ΣOut): BitLinear (docs/model.md §3) of each weight, concatenated. The matmul of integer
+    """(*, In) -> (*, ΣOut): BitLinear (docs/model.md §3) of each weight, concatenated. The matmul of integer
     xq and Wq is exact in float32 below In = 131 072, and one division by a·s is the last rounding, as in the
     TorchSharp model and the managed engine. Straight-through: the offsets round(·) − · carry no gradient."""
     w = weights[0] if len(weights) == 1 else torch.cat(weights, 0)                               # (ΣOut, In)
     with torch.no_grad():
-        a = _activation_scale(x)                                                                 # (..., 1)
+        a = _activation_scale(x)                                                                 # (*, 1)
         s = torch.cat([_weight_scale(t).expand(t.shape[0]) for t in weights])                    # (ΣOut)
         xa = x * a
-        dx = xa.round().clamp(-128, 127) - xa                                                    # (..., In)
+        dx = xa.round().clamp(-128, 127) - xa                                                    # (*, In)
         ws = w * s.unsqueeze(1)
         dw = ws.round().clamp(-1, 1) - ws                                                        # (ΣOut, In)
     xq = x * a + dx                                                                              # value xq
@@ -85,7 +86,7 @@ class BitLinear(nn.Module):
         bound = 1.0 / math.sqrt(in_features)
         self.weight = nn.Parameter(torch.empty(out_features, in_features).uniform_(-bound, bound))   # (Out, In)
 
-    def forward(self, x):                                                                        # (..., In) -> (..., Out)
+    def forward(self, x):                                                                        # (*, In) -> (*, Out)
         return bit_product(x, [self.weight])
 
 
@@ -97,8 +98,8 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))                                              # (D)
         self.eps = float32(eps)
 
-    def forward(self, x):                                                                        # (..., D) -> (..., D)
-        rms = x.pow(2).mean(-1, keepdim=True).add(self.eps).sqrt()                               # (..., 1)
+    def forward(self, x):                                                                        # (*, D) -> (*, D)
+        rms = x.pow(2).mean(-1, keepdim=True).add(self.eps).sqrt()                               # (*, 1)
         return x / rms * self.weight
 
 
@@ -111,11 +112,11 @@ class SwiGLU(nn.Module):
         self.up_proj = BitLinear(dim, intermediate)                                              # (I, D)
         self.down_proj = BitLinear(intermediate, dim)                                            # (D, I)
 
-    def forward(self, m):                                                                        # (..., D) -> (..., D)
+    def forward(self, m):                                                                        # (*, D) -> (*, D)
         return self.down_proj(F.silu(self.gate_proj(m)) * self.up_proj(m))
 
 
-class ReconstructTtt(nn.Module):
+class ReconstructTttLayer(nn.Module):
     """TTT "reconstruct" (docs/model.md §3a). State (W, G, position): W (B, d, d) at the current chunk start, G (B, d, d)
     the inner gradients of the chunk's tokens seen so far, position the count of those tokens."""
 
@@ -176,7 +177,7 @@ class ShortConv(nn.Module):
 
     @staticmethod
     def apply_channels_first(x, weight, tail):
-        """x (B, T, F), weight (F, K), the K−1 rows before x (B, K−1, F) -> (y (B, F, T), the last K−1 rows of [tail; x])."""
+        """x (B, T, F), weight (F, K), the Kt rows before x (B, Kt, F) -> (y (B, F, T), the last Kt rows of [tail; x])."""
         batch, time, channels = x.shape
         kernel = weight.shape[1]
         if tail is None:
@@ -186,10 +187,10 @@ class ShortConv(nn.Module):
         return y, padded[:, time:]
 
 
-class DeltaTtt(nn.Module):
+class DeltaTttLayer(nn.Module):
     """TTT "delta" (docs/model.md §3b): per head S ← S − β (S k − v) kᵀ, then o = S q; out = o_proj(concat_h(o) + v).
     Trains in the exact chunk-wise WY/UT form of the TorchSharp layer (ttt_chunk is only its block size).
-    State (S, tail): S (B, H, dh, dh) and the last K−1 pre-convolution rows of [xq | xk | xv] (B, K−1, 3F)."""
+    State (S, tail): S (B, H, dh, dh) and the last K−1 pre-convolution rows of [xq | xk | xv] (B, Kt, 3F)."""
 
     def __init__(self, config):
         super().__init__()
@@ -228,32 +229,32 @@ class DeltaTtt(nn.Module):
         n = (time + c - 1) // c
         pad = n * c - time
         if pad > 0:
-            mixed = F.pad(mixed, [0, pad])                                                       # (B, 3F, N·C)
-        blocks = mixed.reshape(batch, 3, h, dh, n, c).permute(1, 0, 2, 4, 5, 3).contiguous()    # (3, B, H, N, C, dh)
+            mixed = F.pad(mixed, [0, pad])                                                       # (B, 3F, Nc·Tc)
+        blocks = mixed.reshape(batch, 3, h, dh, n, c).permute(1, 0, 2, 4, 5, 3).contiguous()    # (3, B, H, Nc, Tc, dh)
         qk = blocks[:2]
         qk = qk / torch.linalg.vector_norm(qk, 2, -1, keepdim=True).add(1e-6)                    # a zero pad row stays 0
-        v = blocks[2]                                                                            # (B, H, N, C, dh)
+        v = blocks[2]                                                                            # (B, H, Nc, Tc, dh)
         beta = torch.sigmoid(self.beta_proj(a)).mul(self.inner_lr).transpose(1, 2)               # (B, H, T)
         if pad > 0:
             beta = F.pad(beta, [0, pad])
-        o, s = chunk_blocks(qk[0], qk[1], v, beta.reshape(batch, h, n, c, 1), s0)               # (B, H, N, C, dh)
+        o, s = chunk_blocks(qk[0], qk[1], v, beta.reshape(batch, h, n, c, 1), s0)               # (B, H, Nc, Tc, dh)
         merged = (o + v).reshape(batch, h, n * c, dh)[:, :, :time].transpose(1, 2).reshape(batch, time, inner)
         return self.o_proj(merged), (s, tail)                                                    # (B, T, D)
 
 
 def chunk_blocks(q, k, v, b, s0):
-    """The delta rule on blocks q, k, v (B, H, N, C, dh), β (B, H, N, C, 1) from S₀ (B, H, dh, dh or None).
+    """The delta rule on blocks q, k, v (B, H, Nc, Tc, dh), β (B, H, Nc, Tc, 1) from S₀ (B, H, dh, dh or None).
     With A = strict_tril(diag(β) K Kᵀ), [W | U₀] = (I + A)⁻¹ diag(β) [K | V], P = tril(Q Kᵀ):
     O = (Q − P W) S₀ᵀ + P U₀ and S' = S₀ (I − Wᵀ K) + U₀ᵀ K per chunk (derivation in DeltaTttLayer.cs)."""
     batch, heads, n, c, dh = q.shape
-    kt = k.transpose(-1, -2)                                                                     # (B, H, N, dh, C)
-    rhs = torch.cat([k, v], -1) * b                                                              # (B, H, N, C, 2dh)
-    a = rhs[..., :dh].matmul(kt).tril(-1)                                                        # (B, H, N, C, C)
+    kt = k.transpose(-1, -2)                                                                     # (B, H, Nc, dh, Tc)
+    rhs = torch.cat([k, v], -1) * b                                                              # (B, H, Nc, Tc, 2dh)
+    a = rhs[..., :dh].matmul(kt).tril(-1)                                                        # (B, H, Nc, Tc, Tc)
     x = torch.linalg.solve_triangular(a, rhs, upper=False, left=True, unitriangular=True)        # [W | U₀]
-    p = q.matmul(kt).tril(0)                                                                     # (B, H, N, C, C)
+    p = q.matmul(kt).tril(0)                                                                     # (B, H, Nc, Tc, Tc)
     px = p.matmul(x)                                                                             # [P W | P U₀]
     qw = q - px[..., :dh]                                                                        # Q − P W
-    xk = x.transpose(-1, -2).matmul(k)                                                           # (B, H, N, 2dh, dh)
+    xk = x.transpose(-1, -2).matmul(k)                                                           # (B, H, Nc, 2dh, dh)
     m = torch.eye(dh, dtype=q.dtype, device=q.device) - xk[..., :dh, :]                          # I − Wᵀ K
     g = xk[..., dh:, :]                                                                          # U₀ᵀ K
     ms = m.reshape(batch * heads, n, dh, dh).unbind(1)
@@ -263,17 +264,17 @@ def chunk_blocks(q, k, v, b, s0):
         starts.append(s if s is not None else q.new_zeros(batch * heads, dh, dh))
         s = gs[i] if s is None else s.matmul(ms[i]) + gs[i]                                      # S M + G
     sn = torch.stack(starts, 1).reshape(batch, heads, n, dh, dh)                                 # chunk-start states
-    o = qw.matmul(sn.transpose(-1, -2)) + px[..., dh:]                                           # (B, H, N, C, dh)
+    o = qw.matmul(sn.transpose(-1, -2)) + px[..., dh:]                                           # (B, H, Nc, Tc, dh)
     return o, s.reshape(batch, heads, dh, dh)
 
 
-class Block(nn.Module):
+class BitLlamaBlock(nn.Module):
     """h = h + ttt(norm1(h)); h = h + mlp(norm2(h))."""
 
     def __init__(self, config):
         super().__init__()
         self.norm1 = RMSNorm(config.hidden_dim, config.rms_norm_eps)                             # (D)
-        self.ttt = DeltaTtt(config) if config.ttt_type == "delta" else ReconstructTtt(config)
+        self.ttt = DeltaTttLayer(config) if config.ttt_type == "delta" else ReconstructTttLayer(config)
         self.norm2 = RMSNorm(config.hidden_dim, config.rms_norm_eps)                             # (D)
         self.mlp = SwiGLU(config.hidden_dim, config.intermediate)
 
@@ -283,7 +284,7 @@ class Block(nn.Module):
         return h + self.mlp(self.norm2(h)), state
 
 
-class BitLlama(nn.Module):
+class BitLlamaModel(nn.Module):
     """Embedding, N blocks, final RMSNorm, full-precision LM head (docs/model.md §2-3). ``model(ids)`` gives logits
     from a zero TTT state; ``forward_state(ids, state)`` continues a state and returns the next one."""
 
@@ -293,7 +294,7 @@ class BitLlama(nn.Module):
             config = ModelConfig.from_dict(dict(config))
         self.config = config.validate()
         self.embed = nn.Embedding(config.vocab_size, config.hidden_dim)                          # (V, D), N(0, 1)
-        self.layers = nn.ModuleList([Block(config) for _ in range(config.num_layers)])
+        self.layers = nn.ModuleList([BitLlamaBlock(config) for _ in range(config.num_layers)])
         self.norm_f = RMSNorm(config.hidden_dim, config.rms_norm_eps)                            # (D)
         self.lm_head = nn.Linear(config.hidden_dim, config.vocab_size, bias=False)               # (V, D)
 

@@ -14,6 +14,7 @@ CUDA), and rank 0 writes every file, atomically. --output must be a directory ev
 nodes: a shared file system). A checkpoint resumes under any world size that divides the batch.
 """
 import argparse
+import datetime
 import json
 import os
 import sys
@@ -204,7 +205,10 @@ def _train(args, rank, size, local):
     threads = args.threads or int(os.environ.get("OMP_NUM_THREADS", "0") or 0) or os.cpu_count()
     torch.set_num_threads(threads)
     if size > 1:
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://", rank=rank, world_size=size)
+        # The other ranks wait in a collective while rank 0 tokenizes the corpus; the 30-minute default would end a run
+        # whose tokenizer training takes longer (a few GB of text).
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://", rank=rank, world_size=size,
+                                timeout=datetime.timedelta(hours=4))
     try:
         corpus = prepare(args, rank, size, dist)
         if rank == 0 and corpus["tokenized"]:

@@ -132,7 +132,7 @@ class _TorchSession:
     def __init__(self, config, path, device):
         try:
             import torch
-            from bitttt.torch import BitLlama as TorchBitLlama
+            from bitttt.torch import BitLlamaModel
         except ImportError:
             raise ValueError("device=%r: the managed engine runs on the CPU only (device=\"cpu\"); other devices run the PyTorch "
                              "twin (bitttt.torch), and PyTorch is not installed here" % (device,)) from None
@@ -143,7 +143,7 @@ class _TorchSession:
         if self.device.type == "cuda" and not torch.cuda.is_available():
             raise ValueError("device=%r: this PyTorch sees no CUDA device (torch.cuda.is_available() is False)" % (device,))
         self._torch = torch
-        self._model = TorchBitLlama.from_safetensors(config, path, self.device).eval()
+        self._model = BitLlamaModel.from_safetensors(config, path, self.device).eval()
         self._state = None
 
     def feed(self, token_ids):

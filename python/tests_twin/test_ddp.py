@@ -12,7 +12,7 @@ import torch
 import fixture
 import twin_fixture as tf
 from bitttt import _files
-from bitttt.torch import BitLlama
+from bitttt.torch import BitLlamaModel
 
 TOLERANCE = 1e-5
 
@@ -26,7 +26,7 @@ def losses(directory, after=0):
 
 def weights_relative(a, b):
     """The largest ‖a − b‖ / ‖a‖ over the tensors of two model files."""
-    sa, sb = BitLlama.load(a).state_dict(), BitLlama.load(b).state_dict()
+    sa, sb = BitLlamaModel.load(a).state_dict(), BitLlamaModel.load(b).state_dict()
     return max(float((sa[k] - sb[k]).norm() / sa[k].norm().clamp_min(1e-30)) for k in sa)
 
 
@@ -71,7 +71,7 @@ class DdpTests(unittest.TestCase):
     def check_dotnet_loads(self, directory):
         """The DDP-trained model and checkpoint in bit-llama (managed and TorchSharp), Llama.LoadAuto and ML.NET LoadBitt."""
         bitt = os.path.join(directory, "model.bitt")
-        model = BitLlama.load(bitt)
+        model = BitLlamaModel.load(bitt)
         ids = random.Random(3).choices(range(model.config.vocab_size), k=24)
         twin = tf.twin_logits(model, ids)
         exported = os.path.join(directory, "exported.bitt")

@@ -8,7 +8,7 @@ import torch
 
 import fixture
 import twin_fixture as tf
-from bitttt.torch import BitLlama
+from bitttt.torch import BitLlamaModel
 
 TOLERANCE = 1e-4
 torch.set_num_threads(1)
@@ -39,11 +39,11 @@ class ParityTests(unittest.TestCase):
 
     def test_trained_reconstruct_model_matches_engine_and_torchsharp(self):
         path = os.path.join(fixture.tiny_model(), "model.bitt")
-        self.check(path, BitLlama.load(path), "trained reconstruct")
+        self.check(path, BitLlamaModel.load(path), "trained reconstruct")
 
     def test_trained_delta_model_matches_engine_and_torchsharp(self):
         directory = fixture.tiny_delta_model()
-        self.check(directory, BitLlama.load(directory), "trained delta")
+        self.check(directory, BitLlamaModel.load(directory), "trained delta")
 
 
 class FileTests(unittest.TestCase):
@@ -55,7 +55,7 @@ class FileTests(unittest.TestCase):
             model.save_directory(out, None)
             model.save_bitt(out + ".bitt")
             for path in (out, out + ".bitt"):
-                again = BitLlama.load(path)
+                again = BitLlamaModel.load(path)
                 self.assertEqual(again.config.to_dict(), model.config.to_dict())
                 for (name, a), (_, b) in zip(model.state_dict().items(), again.state_dict().items()):
                     self.assertTrue(torch.equal(a, b), "%s: %s" % (path, name))
@@ -82,7 +82,7 @@ class FileTests(unittest.TestCase):
             import json
             json.dump(config, f)
         with self.assertRaises(ValueError) as e:
-            BitLlama.load(directory)
+            BitLlamaModel.load(directory)
         self.assertIn("embed.weight", str(e.exception))
         self.assertIn("[97, 48]", str(e.exception))
 

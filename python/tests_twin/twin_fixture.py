@@ -11,7 +11,7 @@ import tempfile
 import torch
 
 import fixture
-from bitttt.torch import BitLlama, ModelConfig
+from bitttt.torch import BitLlamaModel, ModelConfig
 
 REPO = fixture.REPO
 
@@ -45,7 +45,7 @@ def random_model(ttt_type, seed, vocab=97, dim=32, layers=2, chunk=4):
     config = ModelConfig(vocab_size=vocab, hidden_dim=dim, num_layers=layers, ttt_chunk=chunk, ttt_type=ttt_type,
                          intermediate_dim=dim * 3, **extra)
     torch.manual_seed(seed)
-    model = BitLlama(config)
+    model = BitLlamaModel(config)
     with torch.no_grad():
         for name, p in model.named_parameters():
             if "conv" in name or "beta_proj.bias" in name or "norm" in name:
