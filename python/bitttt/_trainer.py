@@ -253,13 +253,14 @@ class Trainer:
         rows = numpy.stack([numpy.asarray(tokens[s:s + window]) for s in mine]).astype(numpy.int64)
         return torch.from_numpy(rows).to(self.device)
 
-    def mean(self, value):
-        """The mean of a float over ranks (the global loss: every rank holds an equal share of the windows)."""
+    def mean(self, value, stop):
+        """(the mean of a float over ranks, whether any rank asked to stop), in one all-reduce. The mean is the global
+        loss (every rank holds an equal share of the windows); the stop flag lets every rank end after the same step."""
         if self.world == 1:
-            return value
-        t = torch.tensor([value], dtype=torch.float64, device=self.device)
+            return value, stop
+        t = torch.tensor([value, 1.0 if stop else 0.0], dtype=torch.float64, device=self.device)
         dist.all_reduce(t)
-        return t.item() / self.world
+        return t[0].item() / self.world, t[1].item() > 0
 
     def evaluate(self, model, validation):
         """Mean cross-entropy over eval_batches × batch_size windows spread evenly over the validation tokens (the same
@@ -285,8 +286,10 @@ class Trainer:
         return total / windows
 
 
-def run(opts, config, paths, baselines, device, rank, world, report):
-    """Trains; returns a dict of what the run produced. `report(line)` prints progress (rank 0 only)."""
+def run(opts, config, paths, baselines, device, rank, world, report, stop_requested=lambda: False):
+    """Trains; returns a dict of what the run produced. `report(...)` prints progress (rank 0 only). When
+    `stop_requested()` turns true on any rank (Ctrl+C, or torchrun passing on SIGINT/SIGTERM), every rank finishes the
+    same step, the checkpoint is written, and the result says the run did not complete."""
     trainer = Trainer(opts, config, device, rank, world)
     train = open_tokens(paths["train"])
     validation = open_tokens(paths["validation"])
@@ -308,6 +311,7 @@ def run(opts, config, paths, baselines, device, rank, world, report):
     metrics = Metrics(opts.output, step) if rank == 0 else None
     start_step, last_saved = step, step if opts.resume else -1
     validation_loss, validation_step = None, -1
+    stopping = False
     clock = time.monotonic()
 
     def save():
@@ -323,7 +327,7 @@ def run(opts, config, paths, baselines, device, rank, world, report):
 
     try:
         while step < opts.steps:
-            if opts.stop_after_steps is not None and step - start_step >= opts.stop_after_steps:
+            if stopping or opts.stop_after_steps is not None and step - start_step >= opts.stop_after_steps:
                 break
             lr = learning_rate(step, opts.steps, opts.lr, opts.min_lr, opts.warmup_steps)
             for group in optimizer.param_groups:
@@ -331,7 +335,7 @@ def run(opts, config, paths, baselines, device, rank, world, report):
             ids = trainer.batch(sampler, train)                                                    # (b, T + 1)
             logits = wrapped(ids[:, :-1])                                                          # (b, T, V)
             local = F.cross_entropy(logits.reshape(-1, config.vocab_size), ids[:, 1:].reshape(-1))
-            loss = trainer.mean(local.item())
+            loss, stopping = trainer.mean(local.item(), stop_requested())
             if not math.isfinite(loss):
                 raise RuntimeError("training loss became %s at step %d; stopped without updating the weights. %s Try a lower --lr or --inner-lr."
                                    % (loss, step + 1, "The last good checkpoint is %s (step %d)." % (checkpoint, last_saved) if last_saved >= 0 else "No checkpoint was written."))
@@ -357,5 +361,5 @@ def run(opts, config, paths, baselines, device, rank, world, report):
     finally:
         if metrics:
             metrics.close()
-    return {"model": model, "step": step, "start_step": start_step, "completed": completed, "loss": loss,
+    return {"model": model, "step": step, "start_step": start_step, "completed": completed, "stopped": stopping, "loss": loss,
             "validation_loss": validation_loss, "checkpoint": checkpoint if last_saved >= 0 else None}

@@ -17,6 +17,7 @@ import argparse
 import datetime
 import json
 import os
+import signal
 import sys
 
 _TTT_TYPES = ("delta", "reconstruct")
@@ -228,13 +229,43 @@ def _train(args, rank, size, local):
             if step % every == 0 or val is not None or step == args.steps:
                 _log(rank, "step %d/%d  loss %.4f  lr %.2e  %.0f tok/s%s" % (step, args.steps, loss, lr, tokens_per_s,
                                                                             "" if val is None else "  val %.4f" % val))
-        result = _trainer.run(args, config, paths, baselines, device, rank, size, report)
+        stop = _StopOnSignal(rank)
+        try:
+            result = _trainer.run(args, config, paths, baselines, device, rank, size, report, stop.requested)
+        finally:
+            stop.restore()
         if rank == 0:
             _finish(args, result, baselines)
-        return 0
+        return 130 if result["stopped"] and not result["completed"] else 0
     finally:
         if size > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+class _StopOnSignal:
+    """Ctrl+C (SIGINT) or SIGTERM, which torchrun passes on to every rank: finish the current step, save a checkpoint,
+    exit 130, as bit-llama train does on Ctrl+C. A second signal ends the process at once. A signal the process was
+    started ignoring (nohup, a background job of a non-interactive shell) stays ignored."""
+
+    def __init__(self, rank):
+        self._set, self._rank, self._previous = False, rank, {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            if signal.getsignal(sig) != signal.SIG_IGN:
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame):
+        if self._set:
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+        self._set = True
+        _log(self._rank, "stopping after the current step (a checkpoint will be saved)...")
+
+    def requested(self):
+        return self._set
+
+    def restore(self):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
 
 
 def _finish(args, result, baselines):

@@ -4,7 +4,9 @@ files .NET loads, and bad input refused the same way on every rank."""
 import json
 import os
 import random
+import signal
 import subprocess
+import time
 import unittest
 
 import torch
@@ -117,6 +119,25 @@ class DdpTests(unittest.TestCase):
         print("  steps 11-20 from one checkpoint, PyTorch vs TorchSharp: losses %.1e relative" % r)
         self.assertEqual(len(dotnet_losses), 10)
         self.assertLessEqual(r, 1e-4)
+
+    def test_sigint_to_every_rank_ends_both_after_the_same_step_with_a_checkpoint(self):
+        root = tf.scratch(self)
+        data, out = tf.corpus(root), os.path.join(root, "out")
+        flags = tf.tiny_flags(data, out, "--steps", "100000", "--eval-interval", "0")
+        procs = tf.start(flags, world=2)
+        metrics = os.path.join(out, "metrics.csv")
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not (os.path.exists(metrics) and len(open(metrics).read().split()) > 4):
+            time.sleep(0.1)
+        for p in procs:
+            p.send_signal(signal.SIGINT)   # what torchrun does on Ctrl+C: every rank gets the signal
+        results = tf.wait(procs, timeout=120)
+        self.assertEqual([code for code, _, _ in results], [130, 130], results[0][2][-2000:] + results[1][2][-2000:])
+        step = int(_files.read_safetensors(os.path.join(out, "checkpoint.safetensors")).metadata["step"])
+        self.assertIn("stopped at step %d of 100000" % step, results[0][1])
+        self.assertEqual(int(open(metrics).read().split()[-1].split(",")[0]), step)
+        self.run_ok(flags + ["--resume", "--stop-after-steps", "2"])
+        self.assertEqual(_files.read_safetensors(os.path.join(out, "checkpoint.safetensors")).metadata["step"], str(step + 2))
 
     def refused(self, args, world, *expected):
         results = tf.train(args, world)

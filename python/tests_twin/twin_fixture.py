@@ -3,6 +3,7 @@ python3 -m bitttt.train started as torchrun would start them (one process per ra
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -62,6 +63,17 @@ def free_port():
 def train(args, world=1, timeout=300):
     """Runs python3 -m bitttt.train with `world` processes, each given the env:// variables torchrun sets and one
     thread; returns [(exit code, stdout, stderr)] by rank."""
+    return wait(start(args, world), timeout)
+
+
+def _default_sigint():
+    # A background job of a non-interactive shell (as CI runs) starts with SIGINT ignored, and the trainer keeps an
+    # ignored signal ignored; the ranks get the default disposition, as under a terminal or torchrun.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def start(args, world=1):
+    """The processes of train(), started and not waited for."""
     port = free_port()
     procs = []
     for rank in range(world):
@@ -71,7 +83,12 @@ def train(args, world=1, timeout=300):
         if world > 1:
             env.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world), LOCAL_RANK=str(rank))
         procs.append(subprocess.Popen([sys.executable, "-m", "bitttt.train"] + list(args) + ["--threads", "1"], env=env,
-                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint))
+    return procs
+
+
+def wait(procs, timeout=300):
+    """[(exit code, stdout, stderr)] of started processes; any still running after `timeout` seconds is killed."""
     results = []
     try:
         for p in procs:
