@@ -46,6 +46,51 @@ class ParityTests(unittest.TestCase):
         self.check(directory, BitLlamaModel.load(directory), "trained delta")
 
 
+class ReferenceTests(unittest.TestCase):
+    """The twin's parallel TTT forms against the plain recurrences of docs/model.md §3a/§3b, on odd sizes."""
+
+    def test_delta_chunk_form_equals_the_token_loop(self):
+        from bitttt.torch import chunk_blocks
+        torch.manual_seed(2)
+        for batch, heads, time, dh, chunk in ((1, 1, 1, 3, 1), (2, 3, 13, 5, 4), (1, 2, 17, 7, 17), (2, 1, 9, 4, 2)):
+            q, k = [torch.nn.functional.normalize(torch.randn(batch, heads, time, dh, dtype=torch.float64), dim=-1) for _ in range(2)]
+            v = torch.randn(batch, heads, time, dh, dtype=torch.float64)
+            beta = torch.rand(batch, heads, time, dtype=torch.float64) * 1.5
+            s0 = torch.randn(batch, heads, dh, dh, dtype=torch.float64) * 0.3
+            s, outs = s0.clone(), []
+            for t in range(time):                                    # S ← S − β (S k − v) kᵀ, then o = S q
+                kt, vt, qt, bt = k[:, :, t], v[:, :, t], q[:, :, t], beta[:, :, t, None, None]
+                s = s - bt * ((s @ kt[..., None]) - vt[..., None]) @ kt[..., None, :]
+                outs.append((s @ qt[..., None])[..., 0])
+            n = (time + chunk - 1) // chunk
+            pad = n * chunk - time
+
+            def blocks(x):
+                return torch.nn.functional.pad(x, [0, 0, 0, pad]).reshape(batch, heads, n, chunk, dh)
+            b = torch.nn.functional.pad(beta, [0, pad]).reshape(batch, heads, n, chunk, 1)
+            o, s_end = chunk_blocks(blocks(q), blocks(k), blocks(v), b, s0)
+            o = o.reshape(batch, heads, n * chunk, dh)[:, :, :time]
+            self.assertLessEqual(float((o - torch.stack(outs, 2)).abs().max()), 1e-10, (batch, heads, time, dh, chunk))
+            self.assertLessEqual(float((s_end - s).abs().max()), 1e-10)
+
+    def test_reconstruct_dual_form_equals_the_token_rule(self):
+        from bitttt.torch import ReconstructTttLayer
+        torch.manual_seed(4)
+        for time, d, chunk in ((1, 3, 1), (11, 5, 4), (9, 4, 9), (7, 6, 1)):
+            layer = ReconstructTttLayer(tf.ModelConfig(vocab_size=5, hidden_dim=4 * d, num_layers=1, inner_lr=0.4, ttt_chunk=chunk))
+            layer.inner_lr = 0.4
+            k = torch.nn.functional.normalize(torch.randn(2, time, d, dtype=torch.float64), dim=-1)
+            pred, _ = layer.dual_form(k, None)
+            w, g, rows = torch.zeros(2, d, d, dtype=torch.float64), torch.zeros(2, d, d, dtype=torch.float64), []
+            for t in range(time):                                    # pred = (W − ηG) k; G += (W k − k) kᵀ; full chunk: W −= ηG
+                kt = k[:, t, :, None]
+                rows.append(((w - 0.4 * g) @ kt)[..., 0])
+                g = g + (w @ kt - kt) @ kt.transpose(1, 2)
+                if (t + 1) % chunk == 0:
+                    w, g = w - 0.4 * g, torch.zeros_like(g)
+            self.assertLessEqual(float((pred - torch.stack(rows, 1)).abs().max()), 1e-10, (time, d, chunk))
+
+
 class FileTests(unittest.TestCase):
     def test_files_round_trip_to_the_same_bytes(self):
         directory = tf.scratch(self)
