@@ -6,7 +6,6 @@ using BitTtt;
 using BitTtt.Formats;
 using BitTtt.Inference;
 using BitTtt.Samples.BusinessApp;
-using BitTtt.Sampling;
 using BitTtt.Tokenization;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using BitTtt.Formats;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Tests;

@@ -1,4 +1,5 @@
 using BitTtt.Formats;
+using BitTtt.Inference;
 using BitTtt.Tokenization;
 
 namespace BitTtt.MLNet.Tests;
@@ -17,11 +18,14 @@ internal static class RandomModel
 
     public static List<SafeTensorData> Tensors { get; } = Create(Config);
 
-    /// <summary>Writes <paramref name="config"/> (default <see cref="Config"/>) with the random weights to a new .bitt file.</summary>
+    /// <summary>
+    /// Writes <paramref name="config"/> with the random weights to a new .bitt file; by default <see cref="Config"/> with a
+    /// stored sampling seed, as every model trained here stores its training seed (so its completions are reproducible).
+    /// </summary>
     public static string Write(BitLlamaConfig? config = null)
     {
         string path = TinyCorpus.NewPath("model.bitt");
-        ModelPackage.WriteBitt(path, config ?? Config, TokenizerJson, Tensors);
+        ModelPackage.WriteBitt(path, config ?? new SamplingOptions { Seed = 1 }.StoreIn(Config), TokenizerJson, Tensors);
         return path;
     }
 
