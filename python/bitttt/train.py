@@ -268,11 +268,25 @@ class _StopOnSignal:
             signal.signal(sig, handler)
 
 
+def _generation_defaults(seed):
+    """The `generation` object bit-llama train stores in config.json: the library's sampling defaults
+    (bitttt_sampling_init) with the training seed, so the model's completions repeat through every door."""
+    import ctypes
+    import numpy
+    from . import _native
+    s = _native.Sampling()
+    _native.call("bitttt_sampling_init", ctypes.byref(s))
+    shortest = lambda x: float(repr(numpy.float32(x)))   # the float32 as .NET writes it: 0.8, not 0.800000011920929
+    return {"max_tokens": s.max_tokens, "temperature": shortest(s.temperature), "top_k": s.top_k, "top_p": shortest(s.top_p),
+            "repetition_penalty": shortest(s.repetition_penalty), "seed": seed}
+
+
 def _finish(args, result, baselines):
     from . import _trainer
     if result["step"] == result["start_step"]:
         _log(0, "nothing to train: the checkpoint is at step %d of %d (raise --steps to train further)" % (result["step"], args.steps))
     model = result["model"]
+    model.config.extra["generation"] = _generation_defaults(args.seed)
     with open(os.path.join(args.output, "tokenizer.json"), encoding="utf-8") as f:
         tokenizer = f.read()
     model.save_directory(args.output, tokenizer)

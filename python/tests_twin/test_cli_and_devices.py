@@ -1,4 +1,5 @@
 """python3 -m bitttt.train's flags against bit-llama train's, its outputs, and cortex_rust.BitLlama on the twin."""
+import json
 import os
 import re
 import subprocess
@@ -38,7 +39,7 @@ class CliTests(unittest.TestCase):
     def test_outputs_are_bit_llama_trains(self):
         root = tf.scratch(self)
         out = os.path.join(root, "out")
-        (code, stdout, stderr), = tf.train(tf.tiny_flags(tf.corpus(root), out, "--steps", "6", "--ttt-type", "reconstruct"))
+        (code, stdout, stderr), = tf.train(tf.tiny_flags(tf.corpus(root), out, "--ttt-type", "reconstruct", steps=6))
         self.assertEqual(code, 0, stderr)
         for name in ("tokenizer.json", "tokens.bin", "val.bin", "checkpoint.safetensors", "metrics.csv", "baselines.json",
                      "config.json", "model.safetensors", "model.bitt"):
@@ -50,6 +51,20 @@ class CliTests(unittest.TestCase):
         self.assertEqual(len(rows), 7)
         self.assertRegex(rows[1], r"^1,\d(\.\d+)?e-0\d,\d+\.\d+,,\d+(\.\d)?,\d+(\.\d+)?$")
         fixture.run_cli("inspect", os.path.join(out, "model.bitt"))
+
+    def test_config_json_is_bit_llama_trains(self):
+        root = tf.scratch(self)
+        data = tf.corpus(root)
+        twin, dotnet = os.path.join(root, "twin"), os.path.join(root, "dotnet")
+        for ttt in ("delta", "reconstruct"):
+            flags = tf.tiny_flags(data, "{out}", "--ttt-type", ttt, "--seed", "7", steps=2)
+            (code, _, stderr), = tf.train([f.replace("{out}", twin + ttt) for f in flags])
+            self.assertEqual(code, 0, stderr)
+            fixture.run_cli("train", *[f.replace("{out}", dotnet + ttt) for f in flags], "--threads", "1")
+            with open(os.path.join(twin + ttt, "config.json")) as f, open(os.path.join(dotnet + ttt, "config.json")) as g:
+                self.assertEqual(json.load(f), json.load(g), ttt)
+            with open(os.path.join(twin + ttt, "tokenizer.json"), "rb") as f, open(os.path.join(dotnet + ttt, "tokenizer.json"), "rb") as g:
+                self.assertEqual(f.read(), g.read(), ttt)
 
 
 class DeviceTests(unittest.TestCase):

@@ -123,7 +123,7 @@ class DdpTests(unittest.TestCase):
     def test_sigint_to_every_rank_ends_both_after_the_same_step_with_a_checkpoint(self):
         root = tf.scratch(self)
         data, out = tf.corpus(root), os.path.join(root, "out")
-        flags = tf.tiny_flags(data, out, "--steps", "100000", "--eval-interval", "0")
+        flags = tf.tiny_flags(data, out, "--eval-interval", "0", steps=100000)
         procs = tf.start(flags, world=2)
         metrics = os.path.join(out, "metrics.csv")
         deadline = time.monotonic() + 120
@@ -165,11 +165,11 @@ class DdpTests(unittest.TestCase):
     def test_a_config_that_does_not_match_the_checkpoint_is_one_error_on_every_rank(self):
         root = tf.scratch(self)
         data, out = tf.corpus(root), os.path.join(root, "out")
-        self.run_ok(tf.tiny_flags(data, out, "--steps", "4"))
+        self.run_ok(tf.tiny_flags(data, out, steps=4))
         checkpoint = os.path.join(out, "checkpoint.safetensors")
         with open(checkpoint, "rb") as f:
             before = f.read()
-        self.refused(tf.tiny_flags(data, out, "--steps", "8", "--dim", "32", "--resume"), 2,
+        self.refused(tf.tiny_flags(data, out, "--dim", "32", "--resume", steps=8), 2,
                      "checkpoint is for a different model", "hidden_dim = 16 in the checkpoint, 32 in this run")
         with open(checkpoint, "rb") as f:
             self.assertEqual(f.read(), before, "the checkpoint is untouched")
