@@ -167,6 +167,11 @@ def _integer(path, key, value):
     return int(value)
 
 
+def _net_double(x):
+    """A non-finite double as .NET prints it (NaN, ∞, -∞)."""
+    return "NaN" if x != x else ("∞" if x > 0 else "-∞") if math.isinf(x) else repr(x)
+
+
 def _g(x, decimals):
     """.NET's "0.######": fixed point, at most `decimals` decimals, no trailing zeros."""
     text = "%.*f" % (decimals, x)
@@ -235,6 +240,26 @@ def verdict(loss, b, what="validation"):
     if not beaten:
         return head + "does not beat " + join(rest, "or")
     return head + "beats " + join(beaten, "and") + ", not " + join(rest, "or")
+
+
+class Divergence:
+    """BitLlamaTrainer's rule for a diverged run: after the warmup, a training or validation loss above twice the larger
+    of ln V (a uniform guess) and the unigram baseline."""
+
+    def __init__(self, vocab_size, baselines, warmup):
+        self.uniform, self.baselines, self.warmup = math.log(vocab_size), baselines, warmup
+        self.vocab_size = vocab_size
+        self.limit = 2 * max(self.uniform, baselines["unigram"] if baselines else 0)
+
+    def check(self, step, loss, which):
+        """None while the run is sound; else what went wrong, for the message."""
+        if step <= self.warmup or loss <= self.limit:
+            return None
+        b = self.baselines
+        reference = ("the unigram baseline (%s)" % _g(b["unigram"], 3) if b and b["unigram"] > self.uniform
+                     else "the %s of a uniform guess over %d tokens" % (_g(self.uniform, 3), self.vocab_size))
+        return "training diverged: the %s loss at step %d is %s nats/token, more than twice %s; stopped without saving the weights." % (
+            which, step, _g(loss, 3), reference)
 
 
 class Trainer:
@@ -314,13 +339,17 @@ def run(opts, config, paths, baselines, device, rank, world, report, stop_reques
     stopping = False
     clock = time.monotonic()
 
+    def diverged(what):
+        where = "The last good checkpoint is %s (step %d)." % (checkpoint, last_saved) if last_saved >= 0 else "No checkpoint was written."
+        return RuntimeError("%s %s Try a lower --lr or --inner-lr." % (what, where))
+    divergence = Divergence(config.vocab_size, baselines, opts.warmup_steps)
+
     def save():
         nonlocal last_saved
         if last_saved == step:
             return
         if not all(bool(torch.isfinite(p).all()) for p in model.parameters()):
-            raise RuntimeError("the weights became NaN or infinite by step %d; stopped without saving them. %s Try a lower --lr or --inner-lr."
-                               % (step, "The last good checkpoint is %s (step %d)." % (checkpoint, last_saved) if last_saved >= 0 else "No checkpoint was written."))
+            raise diverged("the weights became NaN or infinite by step %d; stopped without saving them." % step)
         if rank == 0:
             save_checkpoint(checkpoint, model, optimizer, named, step, sampler, loss)
         last_saved = step
@@ -337,16 +366,21 @@ def run(opts, config, paths, baselines, device, rank, world, report, stop_reques
             local = F.cross_entropy(logits.reshape(-1, config.vocab_size), ids[:, 1:].reshape(-1))
             loss, stopping = trainer.mean(local.item(), stop_requested())
             if not math.isfinite(loss):
-                raise RuntimeError("training loss became %s at step %d; stopped without updating the weights. %s Try a lower --lr or --inner-lr."
-                                   % (loss, step + 1, "The last good checkpoint is %s (step %d)." % (checkpoint, last_saved) if last_saved >= 0 else "No checkpoint was written."))
+                raise diverged("training loss became %s at step %d; stopped without updating the weights." % (_net_double(loss), step + 1))
             local.backward()                                                                       # DDP all-reduces (averages) here
             torch.nn.utils.clip_grad_norm_(model.parameters(), opts.grad_clip)
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
             step += 1
+            too_high = divergence.check(step, loss, "training")
+            if too_high:
+                raise diverged(too_high)
             evaluate = validation is not None and (opts.eval_interval > 0 and step % opts.eval_interval == 0 or step == opts.steps)
             if evaluate:
                 validation_loss, validation_step = trainer.evaluate(model, validation), step
+                too_high = divergence.check(step, validation_loss, "validation")
+                if too_high:
+                    raise diverged(too_high)
             elapsed = time.monotonic() - clock
             tokens_per_s = (step - start_step) * opts.batch_size * opts.context_len / max(elapsed, 1e-9)
             if metrics:
@@ -357,6 +391,9 @@ def run(opts, config, paths, baselines, device, rank, world, report, stop_reques
         completed = step >= opts.steps
         if validation is not None and validation_step != step:
             validation_loss = trainer.evaluate(model, validation)
+            too_high = divergence.check(step, validation_loss, "validation")
+            if too_high:
+                raise diverged(too_high)
         save()
     finally:
         if metrics:

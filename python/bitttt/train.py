@@ -21,13 +21,15 @@ import signal
 import sys
 
 _TTT_TYPES = ("delta", "reconstruct")
+# The files that mark OUTPUT as an earlier run's (bit-llama train's rule): replaced only with --force.
+_RUN_FILES = ("checkpoint.safetensors", "model.bitt", "model.safetensors")
 _DELTA_ONLY = ("ttt_heads", "ttt_head_dim", "ttt_conv")
 
 # (flag, type, default, help) in bit-llama train's order; defaults are docs/model.md §5's (TrainingDefaults).
 FLAGS = [
-    ("--data", str, None, "UTF-8 text file to train on (the last 5%% is held out for validation)"),
+    ("--data", list, None, "UTF-8 text file, or a directory: every *.txt under it in path order; repeat for several, read in the order given (the last 5%% of all the text is held out for validation)"),
     ("--tokenizer", str, None, "tokenizer.json to use, or 'gpt2' (default: train a byte-level BPE tokenizer on --data)"),
-    ("--vocab-size", int, 4096, "vocabulary size of the tokenizer trained on --data"),
+    ("--vocab-size", int, 4096, "vocabulary size of the tokenizer trained on --data (259 to the tokenizer size limit)"),
     ("--dim", int, 256, "hidden dimension (multiple of 4)"),
     ("--layers", int, 8, "number of blocks"),
     ("--intermediate-dim", int, 0, "SwiGLU width (0 = 4 * dim)"),
@@ -52,7 +54,8 @@ FLAGS = [
     ("--device", str, "cpu", "cpu or cuda (under torchrun: cuda:LOCAL_RANK; gloo on cpu, NCCL on cuda)"),
     ("--threads", int, 0, "torch threads per process (0 = all cores, or OMP_NUM_THREADS when set, as torchrun does)"),
     ("--output", str, None, "output directory: tokenizer, tokens, checkpoint, model"),
-    ("--resume", bool, False, "continue from OUTPUT/checkpoint.safetensors"),
+    ("--resume", bool, False, "continue the run in OUTPUT from its checkpoint.safetensors"),
+    ("--force", bool, False, "start over in an OUTPUT that holds an earlier run, replacing its checkpoint and model"),
     ("--stop-after-steps", int, None, "end this invocation after N steps with a checkpoint (continue later with --resume)"),
 ]
 
@@ -66,6 +69,8 @@ def parser():
     for flag, kind, default, text in FLAGS:
         if kind is bool:
             p.add_argument(flag, action="store_true", help=text)
+        elif kind is list:
+            p.add_argument(flag, action="append", required=True, metavar=flag[2:].upper(), help=text)
         else:
             shown = "" if default is None else " [default: %s]" % default
             p.add_argument(flag, type=kind, default=default, required=flag in ("--data", "--output"), help=text + shown)
@@ -146,11 +151,7 @@ def prepare(o, rank, size, dist):
     if rank == 0:
         try:
             from . import _native
-            os.makedirs(o.output, exist_ok=True)
-            saved = os.path.join(o.output, "tokenizer.json")
-            if not (o.resume and os.path.exists(saved)) and o.tokenizer is None:
-                _log(rank, "training a %d-token BPE tokenizer on %s ..." % (o.vocab_size, o.data))
-            request = {"data": o.data, "output": o.output, "tokenizer": o.tokenizer,
+            request = {"data": o.data, "output": o.output, "tokenizer": o.tokenizer, "log_prefix": "bitttt.train: ",
                        "vocab_size": o.vocab_size if "vocab_size" in o.given else None, "reuse": bool(o.resume)}
             outcome = {"ok": json.loads(_native.read_string(_native.lib().bitttt_corpus_prepare, json.dumps(request).encode("utf-8")))}
         except Exception as e:   # every failure is sent to the other ranks, which otherwise wait here for ever
@@ -179,11 +180,15 @@ def main(argv=None):
             import torch
             if not torch.cuda.is_available():
                 raise UsageError("--device %s: this PyTorch sees no CUDA device (torch.cuda.is_available() is False)" % args.device)
+        if args.resume and args.force:
+            raise UsageError("--resume continues the run in --output and --force replaces it: give one of them")
+        earlier = next((f for f in _RUN_FILES if os.path.exists(os.path.join(args.output, f))), None)
+        if not args.resume and not args.force and earlier:
+            raise UsageError("%s holds an earlier run (%s); --resume continues it, --force starts over and replaces it, or choose another --output"
+                             % (args.output, earlier))
         checkpoint = os.path.join(args.output, "checkpoint.safetensors")
         if args.resume and not os.path.exists(checkpoint):
             raise UsageError("--resume: no checkpoint at %s (run without --resume to start training)" % checkpoint)
-        if not (args.resume and os.path.exists(os.path.join(args.output, "tokenizer.json"))) and not os.path.isfile(args.data):
-            raise UsageError("%s: training text not found" % args.data)
         return _train(args, rank, size, local)
     except UsageError as e:
         print("bitttt.train: error: %s" % e, file=sys.stderr, flush=True)
@@ -212,8 +217,6 @@ def _train(args, rank, size, local):
                                 timeout=datetime.timedelta(hours=4))
     try:
         corpus = prepare(args, rank, size, dist)
-        if rank == 0 and corpus["tokenized"]:
-            _log(rank, "%s training tokens, %s validation tokens" % (format(corpus["train_tokens"], ","), format(corpus["validation_tokens"], ",")))
         config = model_config(args, corpus["vocab_size"])
         baselines = corpus["baselines"]
         if rank == 0 and baselines is not None:

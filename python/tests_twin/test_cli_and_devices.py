@@ -52,6 +52,32 @@ class CliTests(unittest.TestCase):
         self.assertRegex(rows[1], r"^1,\d(\.\d+)?e-0\d,\d+\.\d+,,\d+(\.\d)?,\d+(\.\d+)?$")
         fixture.run_cli("inspect", os.path.join(out, "model.bitt"))
 
+    def test_several_texts_and_a_directory_give_bit_llama_trains_tokens(self):
+        root = tf.scratch(self)
+        with open(os.path.join(tf.REPO, "data", "moby-dick.txt"), encoding="utf-8") as f:
+            text = f.read(90_000)
+        books = os.path.join(root, "books")
+        os.makedirs(os.path.join(books, "b"))
+        for name, part in (("a.txt", text[:30_000]), ("b/c.txt", text[30_000:60_000]), ("notes.md", "not read")):
+            with open(os.path.join(books, name), "w", encoding="utf-8") as f:
+                f.write(part)
+        extra = os.path.join(root, "extra.txt")
+        with open(extra, "w", encoding="utf-8") as f:
+            f.write(text[60_000:])
+        outs = {}
+        for who in ("twin", "dotnet"):
+            out = os.path.join(root, who)
+            flags = tf.tiny_flags(books, out, "--data", extra, steps=1)
+            if who == "twin":
+                (code, _, stderr), = tf.train(flags)
+                self.assertEqual(code, 0, stderr)
+            else:
+                fixture.run_cli("train", *flags, "--threads", "1")
+            outs[who] = out
+        for name in ("tokenizer.json", "tokens.bin", "val.bin", "baselines.json"):
+            with open(os.path.join(outs["twin"], name), "rb") as f, open(os.path.join(outs["dotnet"], name), "rb") as g:
+                self.assertEqual(f.read(), g.read(), name)
+
     def test_config_json_is_bit_llama_trains(self):
         root = tf.scratch(self)
         data = tf.corpus(root)

@@ -150,6 +150,30 @@ class DdpTests(unittest.TestCase):
             self.assertNotIn("Traceback", err)
         return results
 
+    def test_a_diverging_run_is_one_error_on_every_rank_and_keeps_the_last_good_checkpoint(self):
+        root = tf.scratch(self)
+        out = os.path.join(root, "out")
+        results = self.refused(tf.tiny_flags(tf.corpus(root), out, "--save-interval", "1", lr="100"), 2, "training diverged", "--lr")
+        line = [l for l in results[0][2].splitlines() if l.startswith("bitttt.train: error:")][0]
+        checkpoint = os.path.join(out, "checkpoint.safetensors")
+        if "No checkpoint was written" in line:
+            self.assertFalse(os.path.exists(checkpoint))
+        else:
+            step = _files.read_safetensors(checkpoint).metadata["step"]
+            self.assertIn("%s (step %s)" % (checkpoint, step), line)
+        self.assertFalse(os.path.exists(os.path.join(out, "model.bitt")))
+
+    def test_an_earlier_run_is_refused_without_resume_or_force(self):
+        root = tf.scratch(self)
+        data, out = tf.corpus(root), os.path.join(root, "out")
+        self.run_ok(tf.tiny_flags(data, out, steps=2))
+        with open(os.path.join(out, "model.bitt"), "rb") as f:
+            before = f.read()
+        self.refused(tf.tiny_flags(data, out, steps=2), 2, "holds an earlier run", "--resume", "--force")
+        with open(os.path.join(out, "model.bitt"), "rb") as f:
+            self.assertEqual(f.read(), before)
+        self.run_ok(tf.tiny_flags(data, out, "--force", steps=2), world=2)
+
     def test_missing_data_is_one_error_on_every_rank(self):
         root = tf.scratch(self)
         out = os.path.join(root, "out")

@@ -2,7 +2,6 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
-using BitTtt.Evaluation;
 using BitTtt.Tokenization;
 using BitTtt.Training;
 
@@ -10,16 +9,13 @@ namespace BitTtt.Native;
 
 /// <summary>
 /// bitttt_corpus_prepare (bitttt.h): the data half of a training run for trainers outside .NET (python3 -m
-/// bitttt.train). It does what <c>bit-llama train</c> does before its first step, with the same code: the
-/// tokenizer (trained on the text with BpeTrainer, or loaded), tokens.bin and val.bin (TokenCorpus: the last 5%
+/// bitttt.train). It does what <c>bit-llama train</c> does before its first step, with the same code
+/// (<see cref="TrainingData"/>): the tokenizer (trained on the texts, or loaded), tokens.bin and val.bin (the last 5%
 /// of the text held out), and the n-gram baselines on that split. So a PyTorch run and a TorchSharp run of the
 /// same text see the same token ids.
 /// </summary>
 public static unsafe class CorpusExports
 {
-    /// <summary>Training tokens the baselines count at most (BitLlamaTrainer.MaxBaselineTrainTokens).</summary>
-    const int MaxBaselineTrainTokens = 50_000_000;
-
     [UnmanagedCallersOnly(EntryPoint = "bitttt_corpus_prepare", CallConvs = [typeof(CallConvCdecl)])]
     public static int Prepare(byte* requestJson, byte* buffer, nuint capacity, nuint* length)
     {
@@ -33,46 +29,53 @@ public static unsafe class CorpusExports
         catch (Exception e) { return Errors.Report(e); }
     }
 
-    // Request: {"data": PATH, "output": DIR, "tokenizer": PATH | "gpt2" | null, "vocab_size": N | null,
-    //           "reuse": bool, "validation_fraction": 0.05}
+    // Request: {"data": PATH or [PATH, ...] (files, or directories of *.txt), "output": DIR, "tokenizer": PATH | "gpt2" | null,
+    //           "vocab_size": N | null, "reuse": bool, "log_prefix": "name: " | null}
     //   reuse: keep OUTPUT/tokenizer.json, tokens.bin and val.bin when they exist (a resumed run).
+    //   log_prefix: progress lines go to standard error with this prefix; without it, nothing is printed.
     // Result: {"vocab_size": N, "tokenizer_trained": bool, "tokenized": bool, "train_tokens": N,
     //          "validation_tokens": N, "baselines": {"unigram": x, "bigram": x, "trigram": x} | null}
     static string Prepare(string requestJson)
     {
         using var request = JsonDocument.Parse(requestJson);
         var root = request.RootElement;
-        string data = Required(root, "data"), output = Required(root, "output");
-        string? tokenizerPath = Optional(root, "tokenizer");
+        string output = Required(root, "output");
+        string[] data = root.TryGetProperty("data", out var d) && d.ValueKind == JsonValueKind.Array
+            ? d.EnumerateArray().Select(e => e.GetString() ?? throw new ArgumentException("request_json: 'data' holds a null")).ToArray()
+            : [Required(root, "data")];
+        string? tokenizerPath = Optional(root, "tokenizer"), logPrefix = Optional(root, "log_prefix");
         int? vocabSize = root.TryGetProperty("vocab_size", out var v) && v.ValueKind == JsonValueKind.Number ? v.GetInt32() : null;
         bool reuse = root.TryGetProperty("reuse", out var r) && r.ValueKind == JsonValueKind.True;
-        double fraction = root.TryGetProperty("validation_fraction", out var f) && f.ValueKind == JsonValueKind.Number ? f.GetDouble() : TrainingDefaults.ValidationFraction;
-
+        // Options are named as python3 -m bitttt.train's flags, which are bit-llama train's.
+        try
+        {
+            if (tokenizerPath is null) new BpeTrainerOptions { VocabSize = vocabSize ?? BpeTrainerOptions.DefaultVocabSize }.Validate();
+        }
+        catch (ArgumentException e)
+        {
+            throw new ArgumentException(OptionMessage.Format(e, name => name == nameof(BpeTrainerOptions.VocabSize) ? "--vocab-size" : name), e);
+        }
         try { Directory.CreateDirectory(output); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             throw new IOException($"{output}: cannot create the output directory ({e.Message})", e);
         }
         AtomicFile.RemoveStaleTemporariesIn(output);
-        var (tok, trained) = PrepareTokenizer(data, tokenizerPath, vocabSize, output, reuse);
-        string trainPath = Path.Combine(output, "tokens.bin"), validationPath = Path.Combine(output, "val.bin");
-        bool tokenize = !(reuse && File.Exists(trainPath) && File.Exists(validationPath));
-        if (tokenize) TokenCorpus.Encode(data, tok, trainPath, validationPath, fraction);
-        using var train = TokenFile.Open(trainPath);
-        using var validation = TokenFile.Open(validationPath);
-        var baselines = validation.Count >= 2
-            ? NGramBaselines.Measure(train.ReadAll(MaxBaselineTrainTokens), validation.ReadAll(), tok.VocabSize)
-            : null;
+        Action<string>? log = logPrefix is null ? null : line => Console.Error.WriteLine(logPrefix + line);
+        var prepared = TrainingData.Prepare(data, tokenizerPath, vocabSize, output, reuse, log);
+        using var train = TokenFile.Open(Path.Combine(output, TrainingData.TrainFileName));
+        using var validation = TokenFile.Open(Path.Combine(output, TrainingData.ValidationFileName));
+        var baselines = validation.Count >= 2 ? TrainingData.MeasureBaselines(train, validation, prepared.Tokenizer.VocabSize) : null;
 
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream))
         {
             w.WriteStartObject();
-            w.WriteNumber("vocab_size", tok.VocabSize);
-            w.WriteBoolean("tokenizer_trained", trained);
-            w.WriteBoolean("tokenized", tokenize);
-            w.WriteNumber("train_tokens", train.Count);
-            w.WriteNumber("validation_tokens", validation.Count);
+            w.WriteNumber("vocab_size", prepared.Tokenizer.VocabSize);
+            w.WriteBoolean("tokenizer_trained", prepared.TokenizerTrained);
+            w.WriteBoolean("tokenized", prepared.Tokenized);
+            w.WriteNumber("train_tokens", prepared.TrainTokens);
+            w.WriteNumber("validation_tokens", prepared.ValidationTokens);
             if (baselines is null) w.WriteNull("baselines");
             else
             {
@@ -85,31 +88,6 @@ public static unsafe class CorpusExports
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());
-    }
-
-    // As bit-llama train: a given tokenizer (a file, or "gpt2"), else the one a resumed run saved, else a new
-    // byte-level BPE trained on the text; saved as OUTPUT/tokenizer.json.
-    static (BitLlamaTokenizer Tokenizer, bool Trained) PrepareTokenizer(string data, string? tokenizerPath, int? vocabSize, string output, bool reuse)
-    {
-        string saved = Path.Combine(output, "tokenizer.json");
-        if (reuse && File.Exists(saved)) return (BitLlamaTokenizer.Load(saved), false);
-        if (!File.Exists(data)) throw new FileNotFoundException($"{data}: training text not found", data);
-        BitLlamaTokenizer tok;
-        bool trained = tokenizerPath is null;
-        if (tokenizerPath is not null)
-        {
-            tok = tokenizerPath.Equals("gpt2", StringComparison.OrdinalIgnoreCase) && !File.Exists(tokenizerPath)
-                ? BitLlamaTokenizer.Gpt2() : BitLlamaTokenizer.Load(tokenizerPath);
-            if (vocabSize is { } requested && requested != tok.VocabSize)
-                throw new ArgumentException(
-                    $"--vocab-size {requested} does not match {tokenizerPath}, which has {tok.VocabSize} tokens (drop --vocab-size, or omit --tokenizer to train a new one)");
-        }
-        else
-        {
-            tok = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles([data], new BpeTrainerOptions { VocabSize = vocabSize ?? 4096 }), saved);
-        }
-        AtomicFile.WriteAllText(saved, tok.ToJson());
-        return (tok, trained);
     }
 
     static string Required(JsonElement root, string name) =>

@@ -164,11 +164,12 @@ int32_t bitttt_generate(bitttt_session session, const char *prompt, size_t promp
 /* ---- training data (for trainers outside .NET: python3 -m bitttt.train) ---------------------- */
 
 /* What bit-llama train does before its first step, with the same code. request_json is
- *   {"data": TEXT_PATH, "output": DIR, "tokenizer": PATH | "gpt2" | null, "vocab_size": N | null,
- *    "reuse": true | false, "validation_fraction": 0.05}
- * It writes DIR/tokenizer.json (the given one, or a byte-level BPE of vocab_size ids trained on the text),
- * DIR/tokens.bin and DIR/val.bin (the last validation_fraction of the text), keeping all three when reuse
- * is true and they exist, and measures the n-gram baselines of that split. The result is JSON:
+ *   {"data": TEXT_PATH or [PATH, ...] (files, or directories of *.txt), "output": DIR,
+ *    "tokenizer": PATH | "gpt2" | null, "vocab_size": N | null, "reuse": true | false, "log_prefix": "name: " | null}
+ * It writes DIR/tokenizer.json (the given one, or a byte-level BPE of vocab_size ids, default 4096, trained on the
+ * texts), DIR/tokens.bin and DIR/val.bin (the last 5% of the text), keeping all three when reuse is true and they
+ * exist, and measures the n-gram baselines of that split. Progress lines go to standard error after log_prefix
+ * (none without it). The result is JSON:
  *   {"vocab_size": N, "tokenizer_trained": b, "tokenized": b, "train_tokens": N, "validation_tokens": N,
  *    "baselines": {"unigram": x, "bigram": x, "trigram": x} | null}     (nats/token; null below 2 validation tokens)
  * Every file is written atomically. Give a buffer of 4096 bytes: the result is far shorter. */
