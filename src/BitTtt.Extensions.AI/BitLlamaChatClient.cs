@@ -9,8 +9,10 @@ namespace BitTtt.Extensions.AI;
 /// the conversation's memory is the model's TTT state, kept per <see cref="ChatOptions.ConversationId"/>:
 /// <list type="bullet">
 /// <item>No ConversationId: the call starts from an empty memory. With <see cref="BitLlamaChatClientOptions.StartConversations"/>
-/// (default) that memory is kept as a new conversation whose id the response carries; pass it back with only the
-/// new messages to continue. Without it the memory is dropped after the call.</item>
+/// (default), or <see cref="StartConversationKey"/> true in the call's <see cref="ChatOptions.AdditionalProperties"/>,
+/// that memory is kept as a new conversation whose id the response carries; pass it back with only the new messages to
+/// continue. Otherwise the memory is dropped after the call (a one-shot chat takes no conversation slot; with the
+/// model's <see cref="Llama.PrefixCache"/> a client that resends the history feeds only what is new).</item>
 /// <item>A ConversationId from an earlier response: only the messages given are fed (the earlier turns and replies
 /// are already in the memory). An unknown or evicted id throws <see cref="ConversationNotFoundException"/>.</item>
 /// </list>
@@ -21,10 +23,17 @@ namespace BitTtt.Extensions.AI;
 /// Calls on different conversations run in parallel; two overlapping calls on one conversation: the second throws
 /// <see cref="InvalidOperationException"/>.
 /// </summary>
-public sealed class BitLlamaChatClient : IChatClient
+public sealed class BitLlamaChatClient : IChatClient, IChatConversations
 {
     /// <summary>The provider name in <see cref="ChatClientMetadata"/>.</summary>
     public const string ProviderName = "bitllama";
+
+    /// <summary>
+    /// A <see cref="ChatOptions.AdditionalProperties"/> key: a bool that, for a call without ConversationId, says whether
+    /// to keep its memory as a new conversation (true) or drop it (false), whatever
+    /// <see cref="BitLlamaChatClientOptions.StartConversations"/> says.
+    /// </summary>
+    public const string StartConversationKey = "bitllama.start_conversation";
 
     readonly BitLlamaChatClientOptions _options;
     readonly ConversationStore _store;
@@ -59,7 +68,7 @@ public sealed class BitLlamaChatClient : IChatClient
                 ModelId = Metadata.DefaultModelId,
                 CreatedAt = DateTimeOffset.UtcNow,
                 FinishReason = Finish(result.FinishReason),
-                Usage = Usage(result.PromptTokens, result.CompletionTokens),
+                Usage = Usage(result.PromptTokens, result.CachedPromptTokens, result.CompletionTokens),
             };
         }
         finally { End(turn); }
@@ -83,7 +92,7 @@ public sealed class BitLlamaChatClient : IChatClient
                 if (u.FinishReason is { } reason)
                 {
                     update.FinishReason = Finish(reason);
-                    update.Contents.Add(new UsageContent(Usage(u.PromptTokens, u.CompletionTokens)));
+                    update.Contents.Add(new UsageContent(Usage(u.PromptTokens, u.CachedPromptTokens, u.CompletionTokens)));
                 }
                 yield return update;
             }
@@ -136,7 +145,8 @@ public sealed class BitLlamaChatClient : IChatClient
             var entry = _store.Rent(id);
             return new Turn(prompt, sampling, entry.Session, entry, id, responseId);
         }
-        if (_options.StartConversations)
+        bool start = options?.AdditionalProperties?.TryGetValue(StartConversationKey, out bool asked) == true ? asked : _options.StartConversations;
+        if (start)
         {
             var entry = _store.Start();
             return new Turn(prompt, sampling, entry.Session, entry, entry.Id, responseId);
@@ -152,5 +162,6 @@ public sealed class BitLlamaChatClient : IChatClient
 
     static ChatFinishReason Finish(LlamaFinishReason reason) => reason == LlamaFinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
-    static UsageDetails Usage(int input, int output) => new() { InputTokenCount = input, OutputTokenCount = output, TotalTokenCount = input + output };
+    static UsageDetails Usage(int input, int cached, int output) =>
+        new() { InputTokenCount = input, CachedInputTokenCount = cached, OutputTokenCount = output, TotalTokenCount = input + output };
 }

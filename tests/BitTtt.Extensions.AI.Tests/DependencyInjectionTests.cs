@@ -66,6 +66,28 @@ public sealed class DependencyInjectionTests
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => hot.GetRequiredService<Llama>()).Message, "BitLlama:Temperature");
         using var cap = new ServiceCollection().AddBitLlama(o => { o.ModelPath = TestModel.BittPath; o.MaxConversations = 0; }).BuildServiceProvider();
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => cap.GetRequiredService<Llama>()).Message, "BitLlama:MaxConversations");
+        using var cache = new ServiceCollection().AddBitLlama(o => { o.ModelPath = TestModel.BittPath; o.PrefixCacheMegabytes = 0; }).BuildServiceProvider();
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => cache.GetRequiredService<Llama>()).Message, "BitLlama:PrefixCacheMegabytes");
+    }
+
+    [TestMethod]
+    public void ThePrefixCacheIsOnAsConfiguredOrOffWithZeroEntries()
+    {
+        var on = Settings(("BitLlama:ModelPath", TestModel.BittPath), ("BitLlama:PrefixCacheEntries", "5"), ("BitLlama:PrefixCacheMegabytes", "2"));
+        using (var services = new ServiceCollection().AddBitLlama(on.GetSection("BitLlama")).BuildServiceProvider())
+        {
+            services.GetRequiredService<IChatClient>();
+            var cache = services.GetRequiredService<Llama>().PrefixCache!;
+            Assert.AreEqual(5, cache.MaxEntries);
+            Assert.AreEqual(2L << 20, cache.MaxBytes);
+            Assert.AreSame(services.GetRequiredService<BitLlamaChatClient>(), services.GetRequiredService<IChatConversations>());
+        }
+        var off = Settings(("BitLlama:ModelPath", TestModel.BittPath), ("BitLlama:PrefixCacheEntries", "0"));
+        using (var services = new ServiceCollection().AddBitLlama(off.GetSection("BitLlama")).BuildServiceProvider())
+        {
+            services.GetRequiredService<IChatClient>();
+            Assert.IsNull(services.GetRequiredService<Llama>().PrefixCache);
+        }
     }
 
     [TestMethod]
