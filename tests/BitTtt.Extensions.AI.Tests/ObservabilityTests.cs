@@ -45,7 +45,7 @@ public sealed class ObservabilityTests
         {
             "bitttt_tokens_completion_total", "bitttt_tokens_prompt_total", "bitttt_generation_time_to_first_token_seconds_bucket",
             "bitttt_generation_duration_seconds_count", "bitttt_prefix_cache_hits_total", "bitttt_prefix_cache_misses_total",
-            "bitttt_sessions_active", "http_server_request_duration_seconds_bucket",
+            "bitttt_sessions_active", "http_server_request_duration_seconds_bucket", "aspnetcore_rate_limiting_active_request_leases",
         })
             StringAssert.Contains(text, metric, $"/metrics lacks {metric}:\n{text[..Math.Min(text.Length, 3000)]}");
     }
