@@ -11,7 +11,7 @@ namespace BitTtt.Samples.BusinessApp;
 /// Our own API: <c>POST /v1/complete</c>, <c>POST /v1/chat</c> (JSON or SSE), <c>DELETE /v1/conversations/{id}</c>, with
 /// RFC 7807 problem details naming the field at fault; and what every part of the app shares: the builder, the model
 /// and chat services, the generation rate limit, reading a JSON body. The endpoints talk to <see cref="IChatClient"/>
-/// and <see cref="IChatConversations"/> from DI, so a host that registers others (a cluster) keeps them.
+/// and <see cref="IBitLlamaConversations"/> from DI, so a host that registers others (a cluster) keeps them.
 /// </summary>
 public static partial class BusinessApi
 {
@@ -30,7 +30,7 @@ public static partial class BusinessApi
         return builder;
     }
 
-    /// <summary>The model, its chat client (IChatClient, IChatConversations), request limits and the error shapes.</summary>
+    /// <summary>The model, its chat client (IChatClient, IBitLlamaConversations), request limits and the error shapes.</summary>
     public static void AddChatServices(this WebApplicationBuilder builder)
     {
         builder.Services.AddBitLlama(builder.Configuration.GetSection(BitLlamaServiceOptions.SectionName));
@@ -98,8 +98,9 @@ public static partial class BusinessApi
         Guard(http, async () =>
         {
             var request = await ReadJson<ChatRequest>(http, Json);
-            if (request.ConversationId is { } id && (id.Length is 0 or > 128 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
-                throw new ApiRequestException(400, "conversationId", $"conversationId '{id}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'");
+            if (request.ConversationId is { } id)
+                try { BitLlamaChatClient.ValidateConversationId(id); }
+                catch (ArgumentException e) { throw new ApiRequestException(400, "conversationId", Detail(e).Replace("ConversationId", "conversationId")); }
             if (request.ConversationId is not null && request.StartConversation)
                 throw new ApiRequestException(400, "startConversation", "startConversation starts a new conversation; it cannot be given with a conversationId");
             var messages = Messages(request.Messages, limits.Value);
@@ -152,11 +153,11 @@ public static partial class BusinessApi
         FrequencyPenalty = sampling.RepetitionPenalty - 1, Seed = sampling.Seed, StopSequences = [.. sampling.StopStrings],
     };
 
-    static IResult ResetConversation(string id, IChatConversations conversations)
+    static async Task<IResult> ResetConversation(string id, IBitLlamaConversations conversations, CancellationToken cancellationToken)
     {
         try
         {
-            return conversations.ResetConversation(id) ? Results.NoContent()
+            return await conversations.ResetConversationAsync(id, cancellationToken) ? Results.NoContent()
                 : Problem(StatusCodes.Status404NotFound, "id", $"conversation '{id}' is unknown (never started, or evicted)");
         }
         catch (ArgumentException e) { return Problem(StatusCodes.Status400BadRequest, "id", Detail(e)); }

@@ -40,7 +40,7 @@ public static class HealthEndpoints
     }
 
     /// <summary>Ready when the model is loaded (and not disposed) and the app is not stopping; data: the model and what runs.</summary>
-    sealed class ModelReadyCheck(Llama model, IChatClient chat, IChatConversations conversations, GenerationStats stats, GenerationShutdown shutdown) : IHealthCheck
+    sealed class ModelReadyCheck(Llama model, IChatClient chat, IBitLlamaConversations conversations, GenerationStats stats, GenerationShutdown shutdown) : IHealthCheck
     {
         public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
         {

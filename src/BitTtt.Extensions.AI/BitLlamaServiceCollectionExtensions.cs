@@ -29,7 +29,7 @@ public static class BitLlamaServiceCollectionExtensions
     /// Registers, as singletons: the <see cref="Llama"/> model (loaded on first use from
     /// <see cref="BitLlamaServiceOptions.ModelPath"/>, disposed with the container, its prefix cache on as
     /// <see cref="BitLlamaServiceOptions.PrefixCacheEntries"/> says), the
-    /// <see cref="BitLlamaChatClient"/> and it as <see cref="IChatClient"/> and <see cref="IChatConversations"/>. Existing
+    /// <see cref="BitLlamaChatClient"/> and it as <see cref="IChatClient"/> and <see cref="IBitLlamaConversations"/>. Existing
     /// registrations of these types are kept.
     /// </summary>
     public static IServiceCollection AddBitLlama(this IServiceCollection services, Action<BitLlamaServiceOptions> configure)
@@ -73,7 +73,7 @@ public static class BitLlamaServiceCollectionExtensions
             return new BitLlamaChatClient(model, options.ToChatClientOptions(model));
         });
         services.TryAddSingleton<IChatClient>(sp => sp.GetRequiredService<BitLlamaChatClient>());
-        services.TryAddSingleton<IChatConversations>(sp => sp.GetRequiredService<BitLlamaChatClient>());
+        services.TryAddSingleton<IBitLlamaConversations>(sp => sp.GetRequiredService<BitLlamaChatClient>());
         return services;
     }
 }
