@@ -25,12 +25,7 @@ public static class OpenAiEndpoints
         DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
     };
 
-    public static void AddOpenAiApi(this WebApplicationBuilder builder)
-    {
-        builder.Services.AddExceptionHandler<OpenAiErrors>();
-        // An unexpected error is still logged (its stack trace in the log only) when OpenAiErrors answers it.
-        builder.Services.Configure<ExceptionHandlerOptions>(o => o.SuppressDiagnosticsCallback = _ => false);
-    }
+    public static void AddOpenAiApi(this WebApplicationBuilder builder) => builder.Services.AddExceptionHandler<OpenAiErrors>();
 
     public static void MapOpenAiApi(this WebApplication app)
     {

@@ -21,8 +21,12 @@ public sealed class OpenAiException(int status, string message, string? param, s
     public OpenAiError Body => new(new OpenAiErrorBody(Message, Type, Param, Code));
 }
 
-/// <summary>Writes OpenAI's error shape, and turns unexpected exceptions on OpenAI endpoints into a 500 in that shape.</summary>
-internal sealed class OpenAiErrors : IExceptionHandler
+/// <summary>
+/// Writes OpenAI's error shape, and turns unexpected exceptions on OpenAI endpoints into a 500 in that shape. The
+/// exception handler middleware does not log what an <see cref="IExceptionHandler"/> handled, so this logs it: an
+/// unexpected error keeps its stack trace in the log (never in the response).
+/// </summary>
+internal sealed partial class OpenAiErrors(ILogger<OpenAiErrors> logger) : IExceptionHandler
 {
     public static Task Write(HttpContext http, OpenAiException e)
     {
@@ -34,8 +38,14 @@ internal sealed class OpenAiErrors : IExceptionHandler
     /// <summary>An unexpected error on an OpenAI endpoint: a bare 500 in OpenAI's shape (logged by the exception handler, never sent).</summary>
     public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)
     {
-        if (http.GetEndpoint()?.Metadata.GetMetadata<OpenAiApiMetadata>() is null || http.Response.HasStarted) return false;
+        // The middleware has cleared the request's endpoint by now; the feature keeps the one that failed.
+        var endpoint = http.Features.Get<IExceptionHandlerFeature>()?.Endpoint;
+        if (endpoint?.Metadata.GetMetadata<OpenAiApiMetadata>() is null || http.Response.HasStarted) return false;
+        LogUnexpected(logger, exception, http.Request.Path);
         await Write(http, new OpenAiException(StatusCodes.Status500InternalServerError, "the server had an error while processing the request", null));
         return true;
     }
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Error, Message = "Unexpected error answering {Path}")]
+    static partial void LogUnexpected(ILogger logger, Exception exception, string path);
 }

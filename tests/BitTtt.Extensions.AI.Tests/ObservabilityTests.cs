@@ -33,6 +33,24 @@ public sealed class ObservabilityTests
     }
 
     [TestMethod]
+    public async Task AnUnexpectedErrorIsABare500InEachApisShapeLoggedWithItsStackAndReadinessFails()
+    {
+        var logs = new LogSink();
+        await using var server = await WebServer.StartAsync(logs);
+        server.Services.GetRequiredService<BitTtt.Inference.Llama>().Dispose();   // a real fault: every generation now throws ObjectDisposedException
+        var (openAiStatus, openAi) = await server.PostAsync("/v1/chat/completions", new { messages = new[] { User("hi") }, max_tokens = 3 });
+        Assert.AreEqual(500, openAiStatus);
+        Assert.AreEqual("server_error", (string)openAi["error"]!["type"]!);
+        var (ourStatus, ours) = await server.PostAsync("/v1/complete", new { prompt = "hi", maxTokens = 3 });
+        Assert.AreEqual(500, ourStatus);
+        Assert.AreEqual(500, (int)ours["status"]!);   // PostAsync already checked that neither body holds a stack trace
+        Assert.IsGreaterThanOrEqualTo(2, logs.Entries.Count(e => e.Level == LogLevel.Error && e.Exception is ObjectDisposedException), logs.All);
+        using var ready = await server.Http.GetAsync("/health/ready");
+        Assert.AreEqual(503, (int)ready.StatusCode);
+        StringAssert.Contains(await ready.Content.ReadAsStringAsync(), "the model is disposed");
+    }
+
+    [TestMethod]
     public async Task MetricsAreScrapedAtMetrics()
     {
         await using var server = await WebServer.StartAsync();
