@@ -33,7 +33,7 @@ Console.WriteLine($"held-out paragraphs: {eval}");
 // 2. Classification by part of the book
 Console.WriteLine();
 Console.WriteLine($"classification (4 parts, SdcaMaximumEntropy, majority class {data.Test.GroupBy(p => p.Label).Max(g => g.Count()) / (double)data.Test.Count:P1}):");
-Console.WriteLine($"{"features",-34} {"micro-acc",10} {"macro-acc",10} {"log-loss",9} {"fit+test s",11}");
+Console.WriteLine($"{"features",-40} {"micro-acc",10} {"macro-acc",10} {"log-loss",9} {"fit+test s",11}");
 var label = ml.Transforms.Conversion.MapValueToKey("Label");
 // One thread: SDCA's result then does not depend on thread timing, and the figures repeat.
 IEstimator<ITransformer> Sdca() => ml.MulticlassClassification.Trainers.SdcaMaximumEntropy(
@@ -51,7 +51,7 @@ void Classify(string name, IEstimator<ITransformer> pipeline)
     var clock = Stopwatch.StartNew();
     var fitted = pipeline.Fit(trainView);
     var m = ml.MulticlassClassification.Evaluate(fitted.Transform(testView));
-    Console.WriteLine($"{name,-34} {m.MicroAccuracy,10:P1} {m.MacroAccuracy,10:P1} {m.LogLoss,9:F3} {clock.Elapsed.TotalSeconds,11:F1}");
+    Console.WriteLine($"{name,-40} {m.MicroAccuracy,10:P1} {m.MacroAccuracy,10:P1} {m.LogLoss,9:F3} {clock.Elapsed.TotalSeconds,11:F1}");
 }
 
 // 3. Out-of-domain detection
@@ -62,13 +62,13 @@ float[] Scores(IEnumerable<string> texts) =>
 var unigram = new UnigramScore(model.Tokenizer, data.Train.Select(p => p.Text));
 float[] inDomain = Scores(data.Test.Select(p => p.Text));
 Console.WriteLine($"out-of-domain detection, AUC (in-domain: {data.Test.Count} held-out paragraphs, mean score {inDomain.Average():F3} nats/token):");
-Console.WriteLine($"{"out of domain",-34} {"BitLlamaScore",14} {"unigram score",14} {"its mean score",15}");
+Console.WriteLine($"{"out of domain",-40} {"BitLlamaScore",14} {"unigram score",14} {"its mean score",15}");
 foreach (var (name, texts) in new[] { ("docs prose", data.Docs), ("shuffled words", data.Shuffled) })
 {
     float[] outside = Scores(texts);
     double auc = Auc(ml, inDomain, outside);
     double unigramAuc = Auc(ml, data.Test.Select(p => unigram.Score(p.Text)).ToArray(), texts.Select(unigram.Score).ToArray());
-    Console.WriteLine($"{name,-34} {auc,14:F3} {unigramAuc,14:F3} {outside.Average(),15:F3}");
+    Console.WriteLine($"{name,-40} {auc,14:F3} {unigramAuc,14:F3} {outside.Average(),15:F3}");
 }
 
 // 4. Featurize throughput
