@@ -71,6 +71,14 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             using var valid = File.Exists(validPath) ? TokenFile.Open(validPath) : null;
             CheckEnough(train, column.Name);
             var useValid = valid is not null && valid.Count > _options.ContextLen ? valid : null;
+            TrainingPlan? plan = null;
+            if (run.TimeBudget is { } budget)
+            {
+                plan = TimeBudgetPlanner.Plan(run, tokenizer.VocabSize, train.Count, budget - clock.Elapsed);
+                TimeBudgetPlanner.Apply(run, plan);
+                foreach (var trial in plan.Trials) MlHost.Info(channel, $"Time budget: {trial}.");
+                MlHost.Info(channel, $"{plan.Describe(budget)}.");
+            }
             MlHost.Info(channel, $"Training on {train.Count:N0} tokens, validating on {(useValid?.Count ?? 0):N0}; " +
                 $"model D={run.HiddenDim}, layers={run.NumLayers}, vocabulary={tokenizer.VocabSize}, {run.MaxSteps} steps on {run.Device}, seed {run.Seed}.");
 
@@ -87,10 +95,12 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
                 Steps = result.Step, Completed = result.Completed, TrainLoss = result.TrainLoss, ValidationLoss = result.ValidationLoss,
                 UnigramValidationLoss = result.Baselines?.Unigram, Baselines = result.Baselines,
                 TrainTokens = train.Count, ValidationTokens = useValid?.Count ?? 0,
-                CheckpointPath = result.CheckpointPath, Elapsed = clock.Elapsed,
+                CheckpointPath = result.CheckpointPath, Elapsed = clock.Elapsed, Plan = plan,
+                Advice = TrainingAdvice.For(result, run, train.Count, tokenizerTrained: false)?.ToString(System.Globalization.CultureInfo.InvariantCulture),
             };
             MlHost.Info(channel, $"Trained {summary.Steps} steps in {summary.Elapsed.TotalSeconds:F0} s: train loss {summary.TrainLoss:F3}" +
                 (summary.ValidationLoss is { } v && summary.Baselines is { } b ? $"; {b.Verdict(v)}" : "") + ".");
+            if (summary.Advice is { } advice) MlHost.Warning(channel, advice);
             var config = run.StoredGeneration(run.EffectiveSeed).StoreIn(result.Config);
             var transformer = new BitLlamaTransformer(_catalog, config, tokenizer, result.Weights, new ColumnSettings(prompt, _options.CompletionColumnName));
             BitLlamaTrainingSummaryExtensions.Attach(transformer, summary);

@@ -25,6 +25,14 @@ public sealed record BitLlamaTrainingSummary
     public long ValidationTokens { get; init; }
     public string? CheckpointPath { get; init; }
     public required TimeSpan Elapsed { get; init; }
+    /// <summary>What <see cref="BitTtt.Training.TrainingOptions.TimeBudget"/> chose (shape, batch, learning rate, steps); null without a budget.</summary>
+    public BitTtt.Training.TrainingPlan? Plan { get; init; }
+    /// <summary>
+    /// When the model does not beat all three <see cref="Baselines"/>: which one it misses and what to change (more
+    /// steps, a smaller model or vocabulary, a time budget), naming the options as <c>BitLlamaOptions</c> spells them.
+    /// Null when it beats them or without validation data.
+    /// </summary>
+    public string? Advice { get; init; }
 }
 
 /// <summary>

@@ -64,6 +64,13 @@ public class TrainingOptions
     public int Threads { get; set; } = TrainingDefaults.Threads;
     /// <summary>Draw <c>loss.png</c> (written beside the checkpoint) with a log10 step axis instead of a linear one.</summary>
     public bool LossCurveLogX { get; set; }
+    /// <summary>
+    /// A wall-clock budget for the run: <see cref="TimeBudgetPlanner"/> picks <see cref="HiddenDim"/>, <see cref="NumLayers"/>,
+    /// <see cref="BatchSize"/>, <see cref="LearningRate"/>, <see cref="WarmupSteps"/> and <see cref="MaxSteps"/> from the
+    /// number of training tokens and a step time measured on this machine (and the tokenizer's vocabulary from the
+    /// text's size where the run trains its tokenizer). Null = the options as set.
+    /// </summary>
+    public TimeSpan? TimeBudget { get; set; }
 
     /// <summary>
     /// Throws <see cref="ArgumentOutOfRangeException"/> (an <see cref="ArgumentException"/>) naming the first invalid option.
@@ -109,6 +116,8 @@ public class TrainingOptions
         Check(StopAfterSteps is null or > 0, nameof(StopAfterSteps), $"must be positive, got {StopAfterSteps}");
         Check(Threads >= 0, nameof(Threads), $"must be >= 0 (0 = all cores), got {Threads}");
         Check(!Resume || CheckpointDirectory is not null, nameof(Resume), $"needs {Opt(nameof(CheckpointDirectory))} (the checkpoint to resume from)");
+        Check(TimeBudget is null || TimeBudget > TimeSpan.Zero, nameof(TimeBudget), $"must be positive, got {TimeBudget}");
+        Check(TimeBudget is null || !Resume, nameof(TimeBudget), $"plans a new run; to continue one, resume with the shape and steps its plan chose (printed at its start) instead of {Opt(nameof(TimeBudget))}");
     }
 
     // The bounds of docs/model.md §1 that BitLlamaConfig enforces, checked here too so a run fails before any work, naming the option.
@@ -134,6 +143,9 @@ public class TrainingOptions
         try { TorchDevice.Parse(device); return true; }
         catch (ArgumentException) { return false; }
     }
+
+    /// <summary>A shallow copy (of the derived type too), for trying variations of a run's settings.</summary>
+    internal TrainingOptions Copy() => (TrainingOptions)MemberwiseClone();
 
     /// <summary>The seed this run uses: <see cref="Seed"/>, or <see cref="TrainingDefaults.Seed"/>.</summary>
     public int EffectiveSeed => Seed ?? TrainingDefaults.Seed;
