@@ -37,8 +37,7 @@ public sealed class DeltaTttLayer : TttMixer
     /// <summary>
     /// A sequence of at most this many tokens that starts from a zero state (every training window of up to 128
     /// tokens) runs as one block of the chunk form, whatever <c>ttt_chunk</c> says: from S = 0 one block needs no
-    /// chunk loop and no W (<see cref="OneBlockFromZero"/>), about a third of the chunked form's time at D = 256,
-    /// T = 128 on a CPU. Longer ones, and any that continue a state, use blocks of <c>ttt_chunk</c>, whose (Tc, Tc)
+    /// chunk loop and no W (<see cref="OneBlockFromZero"/>). Longer ones, and any that continue a state, use blocks of <c>ttt_chunk</c>, whose (Tc, Tc)
     /// products stay small. The function is the same either way (docs/model.md §3b).
     /// </summary>
     public const int OneBlockTokens = 128;
