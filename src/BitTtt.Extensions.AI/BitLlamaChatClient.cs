@@ -21,7 +21,7 @@ namespace BitTtt.Extensions.AI;
 /// Calls on different conversations run in parallel; two overlapping calls on one conversation: the second throws
 /// <see cref="InvalidOperationException"/>.
 /// </summary>
-public sealed class BitLlamaChatClient : IChatClient
+public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
 {
     /// <summary>The provider name in <see cref="ChatClientMetadata"/>.</summary>
     public const string ProviderName = "bitllama";
@@ -91,6 +91,31 @@ public sealed class BitLlamaChatClient : IChatClient
         finally { End(turn); }
     }
 
+    /// <summary>
+    /// What a call with these messages and options feeds the model: the prompt (the template's text for the messages,
+    /// Instructions first as a system turn) and the sampling settings (the options over <see cref="BitLlamaChatClientOptions.Defaults"/>,
+    /// with the template's stop strings). Every call of this client goes through it, and so do the conversation grains of
+    /// BitTtt.Orleans, so one process and a cluster format and sample alike. Throws <see cref="ArgumentException"/> naming
+    /// the message or ChatOptions property that is invalid.
+    /// </summary>
+    public BitLlamaChatTurn PrepareTurn(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = ChatRequestMapping.Messages(messages, options);
+        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, _options.Template.StopSequences);
+        return new BitLlamaChatTurn(_options.Template.Format(list), sampling);
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless <paramref name="conversationId"/> is 1-128 characters of A-Z, a-z,
+    /// 0-9, '-' or '_' (the ids this client hands out are 32 hex digits).
+    /// </summary>
+    public static void ValidateConversationId(string conversationId)
+    {
+        if (string.IsNullOrEmpty(conversationId) || conversationId.Length > 128 || !conversationId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            throw new ArgumentException($"ConversationId '{conversationId}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'", "options");
+    }
+
     /// <summary>Starts an empty conversation and returns its id (what a first call without ConversationId does).</summary>
     public string StartConversation()
     {
@@ -102,8 +127,11 @@ public sealed class BitLlamaChatClient : IChatClient
     /// <summary>Empties a conversation's memory; the id stays valid. False if the id is unknown.</summary>
     public bool ResetConversation(string conversationId) => _store.Reset(conversationId);
 
-    /// <summary>Writes a conversation's memory to a file (load it into a session with <see cref="LlamaSession.LoadMemory"/>).</summary>
+    /// <summary>Writes a conversation's memory to a file (load it into a session with <see cref="LlamaSession.LoadMemory(string, BitLlamaLoadLimits?)"/>).</summary>
     public void SaveMemory(string conversationId, string path) => _store.SaveMemory(conversationId, path);
+
+    Task<bool> IBitLlamaConversations.ResetConversationAsync(string conversationId, CancellationToken cancellationToken) =>
+        Task.FromResult(ResetConversation(conversationId));
 
     public object? GetService(Type serviceType, object? serviceKey = null)
     {
@@ -127,9 +155,7 @@ public sealed class BitLlamaChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
-        var list = ChatRequestMapping.Messages(messages, options);
-        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, _options.Template.StopSequences);
-        string prompt = _options.Template.Format(list);
+        var (prompt, sampling) = PrepareTurn(messages, options);
         string responseId = Guid.NewGuid().ToString("N");
         if (options?.ConversationId is { } id)
         {

@@ -127,11 +127,7 @@ internal sealed class ConversationStore(Llama model, int max, string? directory)
 
     string? FileOf(string id) => directory is null ? null : Path.Combine(directory, id + ".bttm");
 
-    static void CheckId(string id)
-    {
-        if (string.IsNullOrEmpty(id) || id.Length > 128 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
-            throw new ArgumentException($"ConversationId '{id}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'", "options");
-    }
+    static void CheckId(string id) => BitLlamaChatClient.ValidateConversationId(id);
 
     public void Dispose()
     {

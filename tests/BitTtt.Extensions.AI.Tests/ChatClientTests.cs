@@ -44,6 +44,24 @@ public sealed class ChatClientTests
     }
 
     [TestMethod]
+    public async Task PrepareTurnIsWhatACallFeeds()
+    {
+        using var client = _llama.AsChatClient(new BitLlamaChatClientOptions { Defaults = _llama.DefaultSampling with { TopK = 7 } });
+        var options = new ChatOptions { Instructions = "Be brief.", MaxOutputTokens = 6, Temperature = 0, StopSequences = ["."] };
+        var turn = client.PrepareTurn(Ask("Where did the whale go?"), options);
+        Assert.AreEqual(PlainTextChatTemplate.Instance.Format([new(ChatRole.System, "Be brief."), .. Ask("Where did the whale go?")]), turn.Prompt);
+        Assert.AreEqual(7, turn.Sampling.TopK, "the client's defaults under the options");
+        CollectionAssert.AreEquivalent(new[] { ".", "\nUser:" }, turn.Sampling.StopStrings.ToArray());
+        using var session = _llama.CreateSession();
+        var byHand = session.Generate(turn.Prompt, turn.Sampling);
+        var response = await client.GetResponseAsync(Ask("Where did the whale go?"), options);
+        Assert.AreEqual(byHand.Text, response.Text);
+        Assert.AreEqual((long)byHand.PromptTokens, response.Usage!.InputTokenCount);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => client.PrepareTurn(Ask("x"), new ChatOptions { TopP = 3 }));
+        StringAssert.Contains(e.Message, "ChatOptions.TopP");
+    }
+
+    [TestMethod]
     public async Task StreamingEqualsNonStreamingForTheSameSeed()
     {
         using var client = _llama.AsChatClient(new BitLlamaChatClientOptions { StartConversations = false });
