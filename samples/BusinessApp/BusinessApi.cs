@@ -29,6 +29,7 @@ public static class BusinessApi
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--model"] = "BitLlama:ModelPath" });
         builder.Services.AddBitLlama(builder.Configuration.GetSection(BitLlamaServiceOptions.SectionName));
+        builder.AddClusterMode(args);   // --cluster: conversations in Orleans grains (ClusterHosting.cs); otherwise in this process
         builder.Services.Configure<ApiLimits>(builder.Configuration.GetSection("Api"));
         builder.Services.AddSingleton<GenerationStats>();
         builder.Services.AddProblemDetails();
@@ -54,13 +55,13 @@ public static class BusinessApi
         return app;
     }
 
-    static IResult Health(BitLlamaChatClient client, GenerationStats stats) => Results.Ok(new
+    static IResult Health(IChatClient client, IBitLlamaConversations conversations, GenerationStats stats) => Results.Ok(new
     {
         status = "ok",
-        model = client.Metadata.DefaultModelId,
+        model = client.GetService<ChatClientMetadata>()?.DefaultModelId,
         activeGenerations = stats.ActiveGenerations,
         piecesGenerated = stats.PiecesGenerated,
-        liveConversations = client.LiveConversations,
+        liveConversations = conversations.LiveConversations,
     });
 
     static Task<IResult> Complete(HttpContext http, Llama llama, IOptions<ApiLimits> limits, IOptions<BitLlamaServiceOptions> settings, GenerationStats stats) =>
@@ -77,14 +78,14 @@ public static class BusinessApi
                 result.FinishReason == LlamaFinishReason.Length ? "length" : "stop"));
         });
 
-    static Task<IResult> Chat(HttpContext http, BitLlamaChatClient client, IOptions<ApiLimits> limits, IOptions<BitLlamaServiceOptions> settings, GenerationStats stats) =>
+    static Task<IResult> Chat(HttpContext http, IChatClient client, Llama llama, IOptions<ApiLimits> limits, IOptions<BitLlamaServiceOptions> settings, GenerationStats stats) =>
         Guard(http, async () =>
         {
             var request = await ReadJson<ChatRequest>(http);
             if (request.ConversationId is { } id && (id.Length is 0 or > 128 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
                 throw new ApiRequestException(400, "conversationId", $"conversationId '{id}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'");
             var messages = Messages(request.Messages, limits.Value);
-            var sampling = Sampling(client.Model.DefaultSampling.With(settings.Value), request, limits.Value);
+            var sampling = Sampling(llama.DefaultSampling.With(settings.Value), request, limits.Value);
             var options = new ChatOptions
             {
                 ConversationId = request.ConversationId, MaxOutputTokens = sampling.MaxTokens, Temperature = sampling.Temperature,
@@ -132,11 +133,11 @@ public static class BusinessApi
         await http.Response.Body.FlushAsync(http.RequestAborted);
     }
 
-    static IResult ResetConversation(string id, BitLlamaChatClient client)
+    static async Task<IResult> ResetConversation(string id, IBitLlamaConversations conversations, CancellationToken cancellationToken)
     {
         try
         {
-            return client.ResetConversation(id) ? Results.NoContent()
+            return await conversations.ResetConversationAsync(id, cancellationToken) ? Results.NoContent()
                 : Problem(StatusCodes.Status404NotFound, "id", $"conversation '{id}' is unknown (never started, or evicted)");
         }
         catch (ArgumentException e) { return Problem(StatusCodes.Status400BadRequest, "id", Detail(e)); }
