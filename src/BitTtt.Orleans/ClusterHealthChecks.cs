@@ -41,7 +41,7 @@ internal sealed class ConversationStorageHealthCheck(IServiceProvider services) 
         }
         catch (Exception e) when (e is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {
-            return HealthCheckResult.Unhealthy($"grain storage '{BitLlamaCluster.StorageName}' does not answer: {e.GetBaseException().Message}", e);
+            return HealthCheckResult.Unhealthy($"grain storage '{BitLlamaCluster.StorageName}' does not answer: {BitLlamaClusterChatClient.Summary(e)}", e);
         }
     }
 }

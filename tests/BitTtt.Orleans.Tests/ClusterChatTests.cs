@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using BitTtt.Extensions.AI;
 using BitTtt.Inference;
 using Microsoft.Extensions.AI;
@@ -88,6 +89,31 @@ public sealed class ClusterChatTests
             Assert.AreEqual(0, cluster.LiveConversations().Sum(), "deactivated: no session held");
             var next = await chat.GetResponseAsync([new ChatMessage(ChatRole.User, Turns[t])], Greedy(id));
             Assert.AreEqual(replies[t], next.Text, $"turn {t + 1} after the conversation was restored from storage");
+        }
+    }
+
+    [TestMethod]
+    public async Task EachAcknowledgedTurnRecordsOneMemorySaveOfItsSize()
+    {
+        var measured = new List<(string Instrument, double Value)>();
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == "BitTtt" && instrument.Name.StartsWith("bitttt.conversation.", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
+        };
+        listener.SetMeasurementEventCallback<long>((i, v, _, _) => { lock (measured) measured.Add((i.Name, v)); });
+        listener.SetMeasurementEventCallback<double>((i, v, _, _) => { lock (measured) measured.Add((i.Name, v)); });
+        listener.Start();
+        await using var cluster = await TestCluster.StartAsync(TestModels.Delta, silos: 1);
+        var chat = cluster.Client();
+        string id = (await chat.GetResponseAsync([new ChatMessage(ChatRole.User, Turns[0])], Greedy())).ConversationId!;
+        await chat.GetResponseAsync([new ChatMessage(ChatRole.User, Turns[1])], Greedy(id));
+        int bytes = (await cluster.StoredAsync(id)).Memory.Length;
+        lock (measured)
+        {
+            Assert.AreEqual(2, measured.Count(m => m.Instrument == "bitttt.conversation.memory.saves"));
+            Assert.AreEqual(2, measured.Count(m => m.Instrument == "bitttt.conversation.memory.save.duration" && m.Value > 0));
+            Assert.AreEqual(bytes, measured.Last(m => m.Instrument == "bitttt.conversation.memory.size").Value);
         }
     }
 
