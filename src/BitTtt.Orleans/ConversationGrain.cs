@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Text;
+using System.Threading.Channels;
 using BitTtt.Extensions.AI;
 using BitTtt.Inference;
 using Microsoft.Extensions.AI;
@@ -99,20 +100,26 @@ internal sealed class ConversationGrain(
         }
         _busy = true;
         bool kept = false;
+        _session ??= chat.Model.CreateSession();
+        // Generation runs ahead of the caller into a bounded channel: while one batch of pieces travels to the caller,
+        // the next ones are computed, and Orleans sends all the pieces that are ready in one message.
+        var pieces = Channel.CreateBounded<LlamaCompletionUpdate>(new BoundedChannelOptions(ReadAhead) { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var generation = GenerateAsync(_session, prepared!, pieces.Writer, stop.Token);
         try
         {
-            _session ??= chat.Model.CreateSession();
             var text = new StringBuilder();
             LlamaCompletionUpdate? end = null;
-            await foreach (var update in _session.GenerateStreamingAsync(prepared!.Prompt, prepared.Sampling, cancellationToken))
+            while (await pieces.Reader.WaitToReadAsync(cancellationToken))
             {
-                if (update.FinishReason is null)
+                while (pieces.Reader.TryRead(out var update))
                 {
+                    if (update.FinishReason is not null) { end = update; continue; }
                     text.Append(update.Text);
                     yield return new ConversationUpdate { Text = update.Text };
                 }
-                else end = update;
             }
+            await generation;
             var reply = new ConversationUpdate
             {
                 Final = true, Text = text.ToString(), ModelId = chat.Metadata.DefaultModelId,
@@ -130,8 +137,29 @@ internal sealed class ConversationGrain(
         }
         finally
         {
+            stop.Cancel();
+            try { await generation; }
+            catch (Exception) { }   // already thrown to the caller, or the caller has gone: the session is free either way
             if (!kept) Revert();
             _busy = false;
+        }
+    }
+
+    /// <summary>Pieces generated before the caller asks for them; the generation waits when this many are unread.</summary>
+    const int ReadAhead = 64;
+
+    static async Task GenerateAsync(LlamaSession session, BitLlamaChatTurn turn, ChannelWriter<LlamaCompletionUpdate> pieces, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var update in session.GenerateStreamingAsync(turn.Prompt, turn.Sampling, cancellationToken))
+                await pieces.WriteAsync(update, cancellationToken);
+            pieces.Complete();
+        }
+        catch (Exception e)
+        {
+            pieces.Complete(e);
+            throw;
         }
     }
 
