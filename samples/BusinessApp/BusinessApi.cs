@@ -55,7 +55,7 @@ public static class BusinessApi
         return app;
     }
 
-    static IResult Health(IChatClient client, IBitLlamaConversations conversations, GenerationStats stats) => Results.Ok(new
+    static IResult Health(IChatClient client, IChatConversations conversations, GenerationStats stats) => Results.Ok(new
     {
         status = "ok",
         model = client.GetService<ChatClientMetadata>()?.DefaultModelId,
@@ -133,7 +133,7 @@ public static class BusinessApi
         await http.Response.Body.FlushAsync(http.RequestAborted);
     }
 
-    static async Task<IResult> ResetConversation(string id, IBitLlamaConversations conversations, CancellationToken cancellationToken)
+    static async Task<IResult> ResetConversation(string id, IChatConversations conversations, CancellationToken cancellationToken)
     {
         try
         {

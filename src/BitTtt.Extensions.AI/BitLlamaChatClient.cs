@@ -21,7 +21,7 @@ namespace BitTtt.Extensions.AI;
 /// Calls on different conversations run in parallel; two overlapping calls on one conversation: the second throws
 /// <see cref="InvalidOperationException"/>.
 /// </summary>
-public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
+public sealed class BitLlamaChatClient : IChatClient, IChatConversations
 {
     /// <summary>The provider name in <see cref="ChatClientMetadata"/>.</summary>
     public const string ProviderName = "bitllama";
@@ -130,7 +130,8 @@ public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
     /// <summary>Writes a conversation's memory to a file (load it into a session with <see cref="LlamaSession.LoadMemory(string, BitLlamaLoadLimits?)"/>).</summary>
     public void SaveMemory(string conversationId, string path) => _store.SaveMemory(conversationId, path);
 
-    Task<bool> IBitLlamaConversations.ResetConversationAsync(string conversationId, CancellationToken cancellationToken) =>
+    /// <summary>The same as <see cref="ResetConversation"/>: the memory is in this process.</summary>
+    public Task<bool> ResetConversationAsync(string conversationId, CancellationToken cancellationToken = default) =>
         Task.FromResult(ResetConversation(conversationId));
 
     public object? GetService(Type serviceType, object? serviceKey = null)

@@ -28,7 +28,7 @@ public static class BitLlamaServiceCollectionExtensions
     /// <summary>
     /// Registers, as singletons: the <see cref="Llama"/> model (loaded on first use from
     /// <see cref="BitLlamaServiceOptions.ModelPath"/>, disposed with the container), the
-    /// <see cref="BitLlamaChatClient"/> and it as <see cref="IChatClient"/> and <see cref="IBitLlamaConversations"/>. Existing
+    /// <see cref="BitLlamaChatClient"/> and it as <see cref="IChatClient"/> and <see cref="IChatConversations"/>. Existing
     /// registrations of these types are kept.
     /// </summary>
     public static IServiceCollection AddBitLlama(this IServiceCollection services, Action<BitLlamaServiceOptions> configure)
@@ -71,7 +71,7 @@ public static class BitLlamaServiceCollectionExtensions
             return new BitLlamaChatClient(model, options.ToChatClientOptions(model));
         });
         services.TryAddSingleton<IChatClient>(sp => sp.GetRequiredService<BitLlamaChatClient>());
-        services.TryAddSingleton<IBitLlamaConversations>(sp => sp.GetRequiredService<BitLlamaChatClient>());
+        services.TryAddSingleton<IChatConversations>(sp => sp.GetRequiredService<BitLlamaChatClient>());
         return services;
     }
 }

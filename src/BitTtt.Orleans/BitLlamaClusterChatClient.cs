@@ -25,7 +25,7 @@ namespace BitTtt.Orleans;
 /// </list>
 /// Works wherever an <see cref="IGrainFactory"/> is: in a silo (a co-hosted web app) or an Orleans client.
 /// </summary>
-public sealed class BitLlamaClusterChatClient : IChatClient, IBitLlamaConversations
+public sealed class BitLlamaClusterChatClient : IChatClient, IChatConversations
 {
     readonly IGrainFactory _grains;
     readonly BitLlamaClusterChatClientOptions _options;

@@ -44,7 +44,7 @@ namespace Microsoft.Extensions.DependencyInjection
     {
         /// <summary>
         /// Registers <see cref="BitLlamaClusterChatClient"/> (over the host's <see cref="IGrainFactory"/>) as the
-        /// <see cref="IChatClient"/> and <see cref="IBitLlamaConversations"/>, replacing the single-process client
+        /// <see cref="IChatClient"/> and <see cref="IChatConversations"/>, replacing the single-process client
         /// that <c>AddBitLlama</c> registers for them (which the grains still use to format turns).
         /// </summary>
         public static IServiceCollection AddBitLlamaClusterChatClient(this IServiceCollection services, Action<BitLlamaClusterChatClientOptions>? configure = null)
@@ -55,7 +55,7 @@ namespace Microsoft.Extensions.DependencyInjection
             services.TryAddSingleton(sp => new BitLlamaClusterChatClient(sp.GetRequiredService<IGrainFactory>(),
                 sp.GetRequiredService<IOptions<BitLlamaClusterChatClientOptions>>().Value, sp.GetService<ConversationActivations>()));
             services.Replace(ServiceDescriptor.Singleton<IChatClient>(sp => sp.GetRequiredService<BitLlamaClusterChatClient>()));
-            services.Replace(ServiceDescriptor.Singleton<IBitLlamaConversations>(sp => sp.GetRequiredService<BitLlamaClusterChatClient>()));
+            services.Replace(ServiceDescriptor.Singleton<IChatConversations>(sp => sp.GetRequiredService<BitLlamaClusterChatClient>()));
             return services;
         }
 

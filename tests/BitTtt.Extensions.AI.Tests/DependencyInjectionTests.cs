@@ -34,7 +34,7 @@ public sealed class DependencyInjectionTests
             Assert.AreSame(model, services.GetRequiredService<Llama>());
             var chat = services.GetRequiredService<IChatClient>();
             Assert.AreSame(services.GetRequiredService<BitLlamaChatClient>(), chat);
-            Assert.AreSame<object>(chat, services.GetRequiredService<IBitLlamaConversations>(), "the endpoints' conversation operations are the same client's");
+            Assert.AreSame<object>(chat, services.GetRequiredService<IChatConversations>(), "the endpoints' conversation operations are the same client's");
             var response = await chat.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 });
             using var byHand = model.AsChatClient(new BitLlamaChatClientOptions { Defaults = model.DefaultSampling with { Temperature = 0 } });
             Assert.AreEqual((await byHand.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 })).Text, response.Text);

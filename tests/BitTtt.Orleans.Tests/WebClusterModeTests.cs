@@ -37,7 +37,7 @@ public sealed class WebClusterModeTests
     {
         await using var app = BusinessApi.Build(Args());
         Assert.IsInstanceOfType<BitLlamaChatClient>(app.Services.GetRequiredService<IChatClient>());
-        Assert.IsInstanceOfType<BitLlamaChatClient>(app.Services.GetRequiredService<IBitLlamaConversations>());
+        Assert.IsInstanceOfType<BitLlamaChatClient>(app.Services.GetRequiredService<IChatConversations>());
     }
 
     [TestMethod]

@@ -1,5 +1,3 @@
-using BitTtt.Inference;
-
 namespace BitTtt.Extensions.AI;
 
 /// <summary>
@@ -8,7 +6,7 @@ namespace BitTtt.Extensions.AI;
 /// client of BitTtt.Orleans keeps them in grains. A web app's endpoints depend on this and on <c>IChatClient</c>, so
 /// swapping the registration moves them from one process to a cluster.
 /// </summary>
-public interface IBitLlamaConversations
+public interface IChatConversations
 {
     /// <summary>Conversations whose memory this process holds in RAM now.</summary>
     int LiveConversations { get; }
@@ -20,8 +18,3 @@ public interface IBitLlamaConversations
     /// </summary>
     Task<bool> ResetConversationAsync(string conversationId, CancellationToken cancellationToken = default);
 }
-
-/// <summary>What one chat call feeds the model (see <see cref="BitLlamaChatClient.PrepareTurn"/>).</summary>
-/// <param name="Prompt">The template's text for the messages, ending with the assistant cue.</param>
-/// <param name="Sampling">The call's sampling settings, the template's stop strings included.</param>
-public sealed record BitLlamaChatTurn(string Prompt, SamplingOptions Sampling);
