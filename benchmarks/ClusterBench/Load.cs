@@ -47,7 +47,7 @@ internal static class Load
         var clock = Stopwatch.StartNew();
         using var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat")
         {
-            Content = JsonContent.Create(new { conversationId = id, messages = new[] { new { role = "user", content = text } }, maxTokens = tokens, temperature = 0.8, seed, stream = true }),
+            Content = JsonContent.Create(new { conversationId = id, startConversation = id is null, messages = new[] { new { role = "user", content = text } }, maxTokens = tokens, temperature = 0.8, seed, stream = true }),
         };
         using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         if (!response.IsSuccessStatusCode) return (-1, null);

@@ -100,7 +100,7 @@ static async Task Saves(string name, string model, RedisServer redis, int turns,
 {
     var saves = new List<double>();
     using var listener = new MeterListener();
-    listener.InstrumentPublished = (i, l) => { if (i.Name == "bitttt.conversation.memory.save.duration") l.EnableMeasurementEvents(i); };
+    listener.InstrumentPublished = (i, l) => { if (i.Name == "bitttt.memory.save.duration") l.EnableMeasurementEvents(i); };
     listener.SetMeasurementEventCallback<double>((_, seconds, _, _) => { lock (saves) saves.Add(seconds * 1000); });
     listener.Start();
     await using var silo = await LocalSilo.StartAsync(model, redis.Endpoint, "saves-" + name);

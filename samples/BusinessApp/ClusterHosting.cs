@@ -12,8 +12,10 @@ namespace BitTtt.Samples.BusinessApp;
 /// StackExchange.Redis' configuration syntax) the app co-hosts an Orleans silo that uses Redis for membership and for
 /// the conversations' grain storage; with an <c>Orleans:Clustering</c> section instead, the providers are whatever
 /// that Orleans configuration names (its <c>Orleans:GrainStorage:bitllama</c> section then names the storage). The
-/// endpoints are unchanged: the chat client behind them becomes the cluster's, so any copy of the app serves any
-/// conversation. Without either, nothing here runs and the app keeps its conversations in its own process.
+/// endpoints are unchanged: the <see cref="Microsoft.Extensions.AI.IChatClient"/> and <see cref="IBitLlamaConversations"/>
+/// behind them (ours and the OpenAI-compatible ones) become the cluster's, so any copy of the app serves any
+/// conversation; <c>/health/ready</c> adds the silo's and the storage's checks. Without either, nothing here runs and
+/// the app keeps its conversations in its own process.
 /// <para>Settings (command line or configuration): <c>--silo-port</c> (<c>BitLlama:SiloPort</c>, default 11111) and
 /// <c>--gateway-port</c> (<c>BitLlama:GatewayPort</c>, 30000) for Orleans' own traffic; <c>--silo-address</c>
 /// (<c>BitLlama:SiloAddress</c>) the IP other silos reach this one at (default: Orleans picks this host's address);
@@ -61,7 +63,7 @@ public static class ClusterHosting
         builder.Services.AddBitLlamaClusterChatClient(o => config.GetSection(BitLlamaServiceOptions.SectionName).Bind(o));
         builder.Services.AddOptions<BitLlamaClusterChatClientOptions>()
             .PostConfigure<BitLlamaChatClient>((o, local) => o.ModelId ??= local.Metadata.DefaultModelId);
-        builder.Services.AddHealthChecks().AddBitLlamaCluster();
+        builder.Services.AddHealthChecks().AddBitLlamaCluster(HealthEndpoints.ReadyTag);
         builder.Services.AddExceptionHandler<ConversationUnavailableHandler>();
     }
 
@@ -92,7 +94,10 @@ public static class ClusterHosting
             : throw new InvalidOperationException($"{key} must be a TCP port (1-65535), got '{text}'");
     }
 
-    /// <summary>The cluster cannot serve a conversation now (storage down, its silo gone): 503 with Retry-After, never a 500.</summary>
+    /// <summary>
+    /// The cluster cannot serve a conversation now (storage down, its silo gone): 503 with Retry-After, never a 500. The
+    /// OpenAI-compatible endpoints never meet it: their chats are one-shot, which the cluster client runs on this silo's model.
+    /// </summary>
     sealed class ConversationUnavailableHandler : IExceptionHandler
     {
         public async ValueTask<bool> TryHandleAsync(HttpContext http, Exception exception, CancellationToken cancellationToken)

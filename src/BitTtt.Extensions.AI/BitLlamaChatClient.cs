@@ -9,8 +9,10 @@ namespace BitTtt.Extensions.AI;
 /// the conversation's memory is the model's TTT state, kept per <see cref="ChatOptions.ConversationId"/>:
 /// <list type="bullet">
 /// <item>No ConversationId: the call starts from an empty memory. With <see cref="BitLlamaChatClientOptions.StartConversations"/>
-/// (default) that memory is kept as a new conversation whose id the response carries; pass it back with only the
-/// new messages to continue. Without it the memory is dropped after the call.</item>
+/// (default), or <see cref="StartConversationKey"/> true in the call's <see cref="ChatOptions.AdditionalProperties"/>,
+/// that memory is kept as a new conversation whose id the response carries; pass it back with only the new messages to
+/// continue. Otherwise the memory is dropped after the call (a one-shot chat takes no conversation slot; with the
+/// model's <see cref="Llama.PrefixCache"/> a client that resends the history feeds only what is new).</item>
 /// <item>A ConversationId from an earlier response: only the messages given are fed (the earlier turns and replies
 /// are already in the memory). An unknown or evicted id throws <see cref="ConversationNotFoundException"/>.</item>
 /// </list>
@@ -21,10 +23,17 @@ namespace BitTtt.Extensions.AI;
 /// Calls on different conversations run in parallel; two overlapping calls on one conversation: the second throws
 /// <see cref="InvalidOperationException"/>.
 /// </summary>
-public sealed class BitLlamaChatClient : IChatClient, IChatConversations
+public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
 {
     /// <summary>The provider name in <see cref="ChatClientMetadata"/>.</summary>
     public const string ProviderName = "bitllama";
+
+    /// <summary>
+    /// A <see cref="ChatOptions.AdditionalProperties"/> key: a bool that, for a call without ConversationId, says whether
+    /// to keep its memory as a new conversation (true) or drop it (false), whatever
+    /// <see cref="BitLlamaChatClientOptions.StartConversations"/> says.
+    /// </summary>
+    public const string StartConversationKey = "bitllama.start_conversation";
 
     readonly BitLlamaChatClientOptions _options;
     readonly ConversationStore _store;
@@ -59,7 +68,7 @@ public sealed class BitLlamaChatClient : IChatClient, IChatConversations
                 ModelId = Metadata.DefaultModelId,
                 CreatedAt = DateTimeOffset.UtcNow,
                 FinishReason = Finish(result.FinishReason),
-                Usage = Usage(result.PromptTokens, result.CompletionTokens),
+                Usage = Usage(result.PromptTokens, result.CachedPromptTokens, result.CompletionTokens),
             };
         }
         finally { End(turn); }
@@ -83,7 +92,7 @@ public sealed class BitLlamaChatClient : IChatClient, IChatConversations
                 if (u.FinishReason is { } reason)
                 {
                     update.FinishReason = Finish(reason);
-                    update.Contents.Add(new UsageContent(Usage(u.PromptTokens, u.CompletionTokens)));
+                    update.Contents.Add(new UsageContent(Usage(u.PromptTokens, u.CachedPromptTokens, u.CompletionTokens)));
                 }
                 yield return update;
             }
@@ -116,6 +125,14 @@ public sealed class BitLlamaChatClient : IChatClient, IChatConversations
             throw new ArgumentException($"ConversationId '{conversationId}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'", "options");
     }
 
+    /// <summary>
+    /// Whether a call without ConversationId keeps its memory as a new conversation: <see cref="StartConversationKey"/> in
+    /// the call's <see cref="ChatOptions.AdditionalProperties"/> when it is there, otherwise <paramref name="byDefault"/>
+    /// (the client's StartConversations). The one rule for every client of conversations (the cluster's too).
+    /// </summary>
+    public static bool StartsConversation(ChatOptions? options, bool byDefault) =>
+        options?.AdditionalProperties?.TryGetValue(StartConversationKey, out bool asked) == true ? asked : byDefault;
+
     /// <summary>Starts an empty conversation and returns its id (what a first call without ConversationId does).</summary>
     public string StartConversation()
     {
@@ -130,8 +147,7 @@ public sealed class BitLlamaChatClient : IChatClient, IChatConversations
     /// <summary>Writes a conversation's memory to a file (load it into a session with <see cref="LlamaSession.LoadMemory(string, BitLlamaLoadLimits?)"/>).</summary>
     public void SaveMemory(string conversationId, string path) => _store.SaveMemory(conversationId, path);
 
-    /// <summary>The same as <see cref="ResetConversation"/>: the memory is in this process.</summary>
-    public Task<bool> ResetConversationAsync(string conversationId, CancellationToken cancellationToken = default) =>
+    Task<bool> IBitLlamaConversations.ResetConversationAsync(string conversationId, CancellationToken cancellationToken) =>
         Task.FromResult(ResetConversation(conversationId));
 
     public object? GetService(Type serviceType, object? serviceKey = null)
@@ -163,7 +179,7 @@ public sealed class BitLlamaChatClient : IChatClient, IChatConversations
             var entry = _store.Rent(id);
             return new Turn(prompt, sampling, entry.Session, entry, id, responseId);
         }
-        if (_options.StartConversations)
+        if (StartsConversation(options, _options.StartConversations))
         {
             var entry = _store.Start();
             return new Turn(prompt, sampling, entry.Session, entry, entry.Id, responseId);
@@ -179,5 +195,6 @@ public sealed class BitLlamaChatClient : IChatClient, IChatConversations
 
     static ChatFinishReason Finish(LlamaFinishReason reason) => reason == LlamaFinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
-    static UsageDetails Usage(int input, int output) => new() { InputTokenCount = input, OutputTokenCount = output, TotalTokenCount = input + output };
+    static UsageDetails Usage(int input, int cached, int output) =>
+        new() { InputTokenCount = input, CachedInputTokenCount = cached, OutputTokenCount = output, TotalTokenCount = input + output };
 }

@@ -1,4 +1,5 @@
 using BitTtt.Inference;
+using BitTtt.Inference.Diagnostics;
 
 namespace BitTtt.Extensions.AI;
 
@@ -101,6 +102,7 @@ internal sealed class ConversationStore(Llama model, int max, string? directory)
     {
         entry.Node = _lru.AddFirst(entry);
         _live.Add(entry.Id, entry);
+        BitLlamaTelemetry.LiveConversations.Add(1);
     }
 
     void EvictBeyondCap()
@@ -113,6 +115,8 @@ internal sealed class ConversationStore(Llama model, int max, string? directory)
             {
                 _lru.Remove(node);
                 _live.Remove(entry.Id);
+                BitLlamaTelemetry.LiveConversations.Add(-1);
+                BitLlamaTelemetry.ConversationsEvicted.Add(1);
                 string? file = FileOf(entry.Id);
                 if (file is not null)
                 {
@@ -134,6 +138,7 @@ internal sealed class ConversationStore(Llama model, int max, string? directory)
         lock (_lock)
         {
             foreach (var entry in _live.Values) entry.Session.Dispose();
+            BitLlamaTelemetry.LiveConversations.Add(-_live.Count);
             _live.Clear();
             _lru.Clear();
         }

@@ -14,8 +14,11 @@ namespace BitTtt.Orleans;
 /// done on the silo by its chat client; the same ids, errors and "busy" answer), so the same Microsoft.Extensions.AI
 /// code runs in one process or on a cluster:
 /// <list type="bullet">
-/// <item>No ConversationId: a new conversation, its id in the response (or, without
-/// <see cref="BitLlamaClusterChatClientOptions.StartConversations"/>, a one-off call that stores nothing).</item>
+/// <item>No ConversationId: a new conversation, its id in the response; or, when the call's
+/// <see cref="BitLlamaChatClient.StartConversationKey"/> is false (or, without that key,
+/// <see cref="BitLlamaClusterChatClientOptions.StartConversations"/> is), a one-off call that stores nothing and takes
+/// no grain: on a silo it runs on the silo's own <see cref="BitLlamaChatClient"/> (so it needs no storage), in an
+/// Orleans client on a grain that keeps nothing.</item>
 /// <item>An id the cluster does not store: <see cref="ConversationNotFoundException"/>; an overlapping call on one
 /// conversation: <see cref="InvalidOperationException"/>; an invalid message or option: <see cref="ArgumentException"/>.</item>
 /// <item>A response (or a stream's final update) arrives only after the turn's memory is stored. If the silo holding the
@@ -25,15 +28,18 @@ namespace BitTtt.Orleans;
 /// </list>
 /// Works wherever an <see cref="IGrainFactory"/> is: in a silo (a co-hosted web app) or an Orleans client.
 /// </summary>
-public sealed class BitLlamaClusterChatClient : IChatClient, IChatConversations
+public sealed class BitLlamaClusterChatClient : IChatClient, IBitLlamaConversations
 {
     readonly IGrainFactory _grains;
     readonly BitLlamaClusterChatClientOptions _options;
     readonly ConversationActivations? _activations;
+    readonly BitLlamaChatClient? _local;
 
-    public BitLlamaClusterChatClient(IGrainFactory grains, BitLlamaClusterChatClientOptions? options = null) : this(grains, options, null) { }
+    public BitLlamaClusterChatClient(IGrainFactory grains, BitLlamaClusterChatClientOptions? options = null) : this(grains, options, null, null) { }
 
-    internal BitLlamaClusterChatClient(IGrainFactory grains, BitLlamaClusterChatClientOptions? options, ConversationActivations? activations)
+    /// <summary>On a silo: <paramref name="activations"/> counts its conversations, <paramref name="local"/> (its model's client) runs one-off calls.</summary>
+    internal BitLlamaClusterChatClient(IGrainFactory grains, BitLlamaClusterChatClientOptions? options, ConversationActivations? activations,
+        BitLlamaChatClient? local)
     {
         ArgumentNullException.ThrowIfNull(grains);
         _grains = grains;
@@ -41,6 +47,7 @@ public sealed class BitLlamaClusterChatClient : IChatClient, IChatConversations
         if (_options.FailoverTimeout < TimeSpan.Zero)
             throw new OptionException(nameof(BitLlamaClusterChatClientOptions.FailoverTimeout), $"must not be negative, got {_options.FailoverTimeout}");
         _activations = activations;
+        _local = local;
         Metadata = new ChatClientMetadata(BitLlamaChatClient.ProviderName, null, _options.ModelId ?? "bitllama");
     }
 
@@ -51,6 +58,7 @@ public sealed class BitLlamaClusterChatClient : IChatClient, IChatConversations
 
     public async Task<ChatResponse> GetResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null, CancellationToken cancellationToken = default)
     {
+        if (_local is not null && IsOneOff(options)) return await _local.GetResponseAsync(messages, OneOff(options), cancellationToken).ConfigureAwait(false);
         var call = Begin(messages, options);
         var grain = _grains.GetGrain<IConversationGrain>(call.GrainKey);
         var reply = await WithFailover(call, () => grain.SendAsync(call.Turn, cancellationToken), cancellationToken).ConfigureAwait(false);
@@ -69,6 +77,12 @@ public sealed class BitLlamaClusterChatClient : IChatClient, IChatConversations
     public async IAsyncEnumerable<ChatResponseUpdate> GetStreamingResponseAsync(IEnumerable<ChatMessage> messages, ChatOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        if (_local is not null && IsOneOff(options))
+        {
+            await foreach (var update in _local.GetStreamingResponseAsync(messages, OneOff(options), cancellationToken).ConfigureAwait(false))
+                yield return update;
+            yield break;
+        }
         var call = Begin(messages, options);
         var grain = _grains.GetGrain<IConversationGrain>(call.GrainKey);
         IAsyncEnumerator<ConversationUpdate>? updates = null;
@@ -133,7 +147,7 @@ public sealed class BitLlamaClusterChatClient : IChatClient, IChatConversations
         string? id = options?.ConversationId;
         if (id is not null) BitLlamaChatClient.ValidateConversationId(id);
         bool start = id is null;
-        bool keep = !start || _options.StartConversations;
+        bool keep = !IsOneOff(options);
         string key = id ?? Guid.NewGuid().ToString("N");
         var turn = new ConversationTurn
         {
@@ -153,6 +167,19 @@ public sealed class BitLlamaClusterChatClient : IChatClient, IChatConversations
             StopSequences = options?.StopSequences?.ToList(),
         };
         return new Call(key, keep ? key : null, turn, Guid.NewGuid().ToString("N"));
+    }
+
+    /// <summary>A call without ConversationId that does not start a conversation (its memory is dropped afterwards).</summary>
+    bool IsOneOff(ChatOptions? options) =>
+        options?.ConversationId is null && !BitLlamaChatClient.StartsConversation(options, _options.StartConversations);
+
+    /// <summary>The call's options for the silo's own client: the same, saying not to start a conversation whatever that client's default.</summary>
+    static ChatOptions OneOff(ChatOptions? options)
+    {
+        var copy = options?.Clone() ?? new ChatOptions();
+        copy.AdditionalProperties = copy.AdditionalProperties?.Clone() ?? [];
+        copy.AdditionalProperties[BitLlamaChatClient.StartConversationKey] = false;
+        return copy;
     }
 
     /// <summary>
@@ -246,6 +273,9 @@ public sealed class BitLlamaClusterChatClient : IChatClient, IChatConversations
 
     static ChatFinishReason Finish(string? reason) => reason == "length" ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
-    static UsageDetails Usage(ConversationUpdate u) =>
-        new() { InputTokenCount = u.PromptTokens, OutputTokenCount = u.CompletionTokens, TotalTokenCount = u.PromptTokens + u.CompletionTokens };
+    static UsageDetails Usage(ConversationUpdate u) => new()
+    {
+        InputTokenCount = u.PromptTokens, CachedInputTokenCount = u.CachedPromptTokens, OutputTokenCount = u.CompletionTokens,
+        TotalTokenCount = u.PromptTokens + u.CompletionTokens,
+    };
 }

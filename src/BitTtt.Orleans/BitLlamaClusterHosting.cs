@@ -44,8 +44,9 @@ namespace Microsoft.Extensions.DependencyInjection
     {
         /// <summary>
         /// Registers <see cref="BitLlamaClusterChatClient"/> (over the host's <see cref="IGrainFactory"/>) as the
-        /// <see cref="IChatClient"/> and <see cref="IChatConversations"/>, replacing the single-process client
-        /// that <c>AddBitLlama</c> registers for them (which the grains still use to format turns).
+        /// <see cref="IChatClient"/> and <see cref="IBitLlamaConversations"/>, replacing the single-process client
+        /// that <c>AddBitLlama</c> registers for them (which the grains still use to format turns, and the cluster client
+        /// to run one-off calls, which keep no conversation).
         /// </summary>
         public static IServiceCollection AddBitLlamaClusterChatClient(this IServiceCollection services, Action<BitLlamaClusterChatClientOptions>? configure = null)
         {
@@ -53,9 +54,10 @@ namespace Microsoft.Extensions.DependencyInjection
             var options = services.AddOptions<BitLlamaClusterChatClientOptions>();
             if (configure is not null) options.Configure(configure);
             services.TryAddSingleton(sp => new BitLlamaClusterChatClient(sp.GetRequiredService<IGrainFactory>(),
-                sp.GetRequiredService<IOptions<BitLlamaClusterChatClientOptions>>().Value, sp.GetService<ConversationActivations>()));
+                sp.GetRequiredService<IOptions<BitLlamaClusterChatClientOptions>>().Value, sp.GetService<ConversationActivations>(),
+                sp.GetService<BitLlamaChatClient>()));
             services.Replace(ServiceDescriptor.Singleton<IChatClient>(sp => sp.GetRequiredService<BitLlamaClusterChatClient>()));
-            services.Replace(ServiceDescriptor.Singleton<IChatConversations>(sp => sp.GetRequiredService<BitLlamaClusterChatClient>()));
+            services.Replace(ServiceDescriptor.Singleton<IBitLlamaConversations>(sp => sp.GetRequiredService<BitLlamaClusterChatClient>()));
             return services;
         }
 

@@ -1,3 +1,5 @@
+using BitTtt.Inference.Diagnostics;
+
 namespace BitTtt.Orleans;
 
 /// <summary>Names a silo's configuration must use for BitLlama's conversations.</summary>
@@ -49,12 +51,25 @@ public sealed class BitLlamaClusterChatClientOptions
     public string? ModelId { get; set; }
 }
 
-/// <summary>How many conversation grains this silo holds now (each one a live session).</summary>
+/// <summary>
+/// How many conversation grains this silo holds now (each one a live session), also recorded as the library's
+/// <c>bitttt.conversations.live</c>, as a single process's chat client records the conversations it holds.
+/// </summary>
 internal sealed class ConversationActivations
 {
     int _count;
 
     public int Count => Volatile.Read(ref _count);
-    public void Activated() => Interlocked.Increment(ref _count);
-    public void Deactivated() => Interlocked.Decrement(ref _count);
+
+    public void Activated()
+    {
+        Interlocked.Increment(ref _count);
+        BitLlamaTelemetry.LiveConversations.Add(1);
+    }
+
+    public void Deactivated()
+    {
+        Interlocked.Decrement(ref _count);
+        BitLlamaTelemetry.LiveConversations.Add(-1);
+    }
 }

@@ -4,6 +4,7 @@ using System.Text;
 using System.Threading.Channels;
 using BitTtt.Extensions.AI;
 using BitTtt.Inference;
+using BitTtt.Inference.Diagnostics;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Logging;
 using Orleans;
@@ -124,7 +125,7 @@ internal sealed class ConversationGrain(
             {
                 Final = true, Text = text.ToString(), ModelId = chat.Metadata.DefaultModelId,
                 FinishReason = end!.FinishReason == LlamaFinishReason.Length ? "length" : "stop",
-                PromptTokens = end.PromptTokens, CompletionTokens = end.CompletionTokens,
+                PromptTokens = end.PromptTokens, CachedPromptTokens = end.CachedPromptTokens, CompletionTokens = end.CompletionTokens,
             };
             if (turn.Keep && await PersistAsync(turn.TurnId, reply) is { } failure)
             {
@@ -240,13 +241,15 @@ internal sealed class ConversationGrain(
         try
         {
             await stored.WriteStateAsync();
-            ConversationTelemetry.Saved(stored.State.Memory.Length, clock.Elapsed);
+            BitLlamaTelemetry.MemorySaves.Add(1, GrainStoreTag);
+            BitLlamaTelemetry.MemorySaveDuration.Record(clock.Elapsed.TotalSeconds, GrainStoreTag);
+            BitLlamaTelemetry.MemorySize.Record(stored.State.Memory.Length, GrainStoreTag);
             return null;
         }
         catch (Exception e)
         {
             stored.State = previous;
-            ConversationTelemetry.SaveFailed();
+            BitLlamaTelemetry.MemorySaveFailures.Add(1, GrainStoreTag);
             logger.LogWarning(e, "Conversation {ConversationId}: its memory could not be written to grain storage; the turn is dropped", Id);
             DeactivateOnIdle();
             return ConversationUpdate.Refused(ConversationStatus.Unavailable,
@@ -277,13 +280,16 @@ internal sealed class ConversationGrain(
     {
         session.LoadMemory(new MemoryStream(stored.State.Memory, writable: false), $"conversation '{Id}' memory");
         session.RestoreRecentTokens(stored.State.RecentTokens);
-        ConversationTelemetry.Loaded();
+        BitLlamaTelemetry.MemoryLoads.Add(1, GrainStoreTag);
         return session;
     }
+
+    static readonly KeyValuePair<string, object?> GrainStoreTag = new(BitLlamaTelemetry.MemoryStoreTag, BitLlamaTelemetry.GrainStore);
 
     static ConversationUpdate WithText(ConversationUpdate u, string text) => new()
     {
         Status = u.Status, Text = text, Final = u.Final, FinishReason = u.FinishReason, PromptTokens = u.PromptTokens,
-        CompletionTokens = u.CompletionTokens, ModelId = u.ModelId, Error = u.Error, ErrorParameter = u.ErrorParameter,
+        CachedPromptTokens = u.CachedPromptTokens, CompletionTokens = u.CompletionTokens, ModelId = u.ModelId, Error = u.Error,
+        ErrorParameter = u.ErrorParameter,
     };
 }

@@ -80,6 +80,8 @@ internal sealed class ConversationUpdate
     [Id(6)] public string? ModelId { get; init; }
     [Id(7)] public string? Error { get; init; }
     [Id(8)] public string? ErrorParameter { get; init; }
+    /// <summary>Of <see cref="PromptTokens"/>, those restored from the model's prefix cache instead of fed.</summary>
+    [Id(9)] public int CachedPromptTokens { get; init; }
 
     internal static ConversationUpdate Refused(ConversationStatus status, string error, string? parameter = null) =>
         new() { Status = status, Error = error, ErrorParameter = parameter, Final = true };

@@ -203,6 +203,38 @@ public sealed class ChatClientTests
     }
 
     [TestMethod]
+    public async Task EachCallMaySayWhetherToStartAConversationWhateverTheClientDefault()
+    {
+        static ChatOptions Asking(bool start) => new() { MaxOutputTokens = 3, AdditionalProperties = new() { [BitLlamaChatClient.StartConversationKey] = start } };
+        using var keeping = _llama.AsChatClient();
+        var oneShot = await keeping.GetResponseAsync(Ask("The whale"), Asking(false));
+        Assert.IsNull(oneShot.ConversationId);
+        Assert.AreEqual(0, keeping.LiveConversations, "a call that asked not to be kept took a slot");
+        using var dropping = _llama.AsChatClient(new BitLlamaChatClientOptions { StartConversations = false });
+        var kept = await dropping.GetResponseAsync(Ask("The whale"), Asking(true));
+        Assert.IsNotNull(kept.ConversationId);
+        Assert.AreEqual(1, dropping.LiveConversations);
+        Assert.IsNotNull((await dropping.GetResponseAsync(Ask("And?"), new ChatOptions { ConversationId = kept.ConversationId, MaxOutputTokens = 3 })).ConversationId);
+    }
+
+    [TestMethod]
+    public async Task OneShotChatsResendingTheHistoryReportTheTokensTheModelsPrefixCacheHeld()
+    {
+        using var llama = Llama.LoadAuto(TestModel.BittPath);
+        llama.EnablePrefixCache();
+        using var client = llama.AsChatClient(new BitLlamaChatClientOptions { StartConversations = false });
+        using var reference = _llama.AsChatClient(new BitLlamaChatClientOptions { StartConversations = false });
+        List<ChatMessage> history = [new(ChatRole.User, "Where did the whale swim?")];
+        var first = await client.GetResponseAsync(history, Sampled);
+        Assert.AreEqual(0L, first.Usage!.CachedInputTokenCount);
+        history.AddRange(first.Messages);
+        history.Add(new(ChatRole.User, "And then?"));
+        var second = await client.GetStreamingResponseAsync(history, Sampled).ToChatResponseAsync();
+        Assert.AreEqual((await reference.GetResponseAsync(history, Sampled)).Text, second.Text);
+        Assert.IsGreaterThanOrEqualTo(first.Usage.InputTokenCount!.Value - 1, second.Usage!.CachedInputTokenCount!.Value, "the second turn fed the first turn's prompt again (only its last token should be)");
+    }
+
+    [TestMethod]
     public async Task ADisposedModelIsAClearError()
     {
         var llama = Llama.LoadAuto(TestModel.BittPath);

@@ -84,7 +84,10 @@ internal sealed partial class AppProcess : IAsyncDisposable
 
     static readonly JsonSerializerOptions Json = JsonSerializerOptions.Web;
 
-    /// <summary>One greedy chat turn (the settings of <see cref="ClusterChatTests.Greedy"/>): status and body.</summary>
+    /// <summary>
+    /// One greedy chat turn (the settings of <see cref="ClusterChatTests.Greedy"/>): status and body. Without an id it asks
+    /// to start a conversation (<c>startConversation</c>), as a client that will continue it does.
+    /// </summary>
     public async Task<(int Status, JsonObject Body)> ChatAsync(string? conversationId, string text)
     {
         using var response = await Http.PostAsJsonAsync("/v1/chat", Turn(conversationId, text, stream: false), Json);
@@ -113,11 +116,19 @@ internal sealed partial class AppProcess : IAsyncDisposable
 
     static object Turn(string? conversationId, string text, bool stream) => new
     {
-        conversationId, stream, maxTokens = 10, temperature = 0, repetitionPenalty = 1.5,
+        conversationId, startConversation = conversationId is null, stream, maxTokens = 10, temperature = 0, repetitionPenalty = 1.5,
         messages = new[] { new { role = "user", content = text } },
     };
 
-    public async Task<JsonObject> HealthAsync() => (await Http.GetFromJsonAsync<JsonObject>("/health"))!;
+    /// <summary>A health endpoint's status code and JSON (<c>/health</c>: the process answers; <c>/health/ready</c>: every readiness check).</summary>
+    public async Task<(int Status, JsonObject Body)> HealthAsync(string path)
+    {
+        using var response = await Http.GetAsync(path);
+        return ((int)response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
+    }
+
+    /// <summary>The readiness check "model"'s data: the model id, generations running, conversations this copy holds.</summary>
+    public async Task<JsonObject> ModelDataAsync() => (await HealthAsync("/health/ready")).Body["checks"]!["model"]!["data"]!.AsObject();
 
     public void Kill() => _process.Kill();
 

@@ -1,6 +1,7 @@
 using System.Diagnostics.Metrics;
 using BitTtt.Extensions.AI;
 using BitTtt.Inference;
+using BitTtt.Inference.Diagnostics;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Orleans.Tests;
@@ -93,27 +94,38 @@ public sealed class ClusterChatTests
     }
 
     [TestMethod]
-    public async Task EachAcknowledgedTurnRecordsOneMemorySaveOfItsSize()
+    public async Task EachAcknowledgedTurnRecordsOneMemorySaveOfItsSizeAndARestoreOneLoad()
     {
+        // The library's meter, as OpenTelemetry's AddMeter("BitTtt") reads it: the grains' saves are tagged store=grain.
         var measured = new List<(string Instrument, double Value)>();
         using var listener = new MeterListener();
         listener.InstrumentPublished = (instrument, l) =>
         {
-            if (instrument.Meter.Name == "BitTtt" && instrument.Name.StartsWith("bitttt.conversation.", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
+            if (instrument.Meter.Name == BitLlamaTelemetry.Name && instrument.Name.StartsWith("bitttt.memory.", StringComparison.Ordinal)) l.EnableMeasurementEvents(instrument);
         };
-        listener.SetMeasurementEventCallback<long>((i, v, _, _) => { lock (measured) measured.Add((i.Name, v)); });
-        listener.SetMeasurementEventCallback<double>((i, v, _, _) => { lock (measured) measured.Add((i.Name, v)); });
+        void Record(Instrument i, double value, ReadOnlySpan<KeyValuePair<string, object?>> tags)
+        {
+            foreach (var tag in tags)
+                if (tag.Key == BitLlamaTelemetry.MemoryStoreTag && (string?)tag.Value == BitLlamaTelemetry.GrainStore)
+                    lock (measured) measured.Add((i.Name, value));
+        }
+        listener.SetMeasurementEventCallback<long>((i, v, tags, _) => Record(i, v, tags));
+        listener.SetMeasurementEventCallback<double>((i, v, tags, _) => Record(i, v, tags));
         listener.Start();
         await using var cluster = await TestCluster.StartAsync(TestModels.Delta, silos: 1);
         var chat = cluster.Client();
         string id = (await chat.GetResponseAsync([new ChatMessage(ChatRole.User, Turns[0])], Greedy())).ConversationId!;
         await chat.GetResponseAsync([new ChatMessage(ChatRole.User, Turns[1])], Greedy(id));
         int bytes = (await cluster.StoredAsync(id)).Memory.Length;
+        await cluster.Cluster.DeactivateAsync(cluster.Cluster.Client.GetGrain<IConversationGrain>(id));
+        await chat.GetResponseAsync([new ChatMessage(ChatRole.User, Turns[2])], Greedy(id));
         lock (measured)
         {
-            Assert.AreEqual(2, measured.Count(m => m.Instrument == "bitttt.conversation.memory.saves"));
-            Assert.AreEqual(2, measured.Count(m => m.Instrument == "bitttt.conversation.memory.save.duration" && m.Value > 0));
-            Assert.AreEqual(bytes, measured.Last(m => m.Instrument == "bitttt.conversation.memory.size").Value);
+            Assert.AreEqual(1, measured.Count(m => m.Instrument == "bitttt.memory.loads"), "the memory restored on the next activation");
+            Assert.AreEqual(3, measured.Count(m => m.Instrument == "bitttt.memory.saves"), "one save per acknowledged turn");
+            Assert.AreEqual(3, measured.Count(m => m.Instrument == "bitttt.memory.save.duration" && m.Value > 0));
+            Assert.IsTrue(measured.Where(m => m.Instrument == "bitttt.memory.size").All(m => m.Value == bytes), "each save records the stored memory's bytes");
+            Assert.AreEqual(0, measured.Count(m => m.Instrument == "bitttt.memory.save_failures"));
         }
     }
 

@@ -53,7 +53,7 @@ public sealed class ClusterProcessTests
             Assert.AreEqual(200, status, body.ToJsonString());
             string x = (string)body["conversationId"]!;
             Assert.AreEqual(reference[0], (string)body["text"]!);
-            Assert.AreEqual(1, (int)(await a.HealthAsync())["liveConversations"]!);
+            Assert.AreEqual(1, (int)(await a.ModelDataAsync())["liveConversations"]!);
 
             step = "turn 2 through b, streamed from the grain on a";
             var streamed = await b.StreamAsync(x, Turns[1]);
@@ -84,7 +84,11 @@ public sealed class ClusterProcessTests
             Assert.AreEqual("conversationId", (string)body["field"]!);
             (status, body) = await b.ChatAsync(null, Turns[0]);
             Assert.AreEqual(503, status, "a new conversation cannot be stored either: " + body.ToJsonString());
-            Assert.AreEqual("ok", (string)(await b.HealthAsync())["status"]!, "the copies keep running");
+            Assert.AreEqual(200, (await b.HealthAsync("/health")).Status, "the copies keep running");
+            var notReady = await b.HealthAsync("/health/ready");
+            Assert.AreEqual(503, notReady.Status, "not ready while the storage is down: " + notReady.Body.ToJsonString());
+            Assert.AreEqual("Unhealthy", (string)notReady.Body["checks"]!["conversation-storage"]!["status"]!);
+            Assert.AreEqual("Healthy", (string)notReady.Body["checks"]!["model"]!["status"]!);
 
             step = "Redis back: turn 4 again through c";
             await redis.StartAgainAsync();
@@ -98,7 +102,7 @@ public sealed class ClusterProcessTests
             Assert.AreEqual(reference[3], (string)body["text"]!, "the refused turn left nothing in the conversation");
             Report($"Redis restarted: turns served again after {recovery.Elapsed.TotalSeconds:F1} s");
             Assert.IsFalse(b.HasExited || c.HasExited, "no copy crashed during the outage");
-            Assert.AreEqual(2, (int)(await c.HealthAsync())["liveConversations"]!, "both conversations are on c now");
+            Assert.AreEqual(2, (int)(await c.ModelDataAsync())["liveConversations"]!, "both conversations are on c now");
 
             step = "SIGTERM c, then turn 5 through b";
             c.Terminate();

@@ -87,14 +87,68 @@ public sealed class ConversationRulesTests
         Assert.AreEqual(id, again.ConversationId);
     }
 
-    [TestMethod]
-    public async Task AOneOffCallStoresNothing()
+    /// <summary>Greedy, with the call's <see cref="BitLlamaChatClient.StartConversationKey"/> when <paramref name="start"/> is given.</summary>
+    static ChatOptions Asking(bool? start)
     {
-        var chat = s_cluster.Client(new BitLlamaClusterChatClientOptions { StartConversations = false });
-        var reply = await chat.GetResponseAsync(User(Turns[0]), Greedy());
-        Assert.IsNull(reply.ConversationId);
+        var options = Greedy();
+        if (start is { } s) options.AdditionalProperties = new() { [BitLlamaChatClient.StartConversationKey] = s };
+        return options;
+    }
+
+    [TestMethod]
+    public async Task AOneOffCallStoresNothingAndEachCallMaySayWhetherToStartAConversation()
+    {
         var (replies, _) = await ReferenceAsync(s_cluster.Model, 1);
-        Assert.AreEqual(replies[0], reply.Text);
+        var gateway = s_cluster.Client(new BitLlamaClusterChatClientOptions { StartConversations = false, FailoverTimeout = TimeSpan.FromSeconds(30) });
+        var silo = s_cluster.SiloClient(0);   // StartConversations: true, the default
+        string? keys = await s_cluster.Redis.SendAsync("DBSIZE");
+        int live = s_cluster.LiveConversations().Sum();
+        // On a silo a one-off call runs on the silo's own model: no grain is activated.
+        await AssertOneOff(silo, Asking(false));
+        Assert.AreEqual(live, s_cluster.LiveConversations().Sum(), "a one-off call on a silo took a grain");
+        // Through a gateway (an Orleans client with no model) it runs on a grain that keeps nothing.
+        await AssertOneOff(gateway, Asking(null));
+        await AssertOneOff(gateway, Asking(false));
+        Assert.AreEqual(keys, await s_cluster.Redis.SendAsync("DBSIZE"), "one-off calls store nothing");
+
+        var started = await gateway.GetResponseAsync(User(Turns[0]), Asking(true));
+        Assert.IsNotNull(started.ConversationId, "asked to start a conversation, whatever the client's default");
+        Assert.IsGreaterThan(0, (await s_cluster.StoredAsync(started.ConversationId!)).Memory.Length);
+
+        async Task AssertOneOff(BitLlamaClusterChatClient chat, ChatOptions options)
+        {
+            var reply = await chat.GetResponseAsync(User(Turns[0]), options);
+            Assert.IsNull(reply.ConversationId);
+            Assert.AreEqual(replies[0], reply.Text);
+            var updates = new List<ChatResponseUpdate>();
+            await foreach (var update in chat.GetStreamingResponseAsync(User(Turns[0]), options)) updates.Add(update);
+            Assert.AreEqual(replies[0], string.Concat(updates.Select(u => u.Text)));
+            Assert.IsTrue(updates.All(u => u.ConversationId is null));
+        }
+    }
+
+    [TestMethod]
+    public async Task AConversationStartedOnAResentHistoryReportsThePrefixCachesTokensAsOneProcessDoes()
+    {
+        // A one-off call on a silo leaves its state in that silo's prefix cache; a conversation started there on the
+        // resent history begins from it (its grain is placed on the calling silo), and the grain reports the tokens it
+        // did not feed, as the single-process client does.
+        using var llama = Llama.LoadAuto(s_cluster.Model);
+        llama.EnablePrefixCache();
+        using var local = llama.AsChatClient();
+        var silo = s_cluster.SiloClient(0);
+        List<ChatMessage> history = [new(ChatRole.User, "What did Queequeg carry?")];
+        var expectedFirst = await local.GetResponseAsync(history, Asking(false));
+        var first = await silo.GetResponseAsync(history, Asking(false));
+        Assert.AreEqual(expectedFirst.Text, first.Text);
+        history.AddRange(first.Messages);
+        history.Add(new ChatMessage(ChatRole.User, "And then?"));
+        var expected = await local.GetResponseAsync(history, Asking(true));
+        var started = await silo.GetResponseAsync(history, Asking(true));
+        Assert.AreEqual(expected.Text, started.Text);
+        Assert.IsGreaterThan(0L, started.Usage!.CachedInputTokenCount!.Value, "the resent history came from the prefix cache");
+        Assert.AreEqual(expected.Usage!.CachedInputTokenCount, started.Usage.CachedInputTokenCount);
+        Assert.AreEqual(expected.Usage.InputTokenCount, started.Usage.InputTokenCount);
     }
 
     [TestMethod]

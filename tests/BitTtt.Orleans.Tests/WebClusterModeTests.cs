@@ -37,7 +37,7 @@ public sealed class WebClusterModeTests
     {
         await using var app = BusinessApi.Build(Args());
         Assert.IsInstanceOfType<BitLlamaChatClient>(app.Services.GetRequiredService<IChatClient>());
-        Assert.IsInstanceOfType<BitLlamaChatClient>(app.Services.GetRequiredService<IChatConversations>());
+        Assert.IsInstanceOfType<BitLlamaChatClient>(app.Services.GetRequiredService<IBitLlamaConversations>());
     }
 
     [TestMethod]
@@ -50,24 +50,31 @@ public sealed class WebClusterModeTests
         try
         {
             Assert.IsInstanceOfType<BitLlamaClusterChatClient>(app.Services.GetRequiredService<IChatClient>());
+            Assert.IsInstanceOfType<BitLlamaClusterChatClient>(app.Services.GetRequiredService<IBitLlamaConversations>());
             var health = app.Services.GetRequiredService<HealthCheckService>();
-            var ready = await health.CheckHealthAsync(c => c.Tags.Contains("ready"));
-            CollectionAssert.AreEquivalent(new[] { "orleans-silo", "conversation-storage" }, ready.Entries.Keys.ToArray());
+            var ready = await health.CheckHealthAsync(c => c.Tags.Contains(HealthEndpoints.ReadyTag));
+            CollectionAssert.AreEquivalent(new[] { "model", "orleans-silo", "conversation-storage" }, ready.Entries.Keys.ToArray());
             Assert.AreEqual(HealthStatus.Healthy, ready.Status);
 
             using var http = new HttpClient { BaseAddress = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()) };
-            var first = await Post(http, new { messages = new[] { new { role = "user", content = "Who was Ishmael?" } }, maxTokens = 6 });
+            var first = await Post(http, "/v1/chat", Chat(null, startConversation: true));
             Assert.AreEqual(HttpStatusCode.OK, first.Status, first.Body.ToJsonString());
             string id = (string)first.Body["conversationId"]!;
-            var health0 = JsonNode.Parse(await http.GetStringAsync("/health"))!;
-            Assert.AreEqual(1, (int)health0["liveConversations"]!);
-            Assert.AreEqual("reconstruct", (string)health0["model"]!);
+            var model = await ModelData(http);
+            Assert.AreEqual(1, (int)model["liveConversations"]!);
+            Assert.AreEqual("reconstruct", (string)model["model"]!);
+
+            // One-shot chats (ours without startConversation, OpenAI's always) go through the cluster's chat client but
+            // keep nothing: the same greedy text, no conversation held, nothing written to Redis, whether Redis is up or not.
+            string? keys = await redis.SendAsync("DBSIZE");
+            await AssertOneShotChats(http, (string)first.Body["text"]!);
+            Assert.AreEqual(keys, await redis.SendAsync("DBSIZE"), "one-shot chats store nothing");
+            Assert.AreEqual(1, (int)(await ModelData(http))["liveConversations"]!, "one-shot chats hold no conversation");
 
             await redis.StopAsync();
             foreach (bool stream in new[] { false, true })
             {
-                using var response = await http.PostAsJsonAsync("/v1/chat",
-                    new { conversationId = id, stream, messages = new[] { new { role = "user", content = "And the whale?" } }, maxTokens = 6 });
+                using var response = await http.PostAsJsonAsync("/v1/chat", Chat(id, stream: stream));
                 Assert.AreEqual(HttpStatusCode.ServiceUnavailable, response.StatusCode, $"stream={stream}");
                 Assert.AreEqual("application/problem+json", response.Content.Headers.ContentType!.MediaType);
                 Assert.AreEqual("1", response.Headers.RetryAfter!.ToString());
@@ -75,15 +82,26 @@ public sealed class WebClusterModeTests
                 StringAssert.Contains((string)problem["detail"]!, $"conversation '{id}'");
                 Assert.DoesNotContain("   at ", (string)problem["detail"]!);
             }
+            Assert.AreEqual(HttpStatusCode.ServiceUnavailable, (await Post(http, "/v1/chat", Chat(null, startConversation: true))).Status,
+                "a new conversation cannot be stored either");
             using (var reset = await http.DeleteAsync($"/v1/conversations/{id}"))
                 Assert.AreEqual(HttpStatusCode.ServiceUnavailable, reset.StatusCode);
-            Assert.AreEqual(HealthStatus.Unhealthy, (await health.CheckHealthAsync(c => c.Tags.Contains("ready"))).Entries["conversation-storage"].Status);
+            await AssertOneShotChats(http, (string)first.Body["text"]!);
+            using (var live = await http.GetAsync("/health"))
+                Assert.AreEqual(HttpStatusCode.OK, live.StatusCode, "the app is alive");
+            using (var notReady = await http.GetAsync("/health/ready"))
+            {
+                Assert.AreEqual(HttpStatusCode.ServiceUnavailable, notReady.StatusCode, "not ready without its storage");
+                var checks = JsonNode.Parse(await notReady.Content.ReadAsStringAsync())!["checks"]!;
+                Assert.AreEqual("Unhealthy", (string)checks["conversation-storage"]!["status"]!);
+                Assert.AreEqual("Healthy", (string)checks["model"]!["status"]!);
+            }
 
             await redis.StartAgainAsync();
             var recovery = System.Diagnostics.Stopwatch.StartNew();
-            while ((await health.CheckHealthAsync(c => c.Tags.Contains("ready"))).Status != HealthStatus.Healthy && recovery.Elapsed < TimeSpan.FromSeconds(30))
+            while ((await health.CheckHealthAsync(c => c.Tags.Contains(HealthEndpoints.ReadyTag))).Status != HealthStatus.Healthy && recovery.Elapsed < TimeSpan.FromSeconds(30))
                 await Task.Delay(200);
-            var next = await Post(http, new { conversationId = id, messages = new[] { new { role = "user", content = "And the whale?" } }, maxTokens = 6 });
+            var next = await Post(http, "/v1/chat", Chat(id));
             Assert.AreEqual(HttpStatusCode.OK, next.Status, next.Body.ToJsonString());
             using (var reset = await http.DeleteAsync($"/v1/conversations/{id}"))
                 Assert.AreEqual(HttpStatusCode.NoContent, reset.StatusCode);
@@ -97,9 +115,30 @@ public sealed class WebClusterModeTests
         }
     }
 
-    static async Task<(HttpStatusCode Status, JsonObject Body)> Post(HttpClient http, object body)
+    static readonly object[] Question = [new { role = "user", content = "Who was Ishmael?" }];
+
+    static object Chat(string? conversationId, bool startConversation = false, bool stream = false) =>
+        new { conversationId, startConversation, stream, messages = Question, maxTokens = 6, temperature = 0 };
+
+    /// <summary>Our one-shot chat and OpenAI's chat completion give <paramref name="text"/>, and no conversation id.</summary>
+    static async Task AssertOneShotChats(HttpClient http, string text)
     {
-        using var response = await http.PostAsJsonAsync("/v1/chat", body, JsonSerializerOptions.Web);
+        var ours = await Post(http, "/v1/chat", Chat(null));
+        Assert.AreEqual(HttpStatusCode.OK, ours.Status, ours.Body.ToJsonString());
+        Assert.AreEqual(text, (string)ours.Body["text"]!);
+        Assert.IsNull(ours.Body["conversationId"]);
+        var openAi = await Post(http, "/v1/chat/completions", new { messages = Question, max_tokens = 6, temperature = 0 });
+        Assert.AreEqual(HttpStatusCode.OK, openAi.Status, openAi.Body.ToJsonString());
+        Assert.AreEqual(text, (string)openAi.Body["choices"]![0]!["message"]!["content"]!);
+    }
+
+    /// <summary>The data of the readiness check "model" (GET /health/ready): the model id, generations running, conversations held here.</summary>
+    static async Task<JsonNode> ModelData(HttpClient http) =>
+        JsonNode.Parse(await http.GetStringAsync("/health/ready"))!["checks"]!["model"]!["data"]!;
+
+    static async Task<(HttpStatusCode Status, JsonObject Body)> Post(HttpClient http, string path, object body)
+    {
+        using var response = await http.PostAsJsonAsync(path, body, JsonSerializerOptions.Web);
         return (response.StatusCode, JsonNode.Parse(await response.Content.ReadAsStringAsync())!.AsObject());
     }
 }

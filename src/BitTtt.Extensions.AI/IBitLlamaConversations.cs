@@ -6,7 +6,7 @@ namespace BitTtt.Extensions.AI;
 /// client of BitTtt.Orleans keeps them in grains. A web app's endpoints depend on this and on <c>IChatClient</c>, so
 /// swapping the registration moves them from one process to a cluster.
 /// </summary>
-public interface IChatConversations
+public interface IBitLlamaConversations
 {
     /// <summary>Conversations whose memory this process holds in RAM now.</summary>
     int LiveConversations { get; }
