@@ -102,7 +102,11 @@ public sealed class ClusterProcessTests
             Assert.AreEqual(reference[3], (string)body["text"]!, "the refused turn left nothing in the conversation");
             Report($"Redis restarted: turns served again after {recovery.Elapsed.TotalSeconds:F1} s");
             Assert.IsFalse(b.HasExited || c.HasExited, "no copy crashed during the outage");
-            Assert.AreEqual(2, (int)(await c.ModelDataAsync())["liveConversations"]!, "both conversations are on c now");
+            // Where x lives now is Orleans' choice (c activates it unless c's directory cache still sent the retry to b):
+            // what holds is that the two survivors hold the two conversations once each, y still on c.
+            int onB = (int)(await b.ModelDataAsync())["liveConversations"]!, onC = (int)(await c.ModelDataAsync())["liveConversations"]!;
+            Assert.AreEqual(2, onB + onC, $"the two conversations are held once each by b and c (b {onB}, c {onC})");
+            Assert.IsGreaterThanOrEqualTo(1, onC, "y stays on c");
 
             step = "SIGTERM c, then turn 5 through b";
             c.Terminate();
