@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Threading.Channels;
 using BitTtt;
-using BitTtt.Formats;
 using BitTtt.Inference;
 using BitTtt.Samples.BusinessApp;
 using BitTtt.Sampling;
@@ -30,7 +29,7 @@ string work = Path.Combine(Path.GetTempPath(), $"servebench-{Environment.Process
 Directory.CreateDirectory(work);
 try
 {
-    model ??= RandomModel(work);
+    model ??= WriteRandomModel(work);
     Console.WriteLine($"model {model}, {tokens} tokens per request, {Environment.ProcessorCount} logical cores (machine shared: compare ratios within this run)");
     using (var llama = Llama.LoadAuto(model))
     {
@@ -53,21 +52,12 @@ finally
 
 string? Arg(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 
-static string RandomModel(string dir)
+static string WriteRandomModel(string dir)
 {
     string book = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt"));
-    string json = BpeTrainer.TrainFromTexts([book[..200_000]], new BpeTrainerOptions { VocabSize = 2048 });
+    string json = RandomModel.TrainTokenizer([book[..200_000]], vocabSize: 2048);
     var config = new BitLlamaConfig { VocabSize = BitLlamaTokenizer.FromJson(json).VocabSize, HiddenDim = 256, NumLayers = 4, InnerLr = 0.1f, TttChunk = 4 };
-    var rng = new Random(1);
-    var tensors = BitLlamaWeights.Expected(config).Select(t =>
-    {
-        var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
-        for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)((rng.NextDouble() * 2 - 1) / Math.Sqrt(t.Shape[^1]));
-        return new SafeTensorData(t.Name, t.Shape, data);
-    }).ToList();
-    string path = Path.Combine(dir, "bench.bitt");
-    ModelPackage.WriteBitt(path, config, json, tensors);
-    return path;
+    return RandomModel.Create(config, seed: 1, json).WriteBitt(Path.Combine(dir, "bench.bitt"));
 }
 
 static async Task<(double TokensPerSecond, double MeanFirstMs)> Generations(Llama llama, int count, int tokens, bool dedicated)

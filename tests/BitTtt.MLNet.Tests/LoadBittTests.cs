@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
-using BitTtt.Formats;
 using BitTtt.MLNet;
-using BitTtt.Tokenization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -15,9 +13,9 @@ namespace BitTtt.MLNet.Tests;
 [TestClass]
 public sealed class LoadBittTests
 {
-    static BitLlamaConfig _config => RandomModel.Config;
+    static readonly BitLlamaConfig _config = TinyModels.Config(vocab: RandomModel.DefaultVocabSize, dim: 16, layers: 1);
 
-    static string Write(BitLlamaConfig config) => RandomModel.Write(config);
+    static string Write(BitLlamaConfig config) => TinyModels.WriteBitt(TinyCorpus.NewPath("model.bitt"), config);
 
     static BitLlamaConfig WithSettings(JsonNode? settings) =>
         _config with { Extra = new Dictionary<string, JsonNode?> { ["mlnet"] = settings } };

@@ -4,7 +4,6 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using BitTtt.Cli.Bench;
 using BitTtt.Inference;
-using BitTtt.Formats;
 using BitTtt.Inference.Engine;
 using BitTtt.Training;
 
@@ -67,9 +66,9 @@ internal sealed class BenchCommand : ICliCommand
         {
             var config = RandomConfig(vocab, dim, layers, tttType == "delta" ? TttType.Delta : TttType.Reconstruct);
             config.Validate("the random model (--dim, --layers, --vocab-size)");   // no "/": the source is shown through Path.GetFileName
-            var tensors = BenchFigures.RandomTensors(config, seed: 42);
+            var arrays = BenchFigures.RandomArrays(config, seed: 42);
             sw.Restart();
-            weights = InferenceWeights.Load(config, (name, _) => tensors[name].Data);
+            weights = InferenceWeights.Load(config, (name, _) => arrays[name]);
         }
         else
         {
@@ -99,8 +98,7 @@ internal sealed class BenchCommand : ICliCommand
         if (both)
         {
             var deltaConfig = RandomConfig(vocab, dim, layers, TttType.Delta);
-            var deltaTensors = BenchFigures.RandomTensors(deltaConfig, seed: 42);
-            var deltaWeights = InferenceWeights.Load(deltaConfig, (name, _) => deltaTensors[name].Data);
+            var deltaWeights = InferenceWeights.Load(deltaConfig, RandomModel.Weights(deltaConfig, seed: 42));
             byType = BenchFigures.ManagedGenerationInTurns([weights, deltaWeights], promptIds, decodeTokens, repeats: 5);
             log.WriteLine($"TTT types, managed engine, same shape, measured in turns, best of 5 ({deltaWeights.Describe()}):");
             log.WriteLine($"  reconstruct: prefill {byType[0].Prefill,9:F1} tok/s   decode {byType[0].Decode,9:F1} tok/s");
@@ -115,7 +113,7 @@ internal sealed class BenchCommand : ICliCommand
         if (!noTorch)
         {
             using var torchModel = modelPath is null
-                ? ModelWeights.FromWeights(c, BenchFigures.RandomTensors(c, seed: 42).Select(t => new SafeTensorData(t.Key, t.Value.Shape, t.Value.Data)).ToList())
+                ? ModelWeights.FromWeights(c, RandomModel.Weights(c, seed: 42))
                 : ModelWeights.LoadModel(modelPath);
             // libtorch's OpenMP threads spin at every op; on a busy 2-core machine one thread is often far
             // faster than all, so both are measured and the faster figure is the baseline.
@@ -132,8 +130,7 @@ internal sealed class BenchCommand : ICliCommand
         InferenceWeights int8;
         if (modelPath is null)
         {
-            var tensors = BenchFigures.RandomTensors(c, seed: 42);
-            int8 = InferenceWeights.Load(c, (name, _) => tensors[name].Data, new InferenceOptions { Int8LmHead = true });
+            int8 = InferenceWeights.Load(c, RandomModel.Weights(c, seed: 42), new InferenceOptions { Int8LmHead = true });
         }
         else
         {
