@@ -28,11 +28,8 @@ public sealed class ModelEvaluatorTests
         string tokens = Path.Combine(_dir, "train.bin");
         using (var writer = new TokenFileWriter(tokens)) { writer.Append(tokenizer.Encode(_text)); writer.Commit(); }
         using var train = TokenFile.Open(tokens);
-        var options = new TrainingOptions
-        {
-            HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLength = 16, BatchSize = 8, LearningRate = 1e-2,
-            WarmupSteps = 5, MinLearningRate = 1e-3, MaxSteps = 60, EvalInterval = 0, TttChunk = 4, InnerLr = 0.3f, Seed = 3, Threads = 1,
-        };
+        var options = TinyTrainer.Options(checkpoints: null, steps: 60);
+        options.BatchSize = 8;
         var result = new BitLlamaTrainer(options, tokenizer.VocabSize).Train(train, null);
         _trained = Llama.FromWeights(result.Config, tokenizer, result.Weights);
     }

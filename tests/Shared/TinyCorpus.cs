@@ -1,6 +1,6 @@
-namespace BitTtt.MLNet.Tests;
+namespace BitTtt.Tests.Shared;
 
-/// <summary>A few KB of data/moby-dick.txt in temp files (shared by the predict-only and the training tests).</summary>
+/// <summary>A few KB of data/moby-dick.txt in temp files, for the tests that train or tokenize through ML.NET.</summary>
 internal static class TinyCorpus
 {
     public static string Directory { get; } = CreateDirectory();
@@ -15,9 +15,15 @@ internal static class TinyCorpus
 
     public static string NewPath(string name) => Path.Combine(Directory, $"{Guid.NewGuid():N}-{name}");
 
+    /// <summary>Deletes the temp files; the one [AssemblyCleanup] of each test assembly calls it.</summary>
+    public static void Delete()
+    {
+        try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { }
+    }
+
     static string CreateDirectory()
     {
-        string dir = Path.Combine(Path.GetTempPath(), $"bitttt-mlnet-tests-{Environment.ProcessId}");
+        string dir = Path.Combine(Path.GetTempPath(), $"bitttt-tests-{Environment.ProcessId}");
         System.IO.Directory.CreateDirectory(dir);
         return dir;
     }
@@ -30,15 +36,5 @@ internal static class TinyCorpus
         string path = Path.Combine(Directory, name);
         File.WriteAllText(path, book[begin..end]);
         return path;
-    }
-}
-
-[TestClass]
-public static class AssemblyCleanup
-{
-    [AssemblyCleanup]
-    public static void DeleteTempFiles()
-    {
-        try { Directory.Delete(TinyCorpus.Directory, recursive: true); } catch (IOException) { }
     }
 }
