@@ -75,15 +75,29 @@ public sealed class CliBasicsTests
     }
 
     /// <summary>The one place the version is set: the repository's Directory.Build.props.</summary>
-    static string RepositoryVersion()
+    static string RepositoryVersion() =>
+        System.Xml.Linq.XDocument.Load(Path.Combine(RepositoryRoot(), "Directory.Build.props")).Descendants("Version").Single().Value;
+
+    static string RepositoryRoot()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-        {
-            var props = Path.Combine(dir.FullName, "Directory.Build.props");
-            if (!File.Exists(props)) continue;
-            var version = System.Xml.Linq.XDocument.Load(props).Descendants("Version").Select(e => e.Value).FirstOrDefault();
-            if (version != null) return version;
-        }
-        throw new AssertFailedException($"no Directory.Build.props with a <Version> above {AppContext.BaseDirectory}");
+            if (File.Exists(Path.Combine(dir.FullName, "Directory.Build.props")) && File.Exists(Path.Combine(dir.FullName, "CHANGELOG.md")))
+                return dir.FullName;
+        throw new AssertFailedException($"no repository (Directory.Build.props beside CHANGELOG.md) above {AppContext.BaseDirectory}");
+    }
+
+    /// <summary>Every package dotnet pack writes from src/ (the projects not marked IsPackable false) is named in CHANGELOG.md.</summary>
+    [TestMethod]
+    public void ChangelogNamesEveryPackage()
+    {
+        string root = RepositoryRoot();
+        string changelog = File.ReadAllText(Path.Combine(root, "CHANGELOG.md"));
+        var packages = Directory.EnumerateFiles(Path.Combine(root, "src"), "*.csproj", SearchOption.AllDirectories)
+            .Select(path => (Path: path, Project: System.Xml.Linq.XDocument.Load(path)))
+            .Where(p => !p.Project.Descendants("IsPackable").Any(e => e.Value == "false"))
+            .Select(p => p.Project.Descendants("PackageId").SingleOrDefault()?.Value ?? Path.GetFileNameWithoutExtension(p.Path))
+            .ToList();
+        Assert.IsGreaterThanOrEqualTo(7, packages.Count, string.Join(", ", packages));
+        foreach (string id in packages) StringAssert.Contains(changelog, $"`{id}`", $"CHANGELOG.md does not name the package {id}");
     }
 }
