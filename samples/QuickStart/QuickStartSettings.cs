@@ -1,8 +1,8 @@
 using System.Globalization;
 
 /// <summary>
-/// Command-line settings of the QuickStart. The defaults were chosen by measurement (docs/quality.md): about
-/// 3 min 23 s on the idle 2-core machine, ending at 4.11 nats, below the Kneser-Ney bigram (4.25) of moby-dick's held-out paragraphs.
+/// Command-line settings of the QuickStart. The defaults were chosen by measurement (docs/quality.md, "QuickStart
+/// defaults"): within 5 minutes on the idle 2-core machine, ending below the Kneser-Ney bigram of moby-dick's held-out paragraphs.
 /// </summary>
 sealed record QuickStartSettings
 {
@@ -24,7 +24,7 @@ sealed record QuickStartSettings
     public double LearningRate { get; init; } = 2e-3;
     public int MaxNewTokens { get; init; } = 40;
     public string Device { get; init; } = "cpu";
-    /// <summary>1 by default: at D=64 one libtorch thread trained 10,100 tokens/s and two 8,200-8,800 (docs/quality.md).</summary>
+    /// <summary>1 by default: at D=64 one libtorch thread trains faster than two (docs/quality.md).</summary>
     public int Threads { get; init; } = 1;
 
     /// <summary>The longer, better run.</summary>

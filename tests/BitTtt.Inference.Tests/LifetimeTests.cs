@@ -4,7 +4,7 @@ using BitTtt.Sampling;
 
 namespace BitTtt.Inference.Tests;
 
-/// <summary>Issue 12 part 6: disposal, cancellation, abandoned streams and overlapping calls.</summary>
+/// <summary>Disposal, cancellation, abandoned streams and overlapping calls: each stops promptly and leaves the model and its sessions usable or cleanly disposed.</summary>
 [TestClass]
 public sealed class LifetimeTests
 {

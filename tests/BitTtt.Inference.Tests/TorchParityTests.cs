@@ -91,7 +91,7 @@ public sealed class TorchParityTests
 
     // Delta (docs/model.md §3b). The torch side runs its chunk-wise WY/UT form over the whole sequence, the managed
     // engine the token loop; both quantize the same activations, so only float rounding differs.
-    // Relative bound from the task: max |torch - managed| ≤ 1e-4 · max |logit|.
+    // The agreement required, relative to the largest logit: max |torch - managed| ≤ 1e-4 · max |logit|.
     const float DeltaRelativeTolerance = 1e-4f;
 
     float CompareRelative(BitLlamaModel model, int[] ids, string what)
