@@ -8,7 +8,7 @@ using static TorchSharp.torch;
 // attention (4 heads, rotary positions, BitLinear projections), everything else as in BitLlamaModel.
 // It shows what an in-context mixer of this size can reach with the same data and optimizer.
 //
-// Shape key: B = batch, T = time, D = hidden, H = heads, dh = D / H, V = vocab.
+// Shape key (docs/model.md): B = batch, T = time, D = hidden, H = heads, dh = D / H, V = vocab.
 
 /// <summary>Causal multi-head softmax attention with rotary position embeddings (RoFormer, Su et al. 2021).</summary>
 sealed class CausalSelfAttention : nn.Module<Tensor, Tensor>

@@ -7,7 +7,7 @@ using static TorchSharp.torch;
 // same AdamW, schedule and clipping (the product's internal classes, visible to this benchmark). The loop
 // below mirrors BitLlamaTrainer.Train/TrainStep without checkpoints; keep the two in step.
 //
-// Shape key: B = batch, T = context length, V = vocab.
+// Shape key (docs/model.md): B = batch, T = time (context tokens per row), V = vocab.
 
 static class AttentionTrainer
 {

@@ -13,7 +13,7 @@ using static TorchSharp.torch;
 //                    ÷ mean loss on the listing half. Also the mean loss on the query half's value tokens
 //                    alone: ln |values| without recall, 0 with perfect recall.
 //
-// Shape key: B = batch, T = time, V = vocab.
+// Shape key (docs/model.md): B = batch, T = time, V = vocab.
 
 static class Scores
 {

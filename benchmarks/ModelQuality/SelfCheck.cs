@@ -10,7 +10,7 @@ using static TorchSharp.torch;
 //              earlier occurrence is often not the aligned one
 //   unigram    ignores the context: copy score 1 and query-value loss ln |values| up to sampling noise
 //
-// Shape key: B = batch, T = time, V = vocab.
+// Shape key (docs/model.md): B = batch, T = time, V = vocab.
 
 static class SelfCheck
 {

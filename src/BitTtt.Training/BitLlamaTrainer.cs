@@ -6,7 +6,7 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: B = batch, T = context length, V = vocab.
+// Shape key (docs/model.md): B = batch, T = time (context_len tokens per row), V = vocab.
 
 /// <summary>What a training run produced.</summary>
 public sealed class TrainingResult

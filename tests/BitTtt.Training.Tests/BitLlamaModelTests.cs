@@ -7,44 +7,43 @@ namespace BitTtt.Training.Tests;
 [TestClass]
 public sealed class BitLlamaModelTests
 {
-    internal static BitLlamaConfig TinyConfig(int chunk = 4) => new()
+    /// <summary>A tiny model of either TTT type; the delta one with odd head widths (2 heads of 5: F = 10 ≠ D).</summary>
+    internal static BitLlamaConfig TinyConfig(TttType type = TttType.Reconstruct, int chunk = 4, int conv = 4)
     {
-        VocabSize = 37, HiddenDim = 16, NumLayers = 2, InnerLr = 0.5f, IntermediateDim = 24, TttChunk = chunk, ContextLen = 16,
-    };
+        var c = new BitLlamaConfig { VocabSize = 37, HiddenDim = 16, NumLayers = 2, InnerLr = 0.5f, IntermediateDim = 24, TttChunk = chunk, ContextLen = 16 };
+        return type == TttType.Delta ? c with { InnerLr = 1f, TttType = TttType.Delta, TttHeads = 2, TttHeadDim = 5, TttConv = conv } : c;
+    }
 
-    /// <summary>The delta layer (docs/model.md §3b) with odd head widths (2 heads of 5: F = 10 ≠ D).</summary>
-    internal static BitLlamaConfig TinyDeltaConfig(int chunk = 4, int conv = 4) => TinyConfig(chunk) with
-    {
-        InnerLr = 1f, TttType = TttType.Delta, TttHeads = 2, TttHeadDim = 5, TttConv = conv,
-    };
-
-    /// <summary>The module tree's state_dict is exactly BitLlamaWeights.Expected (the one list of docs/model.md §2
-    /// names, pinned by literal names in BitLlamaWeightsTests): same names, same shapes, nothing extra. Order is
-    /// free here: ModelWeights.Export writes in the list's order.</summary>
+    /// <summary>The module tree's state_dict and its parameters are exactly BitLlamaWeights.Expected (the one list of
+    /// docs/model.md §2 names, pinned by literal names in BitLlamaWeightsTests): same names, same shapes, nothing extra.
+    /// Order is free here: ModelWeights.Export writes in the list's order.</summary>
     [TestMethod]
     [DataRow(TttType.Reconstruct, 4)]
     [DataRow(TttType.Delta, 4)]
     [DataRow(TttType.Delta, 0)]
     public void StateDictIsTheExpectedWeightList(TttType type, int conv)
     {
-        var config = type == TttType.Delta ? TinyDeltaConfig(conv: conv) : TinyConfig();
+        var config = TinyConfig(type, conv: conv);
         using var model = new BitLlamaModel(config);
         var expected = BitLlamaWeights.Expected(config);
         var actual = model.state_dict();
         CollectionAssert.AreEquivalent(expected.Select(e => e.Name).ToList(), actual.Keys.ToList());
+        CollectionAssert.AreEquivalent(expected.Select(e => e.Name).ToList(), model.named_parameters().Select(p => p.name).ToList(), "parameters");
         foreach (var (name, shape, _) in expected)
             CollectionAssert.AreEqual(shape, actual[name].shape, name);
     }
 
     [TestMethod]
-    [DataRow(1, false)]
-    [DataRow(4, false)]
-    [DataRow(16, false)]
-    [DataRow(3, true)]
-    public void SegmentedForwardEqualsWholeSequence(int chunk, bool delta)
+    [DataRow(TttType.Reconstruct, 1)]
+    [DataRow(TttType.Reconstruct, 4)]
+    [DataRow(TttType.Reconstruct, 16)]
+    [DataRow(TttType.Delta, 1)]
+    [DataRow(TttType.Delta, 3)]
+    [DataRow(TttType.Delta, 16)]
+    public void SegmentedForwardEqualsWholeSequence(TttType type, int chunk)
     {
         manual_seed(chunk);
-        using var model = new BitLlamaModel(delta ? TinyDeltaConfig(chunk) : TinyConfig(chunk));
+        using var model = new BitLlamaModel(TinyConfig(type, chunk));
         model.to(float64);
         using var ids = randint(0, 37, [2, 13], dtype: int64);
         using var whole = model.forward(ids);                                  // (2, 13, 37)
@@ -59,29 +58,17 @@ public sealed class BitLlamaModelTests
         }
         using var joined = cat(parts, 1);
         double maxDiff = (whole - joined).abs().max().item<double>();
-        Assert.IsTrue(maxDiff < 1e-9, $"largest difference {maxDiff}");
+        Assert.IsLessThan(1e-9, maxDiff, $"{type}, ttt_chunk {chunk}: largest difference");
         state!.Dispose();
         foreach (var p in parts) p.Dispose();
     }
 
     [TestMethod]
-    public void DeltaParameterNamesAreTheSpecWeightNames()
+    [DataRow(TttType.Reconstruct, "TTT state W/G must have shape [1, 4, 4]")]
+    [DataRow(TttType.Delta, "delta TTT state S/ConvTail must have shapes [1, 2, 5, 5] and [1, 3, 30]")]
+    public void BadIdsAndMismatchedStatesAreArgumentErrors(TttType type, string stateMessage)
     {
-        foreach (int conv in new[] { 0, 4 })
-        {
-            var config = TinyDeltaConfig(conv: conv);
-            using var model = new BitLlamaModel(config);
-            var expected = Formats.BitLlamaWeights.Expected(config).Select(e => (e.Name, e.Shape)).OrderBy(e => e.Name).ToList();
-            var actual = model.named_parameters().Select(p => (p.name, p.parameter.shape)).OrderBy(p => p.name).ToList();
-            CollectionAssert.AreEqual(expected.Select(e => e.Name).ToList(), actual.Select(a => a.name).ToList(), $"conv {conv}");
-            for (int i = 0; i < expected.Count; i++) CollectionAssert.AreEqual(expected[i].Shape, actual[i].shape, expected[i].Name);
-        }
-    }
-
-    [TestMethod]
-    public void BadIdsAndMismatchedStatesAreArgumentErrors()
-    {
-        using var model = new BitLlamaModel(TinyConfig());
+        using var model = new BitLlamaModel(TinyConfig(type));
         using var tooLarge = tensor(new long[] { 1, 37 }, [1, 2]);
         var e = Assert.ThrowsExactly<ArgumentException>(() => model.forward(tooLarge));
         StringAssert.Contains(e.Message, "token id 37 is outside the vocabulary [0, 37)");
@@ -92,7 +79,7 @@ public sealed class BitLlamaModelTests
         {
             using var single = tensor(new long[] { 5 }, [1, 1]);
             e = Assert.ThrowsExactly<ArgumentException>(() => model.Forward(single, state));
-            StringAssert.Contains(e.Message, "TTT state W/G must have shape [1, 4, 4]");
+            StringAssert.Contains(e.Message, stateMessage);
         }
     }
 }

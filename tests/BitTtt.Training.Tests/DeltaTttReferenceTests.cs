@@ -4,8 +4,9 @@ using static TorchSharp.torch;
 namespace BitTtt.Training.Tests;
 
 /// <summary>
-/// The delta layer's chunk-parallel form (docs/model.md §3b) against the plain token loop, state carried across
-/// splits, and gradients against float64 finite differences.
+/// The delta layer's chunk-parallel form (docs/model.md §3b) against the plain token loop, the fused layer against
+/// its unfused composition, and gradients against float64 finite differences. Splits and state errors, which both
+/// TTT layers share, are in TttLayerTests.
 /// </summary>
 [TestClass]
 public sealed class DeltaTttReferenceTests
@@ -116,57 +117,6 @@ public sealed class DeltaTttReferenceTests
         Assert.IsTrue(allclose(y, cat(parts, 1), 0, 1e-14), "pieces differ from the whole");
     }
 
-    internal static BitLlamaConfig LayerConfig(int conv, int chunk, int headDim = 3) => new()
-    {
-        VocabSize = 11, HiddenDim = 12, NumLayers = 1, InnerLr = 1.2f, TttChunk = chunk, TttType = TttType.Delta,
-        TttHeads = 3, TttHeadDim = headDim, TttConv = conv,
-    };
-
-    static DeltaTttLayer RandomLayer(BitLlamaConfig config)
-    {
-        var layer = new DeltaTttLayer("ttt", config);
-        layer.to(float64);
-        using var _ = no_grad();
-        foreach (var (name, p) in layer.named_parameters())
-            if (name.EndsWith("conv.weight", StringComparison.Ordinal) || name.StartsWith("beta_proj", StringComparison.Ordinal))
-                p.copy_(randn_like(p));   // not the identity convolution / zero bias of a new layer
-        return layer;
-    }
-
-    [TestMethod]
-    [DataRow(0, 1)]
-    [DataRow(0, 4)]
-    [DataRow(4, 3)]
-    [DataRow(4, 16)]
-    [DataRow(2, 5)]
-    public void SplitsWithCarriedStateEqualTheWholeSequence(int conv, int chunk)
-    {
-        const int time = 13;
-        manual_seed(conv * 31 + chunk);
-        using var scope = NewDisposeScope();
-        using var layer = RandomLayer(LayerConfig(conv, chunk, headDim: 5));
-        var a = randn(2, time, 12, float64);
-        var (whole, wholeState) = layer.Forward(a, null);
-        foreach (var cuts in new[] { new[] { 1 }, new[] { 2, 3 }, new[] { 5, 6, 12 }, Enumerable.Range(1, time - 1).ToArray() })
-        {
-            TttLayerState? state = null;
-            var parts = new List<Tensor>();
-            int start = 0;
-            foreach (int end in cuts.Append(time))
-            {
-                var (part, next) = layer.Forward(a.narrow(1, start, end - start), state);
-                parts.Add(part);
-                state = next;
-                start = end;
-            }
-            string at = string.Join(",", cuts);
-            Assert.IsTrue(allclose(whole, cat(parts, 1), 0, 1e-12), $"outputs, cuts {at}");
-            var (s1, s2) = ((DeltaTttState)wholeState, (DeltaTttState)state!);
-            Assert.IsTrue(allclose(s1.S, s2.S, 0, 1e-12), $"S, cuts {at}");
-            Assert.IsTrue(allclose(s1.ConvTail, s2.ConvTail, 0, 1e-13), $"conv tail, cuts {at}");
-        }
-    }
-
     // The fused layer (one q/k/v matmul, one grouped convolution, q and k normalized together in the chunk
     // layout) against docs/model.md §3b composed from unfused pieces: three BitLinear products, each
     // convolution as its sum over taps, per-head norms and the scalar token loop, in float64.
@@ -179,8 +129,8 @@ public sealed class DeltaTttReferenceTests
         const int batch = 2, time = 11, heads = 3;
         manual_seed(conv * 7 + chunk);
         using var scope = NewDisposeScope();
-        var config = LayerConfig(conv, chunk, headDim);
-        using var layer = RandomLayer(config);
+        var config = TttLayerTests.LayerConfig(TttType.Delta, chunk, conv, headDim);
+        using var layer = TttLayerTests.RandomLayer(config);
         var p = layer.named_parameters().ToDictionary(e => e.name, e => e.parameter.detach());
         var a = randn(batch, time, 12, float64);
         var (output, state) = layer.Forward(a, null);
@@ -225,30 +175,16 @@ public sealed class DeltaTttReferenceTests
     {
         manual_seed(5);
         using var scope = NewDisposeScope();
-        using var reference = RandomLayer(LayerConfig(4, 1));
+        using var reference = TttLayerTests.RandomLayer(TttLayerTests.LayerConfig(TttType.Delta, chunk: 1));
         var a = randn(2, 9, 12, float64);
         var expected = reference.forward(a);
         foreach (int chunk in new[] { 2, 4, 9, 64 })
         {
-            using var layer = new DeltaTttLayer("ttt", LayerConfig(4, chunk));
+            using var layer = new DeltaTttLayer("ttt", TttLayerTests.LayerConfig(TttType.Delta, chunk));
             layer.to(float64);
             layer.load_state_dict(reference.state_dict());
             Assert.IsTrue(allclose(expected, layer.forward(a), 0, 1e-12), $"chunk {chunk}");
         }
-    }
-
-    [TestMethod]
-    public void AStateOfAnotherShapeOrTypeIsAnArgumentError()
-    {
-        using var scope = NewDisposeScope();
-        using var layer = new DeltaTttLayer("ttt", LayerConfig(4, 4));
-        var a = randn(2, 3, 12);
-        var (_, state) = layer.Forward(a, null);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(randn(1, 3, 12), state));
-        StringAssert.Contains(e.Message, "delta TTT state");
-        var wrong = new ReconstructTttState(zeros(2, 3, 3), zeros(2, 3, 3), 0);
-        e = Assert.ThrowsExactly<ArgumentException>(() => layer.Forward(a, wrong));
-        StringAssert.Contains(e.Message, "ReconstructTttState");
     }
 
     // Gradients through every update, float64, against central differences of

@@ -14,7 +14,7 @@ public sealed class ModelWeightsTests
     public void SavedAndReloadedModelComputesIdenticalLogits(TttType type)
     {
         manual_seed(123);
-        var config = type == TttType.Delta ? BitLlamaModelTests.TinyDeltaConfig(chunk: 3) : BitLlamaModelTests.TinyConfig(chunk: 3);
+        var config = BitLlamaModelTests.TinyConfig(type, chunk: 3);
         using var model = new BitLlamaModel(config);
         string dir = TokenFileTests.TempDir();
         var weights = ModelWeights.Export(model);

@@ -1,3 +1,4 @@
+using BitTtt.Tests.Shared;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -47,51 +48,38 @@ public sealed class SpecReferenceTests
     static double[] Linear(double[] x, double[] w, int outF) =>
         Enumerable.Range(0, outF).Select(o => Enumerable.Range(0, x.Length).Sum(i => w[o * x.Length + i] * x[i])).ToArray();
 
-    static double[][] ReferenceLogits(BitLlamaConfig c, Weights w, int[] tokens)
+    // docs/model.md §3a, one token of one layer's TTT: k = f / (‖f‖ + 1e-6) with f = down(a); pred = (W − ηG) k;
+    // G += (W k − k) kᵀ; at the end of a chunk W −= ηG, G = 0; the output is up(pred).
+    sealed class ReconstructLayerState(BitLlamaConfig c)
     {
-        int dim = c.HiddenDim, d = c.TttDim, inter = c.IntermediateDim, vocab = c.VocabSize;
-        double eta = c.InnerLr, eps = c.RmsNormEps;
-        var innerW = Enumerable.Range(0, c.NumLayers).Select(_ => new double[d * d]).ToArray();
-        var innerG = Enumerable.Range(0, c.NumLayers).Select(_ => new double[d * d]).ToArray();
-        var position = new int[c.NumLayers];
-        var result = new double[tokens.Length][];
-        for (int t = 0; t < tokens.Length; t++)
+        public readonly double[] W = new double[c.TttDim * c.TttDim], G = new double[c.TttDim * c.TttDim];
+        public int Position;
+    }
+
+    static double[] ReconstructTtt(BitLlamaConfig c, Weights w, string p, double[] a, ReconstructLayerState st)
+    {
+        int d = c.TttDim;
+        double eta = c.InnerLr;
+        var f = BitLinear(a, w[p + "ttt.down.weight"], d);
+        double norm = Math.Sqrt(f.Sum(v => v * v)) + 1e-6;
+        var k = f.Select(v => v / norm).ToArray();
+        var pred = new double[d];
+        var e = new double[d];
+        for (int i = 0; i < d; i++)
         {
-            var h = w["embed.weight"].AsSpan(tokens[t] * dim, dim).ToArray();
-            for (int l = 0; l < c.NumLayers; l++)
-            {
-                string p = $"layers.{l}.";
-                var f = BitLinear(RmsNorm(h, w[p + "norm1.weight"], eps), w[p + "ttt.down.weight"], d);
-                double norm = Math.Sqrt(f.Sum(v => v * v)) + 1e-6;
-                var k = f.Select(v => v / norm).ToArray();
-                var pred = new double[d];
-                var e = new double[d];
-                for (int i = 0; i < d; i++)
-                {
-                    double wk = 0, gk = 0;
-                    for (int j = 0; j < d; j++) { wk += innerW[l][i * d + j] * k[j]; gk += innerG[l][i * d + j] * k[j]; }
-                    pred[i] = wk - eta * gk;
-                    e[i] = wk - k[i];
-                }
-                for (int i = 0; i < d; i++)
-                    for (int j = 0; j < d; j++) innerG[l][i * d + j] += e[i] * k[j];
-                if (++position[l] == c.TttChunk)
-                {
-                    for (int i = 0; i < d * d; i++) { innerW[l][i] -= eta * innerG[l][i]; innerG[l][i] = 0; }
-                    position[l] = 0;
-                }
-                var o = BitLinear(pred, w[p + "ttt.up.weight"], dim);
-                for (int i = 0; i < dim; i++) h[i] += o[i];
-                var m = RmsNorm(h, w[p + "norm2.weight"], eps);
-                var gate = BitLinear(m, w[p + "mlp.gate_proj.weight"], inter);
-                var up = BitLinear(m, w[p + "mlp.up_proj.weight"], inter);
-                var act = gate.Select((g, i) => g / (1 + Math.Exp(-g)) * up[i]).ToArray();
-                var down = BitLinear(act, w[p + "mlp.down_proj.weight"], dim);
-                for (int i = 0; i < dim; i++) h[i] += down[i];
-            }
-            result[t] = Linear(RmsNorm(h, w["norm_f.weight"], eps), w["lm_head.weight"], vocab);
+            double wk = 0, gk = 0;
+            for (int j = 0; j < d; j++) { wk += st.W[i * d + j] * k[j]; gk += st.G[i * d + j] * k[j]; }
+            pred[i] = wk - eta * gk;
+            e[i] = wk - k[i];
         }
-        return result;
+        for (int i = 0; i < d; i++)
+            for (int j = 0; j < d; j++) st.G[i * d + j] += e[i] * k[j];
+        if (++st.Position == c.TttChunk)
+        {
+            for (int i = 0; i < d * d; i++) { st.W[i] -= eta * st.G[i]; st.G[i] = 0; }
+            st.Position = 0;
+        }
+        return BitLinear(pred, w[p + "ttt.up.weight"], c.HiddenDim);
     }
 
     // docs/model.md §3b, one token: conv over the kept pre-conv rows, per-head normalize, update S then read it.
@@ -149,10 +137,11 @@ public sealed class SpecReferenceTests
         return BitLinear(mixed, w[p + "ttt.o_proj.weight"], c.HiddenDim);
     }
 
-    static double[][] ReferenceDeltaLogits(BitLlamaConfig c, Weights w, int[] tokens)
+    /// <summary>docs/model.md §3 token by token: each layer's TTT (§3a or §3b, by the config's type) keeps its own state.</summary>
+    static double[][] ReferenceLogits(BitLlamaConfig c, Weights w, int[] tokens)
     {
         int dim = c.HiddenDim, inter = c.IntermediateDim;
-        var states = Enumerable.Range(0, c.NumLayers).Select(_ => new DeltaLayerState(c)).ToArray();
+        var ttt = Enumerable.Range(0, c.NumLayers).Select(l => TttLayer(c, w, $"layers.{l}.")).ToArray();
         var result = new double[tokens.Length][];
         for (int t = 0; t < tokens.Length; t++)
         {
@@ -160,7 +149,7 @@ public sealed class SpecReferenceTests
             for (int l = 0; l < c.NumLayers; l++)
             {
                 string p = $"layers.{l}.";
-                var o = DeltaTtt(c, w, p, RmsNorm(h, w[p + "norm1.weight"], c.RmsNormEps), states[l]);
+                var o = ttt[l](RmsNorm(h, w[p + "norm1.weight"], c.RmsNormEps));
                 for (int i = 0; i < dim; i++) h[i] += o[i];
                 var m = RmsNorm(h, w[p + "norm2.weight"], c.RmsNormEps);
                 var gate = BitLinear(m, w[p + "mlp.gate_proj.weight"], inter);
@@ -174,48 +163,46 @@ public sealed class SpecReferenceTests
         return result;
     }
 
-    [TestMethod]
-    [DataRow(4, 1, 9)]
-    [DataRow(4, 3, 11)]
-    [DataRow(0, 16, 7)]
-    [DataRow(2, 4, 9)]
-    public void DeltaModelLogitsMatchTheScalarSpecTranscription(int conv, int chunk, int time)
+    /// <summary>One layer's TTT with its state: a ↦ ttt(a), token by token.</summary>
+    static Func<double[], double[]> TttLayer(BitLlamaConfig c, Weights w, string p)
     {
-        manual_seed(60 + conv + chunk);
-        var config = new BitLlamaConfig
+        if (c.TttType == TttType.Delta)
         {
-            VocabSize = 23, HiddenDim = 12, NumLayers = 2, InnerLr = 1.3f, IntermediateDim = 20, TttChunk = chunk, ContextLen = 16,
-            TttType = TttType.Delta, TttHeads = 2, TttHeadDim = 5, TttConv = conv,
-        };
+            var delta = new DeltaLayerState(c);
+            return a => DeltaTtt(c, w, p, a, delta);
+        }
+        var reconstruct = new ReconstructLayerState(c);
+        return a => ReconstructTtt(c, w, p, a, reconstruct);
+    }
+
+    public static IEnumerable<object[]> Models() =>
+    [
+        TttCases.Row(Model(TttType.Reconstruct, chunk: 1), 9),
+        TttCases.Row(Model(TttType.Reconstruct, chunk: 3), 11),
+        TttCases.Row(Model(TttType.Reconstruct, chunk: 16), 7),
+        TttCases.Row(Model(TttType.Delta, chunk: 1, conv: 4), 9),
+        TttCases.Row(Model(TttType.Delta, chunk: 3, conv: 4), 11),
+        TttCases.Row(Model(TttType.Delta, chunk: 16, conv: 0), 7),
+        TttCases.Row(Model(TttType.Delta, chunk: 4, conv: 2), 9),
+    ];
+
+    static BitLlamaConfig Model(TttType type, int chunk, int conv = 0)
+    {
+        var c = new BitLlamaConfig { VocabSize = 23, HiddenDim = 12, NumLayers = 2, InnerLr = 0.6f, IntermediateDim = 20, TttChunk = chunk, ContextLen = 16 };
+        return type == TttType.Delta ? c with { InnerLr = 1.3f, TttType = TttType.Delta, TttHeads = 2, TttHeadDim = 5, TttConv = conv } : c;
+    }
+
+    [TestMethod]
+    [DynamicData(nameof(Models))]
+    public void ModelLogitsMatchTheScalarSpecTranscription(BitLlamaConfig config, int time)
+    {
+        manual_seed(config.TttType == TttType.Delta ? 60 + config.TttConv + config.TttChunk : 40 + config.TttChunk);
         using var model = new BitLlamaModel(config);
         model.to(float64);
         using (no_grad())
             foreach (var (name, p) in model.named_parameters())
                 if (name.Contains("conv", StringComparison.Ordinal) || name.Contains("beta_proj", StringComparison.Ordinal))
-                    p.copy_(randn_like(p) * 0.7);   // not the identity convolution and zero bias of a new model
-        var tokens = Enumerable.Range(0, time).Select(i => (i * 7 + 3) % 23).ToArray();
-        using var ids = tensor(tokens.Select(i => (long)i).ToArray(), [1, time]);
-        using var logits = model.forward(ids);
-        var actual = logits.data<double>().ToArray();
-        var expected = ReferenceDeltaLogits(config, new Weights(model), tokens);
-        for (int t = 0; t < time; t++)
-            for (int v = 0; v < config.VocabSize; v++)
-                Assert.AreEqual(expected[t][v], actual[t * config.VocabSize + v], 1e-9, $"position {t}, logit {v}, conv {conv}, chunk {chunk}");
-    }
-
-    [TestMethod]
-    [DataRow(1, 9)]
-    [DataRow(3, 11)]
-    [DataRow(16, 7)]
-    public void ModelLogitsMatchTheScalarSpecTranscription(int chunk, int time)
-    {
-        manual_seed(40 + chunk);
-        var config = new BitLlamaConfig
-        {
-            VocabSize = 23, HiddenDim = 12, NumLayers = 2, InnerLr = 0.6f, IntermediateDim = 20, TttChunk = chunk, ContextLen = 16,
-        };
-        using var model = new BitLlamaModel(config);
-        model.to(float64);
+                    p.copy_(randn_like(p) * 0.7);   // not the identity convolution and zero bias of a new delta model
         var tokens = Enumerable.Range(0, time).Select(i => (i * 7 + 3) % 23).ToArray();
         using var ids = tensor(tokens.Select(i => (long)i).ToArray(), [1, time]);
         using var logits = model.forward(ids);
@@ -223,6 +210,6 @@ public sealed class SpecReferenceTests
         var expected = ReferenceLogits(config, new Weights(model), tokens);
         for (int t = 0; t < time; t++)
             for (int v = 0; v < config.VocabSize; v++)
-                Assert.AreEqual(expected[t][v], actual[t * config.VocabSize + v], 1e-9, $"position {t}, logit {v}, chunk {chunk}");
+                Assert.AreEqual(expected[t][v], actual[t * config.VocabSize + v], 1e-9, $"{TttCases.Name(config)}: position {t}, logit {v}");
     }
 }

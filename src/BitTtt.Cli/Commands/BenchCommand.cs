@@ -10,7 +10,7 @@ using BitTtt.Training;
 namespace BitTtt.Cli.Commands;
 
 /// <summary>
-/// <c>bit-llama bench [MODEL] [--dim D --layers N --vocab-size V --ttt-type T --prompt-tokens P --decode-tokens G --no-torch --json]</c>: kernel GEMV throughput
+/// <c>bit-llama bench [MODEL] [--dim D --layers L --vocab-size V --ttt-type TYPE --prompt-tokens P --decode-tokens G --no-torch --json]</c>: kernel GEMV throughput
 /// (packed ternary vs fp32 TensorPrimitives vs TorchSharp) and generation speed of the managed engine
 /// vs the TorchSharp model token by token, on one model in one run, plus load time and resident memory.
 /// <c>--ttt-type both</c> also measures a delta model of the same shape in turns with the reconstruct one.

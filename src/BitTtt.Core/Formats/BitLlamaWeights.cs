@@ -2,8 +2,8 @@ namespace BitTtt.Formats;
 
 /// <summary>
 /// The tensor names and shapes of a BitLlama model (docs/model.md §2). Shapes are [rows, cols]; linear weights
-/// are [out, in]. Shape key: V = vocab, D = hidden, d = D/4 (reconstruct TTT width), H = delta heads,
-/// F = H·dh (delta projection width), K = delta conv kernel, I = intermediate, N = layers.
+/// are [out, in]. Shape key (docs/model.md): V = vocab, D = hidden, d = D/4 (reconstruct inner width), H = delta heads,
+/// F = H·dh (delta projection width), K = delta conv kernel, I = intermediate, L = layers.
 /// </summary>
 public static class BitLlamaWeights
 {

@@ -4,12 +4,43 @@ using BitTtt.Inference.Kernels;
 namespace BitTtt.Inference.Engine;
 
 /// <summary>
+/// The weights of one delta TTT sub-layer (docs/model.md §3b), field names as the safetensors names
+/// (<c>ttt.q_proj</c> → <see cref="QProj"/>). The conv weights are held transposed, (K, F), so each tap is
+/// one vector pass over the channels. Shape key (docs/model.md): D = hidden, H = heads, F = H·dh, K = ttt_conv.
+/// </summary>
+internal sealed class DeltaWeights
+{
+    internal required PackedTernaryMatrix QProj { get; init; }   // (F, D)
+    internal required PackedTernaryMatrix KProj { get; init; }   // (F, D)
+    internal required PackedTernaryMatrix VProj { get; init; }   // (F, D)
+    internal required PackedTernaryMatrix OProj { get; init; }   // (D, F)
+    internal required float[] BetaWeight { get; init; }          // (H, D) full precision
+    internal required float[] BetaBias { get; init; }            // (H)
+    internal required float[] QConvT { get; init; }              // (K, F) = q_conv.weight (F, K) transposed; empty when K = 0
+    internal required float[] KConvT { get; init; }              // (K, F)
+    internal required float[] VConvT { get; init; }              // (K, F)
+
+    /// <summary>(F, K) → (K, F).</summary>
+    internal static float[] Transpose(float[] w, int rows, int cols)
+    {
+        var t = new float[w.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
+        return t;
+    }
+
+    internal long SizeInBytes =>
+        QProj.SizeInBytes + KProj.SizeInBytes + VProj.SizeInBytes + OProj.SizeInBytes +
+        4L * (BetaWeight.Length + BetaBias.Length + QConvT.Length + KConvT.Length + VConvT.Length);
+}
+
+/// <summary>
 /// The delta-rule TTT sub-layer (docs/model.md §3b) for a batch of T tokens: the q/k/v projections as three
 /// GEMMs over the batch (one int8 copy of a), then the convolution and the per-head recurrence token by
 /// token, then one o_proj GEMM. Decode is the same code with T = 1, so a prompt fed at once or token by
 /// token gives bit-identical logits.
-/// Shape key: T = tokens in the batch, D = hidden, H = heads, dh = head width, F = H·dh, K = ttt_conv,
-/// Kt = max(K − 1, 0).
+/// Shape key (docs/model.md): T = time (tokens in the batch), D = hidden, H = heads, dh = head width, F = H·dh,
+/// K = ttt_conv, Kt = max(K − 1, 0) tail rows.
 /// </summary>
 internal static class DeltaLayer
 {

@@ -6,10 +6,9 @@ namespace BitTtt.Inference.Engine;
 /// <summary>
 /// docs/model.md §3 for one sequence. Tokens are processed in batches of up to <see cref="SequenceState.MaxBatch"/>:
 /// every BitLinear runs as one GEMM over the batch (weights unpacked once per batch), while the TTT
-/// recurrence (O(d²) per token; for delta also the convolution, see <see cref="DeltaLayer"/>) runs token
-/// by token inside the batch exactly as in decode, so a prompt fed at once or token by token gives
-/// bit-identical logits.
-/// Shape key: T = tokens in a batch, D = hidden, d = D/4, I = intermediate, V = vocab.
+/// recurrence (<see cref="ReconstructLayer"/>, <see cref="DeltaLayer"/>) runs token by token inside the batch
+/// exactly as in decode, so a prompt fed at once or token by token gives bit-identical logits.
+/// Shape key (docs/model.md): T = time (tokens in a batch), D = hidden, I = intermediate, V = vocab, L = layers.
 /// </summary>
 public static class Forward
 {
@@ -84,54 +83,8 @@ public static class Forward
     /// <summary>TTT sub-layer for the T normed rows in <c>s.Normed</c>, written to <c>s.SubLayerOut</c>: delta (docs/model.md §3b) or reconstruct (§3a).</summary>
     static void Ttt(SequenceState s, int layer, LayerWeights l, int T)
     {
-        if (l.Delta is { } delta)
-        {
-            DeltaLayer.Run(s, layer, delta, T);
-            return;
-        }
-        Reconstruct(s, layer, l, T);
-    }
-
-    /// <summary>Reconstruct TTT (docs/model.md §3a) for the T normed rows in <c>s.Normed</c>; writes up(pred) to <c>s.SubLayerOut</c>.</summary>
-    static void Reconstruct(SequenceState s, int layer, LayerWeights l, int T)
-    {
-        var c = s.Weights.Config;
-        int d = c.TttDim, dim = c.HiddenDim;
-        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);
-        var f = s.Features.AsSpan(0, T * d);
-        TernaryKernels.Gemm(l.TttDown!, s.NormedInt8, f);                                                  // (T, D) -> (T, d)
-        for (int t = 0; t < T; t++)
-            TttStep(s, layer, f.Slice(t * d, d), s.Predictions.AsSpan(t * d, d), s.Position + t, c.TttChunk, c.InnerLr);
-        s.PredictionsInt8.Quantize(s.Predictions.AsSpan(0, T * d), T);
-        TernaryKernels.Gemm(l.TttUp!, s.PredictionsInt8, s.SubLayerOut.AsSpan(0, T * dim));                // (T, d) -> (T, D)
-    }
-
-    /// <summary>
-    /// One token of the chunked TTT rule (docs/model.md §3): k = f/(‖f‖+1e-6); pred = (W - ηG)k; G += (Wk - k)kᵀ;
-    /// at the end of a chunk W -= ηG, G = 0. <paramref name="position"/> is the token's index in the sequence.
-    /// </summary>
-    internal static void TttStep(SequenceState s, int layer, ReadOnlySpan<float> f, Span<float> pred, long position, int chunk, float eta)
-    {
-        int d = f.Length;
-        float[] w = s.W[layer], g = s.G[layer];
-        var k = s.UnitKey.AsSpan(0, d);
-        TensorPrimitives.Divide(f, MathF.Sqrt(TensorPrimitives.SumOfSquares(f)) + 1e-6f, k);
-        for (int r = 0; r < d; r++)
-        {
-            s.WKey[r] = TensorPrimitives.Dot(w.AsSpan(r * d, d), k);                                        // (W k)_r
-            s.GKey[r] = TensorPrimitives.Dot(g.AsSpan(r * d, d), k);                                        // (G k)_r
-        }
-        for (int r = 0; r < d; r++)
-        {
-            pred[r] = s.WKey[r] - eta * s.GKey[r];
-            float e = s.WKey[r] - k[r];                                                                     // residual of the inner loss
-            TensorPrimitives.MultiplyAdd(k, e, g.AsSpan(r * d, d), g.AsSpan(r * d, d));                     // G += e kᵀ
-        }
-        if ((position + 1) % chunk == 0)
-        {
-            TensorPrimitives.MultiplyAdd(g, -eta, w, w);                                                    // W -= η G
-            Array.Clear(g);
-        }
+        if (l.Delta is { } delta) DeltaLayer.Run(s, layer, delta, T);
+        else ReconstructLayer.Run(s, layer, l.Reconstruct!, T);
     }
 
     static void LmHead(SequenceState s, int t, Span<float> logits)

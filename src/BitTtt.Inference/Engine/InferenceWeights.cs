@@ -6,17 +6,15 @@ namespace BitTtt.Inference.Engine;
 
 /// <summary>
 /// One layer's weights (docs/model.md §2): full-precision norms, BitLinear weights packed to 2-bit ternary.
-/// The TTT sub-layer is either reconstruct (<see cref="TttDown"/>, <see cref="TttUp"/>) or delta
-/// (<see cref="Delta"/>), as the config's <c>ttt_type</c> says.
-/// Internal so the arrays cannot be changed under running sessions.
-/// Shape key: D = hidden, d = D/4, I = intermediate.
+/// The TTT sub-layer is either <see cref="Reconstruct"/> or <see cref="Delta"/>, as the config's <c>ttt_type</c>
+/// says; the other is null. Internal so the arrays cannot be changed under running sessions.
+/// Shape key (docs/model.md): D = hidden, I = intermediate.
 /// </summary>
 internal sealed class LayerWeights
 {
     internal required float[] Norm1 { get; init; }                 // (D)
-    internal PackedTernaryMatrix? TttDown { get; init; }           // (d, D) reconstruct
-    internal PackedTernaryMatrix? TttUp { get; init; }             // (D, d) reconstruct
-    internal DeltaWeights? Delta { get; init; }                    // delta
+    internal ReconstructWeights? Reconstruct { get; init; }        // ttt.down, ttt.up (docs/model.md §3a)
+    internal DeltaWeights? Delta { get; init; }                    // ttt.q_proj, ... (docs/model.md §3b)
     internal required float[] Norm2 { get; init; }                 // (D)
     internal required PackedTernaryMatrix GateProj { get; init; }  // (I, D)
     internal required PackedTernaryMatrix UpProj { get; init; }    // (I, D)
@@ -24,39 +22,8 @@ internal sealed class LayerWeights
 }
 
 /// <summary>
-/// The delta TTT sub-layer of one layer (docs/model.md §3b), field names as the safetensors names
-/// (<c>ttt.q_proj</c> → <see cref="QProj"/>). The conv weights are held transposed, (K, F), so each tap is
-/// one vector pass over the channels. Shape key: D = hidden, H = heads, F = H·dh, K = ttt_conv.
-/// </summary>
-internal sealed class DeltaWeights
-{
-    internal required PackedTernaryMatrix QProj { get; init; }   // (F, D)
-    internal required PackedTernaryMatrix KProj { get; init; }   // (F, D)
-    internal required PackedTernaryMatrix VProj { get; init; }   // (F, D)
-    internal required PackedTernaryMatrix OProj { get; init; }   // (D, F)
-    internal required float[] BetaWeight { get; init; }          // (H, D) full precision
-    internal required float[] BetaBias { get; init; }            // (H)
-    internal required float[] QConvT { get; init; }              // (K, F) = q_conv.weight (F, K) transposed; empty when K = 0
-    internal required float[] KConvT { get; init; }              // (K, F)
-    internal required float[] VConvT { get; init; }              // (K, F)
-
-    /// <summary>(F, K) → (K, F).</summary>
-    internal static float[] Transpose(float[] w, int rows, int cols)
-    {
-        var t = new float[w.Length];
-        for (int r = 0; r < rows; r++)
-            for (int c = 0; c < cols; c++) t[c * rows + r] = w[r * cols + c];
-        return t;
-    }
-
-    internal long SizeInBytes =>
-        QProj.SizeInBytes + KProj.SizeInBytes + VProj.SizeInBytes + OProj.SizeInBytes +
-        4L * (BetaWeight.Length + BetaBias.Length + QConvT.Length + KConvT.Length + VConvT.Length);
-}
-
-/// <summary>
 /// The model's weights as the engine uses them, loaded once and never changed, so any number of
-/// sessions may read them concurrently. Shape key: V = vocab, D = hidden.
+/// sessions may read them concurrently. Shape key (docs/model.md): V = vocab, D = hidden, L = layers.
 /// </summary>
 public sealed class InferenceWeights
 {
@@ -65,7 +32,7 @@ public sealed class InferenceWeights
     public BitLlamaConfig Config { get; }
     // Internal so no caller can change the arrays under running sessions.
     internal float[] Embed { get; }          // (V, D)
-    internal IReadOnlyList<LayerWeights> Layers { get; }
+    internal IReadOnlyList<LayerWeights> Layers { get; }   // L
     internal float[] NormF { get; }          // (D)
     internal float[] LmHead { get; }         // (V, D) full precision (docs/model.md §3)
     internal Int8RowMatrix? LmHeadInt8 { get; init; }   // (V, D) optional int8 copy (InferenceOptions.Int8LmHead)
@@ -120,6 +87,15 @@ public sealed class InferenceWeights
         PackedTernaryMatrix Ternary(string name, int rows, int cols) =>
             PackedTernaryMatrix.Quantize(Read(name, rows, cols), rows, cols);
 
+        ReconstructWeights Reconstruct(int i)
+        {
+            string L(string suffix) => BitLlamaWeights.Layer(i, suffix);
+            return new ReconstructWeights
+            {
+                Down = Ternary(L(BitLlamaWeights.TttDown), d, dim),
+                Up = Ternary(L(BitLlamaWeights.TttUp), dim, d),
+            };
+        }
         DeltaWeights Delta(int i)
         {
             string L(string suffix) => BitLlamaWeights.Layer(i, suffix);
@@ -147,8 +123,7 @@ public sealed class InferenceWeights
             layers[i] = new LayerWeights
             {
                 Norm1 = Read(L(BitLlamaWeights.Norm1), dim),
-                TttDown = delta ? null : Ternary(L(BitLlamaWeights.TttDown), d, dim),
-                TttUp = delta ? null : Ternary(L(BitLlamaWeights.TttUp), dim, d),
+                Reconstruct = delta ? null : Reconstruct(i),
                 Delta = delta ? Delta(i) : null,
                 Norm2 = Read(L(BitLlamaWeights.Norm2), dim),
                 GateProj = Ternary(L(BitLlamaWeights.GateProj), inter, dim),
@@ -195,8 +170,8 @@ public sealed class InferenceWeights
     /// <summary>Bytes held by weights (packed ternary + full-precision tensors + the optional int8 head).</summary>
     public long SizeInBytes =>
         4L * (Embed.LongLength + NormF.LongLength + LmHead.LongLength) + (LmHeadInt8?.SizeInBytes ?? 0) +
-        Layers.Sum(l => 4L * (l.Norm1.Length + l.Norm2.Length) + (l.TttDown?.SizeInBytes ?? 0) + (l.TttUp?.SizeInBytes ?? 0) +
-                        (l.Delta?.SizeInBytes ?? 0) + l.GateProj.SizeInBytes + l.UpProj.SizeInBytes + l.DownProj.SizeInBytes);
+        Layers.Sum(l => 4L * (l.Norm1.Length + l.Norm2.Length) + (l.Reconstruct?.SizeInBytes ?? 0) + (l.Delta?.SizeInBytes ?? 0) +
+                        l.GateProj.SizeInBytes + l.UpProj.SizeInBytes + l.DownProj.SizeInBytes);
 
     string ComputeFingerprint()
     {
@@ -217,7 +192,7 @@ public sealed class InferenceWeights
                 Packed(dl.QProj); Packed(dl.KProj); Packed(dl.VProj); Packed(dl.OProj);
                 Floats(dl.BetaWeight); Floats(dl.BetaBias); Floats(dl.QConvT); Floats(dl.KConvT); Floats(dl.VConvT);
             }
-            else { Packed(l.TttDown!); Packed(l.TttUp!); }
+            else { Packed(l.Reconstruct!.Down); Packed(l.Reconstruct.Up); }
             Floats(l.Norm2);
             Packed(l.GateProj); Packed(l.UpProj); Packed(l.DownProj);
         }

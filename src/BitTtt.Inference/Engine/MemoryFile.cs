@@ -16,10 +16,10 @@ namespace BitTtt.Inference.Engine;
 /// // header_len  u32
 /// // header      header_len bytes of UTF-8 JSON:
 /// //             {"model": "vocab 16384, hidden 256, ...", "fingerprint": "&lt;sha-256 hex of config + weights&gt;",
-/// //              "ttt_type": "reconstruct" | "delta", "num_layers": N, "position": p,
+/// //              "ttt_type": "reconstruct" | "delta", "num_layers": L, "position": p,
 /// //              reconstruct: "ttt_dim": d, "ttt_chunk": b;  delta: "ttt_heads": H, "ttt_head_dim": dh, "ttt_conv": K}
-/// // body        reconstruct, for layer 0..N-1: W (d·d f32, row-major), then G (d·d f32)
-/// //             delta, for layer 0..N-1: S (H·dh·dh f32, head by head, each row-major),
+/// // body        reconstruct, for layer 0..L-1: W (d·d f32, row-major), then G (d·d f32)
+/// //             delta, for layer 0..L-1: S (H·dh·dh f32, head by head, each row-major),
 /// //                    then the conv tails xq, xk, xv ((K-1)·F f32 each, oldest row first; none when K ≤ 1)
 /// </code>
 /// Loading rejects a wrong magic or version, a truncated file, a file of the other TTT type or another
@@ -173,7 +173,7 @@ public static class MemoryFile
             if (c.TttType == TttType.Delta)
             {
                 yield return state.S[i];
-                yield return state.ConvTail[i];   // (3, K-1, F): xq, xk, xv tails in a row
+                yield return state.ConvTail[i];   // (3, Kt, F): xq, xk, xv tails in a row
             }
             else
             {

@@ -7,8 +7,8 @@ namespace BitTtt.Inference.Engine;
 /// token allocates nothing. The TTT state is, per layer, W at the chunk start and the running gradient
 /// sum G for reconstruct (docs/model.md §3a), or S (one dh×dh map per head) and the convolution tails (the last
 /// K−1 pre-convolution xq, xk, xv rows) for delta (docs/model.md §3b); the other type's arrays are empty.
-/// Not thread-safe; one per session. Shape key: T = tokens in a batch (≤ <see cref="MaxBatch"/>),
-/// D = hidden, d = D/4, I = intermediate, V = vocab, H = delta heads, dh = head width, F = H·dh,
+/// Not thread-safe; one per session. Shape key (docs/model.md): T = time (tokens in a batch, ≤ <see cref="MaxBatch"/>),
+/// D = hidden, d = D/4, I = intermediate, V = vocab, L = layers, H = delta heads, dh = head width, F = H·dh,
 /// K = ttt_conv, Kt = max(K − 1, 0) tail rows.
 /// </summary>
 public sealed class SequenceState
@@ -16,10 +16,10 @@ public sealed class SequenceState
     /// <summary>Prompt tokens processed per batched step.</summary>
     public const int MaxBatch = 32;
 
-    internal readonly float[][] W;        // per layer (d, d)   reconstruct; empty for delta
-    internal readonly float[][] G;        // per layer (d, d)   reconstruct; empty for delta
-    internal readonly float[][] S;        // per layer (H, dh, dh) delta; empty for reconstruct
-    internal readonly float[][] ConvTail; // per layer (3, Kt, F) delta: xq, xk, xv tails, oldest row first
+    internal readonly float[][] W;        // (L) × (d, d)   reconstruct; empty for delta
+    internal readonly float[][] G;        // (L) × (d, d)   reconstruct; empty for delta
+    internal readonly float[][] S;        // (L) × (H, dh, dh) delta; empty for reconstruct
+    internal readonly float[][] ConvTail; // (L) × (3, Kt, F) delta: xq, xk, xv tails, oldest row first
 
     // Scratch, named by what it holds. Reconstruct and delta share the first block; the int8 copies are the
     // BitLinear inputs (one per activation width), each quantized once and read by every projection of that input.
@@ -121,7 +121,7 @@ public sealed class SequenceState
     /// <summary>Layer <paramref name="layer"/>'s delta state S, (H, dh, dh) row-major per head.</summary>
     internal Span<float> StateS(int layer) => S[layer];
 
-    /// <summary>Layer <paramref name="layer"/>'s conv tails, (3, K−1, F): xq, xk, xv, oldest row first.</summary>
+    /// <summary>Layer <paramref name="layer"/>'s conv tails, (3, Kt, F): xq, xk, xv, oldest row first.</summary>
     internal Span<float> StateConvTail(int layer) => ConvTail[layer];
 
     /// <summary>Copies another state of the same model (W and G, or S and the conv tails; position).</summary>

@@ -12,7 +12,7 @@ namespace BitTtt.Inference.Engine;
 /// Ordering rule: the split partitions rows, never a row's sum; each y_r is one whole-row reduction in the
 /// same order as the unsplit call, so the result is bit-identical whichever thread runs which half
 /// (pinned by EngineTests.SplitLmHeadEqualsTheUnsplitRowsBitForBit for the fp32 and int8 heads).
-/// Shape key: V = vocab, D = hidden.
+/// Shape key (docs/model.md): V = vocab, D = hidden.
 /// </summary>
 internal sealed class SplitGemv : IThreadPoolWorkItem
 {

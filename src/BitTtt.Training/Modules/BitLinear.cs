@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: N = any leading dimensions (B, T), In = input features, Out = output features.
+// Shape key (docs/model.md): * = any leading dimensions (B, T), In = input features, Out = output features.
 
 /// <summary>
 /// BitNet b1.58 linear layer (docs/model.md §3): the weight is quantized per tensor to {-1, 0, +1} times a scale,
@@ -28,11 +28,11 @@ public sealed class BitLinear : nn.Module<Tensor, Tensor>
 
     public long OutFeatures => weight.shape[0];
 
-    /// <summary>(N, In) -> (N, Out).</summary>
+    /// <summary>(*, In) -> (*, Out).</summary>
     public override Tensor forward(Tensor x) => Product(x, [weight]);
 
     /// <summary>
-    /// (N, In) -> (N, ΣOut): several BitLinear layers over one input, concatenated along the last axis.
+    /// (*, In) -> (*, ΣOut): several BitLinear layers over one input, concatenated along the last axis.
     /// Equal to <c>cat([l.forward(x) for l in layers], -1)</c> (each weight keeps its own scale), but
     /// the input is quantized once and multiplied once.
     /// </summary>
@@ -53,16 +53,16 @@ public sealed class BitLinear : nn.Module<Tensor, Tensor>
         Tensor a, s, dx, dw;
         using (no_grad())
         {
-            a = ActivationScale(x);                                     // (N, 1)
+            a = ActivationScale(x);                                     // (*, 1)
             s = cat(weights.Select(t => WeightScale(t).expand(t.shape[0])).ToArray());   // (ΣOut): each row its tensor's s
             var xa = x * a;
-            dx = xa.round().clamp(-128, 127) - xa;                      // (N, In)
+            dx = xa.round().clamp(-128, 127) - xa;                      // (*, In)
             var ws = w * s.unsqueeze(1);
             dw = ws.round().clamp(-1, 1) - ws;                          // (ΣOut, In)
         }
-        var xq = x * a + dx;                                            // (N, In), value xq
+        var xq = x * a + dx;                                            // (*, In), value xq
         var wq = w * s.unsqueeze(1) + dw;                               // (ΣOut, In), value Wq
-        return xq.matmul(wq.t()).div(a * s).MoveToOuterDisposeScope();  // (N, ΣOut)
+        return xq.matmul(wq.t()).div(a * s).MoveToOuterDisposeScope();  // (*, ΣOut)
     }
 
     /// <summary>s = 1 / max(mean|W|, 1e-5), the mean summed in float64 and rounded once, as the managed engine does.</summary>
@@ -76,7 +76,7 @@ public sealed class BitLinear : nn.Module<Tensor, Tensor>
     internal static Tensor ActivationScale(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var max = x.detach().abs().amax([-1], keepdim: true).clamp_min(1e-5);   // (N, 1)
+        var max = x.detach().abs().amax([-1], keepdim: true).clamp_min(1e-5);   // (*, 1)
         return full_like(max, 127.0).div(max).MoveToOuterDisposeScope();
     }
 
@@ -92,7 +92,7 @@ public sealed class BitLinear : nn.Module<Tensor, Tensor>
     internal static Tensor QuantizeActivation(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var a = ActivationScale(x);                                     // (N, 1)
+        var a = ActivationScale(x);                                     // (*, 1)
         return (x * a).round().clamp(-128, 127).div(a).MoveToOuterDisposeScope();
     }
 }

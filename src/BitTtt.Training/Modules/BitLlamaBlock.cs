@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: B = batch, T = time, D = hidden.
+// Shape key (docs/model.md): B = batch, T = time, D = hidden.
 
 /// <summary>One BitLlama block (docs/model.md §3): <c>h = h + ttt(norm1(h)); h = h + mlp(norm2(h))</c>.</summary>
 public sealed class BitLlamaBlock : nn.Module<Tensor, Tensor>

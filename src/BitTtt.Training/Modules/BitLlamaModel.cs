@@ -4,17 +4,17 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: B = batch, T = time, D = hidden, V = vocab.
+// Shape key (docs/model.md): B = batch, T = time, D = hidden, V = vocab, L = layers.
 
 /// <summary>
-/// BitLlama (docs/model.md §2–3): token embedding, N blocks of TTT + SwiGLU with BitLinear projections, final
+/// BitLlama (docs/model.md §2–3): token embedding, L blocks of TTT + SwiGLU with BitLinear projections, final
 /// RMSNorm, full-precision LM head. Field names are the safetensors keys, so <c>state_dict()</c> keys
 /// are exactly docs/model.md §2's names (<c>layers.0.ttt.down.weight</c>, ...).
 /// </summary>
 public sealed class BitLlamaModel : nn.Module<Tensor, Tensor>
 {
     private readonly Embedding embed;                 // (V, D)
-    private readonly ModuleList<BitLlamaBlock> layers;
+    private readonly ModuleList<BitLlamaBlock> layers; // L blocks
     private readonly RMSNorm norm_f;                  // (D)
     private readonly Linear lm_head;                  // (V, D)
 

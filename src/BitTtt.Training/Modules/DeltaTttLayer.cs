@@ -4,8 +4,8 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: B = batch, T = time, D = hidden, H = heads, dh = head width, F = H·dh, K = conv kernel,
-// C = chunk (block) size, N = chunks of one call.
+// Shape key (docs/model.md): B = batch, T = time, D = hidden, H = heads, dh = head width, F = H·dh, K = conv kernel,
+// Kt = max(K − 1, 0) tail rows, b = ttt_chunk, Tc = tokens of one chunk (min(b, T)), Nc = chunks of one call.
 
 /// <summary>
 /// Delta-rule test-time-training layer (docs/model.md §3b). Per head an inner linear map S (dh × dh) takes one
@@ -63,7 +63,7 @@ public sealed class DeltaTttLayer : TttMixer
     /// At the QuickStart shape every TorchSharp op costs more in call, allocation, autograd and thread
     /// wake-up overhead than in arithmetic, so the layer runs as few ops as the math allows (docs/benchmarks.md):
     /// one matmul for q, k, v; one grouped convolution for the three; one copy into the chunk layout
-    /// (3, B, H, N, C, dh) where q and k are normalized together; the skip is added in that layout.
+    /// (3, B, H, Nc, Tc, dh) where q and k are normalized together; the skip is added in that layout.
     /// The unfused composition of docs/model.md §3b is the reference of DeltaTttReferenceTests.
     /// </remarks>
     public override (Tensor Output, TttLayerState State) Forward(Tensor a, TttLayerState? state)
@@ -75,18 +75,18 @@ public sealed class DeltaTttLayer : TttMixer
         var x = BitLinear.ForwardConcat(a, q_proj, k_proj, v_proj);                       // (B, T, 3F): [xq | xk | xv]
         var (mixed, tail) = kernel > 0
             ? ShortConv.ApplyChannelsFirst(x, cat([q_conv!.Weight, k_conv!.Weight, v_conv!.Weight], 0), previous?.ConvTail)
-            : (x.transpose(1, 2), zeros(batch, 0, 3 * inner, a.dtype, a.device));          // (B, 3F, T), (B, K-1, 3F)
+            : (x.transpose(1, 2), zeros(batch, 0, 3 * inner, a.dtype, a.device));          // (B, 3F, T), (B, Kt, 3F)
         if (time == 0)
             return (zeros(batch, 0, a.shape[2], a.dtype, a.device).MoveToOuterDisposeScope(),
                 new DeltaTttState(previous?.S.alias() ?? zeros(batch, heads, headDim, headDim, a.dtype, a.device), tail).MoveToOuterDisposeScope());
         long c = Math.Min(chunk, time), n = (time + c - 1) / c, pad = n * c - time;
-        if (pad > 0) mixed = nn.functional.pad(mixed, [0, pad]);                           // (B, 3F, N·C): padded rows are 0
-        var blocks = mixed.reshape(batch, 3, heads, headDim, n, c).permute(1, 0, 2, 4, 5, 3).contiguous();   // (3, B, H, N, C, dh)
-        var qk = blocks.narrow(0, 0, 2);                                                    // (2, B, H, N, C, dh)
+        if (pad > 0) mixed = nn.functional.pad(mixed, [0, pad]);                           // (B, 3F, Nc·Tc): padded rows are 0
+        var blocks = mixed.reshape(batch, 3, heads, headDim, n, c).permute(1, 0, 2, 4, 5, 3).contiguous();   // (3, B, H, Nc, Tc, dh)
+        var qk = blocks.narrow(0, 0, 2);                                                    // (2, B, H, Nc, Tc, dh)
         qk = qk / linalg.vector_norm(qk, 2, [-1L], keepdim: true).add(1e-6);               // per head; a zero pad row stays 0
-        var v = blocks[2];                                                                  // (B, H, N, C, dh)
+        var v = blocks[2];                                                                  // (B, H, Nc, Tc, dh)
         var beta = nn.functional.sigmoid(beta_proj.forward(a)).mul(innerLr).transpose(1, 2); // (B, H, T)
-        var (o, s) = ChunkBlocks(qk[0], qk[1], v, BetaBlocks(beta, n, c), previous?.S);    // (B, H, N, C, dh), (B, H, dh, dh)
+        var (o, s) = ChunkBlocks(qk[0], qk[1], v, BetaBlocks(beta, n, c), previous?.S);    // (B, H, Nc, Tc, dh), (B, H, dh, dh)
         var merged = (o + v).reshape(batch, heads, n * c, headDim).narrow(2, 0, time)
             .transpose(1, 2).reshape(batch, time, inner);                                   // (B, T, F): concat_h(o) + v
         var output = o_proj.forward(merged);                                                // (B, T, D)
@@ -105,11 +105,11 @@ public sealed class DeltaTttLayer : TttMixer
 
     // The chunk-wise (WY/UT) form of the delta rule, for the update-then-read order of docs/model.md §3b.
     //
-    // Per head, with S·k reading and S₀ the state before a chunk of C tokens (rows k_t, v_t, q_t, β_t):
+    // Per head, with S·k reading and S₀ the state before a chunk of Tc tokens (rows k_t, v_t, q_t, β_t):
     //   S_t = S_{t-1} − β_t (S_{t-1} k_t − v_t) k_tᵀ.
     // Write the state as S_t = S₀ + Σ_{r≤t} u_r k_rᵀ. Then u_t = β_t (v_t − S_{t-1} k_t)
     //   = β_t v_t − β_t S₀ k_t − Σ_{r<t} β_t (k_t·k_r) u_r,
-    // i.e. with row matrices U, K, V, Q (C × dh) and A = strict_tril(diag(β) K Kᵀ):
+    // i.e. with row matrices U, K, V, Q (Tc × dh) and A = strict_tril(diag(β) K Kᵀ):
     //   (I + A) U = diag(β) V − diag(β) K S₀ᵀ.
     // I + A is unit lower triangular, so T = (I + A)⁻¹ exists; with W = T·diag(β)K and U₀ = T·diag(β)V
     // (one triangular solve, independent of S₀):
@@ -139,38 +139,38 @@ public sealed class DeltaTttLayer : TttMixer
             return (zeros(batch, heads, 0, dh, q.dtype, q.device).MoveToOuterDisposeScope(),
                 (s0 is null ? zeros(batch, heads, dh, dh, q.dtype, q.device) : s0.alias()).MoveToOuterDisposeScope());
         long c = Math.Min(chunk, time), n = (time + c - 1) / c, pad = n * c - time;
-        Tensor Blocks(Tensor x) => (pad > 0 ? nn.functional.pad(x, [0, 0, 0, pad]) : x).reshape(batch, heads, n, c, dh);   // (B, H, N, C, dh)
+        Tensor Blocks(Tensor x) => (pad > 0 ? nn.functional.pad(x, [0, 0, 0, pad]) : x).reshape(batch, heads, n, c, dh);   // (B, H, Nc, Tc, dh)
         var (o, s) = ChunkBlocks(Blocks(q), Blocks(k), Blocks(v), BetaBlocks(beta, n, c), s0);
-        o = o.reshape(batch, heads, n * c, dh);                                             // (B, H, N·C, dh)
+        o = o.reshape(batch, heads, n * c, dh);                                             // (B, H, Nc·Tc, dh)
         if (pad > 0) o = o.narrow(2, 0, time);
         return (o.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
     }
 
-    static Tensor BetaBlocks(Tensor beta, long n, long c)                                   // (B, H, T) -> (B, H, N, C, 1), padded with β = 0
+    static Tensor BetaBlocks(Tensor beta, long n, long c)                                   // (B, H, T) -> (B, H, Nc, Tc, 1), padded with β = 0
     {
         long pad = n * c - beta.shape[2];
         return (pad > 0 ? nn.functional.pad(beta, [0, pad]) : beta).reshape(beta.shape[0], beta.shape[1], n, c, 1);
     }
 
-    // The derivation above on blocks: q, k, v (B, H, N, C, dh), b (B, H, N, C, 1). Pairs of products that share
+    // The derivation above on blocks: q, k, v (B, H, Nc, Tc, dh), b (B, H, Nc, Tc, 1). Pairs of products that share
     // a factor run as one matmul on concatenated operands ([W | U₀] = T·diag(β)[K | V], P·[W | U₀],
     // [W | U₀]ᵀK), since at small sizes the number of ops, not their flops, sets the time.
     static (Tensor O, Tensor S) ChunkBlocks(Tensor q, Tensor k, Tensor v, Tensor b, Tensor? s0)
     {
         using var scope = NewDisposeScope();
         long batch = q.shape[0], heads = q.shape[1], n = q.shape[2], c = q.shape[3], dh = q.shape[4];
-        var kt = k.transpose(-1, -2);                                                       // (B, H, N, dh, C)
-        var rhs = cat([k, v], -1) * b;                                                      // (B, H, N, C, 2dh): diag(β)[K | V]
-        var a = rhs.narrow(-1, 0, dh).matmul(kt).tril(-1);                                  // (B, H, N, C, C)
-        var x = linalg.solve_triangular(a, rhs, upper: false, left: true, unitriangular: true);   // (B, H, N, C, 2dh): [W | U₀]
-        var p = q.matmul(kt).tril(0);                                                       // (B, H, N, C, C)
-        var px = p.matmul(x);                                                               // (B, H, N, C, 2dh): [P W | P U₀]
-        var qw = q - px.narrow(-1, 0, dh);                                                  // (B, H, N, C, dh): Q − P W
-        var xk = x.transpose(-1, -2).matmul(k);                                             // (B, H, N, 2dh, dh): [Wᵀ K ; U₀ᵀ K]
-        var m = eye(dh, dtype: q.dtype, device: q.device) - xk.narrow(-2, 0, dh);          // (B, H, N, dh, dh): I − Wᵀ K
-        var g = xk.narrow(-2, dh, dh);                                                      // (B, H, N, dh, dh): U₀ᵀ K
+        var kt = k.transpose(-1, -2);                                                       // (B, H, Nc, dh, Tc)
+        var rhs = cat([k, v], -1) * b;                                                      // (B, H, Nc, Tc, 2dh): diag(β)[K | V]
+        var a = rhs.narrow(-1, 0, dh).matmul(kt).tril(-1);                                  // (B, H, Nc, Tc, Tc)
+        var x = linalg.solve_triangular(a, rhs, upper: false, left: true, unitriangular: true);   // (B, H, Nc, Tc, 2dh): [W | U₀]
+        var p = q.matmul(kt).tril(0);                                                       // (B, H, Nc, Tc, Tc)
+        var px = p.matmul(x);                                                               // (B, H, Nc, Tc, 2dh): [P W | P U₀]
+        var qw = q - px.narrow(-1, 0, dh);                                                  // (B, H, Nc, Tc, dh): Q − P W
+        var xk = x.transpose(-1, -2).matmul(k);                                             // (B, H, Nc, 2dh, dh): [Wᵀ K ; U₀ᵀ K]
+        var m = eye(dh, dtype: q.dtype, device: q.device) - xk.narrow(-2, 0, dh);          // (B, H, Nc, dh, dh): I − Wᵀ K
+        var g = xk.narrow(-2, dh, dh);                                                      // (B, H, Nc, dh, dh): U₀ᵀ K
 
-        // The chunk-start states S_0 .. S_{N-1}, then the state after the last chunk, as (B·H, dh, dh).
+        // The chunk-start states S_0 .. S_{Nc-1}, then the state after the last chunk, as (B·H, dh, dh).
         var ms = m.reshape(batch * heads, n, dh, dh).unbind(1);
         var gs = g.reshape(batch * heads, n, dh, dh).unbind(1);
         var starts = new Tensor[n];
@@ -180,8 +180,8 @@ public sealed class DeltaTttLayer : TttMixer
             starts[i] = s ?? zeros(batch * heads, dh, dh, q.dtype, q.device);
             s = s is null ? gs[i] : s.matmul(ms[i]) + gs[i];                                 // S M + G
         }
-        var sn = (n == 1 ? starts[0].unsqueeze(1) : stack(starts, 1)).reshape(batch, heads, n, dh, dh);   // (B, H, N, dh, dh)
-        var o = qw.matmul(sn.transpose(-1, -2)) + px.narrow(-1, dh, dh);                   // (B, H, N, C, dh): (Q − P W) S₀ᵀ + P U₀
+        var sn = (n == 1 ? starts[0].unsqueeze(1) : stack(starts, 1)).reshape(batch, heads, n, dh, dh);   // (B, H, Nc, dh, dh)
+        var o = qw.matmul(sn.transpose(-1, -2)) + px.narrow(-1, dh, dh);                   // (B, H, Nc, Tc, dh): (Q − P W) S₀ᵀ + P U₀
         return (o.MoveToOuterDisposeScope(), s!.reshape(batch, heads, dh, dh).MoveToOuterDisposeScope());
     }
 }
@@ -205,7 +205,7 @@ public sealed class ShortConv : nn.Module
     internal Tensor Weight => weight;
 
     /// <summary>
-    /// x (B, T, F) with weight (F, K) and the last K−1 rows before x (B, K−1, F; zeros when null) ->
+    /// x (B, T, F) with weight (F, K) and the last Kt = K−1 rows before x (B, Kt, F; zeros when null) ->
     /// (the convolution (B, T, F), the last K−1 rows of <c>[tail; x]</c> for the next call).
     /// </summary>
     internal static (Tensor Y, Tensor Tail) Apply(Tensor x, Tensor weight, Tensor? tail)
@@ -221,10 +221,10 @@ public sealed class ShortConv : nn.Module
         long batch = x.shape[0], time = x.shape[1], channels = x.shape[2], kernel = weight.shape[1];
         tail ??= zeros(batch, kernel - 1, channels, x.dtype, x.device);
         if (time == 0) return (zeros(batch, channels, 0, x.dtype, x.device).MoveToOuterDisposeScope(), tail.alias().MoveToOuterDisposeScope());
-        var padded = cat([tail, x], 1);                                                     // (B, T + K - 1, F)
+        var padded = cat([tail, x], 1);                                                     // (B, Kt + T, F)
         // conv1d is a cross-correlation: y[c, t] = Σ_j weight[c, 0, j] · padded[c, t + j], the sum above.
         var y = nn.functional.conv1d(padded.transpose(1, 2), weight.unsqueeze(1), groups: channels);   // (B, F, T)
-        var next = padded.narrow(1, time, kernel - 1);                                      // (B, K - 1, F)
+        var next = padded.narrow(1, time, kernel - 1);                                      // (B, Kt, F)
         return (y.MoveToOuterDisposeScope(), next.MoveToOuterDisposeScope());
     }
 }

@@ -4,7 +4,7 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: N = any leading dimensions (B, T), D = hidden.
+// Shape key (docs/model.md): * = any leading dimensions (B, T), D = hidden.
 
 /// <summary>RMS normalization (docs/model.md §3): <c>x / sqrt(mean(x²) + eps) * weight</c>, full precision.</summary>
 public sealed class RMSNorm : nn.Module<Tensor, Tensor>
@@ -19,11 +19,11 @@ public sealed class RMSNorm : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>(N, D) -> (N, D).</summary>
+    /// <summary>(*, D) -> (*, D).</summary>
     public override Tensor forward(Tensor x)
     {
         using var scope = NewDisposeScope();
-        var rms = x.pow(2).mean([-1], keepdim: true).add(eps).sqrt();  // (N, 1)
+        var rms = x.pow(2).mean([-1], keepdim: true).add(eps).sqrt();  // (*, 1)
         return (x / rms * weight).MoveToOuterDisposeScope();
     }
 }

@@ -3,7 +3,7 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: N = any leading dimensions (B, T), D = hidden, I = intermediate.
+// Shape key (docs/model.md): * = any leading dimensions (B, T), D = hidden, I = intermediate.
 
 /// <summary>The block's MLP (docs/model.md §3): <c>down_proj(silu(gate_proj(m)) * up_proj(m))</c>, all three BitLinear.</summary>
 public sealed class SwiGLU : nn.Module<Tensor, Tensor>
@@ -20,12 +20,12 @@ public sealed class SwiGLU : nn.Module<Tensor, Tensor>
         RegisterComponents();
     }
 
-    /// <summary>(N, D) -> (N, D).</summary>
+    /// <summary>(*, D) -> (*, D).</summary>
     public override Tensor forward(Tensor m)
     {
         using var scope = NewDisposeScope();
-        var gate = nn.functional.silu(gate_proj.forward(m));            // (N, I)
-        var up = up_proj.forward(m);                                    // (N, I)
-        return down_proj.forward(gate * up).MoveToOuterDisposeScope();  // (N, D)
+        var gate = nn.functional.silu(gate_proj.forward(m));            // (*, I)
+        var up = up_proj.forward(m);                                    // (*, I)
+        return down_proj.forward(gate * up).MoveToOuterDisposeScope();  // (*, D)
     }
 }

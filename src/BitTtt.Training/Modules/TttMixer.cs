@@ -3,11 +3,11 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: B = batch, T = time, D = hidden.
+// Shape key (docs/model.md): B = batch, T = time, D = hidden.
 
 /// <summary>
-/// The token mixer of a block: a TTT layer of either type (docs/model.md §3a "reconstruct", §3b "delta"), with
-/// its per-sequence state carried between calls.
+/// The token mixer of a block: a TTT layer of either type, <see cref="ReconstructTttLayer"/> (docs/model.md §3a) or
+/// <see cref="DeltaTttLayer"/> (§3b), both built from the config alone, with its per-sequence state carried between calls.
 /// </summary>
 public abstract class TttMixer : nn.Module<Tensor, Tensor>
 {
@@ -19,7 +19,7 @@ public abstract class TttMixer : nn.Module<Tensor, Tensor>
     public static TttMixer Create(string name, BitLlamaConfig config) => config.TttType switch
     {
         TttType.Delta => new DeltaTttLayer(name, config),
-        _ => new TTTLayer(name, config.HiddenDim, config.InnerLr, config.TttChunk),
+        _ => new ReconstructTttLayer(name, config),
     };
 
     /// <summary>(B, T, D) -> (B, T, D), from a zero state.</summary>

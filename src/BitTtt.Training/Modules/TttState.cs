@@ -2,8 +2,8 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: B = batch, d = reconstruct TTT width (D/4), H = delta heads, dh = delta head width,
-// F = H·dh, K = delta conv kernel.
+// Shape key (docs/model.md): B = batch, d = D/4 (the reconstruct inner width), H = delta heads, dh = delta head width,
+// F = H·dh, K = delta conv kernel, Kt = max(K − 1, 0) tail rows.
 
 /// <summary>
 /// The TTT state of one layer for a batch of sequences (docs/model.md §3: the only per-sequence state). The
@@ -77,7 +77,7 @@ public sealed class DeltaTttState : TttLayerState
     /// <summary>(B, H, dh, dh): the inner map of each head, read as <c>S·k</c>.</summary>
     public Tensor S { get; }
 
-    /// <summary>(B, K−1, 3F): the last K−1 rows of <c>[xq | xk | xv]</c> before the convolution, oldest first (zeros before position 0).</summary>
+    /// <summary>(B, Kt, 3F): the last Kt rows of <c>[xq | xk | xv]</c> before the convolution, oldest first (zeros before position 0).</summary>
     public Tensor ConvTail { get; }
 
     public override IReadOnlyList<Tensor> Tensors => [S, ConvTail];

@@ -2,8 +2,13 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training.Tests;
 
+/// <summary>
+/// The reconstruct layer's chunked dual form (docs/model.md §3a) against the plain token loop for every chunk size, and
+/// gradients against float64 finite differences. Splits and state errors, which both TTT layers share, are in
+/// TttLayerTests.
+/// </summary>
 [TestClass]
-public sealed class TttReferenceTests
+public sealed class ReconstructTttReferenceTests
 {
     // docs/model.md §3 generation rule, token by token: pred_t = (W - ηG) k_t; G += (W k_t - k_t) k_tᵀ;
     // when the chunk is full W -= ηG, G = 0. k is one sequence (T, d), row-major.
@@ -57,7 +62,7 @@ public sealed class TttReferenceTests
         for (int chunk = 1; chunk <= time; chunk++)
         {
             using var start = new ReconstructTttState(w0.clone(), zeros(batch, d, d, float64), 0);
-            var (pred, state) = TTTLayer.DualForm(k, start, eta, chunk);
+            var (pred, state) = ReconstructTttLayer.DualForm(k, start, eta, chunk);
             using (pred)
             using (state)
             {
@@ -71,31 +76,6 @@ public sealed class TttReferenceTests
                 Assert.AreEqual(time % chunk, state.Position, $"chunk {chunk}");
             }
         }
-    }
-
-    [TestMethod]
-    public void SegmentsContinueTheSameChunk()
-    {
-        const int batch = 2, time = 11, d = 4, chunk = 4;
-        manual_seed(3);
-        using var k = NormalizedKeys(batch, time, d);
-        var (whole, wholeState) = TTTLayer.DualForm(k, null, 0.5, chunk);
-        ReconstructTttState? state = null;
-        var parts = new List<Tensor>();
-        foreach (var (start, length) in new[] { (0, 3), (3, 6), (9, 1), (10, 1) })   // boundaries mid-chunk
-        {
-            var (p, next) = TTTLayer.DualForm(k.narrow(1, start, length), state, 0.5, chunk);
-            state?.Dispose();
-            parts.Add(p);
-            state = next;
-        }
-        using var joined = cat(parts, 1);
-        Assert.IsTrue(allclose(whole, joined, 0, 1e-13), "segmented predictions differ from whole");
-        Assert.AreEqual(wholeState.Position, state!.Position);
-        Assert.IsTrue(allclose(wholeState.W, state.W, 0, 1e-13), "W");
-        Assert.IsTrue(allclose(wholeState.G, state.G, 0, 1e-13), "G");
-        whole.Dispose(); wholeState.Dispose(); state.Dispose();
-        foreach (var p in parts) p.Dispose();
     }
 
     // Gradient through the inner updates (no detach) against central finite differences, float64:
@@ -119,14 +99,14 @@ public sealed class TttReferenceTests
         {
             using var scope = NewDisposeScope();
             var k = fIn / fIn.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-            var (pred, state) = TTTLayer.DualForm(k, new ReconstructTttState(wIn, g0.alias(), startPosition), eta, chunk);
+            var (pred, state) = ReconstructTttLayer.DualForm(k, new ReconstructTttState(wIn, g0.alias(), startPosition), eta, chunk);
             return (pred * r).sum().item<double>() + 0 * state.Position;
         }
 
         using (var scope = NewDisposeScope())
         {
             var k = f / f.pow(2).sum([-1], keepdim: true).sqrt().add(1e-6);
-            var (pred, _) = TTTLayer.DualForm(k, new ReconstructTttState(w0, g0.alias(), startPosition), eta, chunk);
+            var (pred, _) = ReconstructTttLayer.DualForm(k, new ReconstructTttState(w0, g0.alias(), startPosition), eta, chunk);
             (pred * r).sum().backward();
         }
         foreach (var (param, name) in new[] { (f, "F"), (w0, "W0") })

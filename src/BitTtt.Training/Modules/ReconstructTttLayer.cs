@@ -3,30 +3,32 @@ using static TorchSharp.torch;
 
 namespace BitTtt.Training;
 
-// Shape key: B = batch, T = time, D = hidden, d = TTT width (D/4), n = tokens of one chunk (≤ ttt_chunk).
+// Shape key (docs/model.md): B = batch, T = time, D = hidden, d = D/4 (the inner width), b = ttt_chunk,
+// Tc = tokens of one chunk (≤ b).
 
 /// <summary>
-/// Test-time-training layer, mini-batch dual form (docs/model.md §3). Keys k are the L2-normalized projections
-/// <c>down(a)</c>; within a chunk every token sees the inner gradients of the earlier tokens of its
-/// chunk through the strict causal mask, and the inner weight W is updated once per chunk. No detach
-/// anywhere: the outer gradient flows through every inner update into <c>down</c>, <c>up</c> and the
-/// layers before them.
+/// "Reconstruct" test-time-training layer, the seed's (docs/model.md §3a), in its mini-batch dual form. Keys k
+/// are the L2-normalized projections <c>down(a)</c>; the inner map W (d × d) learns to reconstruct them, one
+/// update per chunk of b tokens, and within a chunk every token sees the inner gradients of the earlier
+/// tokens of its chunk through the strict causal mask; <c>out = up(pred)</c>. No detach anywhere: the outer
+/// gradient flows through every inner update into <c>down</c>, <c>up</c> and the layers before them.
 /// </summary>
-public sealed class TTTLayer : TttMixer
+/// <remarks>Initialization: both projections like every BitLinear (uniform ±1/√fan_in); W starts at zero.</remarks>
+public sealed class ReconstructTttLayer : TttMixer
 {
-    private readonly BitLinear down; // (d, D)
-    private readonly BitLinear up;   // (D, d)
-    private readonly double innerLr;
+    private readonly BitLinear down;          // (d, D)
+    private readonly BitLinear up;            // (D, d)
     private readonly int chunk;
+    private readonly double innerLr;
 
-    public TTTLayer(string name, long dim, double innerLr, int chunk) : base(name)
+    public ReconstructTttLayer(string name, BitLlamaConfig config) : base(name)
     {
-        if (dim % 4 != 0) throw new ArgumentException($"hidden_dim must be a multiple of 4, got {dim}", nameof(dim));
-        if (chunk <= 0) throw new ArgumentException($"ttt_chunk must be positive, got {chunk}", nameof(chunk));
-        down = new BitLinear(nameof(down), dim, dim / 4);
-        up = new BitLinear(nameof(up), dim / 4, dim);
-        this.innerLr = innerLr;
-        this.chunk = chunk;
+        config.Validate();
+        chunk = config.TttChunk;
+        innerLr = config.InnerLr;
+        long dim = config.HiddenDim, inner = config.TttDim;
+        down = new BitLinear(nameof(down), dim, inner);
+        up = new BitLinear(nameof(up), inner, dim);
         RegisterComponents();
     }
 
@@ -43,7 +45,7 @@ public sealed class TTTLayer : TttMixer
 
     /// <summary>
     /// The chunked dual form over normalized keys k (B, T, d), starting from <paramref name="state"/>.
-    /// Per chunk with rows K and chunk-start W, carrying G (the gradient sum of the chunk's earlier
+    /// Per chunk with rows K (Tc, d) and chunk-start W, carrying G (the gradient sum of the chunk's earlier
     /// tokens from a previous segment; zero at a chunk start):
     /// <c>E = K·Wᵀ - K</c>, <c>Pred = K·Wᵀ - η·K·Gᵀ - η·strict_tril(K·Kᵀ)·E</c>, <c>G' = G + Eᵀ·K</c>,
     /// and when the chunk is complete <c>W' = W - η·G'</c>, <c>G' = 0</c>.
@@ -66,12 +68,12 @@ public sealed class TTTLayer : TttMixer
         var preds = new List<Tensor>();
         for (long t = 0; t < time;)
         {
-            long n = Math.Min(chunk - position, time - t);
-            var kc = k.narrow(1, t, n);                                          // (B, n, d)
-            var p0 = kc.matmul(w.transpose(1, 2));                               // (B, n, d)
-            var e = p0 - kc;                                                     // (B, n, d)
-            var mask = kc.matmul(kc.transpose(1, 2)).tril(-1);                   // (B, n, n)
-            var pred = p0 - mask.matmul(e).mul(innerLr);                         // (B, n, d)
+            long n = Math.Min(chunk - position, time - t);                       // Tc
+            var kc = k.narrow(1, t, n);                                          // (B, Tc, d)
+            var p0 = kc.matmul(w.transpose(1, 2));                               // (B, Tc, d)
+            var e = p0 - kc;                                                     // (B, Tc, d)
+            var mask = kc.matmul(kc.transpose(1, 2)).tril(-1);                   // (B, Tc, Tc)
+            var pred = p0 - mask.matmul(e).mul(innerLr);                         // (B, Tc, d)
             var gradSum = e.transpose(1, 2).matmul(kc);                          // (B, d, d)
             if (position > 0)
             {
