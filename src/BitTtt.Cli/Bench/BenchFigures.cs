@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
+using BitTtt.Formats;
 using BitTtt.Inference.Engine;
 using BitTtt.Inference.Kernels;
 
@@ -125,11 +126,11 @@ internal static class BenchFigures
     public static int ArgMax(ReadOnlySpan<float> x) => TensorPrimitives.IndexOfMax(x);
 
     /// <summary>
-    /// <see cref="RandomModel.Weights"/> by name, as the arrays themselves: the engine's loader packs them with no
-    /// copy first, so the load time and resident memory measure the engine alone.
+    /// The random model's tensors by name, as the arrays themselves: the engine's loader packs them with no copy
+    /// first, so the load time and resident memory measure the engine alone.
     /// </summary>
-    public static Dictionary<string, float[]> RandomArrays(BitLlamaConfig c, int seed) =>
-        RandomModel.Weights(c, seed).ToDictionary(t => t.Name, t => MemoryMarshal.TryGetArray(t.Data, out var a) ? a.Array! : t.Data.ToArray());
+    public static Dictionary<string, float[]> ArraysByName(IEnumerable<SafeTensorData> tensors) =>
+        tensors.ToDictionary(t => t.Name, t => MemoryMarshal.TryGetArray(t.Data, out var a) && a.Offset == 0 && a.Count == a.Array!.Length ? a.Array : t.Data.ToArray());
 
     /// <summary>Resident set size in MB.</summary>
     public static double RssMb()
