@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Text;
 using BitTtt.Formats;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 using BitTtt.Tokenization;
 
 namespace BitTtt.Fuzz;

@@ -5,7 +5,6 @@ using System.Threading.Channels;
 using BitTtt;
 using BitTtt.Inference;
 using BitTtt.Samples.BusinessApp;
-using BitTtt.Sampling;
 using BitTtt.Tokenization;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;

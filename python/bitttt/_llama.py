@@ -39,13 +39,25 @@ def _token_ids(tokens):
     return (ctypes.c_int32 * len(ids))(*ids), len(ids)
 
 
-def _sampling(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop):
-    """A bitttt_sampling filled from keyword arguments (None = the library default); the engine validates values."""
+# The keywords of complete() / stream_completion(): the engine's SamplingOptions in snake case, which are also the
+# bitttt_sampling fields (stop -> stop_strings). None keeps the model's default (bitttt_model_sampling).
+_SAMPLING_KEYWORDS = (("max_tokens", int), ("temperature", float), ("top_k", int), ("top_p", float),
+                      ("repetition_penalty", float))
+
+
+def _model_sampling(model_handle):
+    """The model's generation defaults (bitttt_model_sampling)."""
     s = _native.Sampling()
-    call("bitttt_sampling_init", ctypes.byref(s))
-    for name, value, kind in (("max_tokens", max_tokens, int), ("temperature", temperature, float),
-                              ("top_k", top_k, int), ("top_p", top_p, float),
-                              ("repetition_penalty", repetition_penalty, float)):
+    call("bitttt_model_sampling", model_handle, ctypes.byref(s))
+    return s
+
+
+def _sampling(defaults, stop=None, seed=None, **values):
+    """A copy of ``defaults`` (the model's) with the given keywords set; the engine checks every value against its
+    rule and names the keyword in the error."""
+    s = _native.Sampling.from_buffer_copy(defaults)
+    for name, kind in _SAMPLING_KEYWORDS:
+        value = values.pop(name, None)
         if value is None:
             continue
         if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
@@ -53,6 +65,9 @@ def _sampling(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, s
         if kind is int and not _INT32_MIN <= value <= _INT32_MAX:
             raise _native.InvalidArgumentError("%s %d does not fit in int32" % (name, value), _native.E_INVALID_ARGUMENT)
         setattr(s, name, kind(value))
+    if values:
+        raise TypeError("unexpected keyword argument %r (sampling keywords: %s, seed, stop)"
+                        % (sorted(values)[0], ", ".join(n for n, _ in _SAMPLING_KEYWORDS)))
     if seed is not None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError("seed must be an int or None, got %r" % (seed,))
@@ -103,6 +118,7 @@ class Session(_Handle):
         call("bitttt_session_create", model._handle, ctypes.byref(handle))
         self._handle = handle.value
         self._closed = False
+        self._defaults = model._defaults   # kept: a session outlives its model's handle
 
     @property
     def model(self):
@@ -141,24 +157,25 @@ class Session(_Handle):
     def load_memory(self, path):
         call("bitttt_session_load_memory", self._handle, _native.path_arg(path, "path"))
 
-    def stream_completion(self, prompt, max_tokens=128, temperature=0.8, callback=None, **options):
+    def stream_completion(self, prompt, max_tokens=None, temperature=None, callback=None, **options):
         """Streams the completion of ``prompt``: ``callback(piece)`` gets each piece (whole UTF-8 characters)
         and returns False to stop. Returns the text generated. An exception raised by the callback stops
-        generation and is re-raised here once the engine has returned."""
+        generation and is re-raised here once the engine has returned. Sampling keywords left None keep the
+        model's defaults (``sampling_defaults``)."""
         return self._generate(prompt, callback, max_tokens=max_tokens, temperature=temperature, **options)
 
-    def complete(self, prompt, max_tokens=128, temperature=0.8, top_k=None, top_p=None,
+    def complete(self, prompt, max_tokens=None, temperature=None, top_k=None, top_p=None,
                  repetition_penalty=None, seed=None, stop=None):
-        """The whole completion of ``prompt`` as one string (stops at max_tokens, end of sequence or a stop string)."""
+        """The whole completion of ``prompt`` as one string (stops at max_tokens, end of sequence or a stop string).
+        Sampling keywords left None keep the model's defaults (``sampling_defaults``)."""
         return self._generate(prompt, None, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
                               top_p=top_p, repetition_penalty=repetition_penalty, seed=seed, stop=stop)
 
-    def _generate(self, prompt, callback, max_tokens=None, temperature=None, top_k=None, top_p=None,
-                  repetition_penalty=None, seed=None, stop=None):
+    def _generate(self, prompt, callback, **options):
         data = _native.text_arg(prompt, "prompt")
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable, got %s" % type(callback).__name__)
-        sampling, keep = _sampling(max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
+        sampling, keep = _sampling(self._defaults, **options)
         pieces, raised = [], []
 
         def on_piece(_user, pointer, length):
@@ -199,6 +216,7 @@ class Llama(_Handle):
         info = _native.ModelInfo(struct_size=ctypes.sizeof(_native.ModelInfo))
         try:
             call("bitttt_model_get_info", handle, ctypes.byref(info))
+            self._defaults = _model_sampling(handle)
         except BaseException:
             self._closed = True
             lib().bitttt_model_free(handle)
@@ -230,6 +248,15 @@ class Llama(_Handle):
     @property
     def has_tokenizer(self):
         return self.tokenizer_vocab_size > 0
+
+    @property
+    def sampling_defaults(self):
+        """What a completion uses for every keyword left None: the generation defaults the model file stores,
+        else the library's, as a dict of the keywords (``seed`` None: a fresh seed per completion)."""
+        s = self._defaults
+        values = {name: getattr(s, name) for name, _ in _SAMPLING_KEYWORDS}
+        values["seed"] = s.seed if s.has_seed else None
+        return values
 
     @property
     def config(self):
@@ -265,10 +292,10 @@ class Llama(_Handle):
                 self._default = Session(self)
             return self._default
 
-    def stream_completion(self, prompt, max_tokens=128, temperature=0.8, callback=None, **options):
+    def stream_completion(self, prompt, max_tokens=None, temperature=None, callback=None, **options):
         return self._session().stream_completion(prompt, max_tokens, temperature, callback, **options)
 
-    def complete(self, prompt, max_tokens=128, temperature=0.8, top_k=None, top_p=None,
+    def complete(self, prompt, max_tokens=None, temperature=None, top_k=None, top_p=None,
                  repetition_penalty=None, seed=None, stop=None):
         return self._session().complete(prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
 

@@ -1,4 +1,4 @@
-"""ctypes bindings of the C ABI in bitttt.h (ABI 1): the shared library, its prototypes and errors.
+"""ctypes bindings of the C ABI in bitttt.h (ABI 2): the shared library, its prototypes and errors.
 
 Every call returns a status; a nonzero one becomes a Python exception carrying the .NET message from
 bitttt_last_error (thread-local, so read on the calling thread right after the failing call).
@@ -8,7 +8,7 @@ import os
 import sys
 import threading
 
-ABI_VERSION = 1
+ABI_VERSION = 2
 
 OK, E_INVALID_ARGUMENT, E_INVALID_HANDLE, E_NOT_FOUND, E_FORMAT, E_BUSY, E_BUFFER_TOO_SMALL, \
     E_IO, E_OUT_OF_MEMORY, E_UNSUPPORTED, E_INTERNAL = range(11)
@@ -68,7 +68,7 @@ _ERRORS = {
 
 
 class Sampling(ctypes.Structure):
-    """bitttt_sampling (48 bytes on 64-bit platforms)."""
+    """bitttt_sampling (48 bytes on 64-bit platforms): the engine's SamplingOptions, each field named as the Python keyword."""
     _fields_ = [
         ("struct_size", ctypes.c_uint32),
         ("max_tokens", ctypes.c_int32),
@@ -119,6 +119,7 @@ _PROTOTYPES = {
     "bitttt_session_save_memory": (_i32, [_u64, _cp]),
     "bitttt_session_load_memory": (_i32, [_u64, _cp]),
     "bitttt_sampling_init": (_i32, [ctypes.POINTER(Sampling)]),
+    "bitttt_model_sampling": (_i32, [_u64, ctypes.POINTER(Sampling)]),
     "bitttt_generate": (_i32, [_u64, _cp, _sz, ctypes.POINTER(Sampling), PIECE_FN, _vp]),
 }
 

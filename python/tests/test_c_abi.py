@@ -49,7 +49,10 @@ int main(int argc, char **argv) {
     if (bitttt_generate(session, " Ishmael", 8, &options, on_piece, NULL) != BITTTT_OK || pieces != 4) return 21;
     options.max_tokens = -1;
     if (bitttt_generate(session, "x", 1, &options, NULL, NULL) != BITTTT_E_INVALID_ARGUMENT) return 22;
-    if (strstr(bitttt_last_error(), "MaxTokens must be positive") == NULL) return 23;
+    if (strstr(bitttt_last_error(), "max_tokens must be positive") == NULL) return 23;   /* named as the struct field */
+    bitttt_sampling stored;   /* the model's own defaults: bit-llama train stores the training seed */
+    if (bitttt_model_sampling(model, &stored) != BITTTT_OK || stored.struct_size != sizeof stored || !stored.has_seed) return 29;
+    if (bitttt_model_sampling(session, &stored) != BITTTT_E_INVALID_HANDLE) return 30;
     if (bitttt_session_free(model) != BITTTT_E_INVALID_HANDLE) return 24;
     if (bitttt_session_free(session) != BITTTT_OK || bitttt_session_free(session) != BITTTT_E_INVALID_HANDLE) return 25;
     if (bitttt_model_free(model) != BITTTT_OK || bitttt_model_free(model) != BITTTT_E_INVALID_HANDLE) return 26;

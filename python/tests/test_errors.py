@@ -122,13 +122,13 @@ class ErrorTests(unittest.TestCase):
         with bitttt.Llama.load_auto(self.bitt) as llama, llama.session() as s:
             with self.assertRaises(bitttt.InvalidArgumentError) as caught:
                 s.complete("Call me", max_tokens=-5)
-            self.assertIn("MaxTokens must be positive, got -5", str(caught.exception))
+            self.assertIn("max_tokens must be positive, got -5", str(caught.exception))   # the keyword's name
             with self.assertRaises(bitttt.InvalidArgumentError) as caught:
                 s.complete("Call me", top_p=1.5)
-            self.assertIn("TopP must be in (0, 1], got 1.5", str(caught.exception))
+            self.assertIn("top_p must be in (0, 1] (1 = off), got 1.5", str(caught.exception))
             with self.assertRaises(bitttt.InvalidArgumentError) as caught:
                 s.complete("Call me", stop=[""])
-            self.assertIn("StopStrings", str(caught.exception))
+            self.assertIn("stop must not contain null or empty strings", str(caught.exception))
             with self.assertRaises(TypeError):
                 s.complete(42)
             with self.assertRaises(TypeError):

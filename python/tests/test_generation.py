@@ -1,4 +1,5 @@
-"""Generation through the native library: streaming, callbacks, memory files, threads."""
+"""Generation through the native library: streaming, callbacks, memory files, threads, the model's stored defaults."""
+import json
 import os
 import shutil
 import tempfile
@@ -125,6 +126,33 @@ class GenerationTests(unittest.TestCase):
         with self.llama.session() as s:
             stopped = s.complete("Call me", max_tokens=40, temperature=0, stop=[stop])
         self.assertEqual(stopped, free[:free.index(stop)])
+
+    def test_keywords_left_out_take_the_models_stored_defaults_as_every_door_does(self):
+        # A copy of the tiny model whose config.json stores generation defaults (docs/model.md §1, "generation").
+        source, stored_dir = fixture.tiny_model(), os.path.join(self.temp, "stored")
+        os.makedirs(stored_dir)
+        for name in ("tokenizer.json", "model.safetensors"):
+            shutil.copy(os.path.join(source, name), stored_dir)
+        with open(os.path.join(source, "config.json"), encoding="utf-8") as f:
+            config = json.load(f)
+        stored = dict(max_tokens=9, temperature=1.25, top_k=12, top_p=0.875, repetition_penalty=1.5, seed=5)
+        config["generation"] = stored
+        with open(os.path.join(stored_dir, "config.json"), "w", encoding="utf-8") as f:
+            json.dump(config, f)
+        with bitttt.Llama.load_auto(stored_dir) as llama:
+            self.assertEqual(llama.sampling_defaults, stored)   # these values are exact in float32
+            with llama.session() as s:
+                implicit = s.complete("The whale")
+            with llama.session() as s:
+                explicit = s.complete("The whale", **stored)
+            with llama.session() as s:
+                library = s.complete("The whale", max_tokens=128, temperature=0.8, top_k=40, top_p=0.95,
+                                     repetition_penalty=1.1, seed=5)
+            self.assertEqual(implicit, explicit)
+            self.assertNotEqual(implicit, library, "the stored defaults made no difference")
+            self.assertEqual(llama.complete("The whale"), implicit)
+        # The CLI's door gives the same text for the same file.
+        self.assertEqual(fixture.run_cli("generate", stored_dir, "--prompt", "The whale"), implicit + "\n")
 
 
 if __name__ == "__main__":

@@ -1,3 +1,5 @@
+using BitTtt.Inference;
+
 namespace BitTtt.Samples.BusinessApp;
 
 /// <summary>Limits on what one request may ask (configuration section "Api").</summary>
@@ -9,13 +11,23 @@ public sealed class ApiLimits
     public int MaxConcurrentRequests { get; set; } = 8;
 }
 
-public sealed record CompleteRequest(string? Prompt, int? MaxTokens, float? Temperature, int? Seed);
+/// <summary>POST /v1/complete. The sampling fields (maxTokens, temperature, topK, topP, repetitionPenalty, seed, stopStrings) are <see cref="SamplingOverrides"/>; each one left out keeps the server's default.</summary>
+public sealed class CompleteRequest : SamplingOverrides
+{
+    public string? Prompt { get; set; }
+}
 
 public sealed record CompleteResponse(string Text, int PromptTokens, int CompletionTokens, string FinishReason);
 
 public sealed record ChatMessageDto(string? Role, string? Content);
 
-public sealed record ChatRequest(string? ConversationId, List<ChatMessageDto?>? Messages, int? MaxTokens, float? Temperature, int? Seed, bool Stream);
+/// <summary>POST /v1/chat, with the same sampling fields as <see cref="CompleteRequest"/>.</summary>
+public sealed class ChatRequest : SamplingOverrides
+{
+    public string? ConversationId { get; set; }
+    public List<ChatMessageDto?>? Messages { get; set; }
+    public bool Stream { get; set; }
+}
 
 public sealed record ChatResponseDto(string? ConversationId, string Text, int PromptTokens, int CompletionTokens, string FinishReason);
 

@@ -2,7 +2,6 @@ using System.Text.Json;
 using Microsoft.AspNetCore.RateLimiting;
 using BitTtt.Extensions.AI;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Options;
 
@@ -25,6 +24,8 @@ public static class BusinessApi
     /// </summary>
     public static WebApplication Build(string[] args)
     {
+        // appsettings.json is read from beside the app; the model path, like any path on the command line, is relative to
+        // the directory the app was started from (the .csproj keeps `dotnet run`'s working directory the caller's).
         var builder = WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = AppContext.BaseDirectory });
         builder.Configuration.AddCommandLine(args, new Dictionary<string, string> { ["--model"] = "BitLlama:ModelPath" });
         builder.Services.AddBitLlama(builder.Configuration.GetSection(BitLlamaServiceOptions.SectionName));
@@ -69,7 +70,7 @@ public static class BusinessApi
             if (string.IsNullOrEmpty(request.Prompt)) throw new ApiRequestException(400, "prompt", "prompt is required and must not be empty");
             if (request.Prompt.Length > limits.Value.MaxPromptChars)
                 throw new ApiRequestException(400, "prompt", $"prompt has {request.Prompt.Length} characters, the limit is {limits.Value.MaxPromptChars}");
-            var sampling = Sampling(settings.Value.ToSampling(), request.MaxTokens, request.Temperature, request.Seed, limits.Value);
+            var sampling = Sampling(llama.DefaultSampling.With(settings.Value), request, limits.Value);
             using var active = stats.Begin();
             var result = await llama.CompleteAsync(request.Prompt, sampling, http.RequestAborted);
             return Results.Ok(new CompleteResponse(result.Text, result.PromptTokens, result.CompletionTokens,
@@ -83,8 +84,13 @@ public static class BusinessApi
             if (request.ConversationId is { } id && (id.Length is 0 or > 128 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_')))
                 throw new ApiRequestException(400, "conversationId", $"conversationId '{id}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'");
             var messages = Messages(request.Messages, limits.Value);
-            var sampling = Sampling(settings.Value.ToSampling(), request.MaxTokens, request.Temperature, request.Seed, limits.Value);
-            var options = new ChatOptions { ConversationId = request.ConversationId, MaxOutputTokens = sampling.MaxTokens, Temperature = sampling.Temperature, Seed = sampling.Seed };
+            var sampling = Sampling(client.Model.DefaultSampling.With(settings.Value), request, limits.Value);
+            var options = new ChatOptions
+            {
+                ConversationId = request.ConversationId, MaxOutputTokens = sampling.MaxTokens, Temperature = sampling.Temperature,
+                TopK = sampling.TopK, TopP = sampling.TopP, FrequencyPenalty = sampling.RepetitionPenalty - 1, Seed = sampling.Seed,
+                StopSequences = [.. sampling.StopStrings],
+            };
             using var active = stats.Begin();
             if (!request.Stream)
             {
@@ -161,14 +167,20 @@ public static class BusinessApi
         return messages;
     }
 
-    static SamplingOptions Sampling(SamplingOptions defaults, int? maxTokens, float? temperature, int? seed, ApiLimits limits)
+    /// <summary>
+    /// The request's sampling fields over the server's defaults (the model's, with the BitLlama section's settings on
+    /// top), checked by <see cref="SamplingOptions"/>' rules and named by their JSON field; then the API's own cap on
+    /// maxTokens.
+    /// </summary>
+    static SamplingOptions Sampling(SamplingOptions defaults, SamplingOverrides request, ApiLimits limits)
     {
-        int max = maxTokens ?? Math.Min(defaults.MaxTokens, limits.MaxTokensPerRequest);
-        if (max <= 0 || max > limits.MaxTokensPerRequest)
-            throw new ApiRequestException(400, "maxTokens", $"maxTokens must be between 1 and {limits.MaxTokensPerRequest}, got {max}");
-        float t = temperature ?? defaults.Temperature;
-        if (!(t >= 0) || !float.IsFinite(t)) throw new ApiRequestException(400, "temperature", $"temperature must be a finite number >= 0 (0 = greedy), got {t}");
-        return defaults with { MaxTokens = max, Temperature = t, Seed = seed ?? defaults.Seed };
+        var sampling = defaults.With(request);
+        sampling.Validate(NameStyle.Json);
+        if (request.MaxTokens is null) return sampling with { MaxTokens = Math.Min(sampling.MaxTokens, limits.MaxTokensPerRequest) };
+        string maxTokens = SamplingOptions.NameOf(nameof(SamplingOptions.MaxTokens), NameStyle.Json);
+        if (sampling.MaxTokens > limits.MaxTokensPerRequest)
+            throw new ApiRequestException(400, maxTokens, $"{maxTokens} must be between 1 and {limits.MaxTokensPerRequest}, got {sampling.MaxTokens}");
+        return sampling;
     }
 
     static async Task<T> ReadJson<T>(HttpContext http) where T : class

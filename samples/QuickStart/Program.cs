@@ -30,8 +30,7 @@ var options = new BitLlamaOptions
     LearningRate = settings.LearningRate,
     EvalInterval = Math.Max(1, settings.Steps / 5),
     EvalBatches = settings.EvalBatches,   // 32 × batch windows by default: most of the held-out paragraphs, so the loss is comparable with the n-gram baselines on the whole split
-    MaxNewTokens = settings.MaxNewTokens,
-    Temperature = 0.7f,
+    Generation = new() { MaxTokens = settings.MaxTokens, Temperature = 0.7f },   // stored in moby.bitt: every door that loads it starts from these
     Device = settings.Device,
     Threads = settings.Threads,
     CheckpointDirectory = settings.RunDirectory,   // the checkpoint, metrics.csv and loss.png go here
@@ -116,10 +115,11 @@ var engine = ml.Model.CreatePredictionEngine<TextRow, Completion>(loaded);
 AnsiConsole.MarkupLine($"[bold]PredictionEngine[/] \"{Markup.Escape(settings.Prompt)}\" -> \"{Markup.Escape(engine.Predict(new TextRow { Text = settings.Prompt }).Text)}\"");
 
 var generator = ml.Model.CreateTextGenerator(loaded);     // the generation wrapper: options, streaming, sessions
-AnsiConsole.Markup($"[bold]Streaming[/] [grey]{Markup.Escape(settings.Prompt)}[/]");
-await foreach (string piece in generator.CompleteStreamingAsync(settings.Prompt, generator.DefaultOptions with { MaxTokens = settings.MaxNewTokens * 2 }))
+// The completion continues the prompt mid-word as often as not, so the two are shown apart, as on the line above.
+AnsiConsole.Markup($"[bold]Streaming[/] \"{Markup.Escape(settings.Prompt)}\" -> \"");
+await foreach (string piece in generator.CompleteStreamingAsync(settings.Prompt, generator.DefaultOptions with { MaxTokens = settings.MaxTokens * 2 }))
     Console.Write(piece);
-Console.WriteLine();
+Console.WriteLine("\"");
 AnsiConsole.MarkupLine($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
 return 0;
 

@@ -22,7 +22,7 @@ sealed record QuickStartSettings
     public int BatchSize { get; init; } = 8;
     public int Steps { get; init; } = 4000;
     public double LearningRate { get; init; } = 2e-3;
-    public int MaxNewTokens { get; init; } = 40;
+    public int MaxTokens { get; init; } = 40;
     public string Device { get; init; } = "cpu";
     /// <summary>1 by default: at D=64 one libtorch thread trains faster than two (docs/quality.md).</summary>
     public int Threads { get; init; } = 1;
@@ -36,7 +36,7 @@ sealed record QuickStartSettings
     /// <summary>Seconds, not minutes: every step of the QuickStart on a toy model and 600 paragraphs (what CI runs).</summary>
     static QuickStartSettings Tiny => new()
     {
-        VocabSize = 300, HiddenDim = 16, NumLayers = 1, ContextLength = 32, BatchSize = 4, Steps = 30, Rows = 600, EvalBatches = 2, MaxNewTokens = 16,
+        VocabSize = 300, HiddenDim = 16, NumLayers = 1, ContextLength = 32, BatchSize = 4, Steps = 30, Rows = 600, EvalBatches = 2, MaxTokens = 16,
     };
 
     const string Usage = """
@@ -98,7 +98,7 @@ sealed record QuickStartSettings
                     "--run-dir" => s with { RunDirectory = v },
                     "--rows" => s with { Rows = Int(v) },
                     "--prompt" => s with { Prompt = v },
-                    "--max-tokens" => s with { MaxNewTokens = Int(v) },
+                    "--max-tokens" => s with { MaxTokens = Int(v) },
                     _ => throw new ArgumentException($"unknown option {a}"),
                 };
             }

@@ -26,6 +26,7 @@
 
 using System.Globalization;
 using BitTtt;
+using BitTtt.Formats;
 using BitTtt.Tokenization;
 using BitTtt.Training;
 
@@ -97,7 +98,7 @@ Console.WriteLine($"loss curve: {result.LossCurvePath ?? "(not drawn; see the wa
 // One .bitt file holds the config, the tokenizer and the weights. Generation and evaluation (samples 02 and
 // 04) load it with the managed CPU engine, which does not need libtorch at all.
 string model = Path.Combine(output, "model.bitt");
-ModelWeights.ExportBitt(model, result.Config, tokenizerJson, result.Weights);
+ModelPackage.WriteBitt(model, result.Config, tokenizerJson, result.Weights);
 Console.WriteLine($"model: {model} ({new FileInfo(model).Length / 1024.0:F0} KB)");
 // Training never fails because of the plot (a warning says why it was not drawn); this sample does, so that
 // CI notices when loss.png stops being drawn.

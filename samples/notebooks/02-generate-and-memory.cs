@@ -19,7 +19,6 @@
 using System.Diagnostics;
 using System.Reflection;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 
 // ## 1. Find (or make) the model
 string here = (string)AppContext.GetData("EntryPointFileDirectoryPath")!;

@@ -44,7 +44,7 @@ var options = new BitLlamaOptions
     HiddenDim = tiny ? 16 : 32, NumLayers = 1, ContextLength = 32, BatchSize = tiny ? 4 : 8,
     MaxSteps = tiny ? 20 : 300, WarmupSteps = tiny ? 2 : 30, LearningRate = 2e-3,
     EvalInterval = tiny ? 10 : 100, EvalBatches = 2, Threads = 1,
-    MaxNewTokens = tiny ? 12 : 40, Temperature = 0.7f,
+    Generation = new() { MaxTokens = tiny ? 12 : 40, Temperature = 0.7f },   // stored in the model: its defaults wherever it is loaded
     CheckpointDirectory = Path.Combine(output, "mlnet-run"),
 };
 var pipeline = ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: tiny ? 300 : 512)
@@ -68,7 +68,7 @@ Console.WriteLine($"loss curve: {Path.Combine(options.CheckpointDirectory, LossC
 
 // ## 5. Predict with a PredictionEngine
 // Input: a TextRow (the prompt in "Text"). Output: Completion, whose Text is the generated continuation,
-// sampled with the generation settings given in the options (MaxNewTokens, Temperature, ...).
+// sampled with the generation settings given in the options (Generation: MaxTokens, Temperature, ...).
 var engine = ml.Model.CreatePredictionEngine<TextRow, Completion>(model);
 Console.WriteLine($"PredictionEngine: Call me Ishmael.|{engine.Predict(new TextRow { Text = "Call me Ishmael." }).Text}");
 

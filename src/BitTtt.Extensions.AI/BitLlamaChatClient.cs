@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI;
@@ -15,7 +14,8 @@ namespace BitTtt.Extensions.AI;
 /// <item>A ConversationId from an earlier response: only the messages given are fed (the earlier turns and replies
 /// are already in the memory). An unknown or evicted id throws <see cref="ConversationNotFoundException"/>.</item>
 /// </list>
-/// ChatOptions mapping: Temperature, TopP, TopK, MaxOutputTokens, Seed and StopSequences as named; FrequencyPenalty
+/// ChatOptions mapping, over <see cref="BitLlamaChatClientOptions.Defaults"/> (null: the model's <see cref="Llama.DefaultSampling"/>):
+/// Temperature, TopP, TopK, MaxOutputTokens (MaxTokens), Seed and StopSequences as named; FrequencyPenalty
 /// (or else PresencePenalty) p becomes the repetition penalty 1 + p; Instructions become a system turn. ModelId,
 /// Tools, ToolMode, ResponseFormat and the other options are ignored (one model, no tool calling).
 /// Calls on different conversations run in parallel; two overlapping calls on one conversation: the second throws
@@ -128,7 +128,7 @@ public sealed class BitLlamaChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
         var list = ChatRequestMapping.Messages(messages, options);
-        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? new SamplingOptions(), _options.Template.StopSequences);
+        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, _options.Template.StopSequences);
         string prompt = _options.Template.Format(list);
         string responseId = Guid.NewGuid().ToString("N");
         if (options?.ConversationId is { } id)

@@ -1,4 +1,4 @@
-using BitTtt.Sampling;
+using BitTtt.Inference;
 
 namespace BitTtt.Extensions.AI;
 
@@ -6,8 +6,8 @@ namespace BitTtt.Extensions.AI;
 public sealed record BitLlamaChatClientOptions
 {
     /// <summary>
-    /// Sampling used where a request's <c>ChatOptions</c> says nothing (its stop strings are always added). Null:
-    /// the model's stored generation settings when the client comes from ML.NET, else <see cref="SamplingOptions"/>' defaults.
+    /// Sampling used where a request's <c>ChatOptions</c> says nothing (the template's stop strings are always added).
+    /// Null: the model's <see cref="Llama.DefaultSampling"/> (the defaults its file stores, else the library's).
     /// </summary>
     public SamplingOptions? Defaults { get; init; }
 
@@ -35,11 +35,12 @@ public sealed record BitLlamaChatClientOptions
     /// <summary>Dispose the model with the client (true when the client loaded it).</summary>
     public bool OwnsModel { get; init; }
 
+    /// <summary>Throws an <see cref="OptionException"/> naming the first invalid option (a sampling one by its <see cref="SamplingOptions"/> name).</summary>
     internal void Validate()
     {
         ArgumentNullException.ThrowIfNull(Template, nameof(Template));
         Defaults?.Validate();
         if (MaxConversations <= 0)
-            throw new ArgumentException($"MaxConversations must be positive, got {MaxConversations}", nameof(MaxConversations));
+            throw new OptionException(nameof(MaxConversations), $"must be positive, got {MaxConversations}");
     }
 }

@@ -37,6 +37,22 @@ public static class BitLlamaServiceCollectionExtensions
         return services.AddBitLlamaCore();
     }
 
+    /// <summary>
+    /// Registers the chat client over a model that <paramref name="model"/> provides (e.g. the one an ML.NET
+    /// registration loaded: <c>sp =&gt; sp.GetRequiredService&lt;BitLlamaTransformer&gt;().Model</c>, so chat and
+    /// predictions share the weights), with the other settings from <paramref name="configure"/>; ModelPath is not used.
+    /// Registers that model as the <see cref="Llama"/> singleton unless one is registered already.
+    /// </summary>
+    public static IServiceCollection AddBitLlama(this IServiceCollection services, Func<IServiceProvider, Llama> model,
+        Action<BitLlamaServiceOptions>? configure = null)
+    {
+        ArgumentNullException.ThrowIfNull(services);
+        ArgumentNullException.ThrowIfNull(model);
+        services.TryAddSingleton<Llama>(model);
+        services.AddOptions<BitLlamaServiceOptions>().Configure(configure ?? (_ => { }));
+        return services.AddBitLlamaCore();
+    }
+
     static IServiceCollection AddBitLlamaCore(this IServiceCollection services)
     {
         ArgumentNullException.ThrowIfNull(services);
@@ -46,8 +62,13 @@ public static class BitLlamaServiceCollectionExtensions
             options.Validate();
             return options.LoadModel();
         });
-        services.TryAddSingleton(sp => new BitLlamaChatClient(sp.GetRequiredService<Llama>(),
-            sp.GetRequiredService<IOptions<BitLlamaServiceOptions>>().Value.ToChatClientOptions()));
+        services.TryAddSingleton(sp =>
+        {
+            var options = sp.GetRequiredService<IOptions<BitLlamaServiceOptions>>().Value;
+            options.Validate();
+            var model = sp.GetRequiredService<Llama>();
+            return new BitLlamaChatClient(model, options.ToChatClientOptions(model));
+        });
         services.TryAddSingleton<IChatClient>(sp => sp.GetRequiredService<BitLlamaChatClient>());
         return services;
     }

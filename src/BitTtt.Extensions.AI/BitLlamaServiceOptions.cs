@@ -1,71 +1,61 @@
 using BitTtt.Inference;
-using BitTtt.Sampling;
 
 namespace BitTtt.Extensions.AI;
 
 /// <summary>
 /// Settings for <c>services.AddBitLlama(...)</c>, bindable from configuration (section <see cref="SectionName"/>):
-/// <code>"BitLlama": { "ModelPath": "model.bitt", "MaxConversations": 64, "Temperature": 0.8 }</code>
+/// <code>"BitLlama": { "ModelPath": "model.bitt", "MaxConversations": 64, "Temperature": 0.5 }</code>
+/// The sampling keys (<c>MaxTokens</c>, <c>Temperature</c>, <c>TopK</c>, <c>TopP</c>, <c>RepetitionPenalty</c>,
+/// <c>Seed</c>, <c>StopStrings</c>) are <see cref="SamplingOverrides"/>: each one set replaces the model's stored
+/// default (<see cref="Llama.DefaultSampling"/>) for the chat client; a request's ChatOptions override both.
 /// </summary>
-public sealed class BitLlamaServiceOptions
+public sealed class BitLlamaServiceOptions : SamplingOverrides
 {
     public const string SectionName = "BitLlama";
 
-    /// <summary>A <c>.bitt</c> file or model directory (required).</summary>
+    /// <summary>A <c>.bitt</c> file or model directory; a relative path is relative to the current directory. Required unless the model is registered by a factory.</summary>
     public string ModelPath { get; set; } = "";
     /// <summary>See <see cref="InferenceOptions.Int8LmHead"/>.</summary>
     public bool Int8LmHead { get; set; }
-    public int MaxConversations { get; set; } = 64;
+    public int MaxConversations { get; set; } = new BitLlamaChatClientOptions().MaxConversations;
     public string? MemoryDirectory { get; set; }
-    public bool StartConversations { get; set; } = true;
+    public bool StartConversations { get; set; } = new BitLlamaChatClientOptions().StartConversations;
     public string? ModelId { get; set; }
 
-    // Sampling defaults of the chat client (a request's ChatOptions override them).
-    public int MaxTokens { get; set; } = 128;
-    public float Temperature { get; set; } = 0.8f;
-    public int TopK { get; set; } = 40;
-    public float TopP { get; set; } = 0.95f;
-    public float RepetitionPenalty { get; set; } = 1.1f;
-
-    public SamplingOptions ToSampling() => new()
+    /// <summary>The chat client's options over <paramref name="model"/>: its stored sampling defaults with these settings on top.</summary>
+    public BitLlamaChatClientOptions ToChatClientOptions(Llama model)
     {
-        MaxTokens = MaxTokens,
-        Temperature = Temperature,
-        TopK = TopK,
-        TopP = TopP,
-        RepetitionPenalty = RepetitionPenalty,
-    };
+        ArgumentNullException.ThrowIfNull(model);
+        return ChatClientOptions(model.DefaultSampling.With(this));
+    }
 
-    public BitLlamaChatClientOptions ToChatClientOptions() => new()
+    BitLlamaChatClientOptions ChatClientOptions(SamplingOptions defaults) => new()
     {
-        Defaults = ToSampling(),
+        Defaults = defaults,
         MaxConversations = MaxConversations,
         MemoryDirectory = MemoryDirectory,
         StartConversations = StartConversations,
         ModelId = ModelId,
     };
 
-    /// <summary>Loads the model, with errors that name the configuration key.</summary>
+    /// <summary>Loads the model, with errors that name the configuration key and the full path looked at.</summary>
     public Llama LoadModel()
     {
         if (string.IsNullOrWhiteSpace(ModelPath))
             throw new InvalidOperationException($"{SectionName}:ModelPath is not set; give the path of a .bitt file or model directory (configuration, or AddBitLlama(path))");
         if (!File.Exists(ModelPath) && !Directory.Exists(ModelPath))
-            throw new FileNotFoundException($"{SectionName}:ModelPath '{ModelPath}' does not exist (expected a .bitt file or a model directory)", ModelPath);
+            throw new FileNotFoundException($"{SectionName}:ModelPath '{ModelPath}' does not exist ({Path.GetFullPath(ModelPath)}; expected a .bitt file or a model directory)", ModelPath);
         return Llama.LoadAuto(ModelPath, new InferenceOptions { Int8LmHead = Int8LmHead });
     }
 
-    /// <summary>Throws naming the first invalid setting.</summary>
+    /// <summary>
+    /// Throws <see cref="InvalidOperationException"/> naming the first invalid setting by its configuration key. The
+    /// sampling settings are checked by <see cref="SamplingOptions"/>' rules (over any model's defaults: each rule
+    /// concerns one value), the others by <see cref="BitLlamaChatClientOptions"/>'.
+    /// </summary>
     public void Validate()
     {
-        try
-        {
-            ToSampling().Validate();
-            ToChatClientOptions().Validate();
-        }
-        catch (ArgumentException e)
-        {
-            throw new InvalidOperationException($"{SectionName}:{e.ParamName}: {e.Message.Split(" (Parameter")[0]}", e);
-        }
+        try { ChatClientOptions(new SamplingOptions().With(this)).Validate(); }
+        catch (OptionException e) { throw new InvalidOperationException($"{SectionName}:{e.Message}", e); }
     }
 }

@@ -1,4 +1,4 @@
-using BitTtt.Sampling;
+using BitTtt.Inference;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI;
@@ -25,34 +25,47 @@ internal static class ChatRequestMapping
         return list;
     }
 
-    /// <summary>Sampling for one request: <paramref name="defaults"/> overridden by the options, plus the template's stop strings.</summary>
+    /// <summary>
+    /// Sampling for one request: <paramref name="defaults"/> overridden by the options, plus the template's stop strings.
+    /// The values are checked by <see cref="SamplingOptions"/>' rules; an error names the ChatOptions property it came from.
+    /// </summary>
     public static SamplingOptions Sampling(ChatOptions? options, SamplingOptions defaults, IReadOnlyList<string> templateStops)
     {
-        var s = defaults;
-        if (options is not null)
+        var overrides = new SamplingOverrides
         {
-            if (options.MaxOutputTokens is { } max)
-                s = s with { MaxTokens = max > 0 ? max : throw Bad(nameof(options.MaxOutputTokens), $"must be positive, got {max}") };
-            if (options.Temperature is { } t)
-                s = s with { Temperature = t >= 0 && float.IsFinite(t) ? t : throw Bad(nameof(options.Temperature), $"must be a finite number >= 0 (0 = greedy), got {t}") };
-            if (options.TopP is { } p)
-                s = s with { TopP = p > 0 && p <= 1 ? p : throw Bad(nameof(options.TopP), $"must be in (0, 1], got {p}") };
-            if (options.TopK is { } k)
-                s = s with { TopK = k >= 0 ? k : throw Bad(nameof(options.TopK), $"must be >= 0 (0 = no limit), got {k}") };
-            if (options.Seed is { } seed)
-                s = s with { Seed = seed is >= int.MinValue and <= int.MaxValue ? (int)seed : throw Bad(nameof(options.Seed), $"must fit in 32 bits, got {seed}") };
-            if ((options.FrequencyPenalty ?? options.PresencePenalty) is { } penalty)
-                s = s with { RepetitionPenalty = penalty > -1 && float.IsFinite(penalty) ? 1 + penalty : throw Bad(nameof(options.FrequencyPenalty), $"must be > -1 (it becomes the repetition penalty 1 + p), got {penalty}") };
-        }
-        var stops = new List<string>(s.StopStrings);
+            MaxTokens = options?.MaxOutputTokens,
+            Temperature = options?.Temperature,
+            TopK = options?.TopK,
+            TopP = options?.TopP,
+            // The one penalty of the engine: p (frequency, else presence) becomes the repetition penalty 1 + p.
+            RepetitionPenalty = (options?.FrequencyPenalty ?? options?.PresencePenalty) is { } p ? 1 + p : null,
+            Seed = options?.Seed is { } seed
+                ? seed is >= int.MinValue and <= int.MaxValue ? (int)seed : throw Bad(nameof(ChatOptions.Seed), $"must fit in 32 bits, got {seed}")
+                : null,
+        };
+        var stops = new List<string>(defaults.StopStrings);
         stops.AddRange(templateStops);
-        if (options?.StopSequences is { } extra)
-            foreach (var stop in extra)
-                stops.Add(!string.IsNullOrEmpty(stop) ? stop : throw Bad(nameof(options.StopSequences), "must not contain null or empty strings"));
-        s = s with { StopStrings = stops.Distinct(StringComparer.Ordinal).ToArray() };
-        s.Validate();
-        return s;
+        if (options?.StopSequences is { } extra) stops.AddRange(extra);
+        overrides.StopStrings = stops.Distinct(StringComparer.Ordinal).ToArray();
+        var sampling = defaults.With(overrides);
+        try { sampling.Validate(); }
+        catch (OptionException e)
+        {
+            throw Bad(ChatName(e.Option, options), e.Option == nameof(SamplingOptions.RepetitionPenalty)
+                ? $"gives the repetition penalty 1 + p, which {e.Problem}" : e.Problem);
+        }
+        return sampling;
     }
+
+    /// <summary>The ChatOptions property a sampling option comes from.</summary>
+    static string ChatName(string option, ChatOptions? options) => option switch
+    {
+        nameof(SamplingOptions.MaxTokens) => nameof(ChatOptions.MaxOutputTokens),
+        nameof(SamplingOptions.RepetitionPenalty) => options?.FrequencyPenalty is not null || options?.PresencePenalty is null
+            ? nameof(ChatOptions.FrequencyPenalty) : nameof(ChatOptions.PresencePenalty),
+        nameof(SamplingOptions.StopStrings) => nameof(ChatOptions.StopSequences),
+        _ => option,
+    };
 
     static ArgumentException Bad(string option, string problem) => new($"ChatOptions.{option} {problem}", "options");
 }

@@ -1,7 +1,6 @@
 using System.Runtime.CompilerServices;
 using BitTtt.Formats;
 using BitTtt.Inference.Engine;
-using BitTtt.Sampling;
 using BitTtt.Tokenization;
 
 namespace BitTtt.Inference;
@@ -19,13 +18,14 @@ public sealed class Llama : IDisposable
 {
     volatile bool _disposed;
 
-    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, string? source)
+    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, string? source)
     {
         if (tokenizer.VocabSize > weights.Config.VocabSize)
             throw BitLlamaFormatException.In(source,
                 $"the tokenizer has {tokenizer.VocabSize} tokens but the model's vocab_size is {weights.Config.VocabSize}; the tokenizer does not belong to this model");
         Weights = weights;
         Tokenizer = tokenizer;
+        DefaultSampling = defaults;
         SourcePath = source;
     }
 
@@ -35,6 +35,13 @@ public sealed class Llama : IDisposable
     public BitLlamaTokenizer Tokenizer { get; }
     /// <summary>The packed weights the engine runs on.</summary>
     public InferenceWeights Weights { get; }
+
+    /// <summary>
+    /// The generation settings a call without options uses: the defaults the model file stores (config field
+    /// <see cref="SamplingOptions.ConfigField"/>, docs/model.md §1), else <see cref="SamplingOptions"/>' own. Every door
+    /// (ML.NET, the chat client, dependency injection, the CLI, the web API, the C ABI and Python) starts from these.
+    /// </summary>
+    public SamplingOptions DefaultSampling { get; }
 
     /// <summary>Loads a <c>.bitt</c> file or a model directory (docs/model.md §4), auto-detected.</summary>
     public static Llama LoadAuto(string path, InferenceOptions? options = null, CancellationToken cancellationToken = default)
@@ -59,12 +66,13 @@ public sealed class Llama : IDisposable
         if (package.TokenizerJson is null)
             throw BitLlamaFormatException.In(package.Path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
         var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.TokenizerSource, options?.Limits);
+        var defaults = SamplingOptions.FromConfig(package.Config, package.Path);   // a bad stored setting fails before the weights load
         var weights = InferenceWeights.Load(package.Config, (name, shape) =>
         {
             cancellationToken.ThrowIfCancellationRequested();
             return package.Weights.ReadFloat32(name, shape);
         }, options);
-        return new Llama(weights, tokenizer, package.Path);
+        return new Llama(weights, tokenizer, defaults, package.Path);
     }
 
     /// <summary>Builds a model from weights in memory (e.g. straight from the trainer), by docs/model.md §2 names.</summary>
@@ -73,7 +81,8 @@ public sealed class Llama : IDisposable
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(weights);
-        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, null);
+        var defaults = SamplingOptions.FromConfig(config, "config");
+        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, defaults, null);
     }
 
     /// <summary>A new session with its own TTT state (starting empty), sharing this model's weights.</summary>
@@ -86,7 +95,7 @@ public sealed class Llama : IDisposable
     /// <summary>True once <see cref="Dispose"/> was called.</summary>
     public bool IsDisposed => _disposed;
 
-    /// <summary>The completion of <paramref name="prompt"/> in a fresh session, on the calling thread.</summary>
+    /// <summary>The completion of <paramref name="prompt"/> in a fresh session, on the calling thread; null options = <see cref="DefaultSampling"/>.</summary>
     public string Complete(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var session = CreateSession();

@@ -5,9 +5,9 @@ public enum LlamaFinishReason
 {
     /// <summary>The model emitted its end-of-sequence token.</summary>
     EndOfSequence,
-    /// <summary>One of <see cref="Sampling.SamplingOptions.StopStrings"/> appeared (it is not part of the text).</summary>
+    /// <summary>One of <see cref="SamplingOptions.StopStrings"/> appeared (it is not part of the text).</summary>
     StopString,
-    /// <summary><see cref="Sampling.SamplingOptions.MaxTokens"/> tokens were generated.</summary>
+    /// <summary><see cref="SamplingOptions.MaxTokens"/> tokens were generated.</summary>
     Length,
 }
 

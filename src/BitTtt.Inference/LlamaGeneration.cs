@@ -1,4 +1,4 @@
-using BitTtt.Sampling;
+using BitTtt.Inference.Sampling;
 using BitTtt.Tokenization;
 
 namespace BitTtt.Inference;

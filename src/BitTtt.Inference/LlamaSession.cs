@@ -1,6 +1,5 @@
 using System.Runtime.CompilerServices;
 using BitTtt.Inference.Engine;
-using BitTtt.Sampling;
 
 namespace BitTtt.Inference;
 
@@ -81,11 +80,11 @@ public sealed class LlamaSession : IDisposable
         return Task.Run(() => Learn(text, cancellationToken), cancellationToken);
     }
 
-    /// <summary>Writes the memory (see <see cref="MemoryFile"/>) atomically.</summary>
+    /// <summary>Writes the memory (a <c>.bttm</c> file, see <see cref="BitTtt.Formats.MemoryFile"/>) atomically.</summary>
     public void SaveMemory(string path)
     {
         using var _ = Enter();
-        MemoryFile.Save(_state, path);
+        _state.SaveMemory(path);
     }
 
     /// <summary>
@@ -95,7 +94,7 @@ public sealed class LlamaSession : IDisposable
     public void LoadMemory(string path, BitLlamaLoadLimits? limits = null)
     {
         using var _ = Enter();
-        MemoryFile.Load(_state, path, limits);
+        _state.LoadMemory(path, limits);
         _recent.Clear();
         HasLogits = false;
     }
@@ -104,7 +103,7 @@ public sealed class LlamaSession : IDisposable
     public void StreamCompletion(string prompt, int maxTokens, float temperature, Func<string, bool> onToken)
     {
         ArgumentNullException.ThrowIfNull(onToken);
-        var options = new SamplingOptions { MaxTokens = maxTokens, Temperature = temperature };
+        var options = Model.DefaultSampling with { MaxTokens = maxTokens, Temperature = temperature };
         using var _ = Enter();
         var generation = new LlamaGeneration(this, prompt, options);
         generation.Prefill(CancellationToken.None);
@@ -112,7 +111,7 @@ public sealed class LlamaSession : IDisposable
             if (!onToken(piece)) break;
     }
 
-    /// <summary>The completion of <paramref name="prompt"/>, computed on the calling thread.</summary>
+    /// <summary>The completion of <paramref name="prompt"/>, computed on the calling thread; null options = the model's <see cref="Llama.DefaultSampling"/>.</summary>
     public string Complete(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default) =>
         Generate(prompt, options, cancellationToken).Text;
 
@@ -120,13 +119,13 @@ public sealed class LlamaSession : IDisposable
     public LlamaCompletion Generate(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var _ = Enter();
-        return new LlamaGeneration(this, prompt, options ?? new SamplingOptions()).RunToEnd(cancellationToken);
+        return new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling).RunToEnd(cancellationToken);
     }
 
     /// <summary><see cref="Generate"/> on the thread pool; the session is taken at once (an overlapping call throws here).</summary>
     public Task<LlamaCompletion> GenerateAsync(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var generation = new LlamaGeneration(this, prompt, options ?? new SamplingOptions());
+        var generation = new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling);
         var lease = Enter();
         return Task.Run(() =>
         {
@@ -150,7 +149,7 @@ public sealed class LlamaSession : IDisposable
     public async IAsyncEnumerable<LlamaCompletionUpdate> GenerateStreamingAsync(string prompt, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var generation = new LlamaGeneration(this, prompt, options ?? new SamplingOptions());
+        var generation = new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling);
         var lease = Enter();
         try
         {

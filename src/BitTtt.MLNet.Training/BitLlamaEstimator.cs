@@ -90,8 +90,8 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             };
             MlHost.Info(channel, $"Trained {summary.Steps} steps in {summary.Elapsed.TotalSeconds:F0} s: train loss {summary.TrainLoss:F3}" +
                 (summary.ValidationLoss is { } v && summary.Baselines is { } b ? $"; {b.Verdict(v)}" : "") + ".");
-            var settings = run.Generation(run.EffectiveSeed) with { PromptColumnName = prompt, CompletionColumnName = _options.CompletionColumnName };
-            var transformer = new BitLlamaTransformer(_catalog, result.Config, tokenizer, result.Weights, settings);
+            var config = run.StoredGeneration(run.EffectiveSeed).StoreIn(result.Config);
+            var transformer = new BitLlamaTransformer(_catalog, config, tokenizer, result.Weights, new ColumnSettings(prompt, _options.CompletionColumnName));
             BitLlamaTrainingSummaryExtensions.Attach(transformer, summary);
             return transformer;
         }

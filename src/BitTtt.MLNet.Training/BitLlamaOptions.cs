@@ -1,3 +1,4 @@
+using BitTtt.Inference;
 using BitTtt.Tokenization;
 using BitTtt.Training;
 using Microsoft.ML;
@@ -7,9 +8,9 @@ namespace BitTtt.MLNet;
 /// <summary>
 /// Options of <see cref="BitLlamaEstimator"/>. Every training option of docs/model.md §5 is inherited from
 /// <see cref="TrainingOptions"/> (the one definition, shared with <c>bit-llama train</c>; defaults in
-/// <see cref="TrainingDefaults"/>); this class adds the columns, the data handling and the generation defaults
-/// the fitted transformer uses for its <c>Completion</c> column. <see cref="TrainingOptions.Seed"/> left null
-/// takes a seed from the <c>MLContext</c>, so <c>new MLContext(seed: 1)</c> makes Fit reproducible.
+/// <see cref="TrainingDefaults"/>); this class adds the columns, the data handling and the generation defaults the
+/// fitted model stores (<see cref="Generation"/>). <see cref="TrainingOptions.Seed"/> left null takes a seed from the
+/// <c>MLContext</c>, so <c>new MLContext(seed: 1)</c> makes Fit reproducible.
 /// </summary>
 public sealed class BitLlamaOptions : TrainingOptions
 {
@@ -45,13 +46,14 @@ public sealed class BitLlamaOptions : TrainingOptions
     /// <summary>Cancels Fit; with a CheckpointDirectory a checkpoint is written first, so Resume continues from it.</summary>
     public CancellationToken CancellationToken { get; set; }
 
-    // Generation defaults of the fitted transformer (stored in .bitt)
-    public int MaxNewTokens { get; set; } = BitLlamaDefaults.MaxNewTokens;
-    /// <summary>0 = greedy.</summary>
-    public float Temperature { get; set; } = BitLlamaDefaults.Temperature;
-    public int TopK { get; set; } = BitLlamaDefaults.TopK;
-    public float TopP { get; set; } = BitLlamaDefaults.TopP;
-    public float RepetitionPenalty { get; set; } = BitLlamaDefaults.RepetitionPenalty;
+    // Generation
+    /// <summary>
+    /// The generation defaults the fitted model stores in its <c>.bitt</c> (config field <c>generation</c>): its
+    /// <c>Completion</c> column, <c>CreateTextGenerator</c>, a chat client, <c>bit-llama generate</c>, the web API and
+    /// Python all start from them. A null <see cref="SamplingOptions.Seed"/> stores the training seed, so predictions
+    /// are reproducible; stop strings are given per call, never stored.
+    /// </summary>
+    public SamplingOptions Generation { get; set; } = new();
 
     /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> (or <see cref="ArgumentException"/> for a column name) naming the first bad option.</summary>
     public override void Validate()
@@ -61,14 +63,14 @@ public sealed class BitLlamaOptions : TrainingOptions
         if (PromptColumnName is not null) OptionChecks.Name(PromptColumnName, nameof(PromptColumnName));
         base.Validate();
         Check(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), $"must be in [0, 1), got {ValidationFraction}");
-        Check(MaxNewTokens > 0, nameof(MaxNewTokens), $"must be positive, got {MaxNewTokens}");
-        Check(float.IsFinite(Temperature) && Temperature >= 0, nameof(Temperature), $"must be a finite number >= 0, got {Temperature}");
-        Check(TopK >= 0, nameof(TopK), $"must be 0 (off) or positive, got {TopK}");
-        Check(TopP > 0 && TopP <= 1, nameof(TopP), $"must be in (0, 1], got {TopP}");
-        Check(float.IsFinite(RepetitionPenalty) && RepetitionPenalty > 0, nameof(RepetitionPenalty), $"must be a finite number > 0, got {RepetitionPenalty}");
+        ArgumentNullException.ThrowIfNull(Generation, nameof(Generation));
+        Generation.Validate(NameStyle.Property, nameof(Generation) + ".");
+        if (Generation.StopStrings.Count > 0)
+            throw new OptionException(nameof(Generation) + "." + nameof(SamplingOptions.StopStrings), "cannot be stored with a model; give stop strings with each call");
     }
 
-    internal GenerationSettings Generation(int seed) => new(MaxNewTokens, Temperature, TopK, TopP, RepetitionPenalty, seed);
+    /// <summary>What the fitted model stores: <see cref="Generation"/>, with the training seed when it names none.</summary>
+    internal SamplingOptions StoredGeneration(int trainingSeed) => Generation with { Seed = Generation.Seed ?? trainingSeed };
 
     /// <summary>
     /// A copy for one Fit with the seed and device resolved, so the caller's options are never changed and a

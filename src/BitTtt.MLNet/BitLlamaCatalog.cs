@@ -6,7 +6,7 @@ namespace Microsoft.ML;
 
 /// <summary>
 /// BitLlama's catalog extensions without TorchSharp: <c>ml.Transforms.TokenizeForBitLlama</c>, <c>ml.Model.SaveAsBitt</c> /
-/// <c>LoadBitt</c> / <c>LoadWithBitLlama</c> / <c>CreateTextGenerator</c> / <c>CreateChatClient</c> / <c>CreatePredictionEnginePool</c>.
+/// <c>LoadBitt</c> / <c>LoadWithBitLlama</c> / <c>CreateTextGenerator</c> / <c>CreatePredictionEnginePool</c>.
 /// The trainer, <c>ml.Transforms.BitLlama</c>, is in BitTtt.MLNet.Training. Both live in the <c>Microsoft.ML</c> namespace,
 /// as ML.NET's own catalog extensions and Microsoft.ML.TorchSharp's do, so <c>using Microsoft.ML;</c> finds them.
 /// </summary>
@@ -120,15 +120,6 @@ public static class BitLlamaCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         return new BitLlamaTextGenerator(Find(model));
     }
-
-    /// <summary>
-    /// An <see cref="Microsoft.Extensions.AI.IChatClient"/> over the BitLlama in <paramref name="model"/>, sampling with the
-    /// model's stored generation settings unless <paramref name="options"/> gives defaults. The client shares the
-    /// transformer's weights and does not dispose them.
-    /// </summary>
-    public static BitTtt.Extensions.AI.BitLlamaChatClient CreateChatClient(this ModelOperationsCatalog catalog, ITransformer model,
-        BitTtt.Extensions.AI.BitLlamaChatClientOptions? options = null) =>
-        catalog.CreateTextGenerator(model).AsChatClient(options);
 
     /// <summary>A thread-safe pool of prediction engines for servers (see <see cref="BitLlamaPredictionEnginePool{TIn, TOut}"/>).</summary>
     public static BitLlamaPredictionEnginePool<TIn, TOut> CreatePredictionEnginePool<TIn, TOut>(this ModelOperationsCatalog catalog,

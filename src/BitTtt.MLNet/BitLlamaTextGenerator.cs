@@ -1,7 +1,5 @@
 using System.Runtime.CompilerServices;
-using BitTtt.Extensions.AI;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 
 namespace BitTtt.MLNet;
 
@@ -12,6 +10,8 @@ namespace BitTtt.MLNet;
 /// earlier calls); <see cref="CreateSession"/> keeps its TTT state across calls (memory, learn, save/load),
 /// one session per conversation and thread. The generator borrows the model of the transformer it came from:
 /// once that transformer (or its pipeline) is disposed, calls throw <see cref="ObjectDisposedException"/>.
+/// A chat client over the same weights is the model's: <c>generator.Model.AsChatClient()</c> (BitTtt.Extensions.AI),
+/// with the same generation defaults.
 /// </summary>
 public sealed class BitLlamaTextGenerator
 {
@@ -20,7 +20,7 @@ public sealed class BitLlamaTextGenerator
     internal BitLlamaTextGenerator(BitLlamaTransformer owner)
     {
         _owner = owner;
-        DefaultOptions = owner.Settings.ToSampling();
+        DefaultOptions = owner.Model.DefaultSampling;
     }
 
     /// <summary>The managed model (weights shared and immutable), owned by the transformer this generator came from.</summary>
@@ -33,7 +33,7 @@ public sealed class BitLlamaTextGenerator
         }
     }
 
-    /// <summary>The generation defaults the model was trained or saved with (seed included).</summary>
+    /// <summary>The model's generation defaults (<see cref="Llama.DefaultSampling"/>: stored in its file, seed included), used when a call gives no options.</summary>
     public SamplingOptions DefaultOptions { get; }
 
     public string Complete(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
@@ -49,13 +49,6 @@ public sealed class BitLlamaTextGenerator
         ArgumentNullException.ThrowIfNull(prompt);
         return Model.CompleteAsync(prompt, options ?? DefaultOptions, cancellationToken);
     }
-
-    /// <summary>
-    /// An <see cref="Microsoft.Extensions.AI.IChatClient"/> over this model whose sampling defaults are the model's
-    /// (see <see cref="BitLlamaChatClient"/>); <paramref name="options"/> may replace the template, caps and defaults.
-    /// </summary>
-    public BitLlamaChatClient AsChatClient(BitLlamaChatClientOptions? options = null) =>
-        new(Model, (options ?? new BitLlamaChatClientOptions()) with { Defaults = options?.Defaults ?? DefaultOptions });
 
     /// <summary>Streams the completion; each piece is whole UTF-8 characters.</summary>
     public async IAsyncEnumerable<string> CompleteStreamingAsync(string prompt, SamplingOptions? options = null,

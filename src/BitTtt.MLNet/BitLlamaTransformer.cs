@@ -10,8 +10,9 @@ namespace BitTtt.MLNet;
 /// <summary>
 /// A trained BitLlama. Adds a String column (default <c>Completion</c>) generated from the prompt in the text
 /// column, lazily (only when a cursor reads it) and with the managed engine: loading and predicting need no
-/// libtorch. Each row gets a fresh TTT session with the stored seed, so a row's completion does not depend on
-/// the other rows, on their order, or on how many cursors ML.NET reads in parallel.
+/// libtorch. Each row gets a fresh TTT session sampled with the model's generation defaults
+/// (<see cref="Llama.DefaultSampling"/>, stored in the file; a fitted model stores its training seed), so a row's
+/// completion does not depend on the other rows, on their order, or on how many cursors ML.NET reads in parallel.
 /// A thin wrapper over ML.NET's CustomMapping transformer; works in PredictionEngine and in Transform.
 /// Ownership: the transformer owns its <see cref="Model"/>; see <see cref="Dispose"/>.
 /// </summary>
@@ -23,7 +24,7 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     int _generated;
 
     internal BitLlamaTransformer(TransformsCatalog catalog, BitLlamaConfig config, BitLlamaTokenizer tokenizer,
-        IReadOnlyList<SafeTensorData> weights, GenerationSettings settings)
+        IReadOnlyList<SafeTensorData> weights, ColumnSettings settings)
     {
         Settings = settings;
         Config = config;
@@ -50,7 +51,7 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     /// <summary>True once this transformer (or a pipeline holding it) was disposed; its model is then unusable.</summary>
     public bool IsDisposed => _llama.IsDisposed;
 
-    internal GenerationSettings Settings { get; }
+    internal ColumnSettings Settings { get; }
     /// <summary>Completions generated so far (tests check that Transform is lazy).</summary>
     internal int CompletionsGenerated => Volatile.Read(ref _generated);
     internal IReadOnlyList<SafeTensorData> Weights { get; }
@@ -66,7 +67,7 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
         if (string.IsNullOrEmpty(prompt)) return "";
         Interlocked.Increment(ref _generated);
         using var session = _llama.CreateSession();
-        return session.Complete(prompt, Settings.ToSampling());
+        return session.Complete(prompt, _llama.DefaultSampling);
     }
 
     private protected override string TextColumn => PromptColumnName;
@@ -78,7 +79,8 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     internal void SaveBitt(string path)
     {
         ThrowIfDisposed();
-        ModelPackage.WriteBitt(path, Settings.WriteTo(Config), Tokenizer.ToJson(), Weights);
+        // The generation defaults the Completion column used (the model's), then the columns: a reloaded model answers alike.
+        ModelPackage.WriteBitt(path, Settings.WriteTo(_llama.DefaultSampling.StoreIn(Config)), Tokenizer.ToJson(), Weights);
     }
 
     /// <summary>

@@ -14,7 +14,8 @@ internal static class BittFile
         string tokenizerJson = package.TokenizerJson
             ?? throw BitLlamaFormatException.In(source, "the model has no tokenizer (a .bitt header 'tokenizer' or tokenizer.json is needed to turn prompts into tokens)");
         var tokenizer = BitLlamaTokenizer.FromJson(tokenizerJson, displayName ?? package.TokenizerSource);   // DIR/tokenizer.json, not DIR
-        var settings = GenerationSettings.FromConfig(package.Config, source);
+        var settings = ColumnSettings.FromConfig(package.Config, source);
+        BitTtt.Inference.SamplingOptions.FromConfig(package.Config, source);   // a bad stored generation setting names the file, before the weights load
         var weights = package.Weights.Tensors
             .Select(t => new SafeTensorData(t.Name, t.Shape, package.Weights.ReadFloat32(t.Name)))
             .ToList();

@@ -12,7 +12,7 @@ namespace BitTtt.Native;
 public static unsafe class Exports
 {
     /// <summary>BITTTT_ABI_VERSION: bumped when a signature, struct or status code changes meaning.</summary>
-    public const uint AbiVersion = 1;
+    public const uint AbiVersion = 2;
 
     /// <summary>bitttt_model_load / _from_config flags.</summary>
     const uint FlagInt8LmHead = 1;
@@ -232,7 +232,19 @@ public static unsafe class Exports
         try
         {
             Marshalling.CheckOut(options, "options");
-            *options = Marshalling.Defaults();
+            *options = Marshalling.ToNative(new SamplingOptions());
+            return 0;
+        }
+        catch (Exception e) { return Errors.Report(e); }
+    }
+
+    [UnmanagedCallersOnly(EntryPoint = "bitttt_model_sampling", CallConvs = [typeof(CallConvCdecl)])]
+    public static int ModelSampling(ulong model, NativeSampling* options)
+    {
+        try
+        {
+            Marshalling.CheckOut(options, "options");
+            *options = Marshalling.ToNative(HandleTable.Get<NativeModel>(model).DefaultSampling);
             return 0;
         }
         catch (Exception e) { return Errors.Report(e); }
@@ -246,7 +258,7 @@ public static unsafe class Exports
         {
             var s = HandleTable.Get<NativeSession>(session);
             string text = Marshalling.Utf8(prompt, promptLength, "prompt");
-            var sampling = Marshalling.Options(options);
+            var sampling = Marshalling.Options(options, s.Model.DefaultSampling);
             s.Generate(text, sampling, piece => onPiece == null || Emit(onPiece, userData, piece));
             return 0;
         }
@@ -269,7 +281,7 @@ public static unsafe class Exports
     }
 }
 
-/// <summary>bitttt_model_info in bitttt.h (ABI 1).</summary>
+/// <summary>bitttt_model_info in bitttt.h (ABI 2).</summary>
 [StructLayout(LayoutKind.Sequential)]
 public struct NativeModelInfo
 {

@@ -1,10 +1,10 @@
 using System.Runtime.InteropServices;
 using System.Text;
-using BitTtt.Sampling;
+using BitTtt.Inference;
 
 namespace BitTtt.Native;
 
-/// <summary>bitttt_sampling in bitttt.h (ABI 1): 48 bytes on 64-bit platforms.</summary>
+/// <summary>bitttt_sampling in bitttt.h (ABI 2): 48 bytes on 64-bit platforms. Its fields are <see cref="SamplingOptions"/>' in snake case.</summary>
 [StructLayout(LayoutKind.Sequential)]
 public unsafe struct NativeSampling
 {
@@ -65,27 +65,28 @@ public static unsafe class Marshalling
         buffer[needed] = 0;
     }
 
-    /// <summary>The library's defaults (SamplingOptions) in C layout.</summary>
-    public static NativeSampling Defaults()
+    /// <summary><paramref name="options"/> (a model's defaults or the library's) in C layout, without stop strings.</summary>
+    public static NativeSampling ToNative(SamplingOptions options) => new()
     {
-        var d = new SamplingOptions();
-        return new NativeSampling
-        {
-            StructSize = (uint)sizeof(NativeSampling),
-            MaxTokens = d.MaxTokens,
-            Temperature = d.Temperature,
-            TopK = d.TopK,
-            TopP = d.TopP,
-            RepetitionPenalty = d.RepetitionPenalty,
-        };
-    }
+        StructSize = (uint)sizeof(NativeSampling),
+        MaxTokens = options.MaxTokens,
+        Temperature = options.Temperature,
+        TopK = options.TopK,
+        TopP = options.TopP,
+        RepetitionPenalty = options.RepetitionPenalty,
+        HasSeed = options.Seed is null ? 0 : 1,
+        Seed = options.Seed ?? 0,
+    };
 
-    /// <summary>bitttt_sampling → <see cref="SamplingOptions"/>; NULL means the defaults.</summary>
-    public static SamplingOptions Options(NativeSampling* s)
+    /// <summary>
+    /// bitttt_sampling → <see cref="SamplingOptions"/>; NULL means <paramref name="defaults"/> (the model's). A value
+    /// outside its rule is an error naming the struct field (the same name as the Python keyword).
+    /// </summary>
+    public static SamplingOptions Options(NativeSampling* s, SamplingOptions defaults)
     {
-        if (s == null) return new SamplingOptions();
+        if (s == null) return defaults;
         if (s->StructSize != (uint)sizeof(NativeSampling))
-            throw new ArgumentException($"bitttt_sampling.struct_size is {s->StructSize}, this library (ABI {Exports.AbiVersion}) expects {sizeof(NativeSampling)}; fill it with bitttt_sampling_init");
+            throw new ArgumentException($"bitttt_sampling.struct_size is {s->StructSize}, this library (ABI {Exports.AbiVersion}) expects {sizeof(NativeSampling)}; fill it with bitttt_sampling_init or bitttt_model_sampling");
         if (s->StopCount > 1024) throw new ArgumentException($"bitttt_sampling.stop_count is {s->StopCount}, at most 1024 stop strings are accepted");
         if (s->StopStrings == null && s->StopCount != 0) throw new ArgumentException($"bitttt_sampling.stop_strings is NULL but stop_count is {s->StopCount}");
         var stops = new string[(int)s->StopCount];
@@ -100,7 +101,7 @@ public static unsafe class Marshalling
             Seed = s->HasSeed != 0 ? s->Seed : null,
             StopStrings = stops,
         };
-        options.Validate();
+        options.Validate(NameStyle.Snake);
         return options;
     }
 

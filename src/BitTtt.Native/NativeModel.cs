@@ -34,6 +34,8 @@ public sealed class NativeModel
         if (Interlocked.Decrement(ref _references) == 0) Llama?.Dispose();
     }
     public BitLlamaTokenizer? Tokenizer => Llama?.Tokenizer;
+    /// <summary>What generation uses when no options are given: the model's stored defaults (a model without a tokenizer cannot generate; it gets the library's).</summary>
+    public SamplingOptions DefaultSampling => Llama?.DefaultSampling ?? new SamplingOptions();
     /// <summary>The file or directory it was loaded from, for error messages.</summary>
     public string Source { get; }
 
@@ -126,14 +128,14 @@ public sealed class NativeSession
     {
         if (_session is not null) { _session.SaveMemory(path); return; }
         using var _ = Enter();
-        MemoryFile.Save(_state!, path);
+        _state!.SaveMemory(path);
     }
 
     public void LoadMemory(string path)
     {
         if (_session is not null) { _session.LoadMemory(path); return; }
         using var _ = Enter();
-        MemoryFile.Load(_state!, path);
+        _state!.LoadMemory(path);
     }
 
     public void Learn(string text)
@@ -143,10 +145,10 @@ public sealed class NativeSession
     }
 
     /// <summary>Generates from <paramref name="prompt"/>; <paramref name="onPiece"/> gets each whole-character piece and returns false to stop.</summary>
-    public void Generate(string prompt, Sampling.SamplingOptions options, Func<string, bool> onPiece)
+    public void Generate(string prompt, SamplingOptions options, Func<string, bool> onPiece)
     {
         Model.RequireTokenizer("generate");
-        options.Validate();
+        options.Validate(NameStyle.Snake);
         // CompleteStreamingAsync is the public API that takes full sampling options and streams; nothing in it
         // waits on I/O, so draining it synchronously on the caller's thread is safe (native threads have no
         // synchronization context to deadlock on).

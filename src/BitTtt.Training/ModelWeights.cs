@@ -81,16 +81,4 @@ public static class ModelWeights
             throw;
         }
     }
-
-    /// <summary>Reads the model config and weights from a training checkpoint (<c>checkpoint.safetensors</c>).</summary>
-    public static (BitLlamaConfig Config, IReadOnlyList<SafeTensorData> Weights) FromCheckpoint(string checkpointPath) =>
-        TrainingCheckpoint.ReadModel(checkpointPath);
-
-    /// <summary>Writes a model directory (config.json, tokenizer.json, model.safetensors), each file atomically.</summary>
-    public static void ExportDirectory(string directory, BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> weights) =>
-        ModelPackage.WriteDirectory(directory, config, tokenizerJson, weights);
-
-    /// <summary>Writes a single-file <c>.bitt</c> model (config + tokenizer + weights), atomically.</summary>
-    public static void ExportBitt(string path, BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> weights) =>
-        ModelPackage.WriteBitt(path, config, tokenizerJson, weights);
 }

@@ -12,18 +12,21 @@ namespace BitTtt.Training;
 // __metadata__: format = "bitllama-checkpoint/1", step (schedule steps done), adam_step, rng_state
 // (SplitMix64 state, 16 hex digits), windows_drawn, train_loss, config (config.json text).
 
-/// <summary>Saves and restores everything a resumed run needs to continue exactly.</summary>
-internal static class TrainingCheckpoint
+/// <summary>
+/// Saves and restores everything a resumed run needs to continue exactly (the trainer's side is internal); reads the
+/// model out of a checkpoint for export (<see cref="ReadModel"/>, then <c>ModelPackage.WriteBitt</c> / <c>WriteDirectory</c>).
+/// </summary>
+public static class TrainingCheckpoint
 {
     public const string FileName = "checkpoint.safetensors";
     const string Format = "bitllama-checkpoint/1";
     const string ExpAvg = "optimizer.exp_avg.", ExpAvgSq = "optimizer.exp_avg_sq.";
 
     /// <summary>What a resumed run restores besides the weights; <paramref name="TrainLoss"/> is the loss of the step the checkpoint was written after.</summary>
-    public sealed record Saved(int Step, ulong RngState, long WindowsDrawn, double TrainLoss);
+    internal sealed record Saved(int Step, ulong RngState, long WindowsDrawn, double TrainLoss);
 
     /// <summary>Fails before any training when the checkpoint directory cannot be written.</summary>
-    public static void EnsureWritable(string path)
+    internal static void EnsureWritable(string path)
     {
         string dir = Path.GetDirectoryName(Path.GetFullPath(path))!;
         try
@@ -39,7 +42,7 @@ internal static class TrainingCheckpoint
         }
     }
 
-    public static void Save(string path, BitLlamaModel model, AdamW optimizer, int step, WindowSampler sampler, BitLlamaConfig config, double loss)
+    internal static void Save(string path, BitLlamaModel model, AdamW optimizer, int step, WindowSampler sampler, BitLlamaConfig config, double loss)
     {
         var tensors = new List<SafeTensorData>(ModelWeights.Export(model));
         foreach (var e in BitLlamaWeights.Expected(config))
@@ -67,7 +70,7 @@ internal static class TrainingCheckpoint
         }
     }
 
-    public static Saved Load(string path, BitLlamaConfig config, BitLlamaModel model, AdamW optimizer)
+    internal static Saved Load(string path, BitLlamaConfig config, BitLlamaModel model, AdamW optimizer)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"{path}: no checkpoint to resume from (start without --resume, or point --output at the earlier run)", path);

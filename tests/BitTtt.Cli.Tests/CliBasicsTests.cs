@@ -76,21 +76,13 @@ public sealed class CliBasicsTests
 
     /// <summary>The one place the version is set: the repository's Directory.Build.props.</summary>
     static string RepositoryVersion() =>
-        System.Xml.Linq.XDocument.Load(Path.Combine(RepositoryRoot(), "Directory.Build.props")).Descendants("Version").Single().Value;
-
-    static string RepositoryRoot()
-    {
-        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir != null; dir = dir.Parent)
-            if (File.Exists(Path.Combine(dir.FullName, "Directory.Build.props")) && File.Exists(Path.Combine(dir.FullName, "CHANGELOG.md")))
-                return dir.FullName;
-        throw new AssertFailedException($"no repository (Directory.Build.props beside CHANGELOG.md) above {AppContext.BaseDirectory}");
-    }
+        System.Xml.Linq.XDocument.Load(Path.Combine(RepositoryRoot.Path, "Directory.Build.props")).Descendants("Version").Single().Value;
 
     /// <summary>Every package dotnet pack writes from src/ (the projects not marked IsPackable false) is named in CHANGELOG.md.</summary>
     [TestMethod]
     public void ChangelogNamesEveryPackage()
     {
-        string root = RepositoryRoot();
+        string root = RepositoryRoot.Path;
         string changelog = File.ReadAllText(Path.Combine(root, "CHANGELOG.md"));
         var packages = Directory.EnumerateFiles(Path.Combine(root, "src"), "*.csproj", SearchOption.AllDirectories)
             .Select(path => (Path: path, Project: System.Xml.Linq.XDocument.Load(path)))

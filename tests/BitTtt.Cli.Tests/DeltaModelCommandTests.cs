@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 
 namespace BitTtt.Cli.Tests;
 

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 
 namespace BitTtt.Cli.Tests;
 

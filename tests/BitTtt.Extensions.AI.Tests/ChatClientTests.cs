@@ -1,7 +1,6 @@
 using Microsoft.ML;
 using BitTtt.Inference;
 using BitTtt.MLNet;
-using BitTtt.Sampling;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI.Tests;
@@ -196,10 +195,10 @@ public sealed class ChatClientTests
     }
 
     [TestMethod]
-    public async Task MLNetChatClientUsesTheModelsStoredSettings()
+    public async Task AChatClientFromMLNetUsesTheModelsStoredSettings()
     {
-        using var client = TestModel.Ml.Model.CreateChatClient(TestModel.Transformer);
         var generator = TestModel.Ml.Model.CreateTextGenerator(TestModel.Transformer);
+        using var client = generator.Model.AsChatClient();
         var response = await client.GetResponseAsync(Ask("The whale"));
         Assert.AreEqual(16, generator.DefaultOptions.MaxTokens);
         string prompt = PlainTextChatTemplate.Instance.Format(Ask("The whale"));

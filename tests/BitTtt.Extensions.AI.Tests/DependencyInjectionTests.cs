@@ -3,6 +3,7 @@ using BitTtt.MLNet;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace BitTtt.Extensions.AI.Tests;
 
@@ -34,11 +35,24 @@ public sealed class DependencyInjectionTests
             var chat = services.GetRequiredService<IChatClient>();
             Assert.AreSame(services.GetRequiredService<BitLlamaChatClient>(), chat);
             var response = await chat.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 });
-            using var byHand = model.AsChatClient(new BitLlamaChatClientOptions { Defaults = new() { Temperature = 0 } });
+            using var byHand = model.AsChatClient(new BitLlamaChatClientOptions { Defaults = model.DefaultSampling with { Temperature = 0 } });
             Assert.AreEqual((await byHand.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 })).Text, response.Text);
             Assert.AreEqual("tiny-chat", chat.GetService<ChatClientMetadata>()!.DefaultModelId);
         }
         Assert.IsTrue(model.IsDisposed, "the container owns the model");
+    }
+
+    [TestMethod]
+    public async Task SamplingKeysOverrideTheModelsDefaultsOneByOne()
+    {
+        var config = Settings(("BitLlama:ModelPath", TestModel.BittPath), ("BitLlama:TopK", "3"), ("BitLlama:StopStrings:0", "\n\n"));
+        await using var services = new ServiceCollection().AddBitLlama(config.GetSection("BitLlama")).BuildServiceProvider();
+        var model = services.GetRequiredService<Llama>();
+        var settings = services.GetRequiredService<IOptions<BitLlamaServiceOptions>>().Value;
+        var defaults = settings.ToChatClientOptions(model).Defaults!;
+        Assert.AreEqual(model.DefaultSampling with { TopK = 3, StopStrings = defaults.StopStrings }, defaults);
+        CollectionAssert.AreEqual(new[] { "\n\n" }, defaults.StopStrings.ToArray());
+        Assert.IsNull(settings.Temperature, "an unset key stays unset, so the model's value is used");
     }
 
     [TestMethod]
@@ -55,11 +69,11 @@ public sealed class DependencyInjectionTests
     }
 
     [TestMethod]
-    public void ThePredictionEnginePoolSharesTheModelWithTheChatClient()
+    public void ThePredictionEnginePoolAndAChatClientOnItsModelShareTheWeights()
     {
         using var services = new ServiceCollection()
-            .AddBitLlama(TestModel.BittPath)
-            .AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>()
+            .AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>(TestModel.BittPath)
+            .AddBitLlama(sp => sp.GetRequiredService<BitLlamaTransformer>().Model)
             .BuildServiceProvider();
         var pool = services.GetRequiredService<BitLlamaPredictionEnginePool<Prompt, CompletionRow>>();
         var transformer = services.GetRequiredService<BitLlamaTransformer>();
@@ -69,7 +83,16 @@ public sealed class DependencyInjectionTests
         var parallel = new string[prompts.Length];
         Parallel.For(0, prompts.Length, i => parallel[i] = pool.Predict(new Prompt { Text = prompts[i] }).Completion);
         CollectionAssert.AreEqual(prompts.Select(transformer.Generate).ToArray(), parallel);
-        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => new ServiceCollection().AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>()).Message,
-            "AddBitLlama");
+    }
+
+    [TestMethod]
+    public void ThePredictionEnginePoolRegistersNoChatTypes()
+    {
+        var services = new ServiceCollection().AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>(TestModel.BittPath);
+        Assert.IsFalse(services.Any(d => d.ServiceType == typeof(Llama) || d.ServiceType == typeof(IChatClient) || d.ServiceType == typeof(BitLlamaChatClient)));
+        using var missing = new ServiceCollection().AddBitLlamaPredictionEnginePool<Prompt, CompletionRow>("no-such-model.bitt").BuildServiceProvider();
+        var e = Assert.ThrowsExactly<FileNotFoundException>(() => missing.GetRequiredService<BitLlamaTransformer>());
+        StringAssert.Contains(e.Message, "'no-such-model.bitt'");
+        StringAssert.Contains(e.Message, Path.GetFullPath("no-such-model.bitt"));
     }
 }

@@ -4,7 +4,6 @@
 using BitTtt.Extensions.AI;
 using BitTtt.Inference;
 using BitTtt.MLNet;
-using BitTtt.Sampling;
 using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -39,7 +38,7 @@ internal static class DocSnippets
         Template = new BracketTemplate(),
         MaxConversations = 100,           // live sessions; the least recently used beyond this is evicted...
         MemoryDirectory = "memories",     // ...to memories/{id}.bttm, and read back on its next turn
-        Defaults = new SamplingOptions { Temperature = 0.7f, MaxTokens = 200 },
+        Defaults = llama.DefaultSampling with { Temperature = 0.7f, MaxTokens = 200 },   // the model's, two changed
     });
 
     static void SaveAndReset(BitLlamaChatClient chat, string conversationId)
@@ -71,11 +70,11 @@ internal static class DocSnippets
 
     static void RegisterWithMLNet(IServiceCollection services)
     {
-        services.AddBitLlama("support.bitt")
-                .AddBitLlamaPredictionEnginePool<Ticket, Draft>();   // loads the .bitt once; the pool and the chat client share it
+        services.AddBitLlamaPredictionEnginePool<Ticket, Draft>("support.bitt")          // loads the .bitt once, as a BitLlamaTransformer
+                .AddBitLlama(sp => sp.GetRequiredService<BitLlamaTransformer>().Model);   // the chat client on the same weights
     }
 
-    static IChatClient FromMLNet(MLContext ml, ITransformer model) => ml.Model.CreateChatClient(model);
+    static IChatClient FromMLNet(MLContext ml, ITransformer model) => ml.Model.CreateTextGenerator(model).Model.AsChatClient();
 
     static async Task SessionsAndCancellation(Llama llama, CancellationToken cancellationToken)
     {

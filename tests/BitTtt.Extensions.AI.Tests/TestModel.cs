@@ -24,7 +24,7 @@ public static class TestModel
         var options = TinyPipeline.Options(maxSteps: 24);
         options.HiddenDim = 32;
         options.ValidationFraction = 0;
-        options.MaxNewTokens = 16;
+        options.Generation = new() { MaxTokens = 16 };
         Transformer = TinyPipeline.Create(Ml, options).Fit(Ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
         BittPath = Path.Combine(TinyCorpus.Directory, "tiny-chat.bitt");   // the model id is the file name
         Ml.Model.SaveAsBitt(Transformer, BittPath);

@@ -1,6 +1,5 @@
 using System.Text.Json.Nodes;
 using BitTtt.Inference;
-using BitTtt.Sampling;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI.Tests;
@@ -34,7 +33,7 @@ public sealed class WebApiTests
     {
         var (status, body) = await _server.PostAsync("/v1/complete", new { prompt = "The whale", maxTokens = 10, temperature = 0, seed = 1 });
         Assert.AreEqual(200, status, body.ToJsonString());
-        var expected = _llama.CreateSession().Generate("The whale", new SamplingOptions { MaxTokens = 10, Temperature = 0, Seed = 1 });
+        var expected = _llama.CreateSession().Generate("The whale", _llama.DefaultSampling with { MaxTokens = 10, Temperature = 0, Seed = 1 });
         Assert.AreEqual(expected.Text, (string)body["text"]!);
         Assert.AreEqual(expected.PromptTokens, (int)body["promptTokens"]!);
         Assert.AreEqual(expected.CompletionTokens, (int)body["completionTokens"]!);
@@ -120,6 +119,8 @@ public sealed class WebApiTests
         await Expect(400, "maxTokens", _server.PostAsync("/v1/complete", new { prompt = "x", maxTokens = -1 }));
         await Expect(400, "maxTokens", _server.PostAsync("/v1/complete", new { prompt = "x", maxTokens = MaxTokens + 1 }));
         await Expect(400, "temperature", _server.PostAsync("/v1/complete", new { prompt = "x", temperature = -0.5 }));
+        await Expect(400, "topP", _server.PostAsync("/v1/complete", new { prompt = "x", topP = 2 }));
+        await Expect(400, "stopStrings", _server.PostAsync("/v1/chat", new { messages = new[] { User("hi") }, stopStrings = new[] { "" } }));
         await Expect(400, "messages", _server.PostAsync("/v1/chat", new { messages = Array.Empty<object>() }));
         await Expect(400, "messages", _server.PostAsync("/v1/chat", new { messages = new[] { new { role = "system", content = "be brief" } } }));
         await Expect(400, "messages[0].role", _server.PostAsync("/v1/chat", new { messages = new[] { new { role = "wizard", content = "hi" } } }));
@@ -145,7 +146,7 @@ public sealed class WebApiTests
         Assert.AreEqual(id, (string)second["conversationId"]!);
 
         // The same two turns on a library client with the sample's settings give the same text.
-        using var local = _llama.AsChatClient(new BitLlamaServiceOptions().ToChatClientOptions());
+        using var local = _llama.AsChatClient(new BitLlamaServiceOptions().ToChatClientOptions(_llama));
         var options = new ChatOptions { Temperature = 0, MaxOutputTokens = 12 };
         var l1 = await local.GetResponseAsync([new(ChatRole.User, "The whale was white.")], options);
         options.ConversationId = l1.ConversationId;

@@ -69,6 +69,6 @@ public sealed class Int8LmHeadTests
         using var approx = Llama.FromWeights(c, TinyLlama.Tokenizer(), TinyLlama.Tensors(c, 4), new InferenceOptions { Int8LmHead = true });
         Assert.IsFalse(exact.Weights.UsesInt8LmHead);
         Assert.IsTrue(approx.Weights.UsesInt8LmHead);
-        Assert.IsGreaterThan(0, approx.Complete("the whale", Sampling.SamplingOptions.Greedy(8)).Length);
+        Assert.IsGreaterThan(0, approx.Complete("the whale", SamplingOptions.Greedy(8)).Length);
     }
 }

@@ -1,6 +1,6 @@
 using System.Runtime.CompilerServices;
 using BitTtt.Inference.Engine;
-using BitTtt.Sampling;
+using BitTtt.Inference;
 
 namespace BitTtt.Inference.Tests;
 

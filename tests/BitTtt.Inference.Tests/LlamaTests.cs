@@ -1,6 +1,6 @@
 using System.Text;
 using BitTtt.Formats;
-using BitTtt.Sampling;
+using BitTtt.Inference;
 
 namespace BitTtt.Inference.Tests;
 
@@ -199,9 +199,9 @@ public sealed class LlamaTests
         using var llama = TinyLlama.Create();
         using var s = llama.CreateSession();
         StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => s.Complete("")).Message, "prompt is empty");
-        Assert.AreEqual("Temperature", Assert.ThrowsExactly<ArgumentException>(() => s.Complete("x", new SamplingOptions { Temperature = -1 })).ParamName);
-        Assert.AreEqual("TopP", Assert.ThrowsExactly<ArgumentException>(() => s.Complete("x", new SamplingOptions { TopP = 0 })).ParamName);
-        Assert.ThrowsExactly<ArgumentException>(() => s.StreamCompletion("x", 10, -0.5f, _ => true));
+        Assert.AreEqual("Temperature", Assert.ThrowsExactly<OptionException>(() => s.Complete("x", new SamplingOptions { Temperature = -1 })).ParamName);
+        Assert.AreEqual("TopP", Assert.ThrowsExactly<OptionException>(() => s.Complete("x", new SamplingOptions { TopP = 0 })).ParamName);
+        Assert.ThrowsExactly<OptionException>(() => s.StreamCompletion("x", 10, -0.5f, _ => true));
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => s.Logits([llama.Config.VocabSize + 5]));
         s.Learn("the sea");
         Assert.IsNotNull(s.Complete("", SamplingOptions.Greedy(3)));   // continues from the learned context

@@ -23,9 +23,9 @@ public sealed class MemoryFileTests
         var a = new SequenceState(weights);
         Forward.Run(a, [1, 2, 3, 4, 5, 6], []);            // mid-chunk: G is non-zero
         string path = Path.Combine(_dir, "m.bttm");
-        MemoryFile.Save(a, path);
+        a.SaveMemory(path);
         var b = new SequenceState(weights);
-        MemoryFile.Load(b, path);
+        b.LoadMemory(path);
         Assert.AreEqual(6, b.Position);
         var la = new float[c.VocabSize];
         var lb = new float[c.VocabSize];
@@ -40,15 +40,15 @@ public sealed class MemoryFileTests
         var c = TinyModels.Config();
         var a = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
         string path = Path.Combine(_dir, "m.bttm");
-        MemoryFile.Save(a, path);
+        a.SaveMemory(path);
         var sameShape = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 2)));
-        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(sameShape, path));
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => sameShape.LoadMemory(path));
         StringAssert.Contains(e.Message, "another model");
         StringAssert.Contains(e.Message, a.Weights.Fingerprint[..16]);
         StringAssert.Contains(e.Message, sameShape.Weights.Fingerprint[..16]);
         var c2 = TinyModels.Config(dim: 16);
         var other = new SequenceState(TinyModels.Load(c2, TinyModels.RandomWeights(c2, 1)));
-        var e2 = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(other, path));
+        var e2 = Assert.ThrowsExactly<BitLlamaFormatException>(() => other.LoadMemory(path));
         StringAssert.Contains(e2.Message, "hidden 32");
         StringAssert.Contains(e2.Message, "hidden 16");
     }
@@ -60,18 +60,18 @@ public sealed class MemoryFileTests
         var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
         Forward.Run(s, [1, 2, 3], []);
         string path = Path.Combine(_dir, "m.bttm");
-        MemoryFile.Save(s, path);
+        s.SaveMemory(path);
         var bytes = File.ReadAllBytes(path);
         string bad = Path.Combine(_dir, "bad.bttm");
         File.WriteAllBytes(bad, bytes[..^4]);
-        StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, bad)).Message, "bytes of TTT state");
+        StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => s.LoadMemory(bad)).Message, "bytes of TTT state");
         File.WriteAllBytes(bad, "XXXX"u8.ToArray().Concat(bytes[4..]).ToArray());
-        StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, bad)).Message, "magic");
+        StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => s.LoadMemory(bad)).Message, "magic");
         File.WriteAllBytes(bad, bytes[..20]);
-        StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, bad)).Message, "header length");
+        StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => s.LoadMemory(bad)).Message, "header length");
         File.WriteAllBytes(bad, []);
-        Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, bad));
-        Assert.ThrowsExactly<FileNotFoundException>(() => MemoryFile.Load(s, Path.Combine(_dir, "none")));
+        Assert.ThrowsExactly<BitLlamaFormatException>(() => s.LoadMemory(bad));
+        Assert.ThrowsExactly<FileNotFoundException>(() => s.LoadMemory(Path.Combine(_dir, "none")));
         Assert.AreEqual(3, s.Position);
     }
 
@@ -87,10 +87,10 @@ public sealed class MemoryFileTests
         Forward.Run(a, [1, 2, 3, 4, 5, 6], []);
         if (conv == 4) Assert.IsTrue(a.StateConvTail(0).ToArray().Any(x => x != 0), "the tail to save is zero");
         string path = Path.Combine(_dir, "d.bttm");
-        MemoryFile.Save(a, path);
+        a.SaveMemory(path);
         var b = new SequenceState(weights);
         Forward.Run(b, [9, 9], []);                         // something to overwrite
-        MemoryFile.Load(b, path);
+        b.LoadMemory(path);
         Assert.AreEqual(6, b.Position);
         for (int l = 0; l < c.NumLayers; l++)
         {
@@ -115,24 +115,24 @@ public sealed class MemoryFileTests
         var delta = new SequenceState(TinyModels.Load(dc, TinyModels.RandomWeights(dc, 1)));
         Forward.Run(delta, [1, 2], []);
         string rPath = Path.Combine(_dir, "r.bttm"), dPath = Path.Combine(_dir, "d.bttm");
-        MemoryFile.Save(reconstruct, rPath);
-        MemoryFile.Save(delta, dPath);
+        reconstruct.SaveMemory(rPath);
+        delta.SaveMemory(dPath);
 
-        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(delta, rPath));
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => delta.LoadMemory(rPath));
         StringAssert.Contains(e.Message, "r.bttm: memory file holds the state of a ttt_type \"reconstruct\" model");
         StringAssert.Contains(e.Message, "this model is ttt_type \"delta\"");
         StringAssert.Contains(e.Message, "S 2x16x16");
-        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(reconstruct, dPath));
+        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => reconstruct.LoadMemory(dPath));
         StringAssert.Contains(e.Message, "d.bttm: memory file holds the state of a ttt_type \"delta\" model");
         StringAssert.Contains(e.Message, "2 x 8x8 f32");
 
         var otherShape = TinyModels.DeltaConfig(heads: 4, conv: 4);
         var four = new SequenceState(TinyModels.Load(otherShape, TinyModels.RandomWeights(otherShape, 1)));
-        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(four, dPath));
+        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => four.LoadMemory(dPath));
         StringAssert.Contains(e.Message, "memory file state has ttt_heads 2");
         StringAssert.Contains(e.Message, "this model expects ttt_heads 4");
         var otherConv = TinyModels.DeltaConfig(heads: 2, conv: 2);
-        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(new SequenceState(TinyModels.Load(otherConv, TinyModels.RandomWeights(otherConv, 1))), dPath));
+        e = Assert.ThrowsExactly<BitLlamaFormatException>(() => new SequenceState(TinyModels.Load(otherConv, TinyModels.RandomWeights(otherConv, 1))).LoadMemory(dPath));
         StringAssert.Contains(e.Message, "ttt_conv 2");
         Assert.AreEqual(2, delta.Position);
     }
@@ -157,14 +157,14 @@ public sealed class MemoryFileTests
         string path = Path.Combine(_dir, "v1.bttm");
         File.WriteAllBytes(path, bytes.ToArray());
         var b = new SequenceState(weights);
-        MemoryFile.Load(b, path);
+        b.LoadMemory(path);
         var la = new float[c.VocabSize];
         var lb = new float[c.VocabSize];
         Forward.Run(a, [11, 12], la);
         Forward.Run(b, [11, 12], lb);
         CollectionAssert.AreEqual(la, lb);
         var dc = TinyModels.DeltaConfig();
-        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(new SequenceState(TinyModels.Load(dc, TinyModels.RandomWeights(dc, 1))), path));
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => new SequenceState(TinyModels.Load(dc, TinyModels.RandomWeights(dc, 1))).LoadMemory(path));
         StringAssert.Contains(e.Message, "ttt_type \"reconstruct\"");
     }
 
@@ -197,7 +197,7 @@ public sealed class MemoryFileTests
         var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
         Forward.Run(s, [1, 2, 3], []);
         string path = Path.Combine(_dir, "m.bttm");
-        MemoryFile.Save(s, path);
+        s.SaveMemory(path);
         byte[] saved = File.ReadAllBytes(path);
         var before = s.StateW(0).ToArray();
         (string Name, byte[] Bytes, string Expected)[] cases =
@@ -230,7 +230,7 @@ public sealed class MemoryFileTests
         {
             string bad = Path.Combine(_dir, "bad.bttm");
             File.WriteAllBytes(bad, bytes);
-            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, bad), name);
+            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => s.LoadMemory(bad), name);
             Assert.IsTrue(e.Message.StartsWith("bad.bttm: ", StringComparison.Ordinal), $"{name}: {e.Message}");
             StringAssert.Contains(e.Message, expected, $"{name}: {e.Message}");
             Assert.AreEqual(bad, e.FilePath);
@@ -239,7 +239,7 @@ public sealed class MemoryFileTests
         Assert.AreEqual(3, s.Position);
         // The unedited rebuild is accepted: the cases above differ from a good file by their one edit.
         File.WriteAllBytes(path, Rebuild(saved));
-        MemoryFile.Load(s, path);
+        s.LoadMemory(path);
     }
 
     [TestMethod]
@@ -248,10 +248,10 @@ public sealed class MemoryFileTests
         var c = TinyModels.Config();
         var s = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 1)));
         string path = Path.Combine(_dir, "m.bttm");
-        MemoryFile.Save(s, path);
+        s.SaveMemory(path);
         long size = new FileInfo(path).Length;
-        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => MemoryFile.Load(s, path, new BitLlamaLoadLimits { MaxMemoryFileBytes = size - 1 }));
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => s.LoadMemory(path, new BitLlamaLoadLimits { MaxMemoryFileBytes = size - 1 }));
         StringAssert.Contains(e.Message, $"memory file is {size} bytes, more than the {size - 1}-byte limit");
-        MemoryFile.Load(s, path, new BitLlamaLoadLimits { MaxMemoryFileBytes = size });
+        s.LoadMemory(path, new BitLlamaLoadLimits { MaxMemoryFileBytes = size });
     }
 }

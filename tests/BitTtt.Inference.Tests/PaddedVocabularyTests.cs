@@ -1,5 +1,5 @@
 using BitTtt.Formats;
-using BitTtt.Sampling;
+using BitTtt.Inference;
 
 namespace BitTtt.Inference.Tests;
 

@@ -25,7 +25,7 @@ public sealed class MLContextConventionTests
         var c = FitEmbedding(new MLContext(seed: 2), seed: null, out _);
         CollectionAssert.AreEqual(a, b, "new MLContext(seed: 1) reproduces a Fit");
         CollectionAssert.AreNotEqual(a, c, "another MLContext seed trains another model");
-        Assert.AreEqual(modelA.Settings.Seed, modelB.Settings.Seed, "the drawn seed is also the stored sampling seed");
+        Assert.AreEqual(modelA.Model.DefaultSampling.Seed, modelB.Model.DefaultSampling.Seed, "the drawn seed is also the stored sampling seed");
 
         var explicitA = FitEmbedding(new MLContext(seed: 1), seed: 7, out _);
         var explicitB = FitEmbedding(new MLContext(seed: 2), seed: 7, out _);

@@ -19,8 +19,8 @@ public sealed class ModelWeightsTests
         string dir = TokenFileTests.TempDir();
         var weights = ModelWeights.Export(model);
         CollectionAssert.AreEqual(BitLlamaWeights.Expected(config).Select(e => e.Name).ToList(), weights.Select(w => w.Name).ToList());
-        ModelWeights.ExportDirectory(Path.Combine(dir, "model"), config, MinimalTokenizer, weights);
-        ModelWeights.ExportBitt(Path.Combine(dir, "model.bitt"), config, MinimalTokenizer, weights);
+        ModelPackage.WriteDirectory(Path.Combine(dir, "model"), config, MinimalTokenizer, weights);
+        ModelPackage.WriteBitt(Path.Combine(dir, "model.bitt"), config, MinimalTokenizer, weights);
 
         using var ids = randint(0, config.VocabSize, [2, 11], dtype: int64);
         using var expected = model.forward(ids);

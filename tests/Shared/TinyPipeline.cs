@@ -20,7 +20,7 @@ internal static class TinyPipeline
         EvalBatches = 2,
         TttChunk = 4,
         Threads = 1,
-        MaxNewTokens = 12,
+        Generation = new() { MaxTokens = 12 },
         Seed = 7,
         ValidationFraction = 0.25,
     };

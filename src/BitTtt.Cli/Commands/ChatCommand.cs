@@ -22,8 +22,9 @@ internal sealed class ChatCommand : ICliCommand
         command.Options.Add(int8Head);
         command.SetAction((r, ct) => CliCommands.RunAsync(async ct =>
         {
-            var options = sampling.Read(r);
+            var overrides = sampling.Read(r);
             using var llama = Llama.LoadAuto(r.GetValue(model)!, new InferenceOptions { Int8LmHead = r.Get(int8Head) });
+            var options = llama.DefaultSampling.With(overrides);   // the model's defaults, with the flags given
             using var session = llama.CreateSession();
             using var stdout = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false)) { AutoFlush = true };
             bool interactive = !Console.IsInputRedirected;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using BitTtt.Formats;
 using BitTtt.Tokenization;
 using BitTtt.Training;
 
@@ -24,12 +25,12 @@ internal sealed class ExportCommand : ICliCommand
             if (!gpt2 && !File.Exists(tokenizerPath))
                 throw new FileNotFoundException($"{tokenizerPath}: tokenizer not found; pass --tokenizer tokenizer.json (or gpt2)", tokenizerPath);
             var tok = TokenizerCommand.LoadTokenizer(tokenizerPath);
-            var (config, weights) = ModelWeights.FromCheckpoint(checkpoint);
+            var (config, weights) = TrainingCheckpoint.ReadModel(checkpoint);
             if (tok.VocabSize != config.VocabSize)
                 throw new ArgumentException($"{tokenizerPath}: tokenizer has {tok.VocabSize} tokens but the checkpoint's vocab_size is {config.VocabSize}");
             string target = r.Get(output);
-            if (target.EndsWith(".bitt", StringComparison.OrdinalIgnoreCase)) ModelWeights.ExportBitt(target, config, tok.ToJson(), weights);
-            else ModelWeights.ExportDirectory(target, config, tok.ToJson(), weights);
+            if (target.EndsWith(".bitt", StringComparison.OrdinalIgnoreCase)) ModelPackage.WriteBitt(target, config, tok.ToJson(), weights);
+            else ModelPackage.WriteDirectory(target, config, tok.ToJson(), weights);
             Console.WriteLine($"wrote {Path.GetFullPath(target)}");
             return 0;
         }).GetAwaiter().GetResult());

@@ -19,11 +19,12 @@ internal sealed class GenerateCommand : ICliCommand
         command.Options.Add(int8Head);
         command.SetAction((r, ct) => CliCommands.RunAsync(async ct =>
         {
-            var options = sampling.Read(r);
+            var overrides = sampling.Read(r);
             string text = r.Get(prompt);
             if (text.Length == 0)   // checked before the model loads; the library's message speaks of Learn(text), a CLI user has no such call
                 throw new ArgumentException("--prompt: the prompt is empty; give some text to continue");
             using var llama = Llama.LoadAuto(r.GetValue(model)!, new InferenceOptions { Int8LmHead = r.Get(int8Head) });
+            var options = llama.DefaultSampling.With(overrides);   // the model's defaults, with the flags given
             using var stdout = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false)) { AutoFlush = true };
             await foreach (var piece in llama.CompleteStreamingAsync(text, options, ct))
                 await stdout.WriteAsync(piece);

@@ -1,5 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
+using BitTtt.Formats;
+using BitTtt.Inference;
 using BitTtt.Tokenization;
 using BitTtt.Training;
 
@@ -193,9 +195,12 @@ internal sealed class TrainCommand : ICliCommand
             Console.Error.WriteLine($"bit-llama: nothing to train: the checkpoint is at step {result.Step} of {options.MaxSteps} (raise --steps to train further)");
 
         var weights = result.Weights;
-        ModelWeights.ExportDirectory(outputDir, result.Config, tok.ToJson(), weights);
+        // The training seed is stored as the model's sampling seed, as ML.NET's Fit does: every door that loads the
+        // model (ML.NET, generate, chat, the web API, Python) then reproduces its answers unless given another seed.
+        var config = new SamplingOptions { Seed = options.EffectiveSeed }.StoreIn(result.Config);
+        ModelPackage.WriteDirectory(outputDir, config, tok.ToJson(), weights);
         string bitt = Path.Combine(outputDir, "model.bitt");
-        ModelWeights.ExportBitt(bitt, result.Config, tok.ToJson(), weights);
+        ModelPackage.WriteBitt(bitt, config, tok.ToJson(), weights);
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(inv, $"step {result.Step}/{options.MaxSteps}  train loss {result.TrainLoss:0.0000}"));
         if (result.ValidationLoss is { } v && result.Baselines is { } baselines)

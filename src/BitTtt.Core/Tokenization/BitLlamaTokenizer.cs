@@ -165,12 +165,12 @@ public sealed class BitLlamaTokenizer
     public Utf8StreamDecoder CreateStreamDecoder() => new(this);
 
     /// <summary>
-    /// Which tokens keep generated text valid UTF-8 after which bytes (see <see cref="Sampling.Utf8TokenTable"/>);
+    /// Which tokens keep generated text valid UTF-8 after which bytes (see <see cref="Utf8TokenTable"/>);
     /// built once per tokenizer, on first use.
     /// </summary>
-    public Sampling.Utf8TokenTable Utf8Table => _utf8Table ??= Sampling.Utf8TokenTable.Build(_tokenBytes);
+    public Utf8TokenTable Utf8Table => _utf8Table ??= Utf8TokenTable.Build(_tokenBytes);
 
-    Sampling.Utf8TokenTable? _utf8Table;
+    Utf8TokenTable? _utf8Table;
 
     /// <summary>The raw bytes of one id (a special token's are its UTF-8 text); empty for an id without text.</summary>
     public ReadOnlySpan<byte> GetTokenBytes(int id) => (uint)id < (uint)_tokenBytes.Length && _tokenBytes[id] is { } b ? b : default;

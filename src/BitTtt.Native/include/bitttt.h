@@ -35,8 +35,9 @@
 extern "C" {
 #endif
 
-/* Bumped when a signature, a struct layout or the meaning of a status changes. */
-#define BITTTT_ABI_VERSION 1
+/* Bumped when a signature, a struct layout or the meaning of a status changes.
+ * 2: bitttt_model_sampling; bitttt_generate with options NULL uses the model's stored defaults. */
+#define BITTTT_ABI_VERSION 2
 
 typedef enum bitttt_status {
     BITTTT_OK = 0,
@@ -127,6 +128,8 @@ int32_t bitttt_session_load_memory(bitttt_session session, const char *path);
 
 /* ---- generation --------------------------------------------------------------------------- */
 
+/* The generation settings; field names, defaults and rules are those of the .NET SamplingOptions, in snake case
+ * (docs/inference.md, "Sampling options"). A value outside its rule is BITTTT_E_INVALID_ARGUMENT naming the field. */
 typedef struct bitttt_sampling {
     uint32_t struct_size;              /* sizeof(bitttt_sampling) */
     int32_t max_tokens;                /* > 0 */
@@ -140,16 +143,19 @@ typedef struct bitttt_sampling {
     size_t stop_count;                 /* at most 1024 */
 } bitttt_sampling;
 
-/* Fill with the library defaults (max_tokens 128, temperature 0.8, top_k 40, top_p 0.95,
- * repetition_penalty 1.1, no seed, no stop strings). */
+/* Fill with the library defaults (what a model that stores none uses; no seed, no stop strings). */
 int32_t bitttt_sampling_init(bitttt_sampling *options);
+
+/* Fill with this model's generation defaults: the ones its file stores (docs/model.md 1, config field
+ * "generation"), else the library defaults. Start here and change the fields you set; no stop strings. */
+int32_t bitttt_model_sampling(bitttt_model model, bitttt_sampling *options);
 
 /* Called with each generated piece: whole UTF-8 characters (never half of one), NUL-terminated,
  * length in bytes without the NUL. Return nonzero to continue, 0 to stop generation. */
 typedef int32_t (*bitttt_piece_fn)(void *user_data, const char *piece, size_t length);
 
 /* Complete prompt (fed to the memory first; may be empty when the session already has context),
- * streaming pieces to on_piece (may be NULL). options NULL = defaults. Stops at max_tokens, the
+ * streaming pieces to on_piece (may be NULL). options NULL = the model's defaults (bitttt_model_sampling). Stops at max_tokens, the
  * end-of-sequence token, a stop string, or when on_piece returns 0 (still BITTTT_OK). The generated
  * text is learned by the memory as it passes. */
 int32_t bitttt_generate(bitttt_session session, const char *prompt, size_t prompt_length,

@@ -1,10 +1,11 @@
 using System.Buffers;
 using System.Text;
 using System.Text.Unicode;
-using BitTtt.Sampling;
+using BitTtt.Inference;
+using BitTtt.Inference.Sampling;
 using BitTtt.Tokenization;
 
-namespace BitTtt.Core.Tests;
+namespace BitTtt.Inference.Tests;
 
 [TestClass]
 public sealed class Utf8SamplingTests

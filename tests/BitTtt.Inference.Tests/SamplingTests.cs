@@ -1,18 +1,20 @@
-using BitTtt.Sampling;
+using BitTtt.Inference;
+using BitTtt.Inference.Sampling;
 
-namespace BitTtt.Core.Tests;
+namespace BitTtt.Inference.Tests;
 
 [TestClass]
 public sealed class SamplingTests
 {
     [TestMethod]
-    public void InvalidOptionsAreArgumentErrorsNamingTheOption()
+    public void InvalidOptionsAreOptionErrorsNamingTheOption()
     {
         void Bad(SamplingOptions o, string name)
         {
-            var e = Assert.ThrowsExactly<ArgumentException>(o.Validate);
+            var e = Assert.ThrowsExactly<OptionException>(o.Validate);
             Assert.AreEqual(name, e.ParamName);
-            StringAssert.Contains(e.Message, name);
+            Assert.AreEqual(name, e.Option);
+            StringAssert.StartsWith(e.Message, name + " must ");
         }
         Bad(new SamplingOptions { Temperature = -0.1f }, "Temperature");
         Bad(new SamplingOptions { Temperature = float.NaN }, "Temperature");
@@ -24,7 +26,7 @@ public sealed class SamplingTests
         Bad(new SamplingOptions { StopStrings = [""] }, "StopStrings");
         new SamplingOptions().Validate();
         new SamplingOptions { TopP = 1, TopK = 0, Temperature = 0 }.Validate();
-        Assert.ThrowsExactly<ArgumentException>(() => new Sampler(new SamplingOptions { TopP = 2 }, 10));
+        Assert.ThrowsExactly<OptionException>(() => new Sampler(new SamplingOptions { TopP = 2 }, 10));
     }
 
     [TestMethod]

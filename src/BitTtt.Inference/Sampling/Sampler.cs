@@ -1,4 +1,6 @@
-namespace BitTtt.Sampling;
+using BitTtt.Tokenization;
+
+namespace BitTtt.Inference.Sampling;
 
 /// <summary>
 /// Picks the next token from logits: repetition penalty, the UTF-8 mask (with a <see cref="Utf8TokenTable"/>),

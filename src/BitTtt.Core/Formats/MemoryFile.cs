@@ -4,11 +4,15 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace BitTtt.Inference.Engine;
+namespace BitTtt.Formats;
+
+/// <summary>The model a memory file belongs to: its config (the state's shape), a one-line description and a fingerprint of config and weights.</summary>
+public sealed record MemoryOwner(BitLlamaConfig Config, string Description, string Fingerprint);
 
 /// <summary>
-/// A session's TTT "memory" on disk: the per-layer TTT state and the position, tied to the model that
-/// produced it.
+/// A session's TTT "memory" on disk (docs/model.md §4.4, docs/format.md §6): the per-layer TTT state and the
+/// position, tied to the model that produced it. The engine hands the state over as float arrays in file order
+/// (<see cref="Layout"/>); this class owns the bytes.
 /// <code>
 /// // Binary format (little-endian)
 /// // magic       "BTTM"                         4 bytes
@@ -31,18 +35,44 @@ public static class MemoryFile
     static ReadOnlySpan<byte> Magic => "BTTM"u8;
     const uint Version = 2;
 
-    public static void Save(SequenceState state, string path)
+    /// <summary>
+    /// The state arrays in file order with their float counts: per layer W and G (d·d each) for reconstruct, or S
+    /// (H·dh·dh) and the xq, xk, xv convolution tails in a row (3·(K−1)·F) for delta.
+    /// </summary>
+    public static IReadOnlyList<(string Name, int Length)> Layout(BitLlamaConfig config)
     {
-        ArgumentNullException.ThrowIfNull(state);
+        ArgumentNullException.ThrowIfNull(config);
+        var layout = new List<(string, int)>(2 * config.NumLayers);
+        for (int i = 0; i < config.NumLayers; i++)
+        {
+            if (config.TttType == TttType.Delta)
+            {
+                layout.Add(($"layer {i} S", config.TttHeads * config.TttHeadDim * config.TttHeadDim));
+                layout.Add(($"layer {i} conv tails", 3 * TailRows(config) * config.TttInnerDim));
+            }
+            else
+            {
+                layout.Add(($"layer {i} W", config.TttDim * config.TttDim));
+                layout.Add(($"layer {i} G", config.TttDim * config.TttDim));
+            }
+        }
+        return layout;
+    }
+
+    /// <summary>Writes the memory atomically; <paramref name="state"/> holds the arrays of <see cref="Layout"/>, in its order.</summary>
+    public static void Save(string path, MemoryOwner owner, long position, IReadOnlyList<float[]> state)
+    {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        var w = state.Weights;
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(state);
+        CheckArrays(owner.Config, state);
         var header = new JsonObject
         {
-            ["model"] = w.Describe(),
-            ["fingerprint"] = w.Fingerprint,
-            ["position"] = state.Position,
+            ["model"] = owner.Description,
+            ["fingerprint"] = owner.Fingerprint,
+            ["position"] = position,
         };
-        foreach (var (key, value) in ShapeFields(w.Config)) header[key] = value;
+        foreach (var (key, value) in ShapeFields(owner.Config)) header[key] = value;
         byte[] json = Encoding.UTF8.GetBytes(header.ToJsonString());
         AtomicFile.Write(path, stream =>
         {
@@ -51,23 +81,25 @@ public static class MemoryFile
             BinaryPrimitives.WriteUInt32LittleEndian(u32, Version); stream.Write(u32);
             BinaryPrimitives.WriteUInt32LittleEndian(u32, (uint)json.Length); stream.Write(u32);
             stream.Write(json);
-            foreach (var tensor in StateTensors(state)) WriteFloats(stream, tensor);
+            foreach (var tensor in state) WriteFloats(stream, tensor);
         });
     }
 
     /// <summary>
-    /// Replaces <paramref name="state"/> with the memory in <paramref name="path"/>; on any error the state is unchanged.
-    /// Every malformed file is one <see cref="BitLlamaFormatException"/> naming the file and the field (magic, version,
-    /// header_len, a header field, the state's byte count, a non-finite value); nothing sized by a number read from the
-    /// file is allocated before that number is checked against the model and <paramref name="limits"/>.
+    /// Reads the memory in <paramref name="path"/> into <paramref name="state"/> (the arrays of <see cref="Layout"/>, in
+    /// its order) and returns its position; on any error the arrays are unchanged. Every malformed file is one
+    /// <see cref="BitLlamaFormatException"/> naming the file and the field (magic, version, header_len, a header field,
+    /// the state's byte count, a non-finite value); nothing sized by a number read from the file is allocated before
+    /// that number is checked against the model and <paramref name="limits"/>.
     /// </summary>
-    public static void Load(SequenceState state, string path, BitLlamaLoadLimits? limits = null)
+    public static long Load(string path, MemoryOwner owner, IReadOnlyList<float[]> state, BitLlamaLoadLimits? limits = null)
     {
-        ArgumentNullException.ThrowIfNull(state);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(state);
+        CheckArrays(owner.Config, state);
         limits ??= BitLlamaLoadLimits.Default;
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: memory file not found", path);
-        var weights = state.Weights;
         BitLlamaFormatException Bad(string message) => BitLlamaFormatException.In(path, message);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
         if (!stream.CanSeek) throw Bad("a memory file must be a regular file (found a pipe or device)");
@@ -77,30 +109,40 @@ public static class MemoryFile
         var (version, headerLen) = ReadPreamble(stream, length, limits, Bad);
         var header = StrictJson.ParseObject(ReadExactly(stream, (int)headerLen), path, "memory file header", limits.MaxConfigJsonBytes, limits);
         var h = MemoryHeader.Read(header, version, Bad);
-        CheckShape(header, h.Type, h.Model, weights, Bad);
-        if (h.Fingerprint != weights.Fingerprint)
+        CheckShape(header, h.Type, h.Model, owner, Bad);
+        if (h.Fingerprint != owner.Fingerprint)
             throw Bad($"memory file belongs to another model: it was saved by [{h.Model}] (fingerprint {h.Fingerprint[..Math.Min(16, h.Fingerprint.Length)]}), " +
-                      $"this model is [{weights.Describe()}] (fingerprint {weights.Fingerprint[..16]})");
-        var tensors = StateTensors(state).ToArray();
-        long expected = tensors.Sum(t => 4L * t.Length);
+                      $"this model is [{owner.Description}] (fingerprint {owner.Fingerprint[..Math.Min(16, owner.Fingerprint.Length)]})");
+        var layout = Layout(owner.Config);
+        long expected = layout.Sum(t => 4L * t.Length);
         long found = length - 12 - headerLen;
         if (found < expected)
-            throw Bad($"truncated: expected {expected} bytes of TTT state after the header ({DescribeState(weights.Config)}), found {found}");
+            throw Bad($"truncated: expected {expected} bytes of TTT state after the header ({DescribeState(owner.Config)}), found {found}");
         if (found > expected)
-            throw Bad($"{found - expected} trailing bytes after the {expected} bytes of TTT state ({DescribeState(weights.Config)})");
+            throw Bad($"{found - expected} trailing bytes after the {expected} bytes of TTT state ({DescribeState(owner.Config)})");
         // Read into new arrays (sized by the model, not the file) and check them, so a bad file leaves the state as it was.
-        var loaded = new float[tensors.Length][];
-        var names = StateNames(weights.Config).ToArray();
-        for (int t = 0; t < tensors.Length; t++)
+        var loaded = new float[layout.Count][];
+        for (int t = 0; t < layout.Count; t++)
         {
-            loaded[t] = new float[tensors[t].Length];
+            loaded[t] = new float[layout[t].Length];
             ReadFloats(stream, loaded[t]);
             int bad = Array.FindIndex(loaded[t], v => !float.IsFinite(v));
-            if (bad >= 0) throw Bad($"TTT state {names[t]}[{bad}] is {loaded[t][bad]}; a saved state is always finite");
+            if (bad >= 0) throw Bad($"TTT state {layout[t].Name}[{bad}] is {loaded[t][bad]}; a saved state is always finite");
         }
-        for (int t = 0; t < tensors.Length; t++) loaded[t].CopyTo(tensors[t], 0);
-        state.Position = h.Position;
+        for (int t = 0; t < layout.Count; t++) loaded[t].CopyTo(state[t], 0);
+        return h.Position;
     }
+
+    /// <summary>The caller's arrays must be the model's state, array by array (an engine bug otherwise, not a file problem).</summary>
+    static void CheckArrays(BitLlamaConfig config, IReadOnlyList<float[]> state)
+    {
+        var layout = Layout(config);
+        if (state.Count != layout.Count || Enumerable.Range(0, layout.Count).Any(i => state[i]?.Length != layout[i].Length))
+            throw new ArgumentException($"the state arrays do not match the model's memory layout ({DescribeState(config)})", nameof(state));
+    }
+
+    /// <summary>Pre-convolution rows a delta layer carries to the next token: K − 1 (none without a convolution).</summary>
+    static int TailRows(BitLlamaConfig c) => c.TttType == TttType.Delta ? Math.Max(c.TttConv - 1, 0) : 0;
 
     /// <summary>Magic, version and header_len, each checked; header_len is bounded by the file and the config-size limit before the header is read.</summary>
     static (uint Version, long HeaderLen) ReadPreamble(Stream stream, long length, BitLlamaLoadLimits limits, Func<string, BitLlamaFormatException> bad)
@@ -164,35 +206,6 @@ public static class MemoryFile
     static string Escape(string s) =>
         string.Concat(s.Select(c => char.IsControl(c) ? $"\\u{(int)c:x4}" : c.ToString()));
 
-    /// <summary>The state arrays in file order: W, G per layer (reconstruct) or S, then the xq, xk, xv tails per layer (delta).</summary>
-    static IEnumerable<float[]> StateTensors(SequenceState state)
-    {
-        var c = state.Weights.Config;
-        for (int i = 0; i < c.NumLayers; i++)
-        {
-            if (c.TttType == TttType.Delta)
-            {
-                yield return state.S[i];
-                yield return state.ConvTail[i];   // (3, Kt, F): xq, xk, xv tails in a row
-            }
-            else
-            {
-                yield return state.W[i];
-                yield return state.G[i];
-            }
-        }
-    }
-
-    /// <summary>Names of <see cref="StateTensors"/> for messages.</summary>
-    static IEnumerable<string> StateNames(BitLlamaConfig c)
-    {
-        for (int i = 0; i < c.NumLayers; i++)
-        {
-            if (c.TttType == TttType.Delta) { yield return $"layer {i} S"; yield return $"layer {i} conv tails"; }
-            else { yield return $"layer {i} W"; yield return $"layer {i} G"; }
-        }
-    }
-
     /// <summary>The header fields that fix the state's layout (also checked on load).</summary>
     static IEnumerable<(string Key, JsonNode Value)> ShapeFields(BitLlamaConfig c)
     {
@@ -212,12 +225,12 @@ public static class MemoryFile
     }
 
     /// <summary>A file of the other TTT type, or whose state has another shape, is one clear error naming what this model expects.</summary>
-    static void CheckShape(JsonObject header, string type, string model, InferenceWeights weights, Func<string, BitLlamaFormatException> bad)
+    static void CheckShape(JsonObject header, string type, string model, MemoryOwner owner, Func<string, BitLlamaFormatException> bad)
     {
-        var c = weights.Config;
+        var c = owner.Config;
         string expectedType = BitLlamaConfig.TttTypeName(c.TttType);
         if (type != expectedType)
-            throw bad($"memory file holds the state of a ttt_type \"{type}\" model [{model}], but this model is ttt_type \"{expectedType}\" [{weights.Describe()}]; " +
+            throw bad($"memory file holds the state of a ttt_type \"{type}\" model [{model}], but this model is ttt_type \"{expectedType}\" [{owner.Description}]; " +
                       $"expected a memory of {DescribeState(c)}");
         foreach (var (key, value) in ShapeFields(c))
         {
@@ -226,12 +239,12 @@ public static class MemoryFile
             bool same = found is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue<long>(out long n) && n == value.GetValue<int>();
             if (!same)
                 throw bad($"memory file state has {key} {Escape(MemoryHeader.Shorten(found?.ToJsonString() ?? "missing"))} (saved by [{model}]), this model expects {key} {value.ToJsonString()} " +
-                          $"[{weights.Describe()}]: {DescribeState(c)}");
+                          $"[{owner.Description}]: {DescribeState(c)}");
         }
     }
 
     static string DescribeState(BitLlamaConfig c) => c.TttType == TttType.Delta
-        ? $"{c.NumLayers} layers x (S {c.TttHeads}x{c.TttHeadDim}x{c.TttHeadDim} + conv tails 3x{SequenceState.TailRows(c)}x{c.TttInnerDim}) f32"
+        ? $"{c.NumLayers} layers x (S {c.TttHeads}x{c.TttHeadDim}x{c.TttHeadDim} + conv tails 3x{TailRows(c)}x{c.TttInnerDim}) f32"
         : $"{c.NumLayers} layers x 2 x {c.TttDim}x{c.TttDim} f32";
 
     static string Describe(ReadOnlySpan<byte> magic) =>

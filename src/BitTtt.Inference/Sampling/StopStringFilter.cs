@@ -1,4 +1,4 @@
-namespace BitTtt.Sampling;
+namespace BitTtt.Inference.Sampling;
 
 /// <summary>
 /// Streams generated text while watching for stop strings: text that could still become the start of

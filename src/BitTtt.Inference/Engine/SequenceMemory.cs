@@ -1,0 +1,44 @@
+using BitTtt.Formats;
+
+namespace BitTtt.Inference.Engine;
+
+/// <summary>
+/// A <see cref="SequenceState"/> saved to and loaded from a memory file (<c>.bttm</c>). The byte format is
+/// <see cref="MemoryFile"/>'s (BitTtt.Core); this side hands it the state's arrays in the file's order and the model's
+/// identity (description and fingerprint).
+/// </summary>
+public static class SequenceMemory
+{
+    /// <summary>Writes the state and its position atomically.</summary>
+    public static void SaveMemory(this SequenceState state, string path)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        MemoryFile.Save(path, Owner(state), state.Position, Arrays(state));
+    }
+
+    /// <summary>
+    /// Replaces the state with the memory in <paramref name="path"/>; a file of another model, TTT type or shape, and
+    /// any malformed one, is a <see cref="BitLlamaFormatException"/> and leaves the state as it was.
+    /// </summary>
+    public static void LoadMemory(this SequenceState state, string path, BitLlamaLoadLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        state.Position = MemoryFile.Load(path, Owner(state), Arrays(state), limits);
+    }
+
+    static MemoryOwner Owner(SequenceState state) => new(state.Weights.Config, state.Weights.Describe(), state.Weights.Fingerprint);
+
+    /// <summary>The state arrays in <see cref="MemoryFile.Layout"/> order: W, G per layer (reconstruct) or S, then the conv tails (delta).</summary>
+    static float[][] Arrays(SequenceState state)
+    {
+        var c = state.Weights.Config;
+        var arrays = new float[2 * c.NumLayers][];
+        for (int i = 0; i < c.NumLayers; i++)
+        {
+            bool delta = c.TttType == TttType.Delta;
+            arrays[2 * i] = delta ? state.S[i] : state.W[i];
+            arrays[2 * i + 1] = delta ? state.ConvTail[i] : state.G[i];
+        }
+        return arrays;
+    }
+}
