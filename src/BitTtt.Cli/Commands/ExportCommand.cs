@@ -20,6 +20,9 @@ internal sealed class ExportCommand : ICliCommand
         {
             string path = r.GetValue(source)!;
             string checkpoint = Directory.Exists(path) ? Path.Combine(path, "checkpoint.safetensors") : path;
+            if (!File.Exists(checkpoint))
+                throw new FileNotFoundException(
+                    $"{checkpoint}: checkpoint not found (give a checkpoint.safetensors, or the training output directory that holds one)", checkpoint);
             string tokenizerPath = r.GetValue(tokenizer) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, "tokenizer.json");
             bool gpt2 = tokenizerPath.Equals("gpt2", StringComparison.OrdinalIgnoreCase) && !File.Exists(tokenizerPath);
             if (!gpt2 && !File.Exists(tokenizerPath))
