@@ -9,21 +9,13 @@ namespace BitTtt.Cli.Tests;
 [TestClass]
 public sealed class TrainCommandTests
 {
-    static readonly string Root = Path.Combine(Path.GetTempPath(), $"bitttt-cli-train-tests-{Environment.ProcessId}");
+    static readonly TempRoot Temp = new("bitttt-cli-train-tests");
 
-    internal static string TempDir()
-    {
-        string dir = Path.Combine(Root, Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
+    internal static string TempDir() => Temp.NewDirectory();
 
     // Assembly-wide: the other train test classes take their directories from TempDir too.
     [AssemblyCleanup]
-    public static void DeleteTempDirs()
-    {
-        try { Directory.Delete(Root, recursive: true); } catch (DirectoryNotFoundException) { }
-    }
+    public static void DeleteTempDirs() => Temp.Delete();
 
     // ~30 KB of English-like text from a fixed vocabulary, so BPE and the model have structure to learn.
     internal static string WriteText(string dir, int sentences = 600)

@@ -5,22 +5,13 @@ public sealed class TokenFileTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    static readonly string Root = Path.Combine(Path.GetTempPath(), $"bitttt-training-tests-{Environment.ProcessId}");
+    static readonly TempRoot Temp = new("bitttt-training-tests");
 
-    /// <summary>A new directory under this test process's root, which the assembly cleanup deletes.</summary>
-    internal static string TempDir()
-    {
-        string dir = Path.Combine(Root, Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
+    internal static string TempDir() => Temp.NewDirectory();
 
     // Assembly-wide: the trainer and loss-curve tests take their directories from TempDir too.
     [AssemblyCleanup]
-    public static void DeleteTempDirs()
-    {
-        try { Directory.Delete(Root, recursive: true); } catch (DirectoryNotFoundException) { }
-    }
+    public static void DeleteTempDirs() => Temp.Delete();
 
     internal static string Write(string path, IEnumerable<int> ids)
     {

@@ -3,7 +3,9 @@ namespace BitTtt.Tests.Shared;
 /// <summary>A few KB of data/moby-dick.txt in temp files, for the tests that train or tokenize through ML.NET.</summary>
 internal static class TinyCorpus
 {
-    public static string Directory { get; } = CreateDirectory();
+    static readonly TempRoot Root = new("bitttt-tests");
+
+    public static string Directory { get; } = System.IO.Directory.CreateDirectory(Root.Path).FullName;
 
     /// <summary>The first ~8 KB of the book, one paragraph per line, in a temp file.</summary>
     public static string TextPath { get; } = WriteText("moby-small.txt", 0, 8_000);
@@ -16,17 +18,7 @@ internal static class TinyCorpus
     public static string NewPath(string name) => Path.Combine(Directory, $"{Guid.NewGuid():N}-{name}");
 
     /// <summary>Deletes the temp files; the one [AssemblyCleanup] of each test assembly calls it.</summary>
-    public static void Delete()
-    {
-        try { System.IO.Directory.Delete(Directory, recursive: true); } catch (IOException) { }
-    }
-
-    static string CreateDirectory()
-    {
-        string dir = Path.Combine(Path.GetTempPath(), $"bitttt-tests-{Environment.ProcessId}");
-        System.IO.Directory.CreateDirectory(dir);
-        return dir;
-    }
+    public static void Delete() => Root.Delete();
 
     static string WriteText(string name, int start, int length)
     {
