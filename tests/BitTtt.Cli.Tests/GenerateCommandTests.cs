@@ -12,13 +12,9 @@ public sealed class GenerateCommandTests
     [ClassInitialize]
     public static void WriteTinyModel(TestContext _)
     {
-        _dir = Path.Combine(Path.GetTempPath(), "bitttt-cli-gen-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
+        _dir = TrainCommandTests.TempDir();
         _model = TinyModels.WriteBitt(Path.Combine(_dir, "tiny.bitt"));
     }
-
-    [ClassCleanup]
-    public static void Cleanup() => Directory.Delete(_dir, recursive: true);
 
     [TestMethod]
     public void GenerateStreamsTheSameTextAsTheLibrary()

@@ -197,21 +197,13 @@ public sealed class LifetimeTests
     [TestMethod]
     public async Task LoadingHonoursCancellationAndLoadAutoAsyncMatchesLoadAuto()
     {
-        string dir = Path.Combine(Path.GetTempPath(), "bitttt-lifetime-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        try
-        {
-            var c = TinyLlama.Config();
-            string bitt = Path.Combine(dir, "m.bitt");
-            Formats.ModelPackage.WriteBitt(bitt, c, TinyLlama.TokenizerJson, TinyLlama.Tensors(c, 3));
-            using var cts = new CancellationTokenSource();
-            cts.Cancel();
-            await Assert.ThrowsAsync<OperationCanceledException>(() => Llama.LoadAutoAsync(bitt, cancellationToken: cts.Token));
-            Assert.ThrowsExactly<OperationCanceledException>(() => Llama.LoadAuto(bitt, cancellationToken: cts.Token));
-            using var a = await Llama.LoadAutoAsync(bitt);
-            using var b = Llama.LoadAuto(bitt);
-            Assert.AreEqual(b.Complete("the whale", SamplingOptions.Greedy(8)), (await a.CompleteAsync("the whale", SamplingOptions.Greedy(8))).Text);
-        }
-        finally { Directory.Delete(dir, recursive: true); }
+        string bitt = TinyModels.WriteBitt(Path.Combine(TempFiles.NewDirectory(), "m.bitt"), TinyLlama.Config(), seed: 3);
+        using var cts = new CancellationTokenSource();
+        cts.Cancel();
+        await Assert.ThrowsAsync<OperationCanceledException>(() => Llama.LoadAutoAsync(bitt, cancellationToken: cts.Token));
+        Assert.ThrowsExactly<OperationCanceledException>(() => Llama.LoadAuto(bitt, cancellationToken: cts.Token));
+        using var a = await Llama.LoadAutoAsync(bitt);
+        using var b = Llama.LoadAuto(bitt);
+        Assert.AreEqual(b.Complete("the whale", SamplingOptions.Greedy(8)), (await a.CompleteAsync("the whale", SamplingOptions.Greedy(8))).Text);
     }
 }

@@ -21,8 +21,7 @@ public sealed class ModelEvaluatorTests
     [ClassInitialize]
     public static void TrainTinyModel(TestContext _)
     {
-        _dir = Path.Combine(Path.GetTempPath(), "bitttt-eval-tests-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
+        _dir = TempFiles.NewDirectory();
         var tokenizer = TinyLlama.Tokenizer();
         _text = Words(1, 400);
         string tokens = Path.Combine(_dir, "train.bin");
@@ -35,11 +34,7 @@ public sealed class ModelEvaluatorTests
     }
 
     [ClassCleanup]
-    public static void Cleanup()
-    {
-        _trained.Dispose();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public static void Cleanup() => _trained.Dispose();
 
     /// <summary>Reference: one token at a time through a session, softmax written out.</summary>
     static double[] ReferenceLosses(Llama model, int[] ids)
