@@ -20,9 +20,11 @@ public static class TestModels
     public static void Write(TestContext _)
     {
         Directory.CreateDirectory(Root.Path);
-        int vocab = RandomModel.DefaultVocabSize;
-        Reconstruct = TinyModels.WriteBitt(Path.Combine(Root.Path, "reconstruct.bitt"), TinyModels.Config(vocab: vocab, dim: 32, layers: 2, chunk: 4), seed: 7);
-        Delta = TinyModels.WriteBitt(Path.Combine(Root.Path, "delta.bitt"), TinyModels.DeltaConfig(vocab: vocab, dim: 32, layers: 2, heads: 2, conv: 4), seed: 7);
+        // The chat template's words in the tokenizer's texts.
+        string tokenizer = RandomModel.TrainTokenizer(["the whale swam in the sea. the sea was calm and the whale was white. User: Assistant: who was Ishmael?"], vocabSize: 300);
+        int vocab = Tokenization.BitLlamaTokenizer.FromJson(tokenizer).VocabSize;
+        Reconstruct = RandomModel.Create(TinyModels.Config(vocab: vocab, dim: 32, layers: 2, chunk: 4), seed: 7, tokenizer).WriteBitt(Path.Combine(Root.Path, "reconstruct.bitt"));
+        Delta = RandomModel.Create(TinyModels.DeltaConfig(vocab: vocab, dim: 32, layers: 2, heads: 2, conv: 4), seed: 7, tokenizer).WriteBitt(Path.Combine(Root.Path, "delta.bitt"));
     }
 
     [AssemblyCleanup]
