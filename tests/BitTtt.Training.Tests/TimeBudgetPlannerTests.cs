@@ -1,3 +1,5 @@
+using BitTtt.Tests.Shared;
+
 namespace BitTtt.Training.Tests;
 
 /// <summary>
@@ -70,7 +72,7 @@ public sealed class TimeBudgetPlannerTests
     {
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(TrainerTests.Corpus(dir, 3000));
-        var options = TrainerTests.Tiny(null, steps: 1);
+        var options = TinyTrainer.Options(null, steps: 1);
         var clock = System.Diagnostics.Stopwatch.StartNew();
         double seconds = BitLlamaTrainer.MeasureSecondsPerStep(options, 29);
         Assert.IsTrue(double.IsFinite(seconds) && seconds > 0 && seconds < clock.Elapsed.TotalSeconds, $"{seconds} s per step");
