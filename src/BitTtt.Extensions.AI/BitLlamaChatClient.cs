@@ -1,11 +1,14 @@
 using System.Runtime.CompilerServices;
 using BitTtt.Inference;
+using BitTtt.Tokenization;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI;
 
 /// <summary>
-/// <see cref="IChatClient"/> over a loaded BitLlama. Messages become a prompt through an <see cref="IChatTemplate"/>;
+/// <see cref="IChatClient"/> over a loaded BitLlama. Messages become the model's prompt through
+/// <see cref="LlamaSession.Reply"/> (its stored chat template, docs/model.md §6, or the plain-text format), or through
+/// an <see cref="IChatTemplate"/> the options give;
 /// the conversation's memory is the model's TTT state, kept per <see cref="ChatOptions.ConversationId"/>:
 /// <list type="bullet">
 /// <item>No ConversationId: the call starts from an empty memory. With <see cref="BitLlamaChatClientOptions.StartConversations"/>
@@ -51,7 +54,9 @@ public sealed class BitLlamaChatClient : IChatClient
         var turn = Begin(messages, options);
         try
         {
-            var result = await turn.Session.GenerateAsync(turn.Prompt, turn.Sampling, cancellationToken).ConfigureAwait(false);
+            var result = await (turn.Prompt is { } prompt
+                ? turn.Session.GenerateAsync(prompt, turn.Sampling, cancellationToken)
+                : turn.Session.ReplyAsync(turn.Messages, turn.Sampling, cancellationToken)).ConfigureAwait(false);
             return new ChatResponse(new ChatMessage(ChatRole.Assistant, result.Text) { MessageId = turn.ResponseId })
             {
                 ResponseId = turn.ResponseId,
@@ -71,7 +76,10 @@ public sealed class BitLlamaChatClient : IChatClient
         var turn = Begin(messages, options);
         try
         {
-            await foreach (var u in turn.Session.GenerateStreamingAsync(turn.Prompt, turn.Sampling, cancellationToken).ConfigureAwait(false))
+            var updates = turn.Prompt is { } prompt
+                ? turn.Session.GenerateStreamingAsync(prompt, turn.Sampling, cancellationToken)
+                : turn.Session.ReplyStreamingAsync(turn.Messages, turn.Sampling, cancellationToken);
+            await foreach (var u in updates.ConfigureAwait(false))
             {
                 var update = new ChatResponseUpdate(ChatRole.Assistant, u.Text)
                 {
@@ -120,7 +128,9 @@ public sealed class BitLlamaChatClient : IChatClient
         if (_options.OwnsModel) Model.Dispose();
     }
 
-    sealed record Turn(string Prompt, SamplingOptions Sampling, LlamaSession Session, ConversationStore.Entry? Entry, string? ConversationId, string ResponseId);
+    /// <summary>One call: the messages for the model's own format (<see cref="LlamaSession.Reply"/>), or the prompt text of a caller's template.</summary>
+    sealed record Turn(IReadOnlyList<ChatTurn> Messages, string? Prompt, SamplingOptions Sampling, LlamaSession Session, ConversationStore.Entry? Entry,
+        string? ConversationId, string ResponseId);
 
     /// <summary>Validates everything, then takes the conversation's session (or a fresh one).</summary>
     Turn Begin(IEnumerable<ChatMessage> messages, ChatOptions? options)
@@ -128,20 +138,22 @@ public sealed class BitLlamaChatClient : IChatClient
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
         var list = ChatRequestMapping.Messages(messages, options);
-        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, _options.Template.StopSequences);
-        string prompt = _options.Template.Format(list);
+        var template = _options.Template;
+        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, template?.StopSequences ?? []);
+        var turns = ChatRequestMapping.Turns(list);
+        string? prompt = template?.Format(list);
         string responseId = Guid.NewGuid().ToString("N");
         if (options?.ConversationId is { } id)
         {
             var entry = _store.Rent(id);
-            return new Turn(prompt, sampling, entry.Session, entry, id, responseId);
+            return new Turn(turns, prompt, sampling, entry.Session, entry, id, responseId);
         }
         if (_options.StartConversations)
         {
             var entry = _store.Start();
-            return new Turn(prompt, sampling, entry.Session, entry, entry.Id, responseId);
+            return new Turn(turns, prompt, sampling, entry.Session, entry, entry.Id, responseId);
         }
-        return new Turn(prompt, sampling, Model.CreateSession(), null, null, responseId);
+        return new Turn(turns, prompt, sampling, Model.CreateSession(), null, null, responseId);
     }
 
     void End(Turn turn)

@@ -45,7 +45,7 @@ public sealed class HostileInputCliTests
         config.Save(Path.Combine(model, "config.json"));
         SafeTensorsWriter.WriteFile(Path.Combine(model, "model.safetensors"),
             BitLlamaWeights.Expected(config).Select(e => new SafeTensorData(e.Name, e.Shape, new float[e.Shape.Aggregate(1L, (a, b) => a * b)])).ToList());
-        string tokenizer = Tokenization.BpeTrainer.TrainFromTexts(["the whale "], new Tokenization.BpeTrainerOptions { VocabSize = 262 });
+        string tokenizer = Tokenization.BpeTrainer.TrainFromTexts(["the whale "], new Tokenization.BpeTrainerOptions { VocabSize = 263 });
         File.WriteAllText(Path.Combine(model, "tokenizer.json"), tokenizer.Replace("\"</s>\": 2", "\"</s>\": 2000000000", StringComparison.Ordinal));
         var r = CliRunner.Run("generate", model, "--prompt", "the", "--max-tokens", "2");
         Assert.AreEqual(1, r.ExitCode, r.StdErr);
