@@ -358,22 +358,12 @@ public sealed class BitLlamaTrainer
                 "(tokenizer/config vocab mismatch)");
     }
 
-    /// <summary>
-    /// Training tokens the n-gram baselines count at most (about 1 GB of dictionaries at this size); a longer
-    /// corpus is counted from its start.
-    /// </summary>
-    public const int MaxBaselineTrainTokens = 50_000_000;
+    /// <summary>Training tokens the n-gram baselines count at most (<see cref="TrainingData.MaxBaselineTrainTokens"/>).</summary>
+    public const int MaxBaselineTrainTokens = TrainingData.MaxBaselineTrainTokens;
 
-    /// <summary>
-    /// The unigram (add-one), KN-bigram and KN-trigram cross-entropies (nats/token) of the validation tokens
-    /// after counting the training tokens: the figures a language model must beat (see <see cref="NGramBaselines"/>).
-    /// </summary>
-    public static BaselineLosses MeasureBaselines(TokenFile train, TokenFile validation, int vocabSize)
-    {
-        ArgumentNullException.ThrowIfNull(train);
-        ArgumentNullException.ThrowIfNull(validation);
-        return NGramBaselines.Measure(train.ReadAll(MaxBaselineTrainTokens), validation.ReadAll(), vocabSize);
-    }
+    /// <summary>The n-gram baselines of a split (<see cref="TrainingData.MeasureBaselines"/>).</summary>
+    public static BaselineLosses MeasureBaselines(TokenFile train, TokenFile validation, int vocabSize) =>
+        TrainingData.MeasureBaselines(train, validation, vocabSize);
 
     /// <summary>
     /// Cross-entropy (nats) of a unigram model of the training tokens on the validation tokens, with

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using BitTtt.Tokenization;
+using BitTtt.Training;
 
 namespace BitTtt.Cli.Commands;
 
@@ -96,8 +97,5 @@ internal sealed class TokenizerCommand : ICliCommand
         return command;
     }
 
-    internal static BitLlamaTokenizer LoadTokenizer(string value) =>
-        value.Equals("gpt2", StringComparison.OrdinalIgnoreCase) && !File.Exists(value)
-            ? BitLlamaTokenizer.Gpt2()
-            : BitLlamaTokenizer.Load(value);
+    internal static BitLlamaTokenizer LoadTokenizer(string value) => TrainingData.LoadTokenizer(value);
 }

@@ -83,18 +83,10 @@ internal sealed class TrainCommand : ICliCommand
         string checkpointPath = Path.Combine(outputDir, TrainingCheckpoint.FileName);
         if (options.Resume && !File.Exists(checkpointPath))
             throw new FileNotFoundException($"--resume: no checkpoint at {checkpointPath} (run without --resume to start training)", checkpointPath);
-        string trainPath = Path.Combine(outputDir, "tokens.bin"), validationPath = Path.Combine(outputDir, "val.bin");
-        bool reuseTokens = options.Resume && File.Exists(trainPath) && File.Exists(validationPath);
-        // The texts are checked (found, regular, not empty) before a tokenizer is trained on them; a resumed run
-        // that kept its token files does not read them again.
-        IReadOnlyList<string> texts = reuseTokens && File.Exists(Path.Combine(outputDir, "tokenizer.json")) ? [] : TextFiles(options.Data);
-        var tok = PrepareTokenizer(texts, options.Tokenizer, vocabSizeGiven ? options.VocabSize : null, outputDir, options.Resume, ct);
-        if (!reuseTokens)
-        {
-            Console.Error.WriteLine($"bit-llama: tokenizing {Describe(texts)} ...");
-            var (trainCount, validationCount) = TokenCorpus.Encode(texts, tok, trainPath, validationPath, TrainingDefaults.ValidationFraction, ct);
-            Console.Error.WriteLine($"bit-llama: {trainCount:N0} training tokens, {validationCount:N0} validation tokens");
-        }
+        var data = TrainingData.Prepare(options.Data, options.Tokenizer, vocabSizeGiven ? options.VocabSize : null, outputDir, options.Resume,
+            line => Console.Error.WriteLine($"bit-llama: {line}"), ct);
+        var tok = data.Tokenizer;
+        string trainPath = Path.Combine(outputDir, TrainingData.TrainFileName), validationPath = Path.Combine(outputDir, TrainingData.ValidationFileName);
         using var train = TokenFile.Open(trainPath);
         using var validation = TokenFile.Open(validationPath);
         var trainer = new BitLlamaTrainer(options, tok.VocabSize);
@@ -132,45 +124,6 @@ internal sealed class TrainCommand : ICliCommand
         if (result.Completed) return 0;
         Console.WriteLine($"stopped at step {result.Step} of {options.MaxSteps}; continue with the same arguments plus --resume");
         return ct.IsCancellationRequested ? 130 : 0;
-    }
-
-    /// <summary>The --data files and directories as a list of text files, each checked (found, regular, not empty, within the size limit).</summary>
-    static IReadOnlyList<string> TextFiles(string[] data)
-    {
-        var files = TrainingText.Files(data);
-        foreach (string file in files) TrainingText.Length(file);
-        return files;
-    }
-
-    static string Describe(IReadOnlyList<string> files) => files.Count == 1 ? files[0] : $"{files.Count} files ({files[0]}, ...)";
-
-    // vocabSize is null when --vocab-size was not given (BpeTrainerOptions.DefaultVocabSize then applies to a tokenizer trained here).
-    static BitLlamaTokenizer PrepareTokenizer(IReadOnlyList<string> texts, string? tokenizerPath, int? vocabSize, string outputDir, bool resume, CancellationToken ct)
-    {
-        string saved = Path.Combine(outputDir, "tokenizer.json");
-        if (resume && File.Exists(saved)) return BitLlamaTokenizer.Load(saved);
-        BitLlamaTokenizer tok;
-        if (tokenizerPath is not null)
-        {
-            tok = TokenizerCommand.LoadTokenizer(tokenizerPath);
-            // The model's vocab_size comes from the tokenizer; a different --vocab-size would be silently ignored.
-            if (vocabSize is { } requested && requested != tok.VocabSize)
-                throw new ArgumentException(
-                    $"--vocab-size {requested} does not match {tokenizerPath}, which has {tok.VocabSize} tokens (drop --vocab-size, or omit --tokenizer to train a new one)");
-        }
-        else
-        {
-            int size = vocabSize ?? BpeTrainerOptions.DefaultVocabSize;
-            Console.Error.WriteLine($"bit-llama: training a {size}-token BPE tokenizer on {Describe(texts)} ...");
-            tok = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles(texts, new BpeTrainerOptions { VocabSize = size }, ct), saved);
-            // BPE stops when no pair is frequent enough: the model then has the smaller vocabulary, and says so.
-            if (tok.VocabSize < size)
-                Console.Error.WriteLine(
-                    $"bit-llama: the text gives only {tok.VocabSize} tokens, not {size} ({(vocabSize is null ? "the default " : "")}--vocab-size): " +
-                    $"no further pair occurs {BpeTrainerOptions.DefaultMinFrequency} times or more; the model's vocab_size is {tok.VocabSize}");
-        }
-        AtomicFile.WriteAllText(saved, tok.ToJson());
-        return tok;
     }
 
     /// <summary>
