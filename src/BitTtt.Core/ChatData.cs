@@ -39,6 +39,16 @@ public static class ChatData
         return false;
     }
 
+    /// <summary>The text of every message of the files, in order (what a tokenizer for these conversations is trained on).</summary>
+    public static IEnumerable<string> Texts(IEnumerable<string> paths)
+    {
+        ArgumentNullException.ThrowIfNull(paths);
+        foreach (string path in paths)
+            foreach (var example in Read(path))
+                foreach (var turn in example.Messages)
+                    yield return turn.Content;
+    }
+
     /// <summary>The conversations of <paramref name="path"/>, streamed line by line; the first bad line throws.</summary>
     public static IEnumerable<ChatExample> Read(string path, BitLlamaLoadLimits? limits = null)
     {

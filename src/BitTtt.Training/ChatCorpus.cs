@@ -12,16 +12,6 @@ public sealed record ChatCorpusCounts(int TrainConversations, int ValidationConv
 /// </summary>
 public static class ChatCorpus
 {
-    /// <summary>The text of every message, in file order (what a tokenizer for these conversations is trained on).</summary>
-    public static IEnumerable<string> Texts(IReadOnlyList<string> paths)
-    {
-        ArgumentNullException.ThrowIfNull(paths);
-        foreach (string path in paths)
-            foreach (var example in ChatData.Read(path))
-                foreach (var turn in example.Messages)
-                    yield return turn.Content;
-    }
-
     /// <summary>
     /// Encodes the conversations of <paramref name="paths"/> (read as one list, in the order given): the last
     /// <paramref name="validationFraction"/> of them (rounded down) go to <paramref name="validationPath"/>, the rest to

@@ -34,32 +34,15 @@ public sealed class PretrainedModel
     /// </summary>
     public static PretrainedModel Load(string path)
     {
-        ArgumentException.ThrowIfNullOrEmpty(path);
-        if (File.Exists(path) && !StartsWithBitt(path)) return LoadCheckpoint(path);
+        var files = TrainingData.InitialModelFiles(path);   // the one rule for where the config and tokenizer are
+        var tokenizer = BitLlamaTokenizer.FromJson(files.TokenizerJson, files.TokenizerSource);
+        if (File.Exists(path) && !TrainingData.StartsWithBitt(path))
+            return new PretrainedModel(path, files.Config, tokenizer, TrainingCheckpoint.ReadModel(path).Weights);
         using var package = ModelPackage.Open(path);
-        if (package.TokenizerJson is null)
-            throw BitLlamaFormatException.In(path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
-        var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.TokenizerSource);
         var weights = BitLlamaWeights.Expected(package.Config)
             .Select(e => new SafeTensorData(e.Name, e.Shape, package.Weights.ReadFloat32(e.Name, e.Shape)))
             .ToArray();
         return new PretrainedModel(path, package.Config, tokenizer, weights);
-    }
-
-    static PretrainedModel LoadCheckpoint(string path)
-    {
-        var (config, weights) = TrainingCheckpoint.ReadModel(path);
-        string tokenizerPath = Path.Combine(Path.GetDirectoryName(Path.GetFullPath(path))!, ModelPackage.TokenizerFileName);
-        if (!File.Exists(tokenizerPath))
-            throw new FileNotFoundException($"{path}: a checkpoint's tokenizer is the {ModelPackage.TokenizerFileName} beside it, and {tokenizerPath} does not exist", tokenizerPath);
-        return new PretrainedModel(path, config, BitLlamaTokenizer.Load(tokenizerPath), weights);
-    }
-
-    static bool StartsWithBitt(string path)
-    {
-        Span<byte> magic = stackalloc byte[4];
-        using var stream = File.OpenRead(path);
-        return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual(ModelPackage.Magic);
     }
 
     /// <summary>
