@@ -66,7 +66,13 @@ public static class ChatData
     /// One conversation: the JSON object <c>{"messages": [...]}</c> of a line, or the bare array of messages (an ML.NET
     /// messages column may hold either). Errors are <see cref="FormatException"/>s starting with <paramref name="where"/>.
     /// </summary>
-    public static IReadOnlyList<ChatTurn> Parse(string json, string where)
+    public static IReadOnlyList<ChatTurn> Parse(string json, string where) => Parse(json, where, requireAssistant: true);
+
+    /// <summary>
+    /// <see cref="Parse(string, string)"/>; with <paramref name="requireAssistant"/> false a conversation that waits for its
+    /// reply (no assistant message yet, as one asked of a model) is accepted too.
+    /// </summary>
+    public static IReadOnlyList<ChatTurn> Parse(string json, string where, bool requireAssistant)
     {
         ArgumentNullException.ThrowIfNull(json);
         JsonDocument doc;
@@ -92,7 +98,7 @@ public static class ChatData
                 turns.Add(Message(m, where, i));
                 i++;
             }
-            if (!turns.Any(t => t.Role == ChatTurn.Assistant))
+            if (requireAssistant && !turns.Any(t => t.Role == ChatTurn.Assistant))
                 throw Bad(where, "field 'messages' has no assistant message (a conversation trains on its assistant replies)");
             return turns;
         }
