@@ -34,7 +34,7 @@ FLAGS = [
     ("--init-from", str, None, "fine-tune: start from this model (.bitt, model directory or checkpoint) and its tokenizer; its shape replaces --dim, --layers and the TTT flags, the schedule is this run's"),
     ("--train-on-all", bool, False, "on conversations, count the loss on every token, not only the assistant replies"),
     ("--tokenizer", str, None, "tokenizer.json to use, or 'gpt2' (default: train a byte-level BPE tokenizer on --data)"),
-    ("--vocab-size", int, 4096, "vocabulary size of the tokenizer trained on --data (259 to the tokenizer size limit)"),
+    ("--vocab-size", int, 4096, "vocabulary size of the tokenizer trained on --data (263 to the tokenizer size limit; the last four ids are the chat tokens)"),
     ("--dim", int, 256, "hidden dimension (multiple of 4)"),
     ("--layers", int, 8, "number of blocks"),
     ("--intermediate-dim", int, 0, "SwiGLU width (0 = 4 * dim)"),
