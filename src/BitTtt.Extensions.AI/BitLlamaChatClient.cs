@@ -12,8 +12,10 @@ namespace BitTtt.Extensions.AI;
 /// the conversation's memory is the model's TTT state, kept per <see cref="ChatOptions.ConversationId"/>:
 /// <list type="bullet">
 /// <item>No ConversationId: the call starts from an empty memory. With <see cref="BitLlamaChatClientOptions.StartConversations"/>
-/// (default) that memory is kept as a new conversation whose id the response carries; pass it back with only the
-/// new messages to continue. Without it the memory is dropped after the call.</item>
+/// (default), or <see cref="StartConversationKey"/> true in the call's <see cref="ChatOptions.AdditionalProperties"/>,
+/// that memory is kept as a new conversation whose id the response carries; pass it back with only the new messages to
+/// continue. Otherwise the memory is dropped after the call (a one-shot chat takes no conversation slot; with the
+/// model's <see cref="Llama.PrefixCache"/> a client that resends the history feeds only what is new).</item>
 /// <item>A ConversationId from an earlier response: only the messages given are fed (the earlier turns and replies
 /// are already in the memory). An unknown or evicted id throws <see cref="ConversationNotFoundException"/>.</item>
 /// </list>
@@ -24,10 +26,17 @@ namespace BitTtt.Extensions.AI;
 /// Calls on different conversations run in parallel; two overlapping calls on one conversation: the second throws
 /// <see cref="InvalidOperationException"/>.
 /// </summary>
-public sealed class BitLlamaChatClient : IChatClient
+public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
 {
     /// <summary>The provider name in <see cref="ChatClientMetadata"/>.</summary>
     public const string ProviderName = "bitllama";
+
+    /// <summary>
+    /// A <see cref="ChatOptions.AdditionalProperties"/> key: a bool that, for a call without ConversationId, says whether
+    /// to keep its memory as a new conversation (true) or drop it (false), whatever
+    /// <see cref="BitLlamaChatClientOptions.StartConversations"/> says.
+    /// </summary>
+    public const string StartConversationKey = "bitllama.start_conversation";
 
     readonly BitLlamaChatClientOptions _options;
     readonly ConversationStore _store;
@@ -54,9 +63,7 @@ public sealed class BitLlamaChatClient : IChatClient
         var turn = Begin(messages, options);
         try
         {
-            var result = await (turn.Prompt is { } prompt
-                ? turn.Session.GenerateAsync(prompt, turn.Sampling, cancellationToken)
-                : turn.Session.ReplyAsync(turn.Messages, turn.Sampling, cancellationToken)).ConfigureAwait(false);
+            var result = await turn.Feed.RunAsync(turn.Session, cancellationToken).ConfigureAwait(false);
             return new ChatResponse(new ChatMessage(ChatRole.Assistant, result.Text) { MessageId = turn.ResponseId })
             {
                 ResponseId = turn.ResponseId,
@@ -64,7 +71,7 @@ public sealed class BitLlamaChatClient : IChatClient
                 ModelId = Metadata.DefaultModelId,
                 CreatedAt = DateTimeOffset.UtcNow,
                 FinishReason = Finish(result.FinishReason),
-                Usage = Usage(result.PromptTokens, result.CompletionTokens),
+                Usage = Usage(result.PromptTokens, result.CachedPromptTokens, result.CompletionTokens),
             };
         }
         finally { End(turn); }
@@ -76,10 +83,7 @@ public sealed class BitLlamaChatClient : IChatClient
         var turn = Begin(messages, options);
         try
         {
-            var updates = turn.Prompt is { } prompt
-                ? turn.Session.GenerateStreamingAsync(prompt, turn.Sampling, cancellationToken)
-                : turn.Session.ReplyStreamingAsync(turn.Messages, turn.Sampling, cancellationToken);
-            await foreach (var u in updates.ConfigureAwait(false))
+            await foreach (var u in turn.Feed.RunStreamingAsync(turn.Session, cancellationToken).ConfigureAwait(false))
             {
                 var update = new ChatResponseUpdate(ChatRole.Assistant, u.Text)
                 {
@@ -91,12 +95,40 @@ public sealed class BitLlamaChatClient : IChatClient
                 if (u.FinishReason is { } reason)
                 {
                     update.FinishReason = Finish(reason);
-                    update.Contents.Add(new UsageContent(Usage(u.PromptTokens, u.CompletionTokens)));
+                    update.Contents.Add(new UsageContent(Usage(u.PromptTokens, u.CachedPromptTokens, u.CompletionTokens)));
                 }
                 yield return update;
             }
         }
         finally { End(turn); }
+    }
+
+    /// <summary>
+    /// What a call with these messages and options feeds the model: the messages (Instructions first as a system turn),
+    /// the prompt text of <see cref="BitLlamaChatClientOptions.Template"/> when one is set (else null: the model's own
+    /// chat format), and the sampling settings (the options over <see cref="BitLlamaChatClientOptions.Defaults"/>, with a
+    /// set template's stop strings). Every call of this client goes through it and runs the result with
+    /// <see cref="BitLlamaChatTurn.RunAsync"/>, and so do the conversation grains of BitTtt.Orleans, so one process and a
+    /// cluster format, stop and sample alike. Throws <see cref="ArgumentException"/> naming the message or ChatOptions
+    /// property that is invalid.
+    /// </summary>
+    public BitLlamaChatTurn PrepareTurn(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = ChatRequestMapping.Messages(messages, options);
+        var template = _options.Template;
+        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, template?.StopSequences ?? []);
+        return new BitLlamaChatTurn(ChatRequestMapping.Turns(list), template?.Format(list), sampling);
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless <paramref name="conversationId"/> is 1-128 characters of A-Z, a-z,
+    /// 0-9, '-' or '_' (the ids this client hands out are 32 hex digits).
+    /// </summary>
+    public static void ValidateConversationId(string conversationId)
+    {
+        if (string.IsNullOrEmpty(conversationId) || conversationId.Length > 128 || !conversationId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            throw new ArgumentException($"ConversationId '{conversationId}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'", "options");
     }
 
     /// <summary>Starts an empty conversation and returns its id (what a first call without ConversationId does).</summary>
@@ -110,8 +142,11 @@ public sealed class BitLlamaChatClient : IChatClient
     /// <summary>Empties a conversation's memory; the id stays valid. False if the id is unknown.</summary>
     public bool ResetConversation(string conversationId) => _store.Reset(conversationId);
 
-    /// <summary>Writes a conversation's memory to a file (load it into a session with <see cref="LlamaSession.LoadMemory"/>).</summary>
+    /// <summary>Writes a conversation's memory to a file (load it into a session with <see cref="LlamaSession.LoadMemory(string, BitLlamaLoadLimits?)"/>).</summary>
     public void SaveMemory(string conversationId, string path) => _store.SaveMemory(conversationId, path);
+
+    Task<bool> IBitLlamaConversations.ResetConversationAsync(string conversationId, CancellationToken cancellationToken) =>
+        Task.FromResult(ResetConversation(conversationId));
 
     public object? GetService(Type serviceType, object? serviceKey = null)
     {
@@ -128,32 +163,28 @@ public sealed class BitLlamaChatClient : IChatClient
         if (_options.OwnsModel) Model.Dispose();
     }
 
-    /// <summary>One call: the messages for the model's own format (<see cref="LlamaSession.Reply"/>), or the prompt text of a caller's template.</summary>
-    sealed record Turn(IReadOnlyList<ChatTurn> Messages, string? Prompt, SamplingOptions Sampling, LlamaSession Session, ConversationStore.Entry? Entry,
-        string? ConversationId, string ResponseId);
+    /// <summary>One call: what it feeds, on which session.</summary>
+    sealed record Turn(BitLlamaChatTurn Feed, LlamaSession Session, ConversationStore.Entry? Entry, string? ConversationId, string ResponseId);
 
     /// <summary>Validates everything, then takes the conversation's session (or a fresh one).</summary>
     Turn Begin(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
-        var list = ChatRequestMapping.Messages(messages, options);
-        var template = _options.Template;
-        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, template?.StopSequences ?? []);
-        var turns = ChatRequestMapping.Turns(list);
-        string? prompt = template?.Format(list);
+        var feed = PrepareTurn(messages, options);
         string responseId = Guid.NewGuid().ToString("N");
         if (options?.ConversationId is { } id)
         {
             var entry = _store.Rent(id);
-            return new Turn(turns, prompt, sampling, entry.Session, entry, id, responseId);
+            return new Turn(feed, entry.Session, entry, id, responseId);
         }
-        if (_options.StartConversations)
+        bool start = options?.AdditionalProperties?.TryGetValue(StartConversationKey, out bool asked) == true ? asked : _options.StartConversations;
+        if (start)
         {
             var entry = _store.Start();
-            return new Turn(turns, prompt, sampling, entry.Session, entry, entry.Id, responseId);
+            return new Turn(feed, entry.Session, entry, entry.Id, responseId);
         }
-        return new Turn(turns, prompt, sampling, Model.CreateSession(), null, null, responseId);
+        return new Turn(feed, Model.CreateSession(), null, null, responseId);
     }
 
     void End(Turn turn)
@@ -164,5 +195,6 @@ public sealed class BitLlamaChatClient : IChatClient
 
     static ChatFinishReason Finish(LlamaFinishReason reason) => reason == LlamaFinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
-    static UsageDetails Usage(int input, int output) => new() { InputTokenCount = input, OutputTokenCount = output, TotalTokenCount = input + output };
+    static UsageDetails Usage(int input, int cached, int output) =>
+        new() { InputTokenCount = input, CachedInputTokenCount = cached, OutputTokenCount = output, TotalTokenCount = input + output };
 }

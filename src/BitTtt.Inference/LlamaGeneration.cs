@@ -1,3 +1,4 @@
+using BitTtt.Inference.Diagnostics;
 using BitTtt.Inference.Sampling;
 using BitTtt.Tokenization;
 
@@ -8,9 +9,13 @@ namespace BitTtt.Inference;
 /// <see cref="Next"/> samples tokens until it has a piece of text to emit. Between steps nothing is running,
 /// so the sync and async surfaces share this code and every step checks cancellation and disposal first
 /// (a cancelled or disposed generation stops within one token, or one prompt batch).
-/// The caller holds the session's lease for the whole generation.
+/// The caller holds the session's lease for the whole generation, and disposes the generation when done with it
+/// (which ends its telemetry if it stopped early).
+/// <para>A fresh session (position 0) of a model with a <see cref="Llama.PrefixCache"/> starts from the longest cached
+/// state whose tokens begin the prompt's, feeds only the rest, and caches its state after the prompt and after the
+/// response: the output is the same as without the cache.</para>
 /// </summary>
-internal sealed class LlamaGeneration
+internal sealed class LlamaGeneration : IDisposable
 {
     readonly LlamaSession _session;
     readonly SamplingOptions _options;
@@ -23,6 +28,9 @@ internal sealed class LlamaGeneration
     readonly Utf8StreamDecoder _decoder;
     readonly StopStringFilter _filter;
     readonly int[] _context = new int[LlamaSession.RepetitionWindow];
+    readonly List<int> _read = new();   // tokens this generation put in the memory (prompt, then sampled), when caching
+    PrefixStateCache? _cache;
+    GenerationTelemetry? _telemetry;
     bool _flushed;
 
     public LlamaGeneration(LlamaSession session, string prompt, SamplingOptions options)
@@ -59,6 +67,8 @@ internal sealed class LlamaGeneration
     }
 
     public int PromptTokens { get; private set; }
+    /// <summary>Tokens of the prompt restored from the prefix cache rather than fed (counted in <see cref="PromptTokens"/>).</summary>
+    public int CachedPromptTokens { get; private set; }
     public int CompletionTokens { get; private set; }
     /// <summary>Set once generation has ended.</summary>
     public LlamaFinishReason? FinishReason { get; private set; }
@@ -68,13 +78,29 @@ internal sealed class LlamaGeneration
     {
         _session.ThrowIfUnusable();
         cancellationToken.ThrowIfCancellationRequested();
+        _telemetry = new GenerationTelemetry(_options);
         var ids = _promptIds ?? _tokenizer.Encode(_prompt!);
         if (_endOfTurn is int end && _session.Position > 0 && _session.LastToken != end)
             ids = [end, .. ids];   // close the turn a reply left open (cut by its limit, a stop string or a cancellation)
         if (ids.Length == 0 && !_session.HasLogits)
             throw new ArgumentException("the prompt is empty and the session has no context to continue from; give a prompt or Learn(text) first", "prompt");
-        _session.FeedChecked(ids, cancellationToken);
+        // The cache's keys are every token read since an empty memory, so only a fresh session can use it.
+        if (_session.Model.PrefixCache is { } cache && _session.Position == 0 && !_session.HasLogits && ids.Length > 0)
+        {
+            _cache = cache;
+            _read.AddRange(ids);
+            CachedPromptTokens = cache.Restore(_session, ids);
+        }
+        if (_cache is not null && CachedPromptTokens < ids.Length - 1)
+        {
+            // Kept without the prompt's last token: in the next turn's longer prompt that token may merge with what follows.
+            _session.FeedChecked(ids.AsSpan(CachedPromptTokens, ids.Length - 1 - CachedPromptTokens), cancellationToken);
+            _cache.Store(ids.AsSpan(0, ids.Length - 1), _session);
+            _session.FeedChecked(ids.AsSpan(ids.Length - 1), cancellationToken);
+        }
+        else _session.FeedChecked(ids.AsSpan(CachedPromptTokens), cancellationToken);
         PromptTokens = ids.Length;
+        _telemetry.PromptFed(ids.Length - CachedPromptTokens, CachedPromptTokens);
     }
 
     /// <summary>
@@ -93,7 +119,9 @@ internal sealed class LlamaGeneration
             int next = _sampler.Sample(_session.CurrentLogits[.._vocab], _context.AsSpan(0, recent));
             if (next == _tokenizer.EosId) { FinishReason = LlamaFinishReason.EndOfSequence; break; }
             if (next == _endOfTurn) { FinishReason = LlamaFinishReason.EndOfTurn; break; }   // not fed: the next turn closes it
+            _telemetry?.FirstToken();
             _session.FeedChecked([next], cancellationToken);
+            if (_cache is not null) _read.Add(next);
             CompletionTokens++;
             string text = _filter.Append(_decoder.Append(next));
             if (text.Length > 0) return text;
@@ -102,6 +130,8 @@ internal sealed class LlamaGeneration
         _flushed = true;
         string rest = _filter.Append(_decoder.Flush()) + _filter.Flush();
         if (_filter.Stopped) FinishReason = LlamaFinishReason.StopString;
+        _cache?.Store(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_read), _session);   // the state after the response: what a client resending the history reads next
+        _telemetry?.End(PromptTokens, CompletionTokens, FinishReason);
         return rest.Length > 0 ? rest : null;
     }
 
@@ -114,5 +144,8 @@ internal sealed class LlamaGeneration
         return Result(text.ToString());
     }
 
-    public LlamaCompletion Result(string text) => new(text, PromptTokens, CompletionTokens, FinishReason!.Value);
+    public LlamaCompletion Result(string text) => new(text, PromptTokens, CompletionTokens, FinishReason!.Value) { CachedPromptTokens = CachedPromptTokens };
+
+    /// <summary>Ends the telemetry of a generation stopped before its end (cancelled, disposed, failed or abandoned).</summary>
+    public void Dispose() => _telemetry?.End(PromptTokens, CompletionTokens, null);
 }

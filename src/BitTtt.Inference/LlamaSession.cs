@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using BitTtt.Inference.Diagnostics;
 using BitTtt.Inference.Engine;
 using BitTtt.Tokenization;
 
@@ -89,6 +90,53 @@ public sealed class LlamaSession : IDisposable
     {
         using var _ = Enter();
         _state.SaveMemory(path);
+        BitLlamaTelemetry.MemorySaves.Add(1, new KeyValuePair<string, object?>(BitLlamaTelemetry.MemoryStoreTag, "file"));
+    }
+
+    /// <summary>
+    /// Copies this session's state into memory: the TTT memory and position (what <see cref="SaveMemory"/> writes), the
+    /// logits of the last token fed and the recent tokens of the repetition penalty. <see cref="RestoreState"/> puts it
+    /// back, here or into another session of the same model, which then continues exactly as this one would.
+    /// </summary>
+    public LlamaSessionState CaptureState()
+    {
+        using var _ = Enter();
+        return CaptureStateHeld();
+    }
+
+    /// <summary>
+    /// Replaces this session's state with <paramref name="state"/> (captured from a session of the same model);
+    /// the next call continues exactly as the captured session's would have. Another model's state is an
+    /// <see cref="ArgumentException"/> and changes nothing.
+    /// </summary>
+    public void RestoreState(LlamaSessionState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        using var _ = Enter();
+        RestoreStateHeld(state);
+    }
+
+    /// <summary><see cref="CaptureState"/> for a caller that already holds the session (a running generation).</summary>
+    internal LlamaSessionState CaptureStateHeld()
+    {
+        var memory = SequenceMemory.Arrays(_state).Select(a => (float[])a.Clone()).ToArray();
+        int recent = Math.Min(_recent.Count, RepetitionWindow);
+        return new LlamaSessionState(Model.Weights, memory, _state.Position, HasLogits ? (float[])_logits.Clone() : null,
+            _recent.GetRange(_recent.Count - recent, recent).ToArray());
+    }
+
+    /// <summary><see cref="RestoreState"/> for a caller that already holds the session.</summary>
+    internal void RestoreStateHeld(LlamaSessionState state)
+    {
+        if (!ReferenceEquals(state.Weights, Model.Weights) && state.Weights.Fingerprint != Model.Weights.Fingerprint)
+            throw new ArgumentException("the state was captured from a session of a different model", nameof(state));
+        var memory = SequenceMemory.Arrays(_state);
+        for (int i = 0; i < memory.Length; i++) state.Memory[i].CopyTo(memory[i], 0);
+        _state.Position = state.Position;
+        state.Logits.CopyTo(_logits);
+        HasLogits = state.HasLogits;
+        _recent.Clear();
+        _recent.AddRange(state.Recent);
     }
 
     /// <summary>
@@ -101,6 +149,7 @@ public sealed class LlamaSession : IDisposable
         _state.LoadMemory(path, limits);
         _recent.Clear();
         HasLogits = false;
+        BitLlamaTelemetry.MemoryLoads.Add(1, new KeyValuePair<string, object?>(BitLlamaTelemetry.MemoryStoreTag, "file"));
     }
 
     /// <summary>Streams the completion to <paramref name="onToken"/> on the calling thread; it returns false to stop.</summary>
@@ -109,7 +158,7 @@ public sealed class LlamaSession : IDisposable
         ArgumentNullException.ThrowIfNull(onToken);
         var options = Model.DefaultSampling with { MaxTokens = maxTokens, Temperature = temperature };
         using var _ = Enter();
-        var generation = new LlamaGeneration(this, prompt, options);
+        using var generation = new LlamaGeneration(this, prompt, options);
         generation.Prefill(CancellationToken.None);
         for (string? piece = generation.Next(CancellationToken.None); piece is not null; piece = generation.Next(CancellationToken.None))
             if (!onToken(piece)) break;
@@ -123,7 +172,8 @@ public sealed class LlamaSession : IDisposable
     public LlamaCompletion Generate(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var _ = Enter();
-        return new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling).RunToEnd(cancellationToken);
+        using var generation = new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling);
+        return generation.RunToEnd(cancellationToken);
     }
 
     /// <summary><see cref="Generate"/> on the thread pool; the session is taken at once (an overlapping call throws here).</summary>
@@ -133,7 +183,9 @@ public sealed class LlamaSession : IDisposable
         var lease = Enter();
         return Task.Run(() =>
         {
-            using (lease) return generation.RunToEnd(cancellationToken);
+            using (lease)
+            using (generation)
+                return generation.RunToEnd(cancellationToken);
         }, CancellationToken.None);
     }
 
@@ -172,10 +224,14 @@ public sealed class LlamaSession : IDisposable
                 yield return new LlamaCompletionUpdate(piece, generation.PromptTokens, generation.CompletionTokens, null);
                 piece = await Task.Run(() => generation.Next(cancellationToken), cancellationToken).ConfigureAwait(false);
             }
-            yield return new LlamaCompletionUpdate("", generation.PromptTokens, generation.CompletionTokens, generation.FinishReason);
+            yield return new LlamaCompletionUpdate("", generation.PromptTokens, generation.CompletionTokens, generation.FinishReason)
+            {
+                CachedPromptTokens = generation.CachedPromptTokens,
+            };
         }
         finally
         {
+            generation.Dispose();
             lease.Dispose();
         }
     }
@@ -264,6 +320,7 @@ public sealed class LlamaSession : IDisposable
         long id = Interlocked.Increment(ref s_nextLeaseId);
         if (Interlocked.CompareExchange(ref _owner, id, 0) != 0)
             throw new InvalidOperationException("this session is already in use by another call; create one session per concurrent user with Llama.CreateSession()");
+        BitLlamaTelemetry.ActiveSessions.Add(1);
         return new Lease(this, id);
     }
 
@@ -288,8 +345,9 @@ public sealed class LlamaSession : IDisposable
 
         void Release()
         {
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-                Interlocked.CompareExchange(ref session._owner, 0, id);
+            if (Interlocked.Exchange(ref _released, 1) != 0) return;
+            Interlocked.CompareExchange(ref session._owner, 0, id);
+            BitLlamaTelemetry.ActiveSessions.Add(-1);
         }
     }
 
