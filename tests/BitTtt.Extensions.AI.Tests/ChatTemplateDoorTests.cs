@@ -12,7 +12,7 @@ namespace BitTtt.Extensions.AI.Tests;
 /// <summary>
 /// One model file that stores a chat template (docs/model.md §6) and greedy generation defaults, asked one user message
 /// through every chat door with no settings: the chat client (direct, streamed, and from dependency injection), the web
-/// API's <c>/v1/chat</c> (JSON and SSE), ML.NET's Completion column and <c>bit-llama chat</c> all answer exactly what
+/// API's <c>/v1/chat</c> (JSON and SSE) and <c>/v1/chat/completions</c>, ML.NET's Completion column and <c>bit-llama chat</c> all answer exactly what
 /// <see cref="LlamaSession.Reply"/> answers, and stop where it stops: at the end-of-turn token. (Python's door is
 /// checked in python/tests/test_generation.py.)
 /// </summary>
@@ -97,6 +97,11 @@ public sealed class ChatTemplateDoorTests
         var (text, final, _) = await stream.ReadToEndAsync();
         Assert.AreEqual(_expected.Text, text);
         Assert.AreEqual("stop", (string)final["finishReason"]!);
+        // The OpenAI-compatible endpoint goes through the same chat client.
+        var (openAiStatus, completion) = await server.PostAsync("/v1/chat/completions", new { messages = new[] { new { role = "user", content = Question } } });
+        Assert.AreEqual(200, openAiStatus, completion.ToJsonString());
+        Assert.AreEqual(_expected.Text, (string)completion["choices"]![0]!["message"]!["content"]!);
+        Assert.AreEqual("stop", (string)completion["choices"]![0]!["finish_reason"]!);
     }
 
     sealed class Answer
