@@ -171,9 +171,12 @@ internal sealed class TrainCommand : ICliCommand
     static void PrintAnswers(TrainArguments options, string outputDir, BitLlamaConfig config, BitLlamaTokenizer tok,
         IReadOnlyList<SafeTensorData> weights, int validationConversations, CancellationToken ct)
     {
-        var files = TrainingData.DataFiles(options.Data, options.Format);
-        var held = files.SelectMany(f => ChatData.Read(f)).Select(e => e.Messages).ToList();
-        held = held.GetRange(held.Count - validationConversations, validationConversations);
+        var held = new Queue<IReadOnlyList<ChatTurn>>(validationConversations + 1);   // the last ones, without holding the others
+        foreach (var example in TrainingData.DataFiles(options.Data, options.Format).SelectMany(f => ChatData.Read(f)))
+        {
+            held.Enqueue(example.Messages);
+            if (held.Count > validationConversations) held.Dequeue();
+        }
         using var trained = Llama.FromWeights(config, tok, weights);
         var after = ChatEvaluator.Evaluate(trained, held, cancellationToken: ct);
         string line = string.Create(CultureInfo.InvariantCulture,
