@@ -120,6 +120,7 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
         string prompt = _options.PromptColumnName
             ?? SchemaChecks.TextAnnotation(column, SchemaChecks.SourceColumnAnnotation)
             ?? BitLlamaDefaults.TextColumnName;
+        LoaderCheck.WarnIfCut(input, prompt, channel);
         WriteTokens(input, column, new TokenColumnWriter(tokenizer, _options.RowSeparator), trainPath, validPath, channel);
         return new Corpus(tokenizer, new ColumnSettings(prompt, _options.CompletionColumnName), null, column.Name);
     }

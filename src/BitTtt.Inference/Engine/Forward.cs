@@ -116,6 +116,27 @@ public static class Forward
         }
     }
 
+    /// <summary>
+    /// Feeds <paramref name="tokens"/> like <see cref="Run"/> and writes each token's final hidden state,
+    /// rmsnorm(h, norm_f) — the vector the LM head reads (docs/model.md §3) — to <paramref name="hidden"/> (T, D);
+    /// the logits of the last token go to <paramref name="logits"/> (V) unless it is empty.
+    /// </summary>
+    public static void RunHidden(SequenceState state, ReadOnlySpan<int> tokens, Span<float> hidden, Span<float> logits)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        int dim = state.Weights.Config.HiddenDim;
+        if (hidden.Length != tokens.Length * dim)
+            throw new ArgumentException($"hidden buffer holds {hidden.Length} values, expected {tokens.Length} tokens x {dim}", nameof(hidden));
+        for (int start = 0; start < tokens.Length; start += SequenceState.MaxBatch)
+        {
+            var batch = tokens.Slice(start, Math.Min(SequenceState.MaxBatch, tokens.Length - start));
+            bool last = start + batch.Length == tokens.Length;
+            Run(state, batch, last ? logits : default);   // the batch's hidden rows stay in state.Hidden until the next batch
+            RmsNorm(state.Hidden.AsSpan(0, batch.Length * dim), state.Weights.NormF, state.Weights.Config.RmsNormEps,
+                hidden.Slice(start * dim, batch.Length * dim), batch.Length);                              // (T, D)
+        }
+    }
+
     /// <summary>y = W x for a full-precision (R, C) matrix, split across two cores when large (see <see cref="SplitGemv"/>).</summary>
     public static void FullPrecisionGemv(float[] matrix, float[] x, float[] y)
     {

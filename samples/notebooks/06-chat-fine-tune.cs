@@ -1,9 +1,9 @@
 #!/usr/bin/env dotnet
-// # 05 · Teach the model to answer: fine-tune on support-desk conversations, then ask
+// # 06 · Teach the model to answer: fine-tune on support-desk conversations, then ask
 //
-//     dotnet run samples/notebooks/05-chat-fine-tune.cs              # fine-tunes the model of 01-train.cs (minutes)
-//     dotnet run samples/notebooks/05-chat-fine-tune.cs -- --tiny    # a few steps, to run the path (what CI runs)
-//     dotnet run samples/notebooks/05-chat-fine-tune.cs -- --output DIR # the folder 01 wrote to
+//     dotnet run samples/notebooks/06-chat-fine-tune.cs              # fine-tunes the model of 01-train.cs (minutes)
+//     dotnet run samples/notebooks/06-chat-fine-tune.cs -- --tiny    # a few steps, to run the path (what CI runs)
+//     dotnet run samples/notebooks/06-chat-fine-tune.cs -- --output DIR # the folder 01 wrote to
 //
 // A model trained on raw text continues text; it does not answer. This notebook fine-tunes the model of 01 on
 // data/support-chat.jsonl, 1,000 support-desk conversations in the OpenAI fine-tuning format (data/README.md says
