@@ -67,7 +67,7 @@ var options = new BitLlamaOptions
 {
     MessagesColumnName = nameof(ChatRow.Messages),
     InitialModel = baseModel,                      // weights, shape and tokenizer from 01's model
-    ContextLen = 64, BatchSize = tiny ? 4 : 8, MaxSteps = tiny ? 10 : 2000, WarmupSteps = tiny ? 2 : 100,
+    ContextLen = 128, BatchSize = tiny ? 4 : 8, MaxSteps = tiny ? 10 : 2000, WarmupSteps = tiny ? 2 : 100,
     LearningRate = 2e-3, MinLearningRate = 1e-4, EvalInterval = tiny ? 5 : 250, EvalBatches = 4, Threads = 1,
     ValidationFraction = 0.05,
     Generation = SamplingOptions.Greedy(32),       // stored with the model: answers are the same at every door
