@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Threading.Channels;
 using BitTtt;
-using BitTtt.Formats;
 using BitTtt.Inference;
 using BitTtt.Samples.BusinessApp;
 using BitTtt.Tokenization;
@@ -35,7 +34,7 @@ string work = Path.Combine(Path.GetTempPath(), $"servebench-{Environment.Process
 Directory.CreateDirectory(work);
 try
 {
-    model ??= RandomModel(work, delta: args.Contains("--prefix-reuse"));
+    model ??= WriteRandomModel(work, delta: args.Contains("--prefix-reuse"));
     if (args.Contains("--prefix-reuse"))
     {
         await PrefixReuse(model, int.Parse(Arg("--turns") ?? "10"), int.Parse(Arg("--rounds") ?? "3"), tokens);
@@ -63,22 +62,13 @@ finally
 
 string? Arg(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 
-static string RandomModel(string dir, bool delta)
+static string WriteRandomModel(string dir, bool delta)
 {
     string book = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt"));
-    string json = BpeTrainer.TrainFromTexts([book[..200_000]], new BpeTrainerOptions { VocabSize = 2048 });
+    string json = RandomModel.TrainTokenizer([book[..200_000]], vocabSize: 2048);
     var config = new BitLlamaConfig { VocabSize = BitLlamaTokenizer.FromJson(json).VocabSize, HiddenDim = 256, NumLayers = 4, InnerLr = 0.1f, TttChunk = 4 };
     if (delta) config = config with { TttType = TttType.Delta, TttHeads = 4, TttConv = 4, InnerLr = 1f, TttChunk = 1 };   // what new models train
-    var rng = new Random(1);
-    var tensors = BitLlamaWeights.Expected(config).Select(t =>
-    {
-        var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
-        for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)((rng.NextDouble() * 2 - 1) / Math.Sqrt(t.Shape[^1]));
-        return new SafeTensorData(t.Name, t.Shape, data);
-    }).ToList();
-    string path = Path.Combine(dir, "bench.bitt");
-    ModelPackage.WriteBitt(path, config, json, tensors);
-    return path;
+    return RandomModel.Create(config, seed: 1, json).WriteBitt(Path.Combine(dir, "bench.bitt"));
 }
 
 static async Task<(double TokensPerSecond, double MeanFirstMs)> Generations(Llama llama, int count, int tokens, bool dedicated)

@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
-using BitTtt.Formats;
 using BitTtt.Inference;
-using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Tests;
 
@@ -16,22 +14,8 @@ public sealed class DeltaModelCommandTests
     public static void WriteTinyDeltaModel(TestContext _)
     {
         _dir = Directory.CreateTempSubdirectory("bitttt-cli-delta-").FullName;
-        string json = BpeTrainer.TrainFromTexts(["the whale swam in the sea. the sea was calm and the whale was white."],
-            new BpeTrainerOptions { VocabSize = 290, MinFrequency = 1 });
-        var config = new BitLlamaConfig
-        {
-            VocabSize = BitLlamaTokenizer.FromJson(json).VocabSize, HiddenDim = 32, NumLayers = 2, InnerLr = 1f, TttChunk = 4,
-            TttType = TttType.Delta, TttHeads = 2, TttConv = 3,
-        };
-        var rng = new Random(1);
-        var tensors = BitLlamaWeights.Expected(config).Select(t =>
-        {
-            var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
-            for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)(rng.NextDouble() * 2 - 1);
-            return new SafeTensorData(t.Name, t.Shape, data);
-        }).ToList();
-        _model = Path.Combine(_dir, "delta.bitt");
-        ModelPackage.WriteBitt(_model, config, json, tensors);
+        var config = TinyModels.DeltaConfig(vocab: RandomModel.DefaultVocabSize, heads: 2, conv: 3, chunk: 4);
+        _model = TinyModels.WriteBitt(Path.Combine(_dir, "delta.bitt"), config);
     }
 
     [ClassCleanup]

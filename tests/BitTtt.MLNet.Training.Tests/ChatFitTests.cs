@@ -52,7 +52,7 @@ public sealed class ChatFitTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(PromptRows(120));
-        var options = Chat(TinyTraining.Options(24));
+        var options = Chat(TinyPipeline.Options(24));
         (options.PromptColumnName, options.ResponseColumnName) = (nameof(PromptRow.Prompt), nameof(PromptRow.Response));
         using var model = ml.Transforms.BitLlama(options).Fit(data);
         var format = model.Model.ChatFormat;
@@ -86,7 +86,7 @@ public sealed class ChatFitTests
     {
         var ml = new MLContext(seed: 1);
         var rows = Enumerable.Range(0, 100).Select(i => new MessagesRow { Messages = Conversation(i) }).Append(new MessagesRow { Messages = "  " });
-        var options = Chat(TinyTraining.Options(16));
+        var options = Chat(TinyPipeline.Options(16));
         options.MessagesColumnName = nameof(MessagesRow.Messages);
         using var model = ml.Transforms.BitLlama(options).Fit(ml.Data.LoadFromEnumerable(rows));
         Assert.IsNotNull(model.Model.ChatFormat);
@@ -101,7 +101,7 @@ public sealed class ChatFitTests
         try
         {
             ml.Model.SaveAsBitt(model, path);
-            var tune = Chat(TinyTraining.Options(8));
+            var tune = Chat(TinyPipeline.Options(8));
             (tune.MessagesColumnName, tune.InitialModel) = (nameof(MessagesRow.Messages), path);
             using var tuned = ml.Transforms.BitLlama(tune).Fit(ml.Data.LoadFromEnumerable(rows));
             Assert.IsNotNull(tuned.Training!.InitialValidationLoss);
@@ -115,13 +115,13 @@ public sealed class ChatFitTests
     public void BadConversationsAndOptionsAreNamed()
     {
         var ml = new MLContext(seed: 1);
-        var options = Chat(TinyTraining.Options(4));
+        var options = Chat(TinyPipeline.Options(4));
         options.MessagesColumnName = nameof(MessagesRow.Messages);
         var bad = ml.Data.LoadFromEnumerable(new[] { new MessagesRow { Messages = Conversation(0) }, new MessagesRow { Messages = """{"messages": [{"role": "bot", "content": "x"}]}""" } });
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.BitLlama(options).Fit(bad));
         StringAssert.Contains(e.Message, "Column 'Messages', row 1: messages[0].role must be \"system\", \"user\" or \"assistant\", got \"bot\"");
 
-        var response = Chat(TinyTraining.Options(4));
+        var response = Chat(TinyPipeline.Options(4));
         response.ResponseColumnName = "Response";
         var missing = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama(response).Fit(ml.Data.LoadFromEnumerable(PromptRows(4))));
         StringAssert.Contains(missing.Message, "ResponseColumnName needs PromptColumnName: the user message each reply answers");
@@ -132,7 +132,7 @@ public sealed class ChatFitTests
         var both = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => response.Validate());
         StringAssert.Contains(both.Message, "ResponseColumnName and MessagesColumnName are two ways to give conversations: set one of them");
         var empty = ml.Data.LoadFromEnumerable(new[] { new PromptRow { Prompt = "hi", Response = "" } });
-        var noReply = Chat(TinyTraining.Options(4));
+        var noReply = Chat(TinyPipeline.Options(4));
         (noReply.PromptColumnName, noReply.ResponseColumnName) = ("Prompt", "Response");
         e = Assert.ThrowsExactly<ArgumentException>(() => ml.Transforms.BitLlama(noReply).Fit(empty));
         StringAssert.Contains(e.Message, "Column 'Response', row 0: the reply is empty");

@@ -127,7 +127,7 @@ public sealed class ChatTrainingTests
     {
         using var train = TokenFile.Open(Conversations(Path.Combine(_dir, "train.bin"), 400, 1));
         using var validation = TokenFile.Open(Conversations(Path.Combine(_dir, "val.bin"), 40, 2));
-        var options = TrainerTests.Tiny(null, 120);
+        var options = TinyTrainer.Options(null, 120);
         options.EvalBatches = 10;   // 10 batches of 4: every validation example
         var replies = new BitLlamaTrainer(options, Vocab).Train(train, validation);
         options.TrainOnAllTokens = true;
@@ -170,11 +170,11 @@ public sealed class ChatTrainingTests
     public void ResumeOnConversationsGivesBitwiseTheSameWeights()
     {
         using var train = TokenFile.Open(Conversations(Path.Combine(_dir, "train.bin"), 100, 1));
-        var straight = new BitLlamaTrainer(TrainerTests.Tiny(Path.Combine(_dir, "a")), Vocab).Train(train, null);
-        var first = TrainerTests.Tiny(Path.Combine(_dir, "b"));
+        var straight = new BitLlamaTrainer(TinyTrainer.Options(Path.Combine(_dir, "a")), Vocab).Train(train, null);
+        var first = TinyTrainer.Options(Path.Combine(_dir, "b"));
         first.StopAfterSteps = 9;
         new BitLlamaTrainer(first, Vocab).Train(train, null);
-        var second = TrainerTests.Tiny(Path.Combine(_dir, "b"));
+        var second = TinyTrainer.Options(Path.Combine(_dir, "b"));
         second.Resume = true;
         var resumed = new BitLlamaTrainer(second, Vocab).Train(train, null);
         for (int i = 0; i < straight.Weights.Count; i++)
@@ -192,10 +192,10 @@ public sealed class ChatTrainingTests
             writer.Commit();
         }
         using var train = TokenFile.Open(path);
-        var e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(TrainerTests.Tiny(null), Vocab).Train(train, null));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(TinyTrainer.Options(null), Vocab).Train(train, null));
         StringAssert.Contains(e.Message, "none of the 1 training examples has a trained token (an assistant reply) within its first 17 tokens (context_len + 1); use a larger ContextLen");
         using var text = TokenFile.Open(TrainerTests.Corpus(_dir, 500));
-        e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(TrainerTests.Tiny(null), Vocab).Train(text, train));
+        e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(TinyTrainer.Options(null), Vocab).Train(text, train));
         StringAssert.Contains(e.Message, "one holds examples (conversations) and the other a text");
     }
 
@@ -207,7 +207,7 @@ public sealed class ChatTrainingTests
         string corpus = TokenFileTests.Write(Path.Combine(_dir, "base.bin"),
             Enumerable.Range(0, 600).SelectMany(i => tokenizer.Encode(i % 2 == 0 ? " Your plan is Gold." : " Which plan do I have?")));
         using var tokens = TokenFile.Open(corpus);
-        var options = TrainerTests.Tiny(Path.Combine(_dir, "base"), 10);
+        var options = TinyTrainer.Options(Path.Combine(_dir, "base"), 10);
         var result = new BitLlamaTrainer(options, tokenizer.VocabSize).Train(tokens, null);
         string model = Path.Combine(_dir, "base.bitt");
         ModelPackage.WriteBitt(model, result.Config, tokenizer.ToJson(), result.Weights);
@@ -261,7 +261,7 @@ public sealed class ChatTrainingTests
         // A run from the model: at a learning rate of ~0 one step leaves exactly the grown weights' function.
         using var train = TokenFile.Open(Path.Combine(_dir, "chat.bin"));
         using var validation = TokenFile.Open(Path.Combine(_dir, "chat-val.bin"));
-        var still = TrainerTests.Tiny(null, 1);
+        var still = TinyTrainer.Options(null, 1);
         (still.InitialModel, still.ContextLen, still.LearningRate, still.MinLearningRate, still.WeightDecay) = (basePath, 32, 1e-30, 0, 0);
         var stillResult = new BitLlamaTrainer(still, vocab).Train(train, validation);
         Assert.AreEqual(config with { Extra = stillResult.Config.Extra }, stillResult.Config);
@@ -273,13 +273,13 @@ public sealed class ChatTrainingTests
         Assert.AreEqual(stillResult.InitialValidationLoss!.Value, stillResult.ValidationLoss!.Value, 1e-6);
 
         // A real fine-tuning run learns the replies: the validation loss falls from where the model started.
-        var tune = TrainerTests.Tiny(Path.Combine(_dir, "tuned"), 60);
+        var tune = TinyTrainer.Options(Path.Combine(_dir, "tuned"), 60);
         (tune.InitialModel, tune.ContextLen) = (basePath, 32);
         var tuned = new BitLlamaTrainer(tune, vocab).Train(train, validation);
         Assert.IsTrue(tuned.ValidationLoss < tuned.InitialValidationLoss / 2, $"{tuned.InitialValidationLoss} -> {tuned.ValidationLoss}");
 
         // Resume stays exact on a fine-tuning run.
-        var half = TrainerTests.Tiny(Path.Combine(_dir, "tuned-half"), 60);
+        var half = TinyTrainer.Options(Path.Combine(_dir, "tuned-half"), 60);
         (half.InitialModel, half.ContextLen, half.StopAfterSteps) = (basePath, 32, 25);
         new BitLlamaTrainer(half, vocab).Train(train, validation);
         half.StopAfterSteps = null;

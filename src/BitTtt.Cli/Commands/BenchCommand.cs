@@ -37,10 +37,14 @@ internal sealed class BenchCommand : ICliCommand
             Description = "TTT layer of the random model: reconstruct, delta, or both (reconstruct as the main model, plus a delta model of the same shape measured in turns with it)",
             DefaultValueFactory = _ => "reconstruct",
         };
-        var command = new Command("bench", "Measure kernel and generation speed: managed engine vs TorchSharp") { model, dim, layers, vocab, prompt, decode, noTorch, json, tttType };
+        var saveModel = new Option<string?>("--save-model")
+        {
+            Description = "Also write the random model it measures to this path (.bitt, else a model directory), with a byte-level BPE tokenizer, so another tool can be measured on the same weights",
+        };
+        var command = new Command("bench", "Measure kernel and generation speed: managed engine vs TorchSharp") { model, dim, layers, vocab, prompt, decode, noTorch, json, tttType, saveModel };
         command.SetAction((r, ct) => CliCommands.RunAsync(ct => Task.FromResult(Run(
             r.GetValue(model), r.Get(dim), r.Get(layers), r.Get(vocab), r.Get(prompt), r.Get(decode), r.Get(noTorch), r.Get(json),
-            r.GetResult(tttType) is { Implicit: false } ? r.Get(tttType) : null)), ct));
+            r.GetResult(tttType) is { Implicit: false } ? r.Get(tttType) : null, r.GetValue(saveModel))), ct));
         return command;
     }
 
@@ -49,7 +53,7 @@ internal sealed class BenchCommand : ICliCommand
         ? new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 1f, TttChunk = 16, TttType = TttType.Delta }
         : new BitLlamaConfig { VocabSize = vocab, HiddenDim = dim, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 };
 
-    static int Run(string? modelPath, int dim, int layers, int vocab, int promptTokens, int decodeTokens, bool noTorch, bool json, string? tttType)
+    static int Run(string? modelPath, int dim, int layers, int vocab, int promptTokens, int decodeTokens, bool noTorch, bool json, string? tttType, string? saveModel)
     {
         if (promptTokens <= 0) throw new ArgumentException($"--prompt-tokens must be positive, got {promptTokens}");
         if (decodeTokens <= 0) throw new ArgumentException($"--decode-tokens must be positive, got {decodeTokens}");
@@ -57,6 +61,10 @@ internal sealed class BenchCommand : ICliCommand
             throw new ArgumentException($"--ttt-type '{tttType}' is not known; available: reconstruct, delta, both");
         if (tttType is not null && modelPath is not null)
             throw new ArgumentException("--ttt-type applies to the random model; a model file has its own ttt_type");
+        if (saveModel is not null && modelPath is not null)
+            throw new ArgumentException("--save-model writes the random model; a model file is measured as it is");
+        if (saveModel is not null && vocab < RandomModel.DefaultVocabSize)
+            throw new ArgumentException($"--save-model needs --vocab-size {RandomModel.DefaultVocabSize} or more (the ids of the tokenizer it writes), got {vocab}");
         bool both = tttType == "both";
         var log = json ? TextWriter.Null : Console.Out;
 
@@ -67,9 +75,18 @@ internal sealed class BenchCommand : ICliCommand
         {
             var config = RandomConfig(vocab, dim, layers, tttType == "delta" ? TttType.Delta : TttType.Reconstruct);
             config.Validate("the random model (--dim, --layers, --vocab-size)");   // no "/": the source is shown through Path.GetFileName
-            var tensors = BenchFigures.RandomTensors(config, seed: 42);
+            IReadOnlyList<SafeTensorData> tensors;
+            if (saveModel is null) tensors = RandomModel.Weights(config, seed: 42);
+            else
+            {
+                var saved = RandomModel.Create(config, seed: 42);
+                if (saveModel.EndsWith(".bitt", StringComparison.OrdinalIgnoreCase)) saved.WriteBitt(saveModel);
+                else saved.WriteDirectory(saveModel);
+                tensors = saved.Tensors;
+            }
+            var arrays = BenchFigures.ArraysByName(tensors);
             sw.Restart();
-            weights = InferenceWeights.Load(config, (name, _) => tensors[name].Data);
+            weights = InferenceWeights.Load(config, (name, _) => arrays[name]);
         }
         else
         {
@@ -99,8 +116,7 @@ internal sealed class BenchCommand : ICliCommand
         if (both)
         {
             var deltaConfig = RandomConfig(vocab, dim, layers, TttType.Delta);
-            var deltaTensors = BenchFigures.RandomTensors(deltaConfig, seed: 42);
-            var deltaWeights = InferenceWeights.Load(deltaConfig, (name, _) => deltaTensors[name].Data);
+            var deltaWeights = InferenceWeights.Load(deltaConfig, RandomModel.Weights(deltaConfig, seed: 42));
             byType = BenchFigures.ManagedGenerationInTurns([weights, deltaWeights], promptIds, decodeTokens, repeats: 5);
             log.WriteLine($"TTT types, managed engine, same shape, measured in turns, best of 5 ({deltaWeights.Describe()}):");
             log.WriteLine($"  reconstruct: prefill {byType[0].Prefill,9:F1} tok/s   decode {byType[0].Decode,9:F1} tok/s");
@@ -115,7 +131,7 @@ internal sealed class BenchCommand : ICliCommand
         if (!noTorch)
         {
             using var torchModel = modelPath is null
-                ? ModelWeights.FromWeights(c, BenchFigures.RandomTensors(c, seed: 42).Select(t => new SafeTensorData(t.Key, t.Value.Shape, t.Value.Data)).ToList())
+                ? ModelWeights.FromWeights(c, RandomModel.Weights(c, seed: 42))
                 : ModelWeights.LoadModel(modelPath);
             // libtorch's OpenMP threads spin at every op; on a busy 2-core machine one thread is often far
             // faster than all, so both are measured and the faster figure is the baseline.
@@ -132,8 +148,7 @@ internal sealed class BenchCommand : ICliCommand
         InferenceWeights int8;
         if (modelPath is null)
         {
-            var tensors = BenchFigures.RandomTensors(c, seed: 42);
-            int8 = InferenceWeights.Load(c, (name, _) => tensors[name].Data, new InferenceOptions { Int8LmHead = true });
+            int8 = InferenceWeights.Load(c, RandomModel.Weights(c, seed: 42), new InferenceOptions { Int8LmHead = true });
         }
         else
         {

@@ -26,6 +26,20 @@ public static class SequenceMemory
         state.Position = MemoryFile.Load(path, Owner(state), Arrays(state), limits);
     }
 
+    /// <summary>Writes the bytes of a memory file to <paramref name="destination"/> (see <see cref="MemoryFile"/>).</summary>
+    public static void SaveMemory(this SequenceState state, Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        MemoryFile.Save(destination, Owner(state), state.Position, Arrays(state));
+    }
+
+    /// <summary>Replaces the state with the memory read from <paramref name="source"/>; errors begin with <paramref name="sourceName"/>.</summary>
+    public static void LoadMemory(this SequenceState state, Stream source, string sourceName, BitLlamaLoadLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        state.Position = MemoryFile.Load(source, sourceName, Owner(state), Arrays(state), limits);
+    }
+
     static MemoryOwner Owner(SequenceState state) => new(state.Weights.Config, state.Weights.Describe(), state.Weights.Fingerprint);
 
     /// <summary>
