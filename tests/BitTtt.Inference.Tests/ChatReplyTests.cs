@@ -15,7 +15,7 @@ public sealed class ChatReplyTests
     /// </summary>
     static Llama ChatModel(int seed = 1, bool endsAtOnce = false)
     {
-        var tokenizer = TinyLlama.Tokenizer();
+        var tokenizer = TinyLlama.ChatTokenizer();
         var format = ChatFormat.Default(tokenizer);
         var config = format.StoreIn(TinyModels.DeltaConfig(vocab: tokenizer.VocabSize));
         var tensors = TinyLlama.Tensors(config, seed);
@@ -142,7 +142,7 @@ public sealed class ChatReplyTests
     [TestMethod]
     public void ALoadedModelChecksItsTemplateAgainstItsTokenizer()
     {
-        var tokenizer = TinyLlama.Tokenizer();
+        var tokenizer = TinyLlama.ChatTokenizer();
         var config = ChatFormat.Default(tokenizer).StoreIn(TinyModels.DeltaConfig(vocab: tokenizer.VocabSize));
         var bad = config with { Extra = new Dictionary<string, System.Text.Json.Nodes.JsonNode?>(config.Extra)
         {
@@ -151,10 +151,10 @@ public sealed class ChatReplyTests
         string path = Path.Combine(Path.GetTempPath(), $"chat-{Guid.NewGuid():N}.bitt");
         try
         {
-            ModelPackage.WriteBitt(path, bad, TinyLlama.TokenizerJson, TinyLlama.Tensors(bad, 1));
+            ModelPackage.WriteBitt(path, bad, TinyLlama.ChatTokenizerJson, TinyLlama.Tensors(bad, 1));
             var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => Llama.LoadAuto(path));
             StringAssert.Contains(e.Message, "config field 'chat.end_of_turn': '</eot>' is not a special token of the tokenizer");
-            ModelPackage.WriteBitt(path, config, TinyLlama.TokenizerJson, TinyLlama.Tensors(config, 1));
+            ModelPackage.WriteBitt(path, config, TinyLlama.ChatTokenizerJson, TinyLlama.Tensors(config, 1));
             using var good = Llama.LoadAuto(path);
             Assert.AreEqual(tokenizer.SpecialTokenId("<|end|>"), good.ChatFormat!.EndOfTurnId);
         }
