@@ -18,7 +18,7 @@ public sealed class Llama : IDisposable
 {
     volatile bool _disposed;
 
-    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, string? source)
+    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, ChatFormat? chat, string? source)
     {
         if (tokenizer.VocabSize > weights.Config.VocabSize)
             throw BitLlamaFormatException.In(source,
@@ -27,6 +27,7 @@ public sealed class Llama : IDisposable
         Tokenizer = tokenizer;
         DefaultSampling = defaults;
         SourcePath = source;
+        ChatFormat = chat;
     }
 
     public BitLlamaConfig Config => Weights.Config;
@@ -42,6 +43,13 @@ public sealed class Llama : IDisposable
     /// (ML.NET, the chat client, dependency injection, the CLI, the web API, the C ABI and Python) starts from these.
     /// </summary>
     public SamplingOptions DefaultSampling { get; }
+
+    /// <summary>
+    /// The chat template the model stores (config field <c>chat</c>, docs/model.md §6), or null for a model without
+    /// one. <see cref="LlamaSession.Reply"/> formats every door's messages with it and stops at its end of turn;
+    /// without it the doors use the plain-text format of docs/model.md §6.4.
+    /// </summary>
+    public ChatFormat? ChatFormat { get; }
 
     /// <summary>Loads a <c>.bitt</c> file or a model directory (docs/model.md §4), auto-detected.</summary>
     public static Llama LoadAuto(string path, InferenceOptions? options = null, CancellationToken cancellationToken = default)
@@ -67,12 +75,13 @@ public sealed class Llama : IDisposable
             throw BitLlamaFormatException.In(package.Path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
         var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.TokenizerSource, options?.Limits);
         var defaults = SamplingOptions.FromConfig(package.Config, package.Path);   // a bad stored setting fails before the weights load
+        var chat = ChatFormat.FromConfig(package.Config, tokenizer, package.Path);
         var weights = InferenceWeights.Load(package.Config, (name, shape) =>
         {
             cancellationToken.ThrowIfCancellationRequested();
             return package.Weights.ReadFloat32(name, shape);
         }, options);
-        return new Llama(weights, tokenizer, defaults, package.Path);
+        return new Llama(weights, tokenizer, defaults, chat, package.Path);
     }
 
     /// <summary>Builds a model from weights in memory (e.g. straight from the trainer), by docs/model.md §2 names.</summary>
@@ -82,7 +91,8 @@ public sealed class Llama : IDisposable
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(weights);
         var defaults = SamplingOptions.FromConfig(config, "config");
-        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, defaults, null);
+        var chat = ChatFormat.FromConfig(config, tokenizer, "config");
+        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, defaults, chat, null);
     }
 
     /// <summary>A new session with its own TTT state (starting empty), sharing this model's weights.</summary>

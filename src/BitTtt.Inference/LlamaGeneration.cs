@@ -19,7 +19,9 @@ internal sealed class LlamaGeneration : IDisposable
 {
     readonly LlamaSession _session;
     readonly SamplingOptions _options;
-    readonly string _prompt;
+    readonly string? _prompt;
+    readonly int[]? _promptIds;
+    readonly int? _endOfTurn;
     readonly BitLlamaTokenizer _tokenizer;
     readonly int _vocab;
     readonly Sampler _sampler;
@@ -32,12 +34,28 @@ internal sealed class LlamaGeneration : IDisposable
     bool _flushed;
 
     public LlamaGeneration(LlamaSession session, string prompt, SamplingOptions options)
+        : this(session, options, prompt ?? throw new ArgumentNullException(nameof(prompt)), null, null)
     {
-        ArgumentNullException.ThrowIfNull(prompt);
+    }
+
+    /// <summary>
+    /// A reply in a chat template (docs/model.md §6.3): <paramref name="promptIds"/> are fed as they are, and
+    /// generation also stops when the model produces <paramref name="endOfTurn"/> (a token-level stop). If the
+    /// session's memory holds an open turn (its last token is not the end of turn), the end of turn is fed first.
+    /// </summary>
+    public LlamaGeneration(LlamaSession session, int[] promptIds, SamplingOptions options, int endOfTurn)
+        : this(session, options, null, promptIds ?? throw new ArgumentNullException(nameof(promptIds)), endOfTurn)
+    {
+    }
+
+    LlamaGeneration(LlamaSession session, SamplingOptions options, string? prompt, int[]? promptIds, int? endOfTurn)
+    {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         _session = session;
         _prompt = prompt;
+        _promptIds = promptIds;
+        _endOfTurn = endOfTurn;
         _options = options;
         _tokenizer = session.Model.Tokenizer;
         // A model may have more rows than its tokenizer has tokens (vocab_size padded, or the seed config's 16384
@@ -61,7 +79,9 @@ internal sealed class LlamaGeneration : IDisposable
         _session.ThrowIfUnusable();
         cancellationToken.ThrowIfCancellationRequested();
         _telemetry = new GenerationTelemetry(_options);
-        var ids = _tokenizer.Encode(_prompt);
+        var ids = _promptIds ?? _tokenizer.Encode(_prompt!);
+        if (_endOfTurn is int end && _session.Position > 0 && _session.LastToken != end)
+            ids = [end, .. ids];   // close the turn a reply left open (cut by its limit, a stop string or a cancellation)
         if (ids.Length == 0 && !_session.HasLogits)
             throw new ArgumentException("the prompt is empty and the session has no context to continue from; give a prompt or Learn(text) first", "prompt");
         // The cache's keys are every token read since an empty memory, so only a fresh session can use it.
@@ -98,6 +118,7 @@ internal sealed class LlamaGeneration : IDisposable
             int recent = _session.CopyRecent(_context);
             int next = _sampler.Sample(_session.CurrentLogits[.._vocab], _context.AsSpan(0, recent));
             if (next == _tokenizer.EosId) { FinishReason = LlamaFinishReason.EndOfSequence; break; }
+            if (next == _endOfTurn) { FinishReason = LlamaFinishReason.EndOfTurn; break; }   // not fed: the next turn closes it
             _telemetry?.FirstToken();
             _session.FeedChecked([next], cancellationToken);
             if (_cache is not null) _read.Add(next);

@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using BitTtt.Inference.Diagnostics;
 using BitTtt.Inference.Engine;
+using BitTtt.Tokenization;
 
 namespace BitTtt.Inference;
 
@@ -45,6 +46,9 @@ public sealed class LlamaSession : IDisposable
     public long Position => _state.Position;
 
     internal bool HasLogits { get; private set; }
+
+    /// <summary>The last token fed, or null when unknown (nothing fed since the last reset, or a memory was loaded).</summary>
+    internal int? LastToken => _recent.Count > 0 ? _recent[^1] : null;
     internal ReadOnlySpan<float> CurrentLogits => _logits;
 
     /// <summary>Feeds <paramref name="tokens"/> (advancing the memory) and returns the logits of the last one.</summary>
@@ -283,7 +287,12 @@ public sealed class LlamaSession : IDisposable
     public async IAsyncEnumerable<LlamaCompletionUpdate> GenerateStreamingAsync(string prompt, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var generation = new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling);
+        await foreach (var update in Stream(new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling), cancellationToken).ConfigureAwait(false))
+            yield return update;
+    }
+
+    async IAsyncEnumerable<LlamaCompletionUpdate> Stream(LlamaGeneration generation, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
         var lease = Enter();
         try
         {
@@ -307,6 +316,53 @@ public sealed class LlamaSession : IDisposable
             generation.Dispose();
             lease.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The model's reply to <paramref name="messages"/>, computed on the calling thread: the one way every chat door
+    /// (the chat client, the web API, the CLI, the C ABI and Python) turns messages into a prompt. With the model's
+    /// chat template (<see cref="Llama.ChatFormat"/>, docs/model.md §6.3) the messages become token ids (their text
+    /// never parsed for special tokens), followed by the assistant's marker, and the reply ends when the model
+    /// produces the end-of-turn token (<see cref="LlamaFinishReason.EndOfTurn"/>); a turn the memory left open is
+    /// closed first. Without a template the plain-text format (docs/model.md §6.4) is fed and the reply stops at
+    /// <see cref="ChatFormat.PlainTextStop"/>. The memory keeps the messages and the reply: in a continuing
+    /// conversation give only the new messages. Null options = the model's <see cref="Llama.DefaultSampling"/>.
+    /// </summary>
+    public LlamaCompletion Reply(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var generation = ReplyGeneration(messages, options);
+        using var _ = Enter();
+        return generation.RunToEnd(cancellationToken);
+    }
+
+    /// <summary><see cref="Reply"/> on the thread pool; the session is taken at once (an overlapping call throws here).</summary>
+    public Task<LlamaCompletion> ReplyAsync(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var generation = ReplyGeneration(messages, options);
+        var lease = Enter();
+        return Task.Run(() =>
+        {
+            using (lease) return generation.RunToEnd(cancellationToken);
+        }, CancellationToken.None);
+    }
+
+    /// <summary><see cref="Reply"/> streamed as updates, like <see cref="GenerateStreamingAsync"/>.</summary>
+    public async IAsyncEnumerable<LlamaCompletionUpdate> ReplyStreamingAsync(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var update in Stream(ReplyGeneration(messages, options), cancellationToken).ConfigureAwait(false))
+            yield return update;
+    }
+
+    LlamaGeneration ReplyGeneration(IReadOnlyList<ChatTurn> messages, SamplingOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (messages.Count == 0) throw new ArgumentException("messages is empty; give at least one message", nameof(messages));
+        options ??= Model.DefaultSampling;
+        if (Model.ChatFormat is { } format)
+            return new LlamaGeneration(this, format.EncodeReply(messages), options, format.EndOfTurnId);
+        var plain = options with { StopStrings = [.. options.StopStrings.Append(ChatFormat.PlainTextStop).Distinct(StringComparer.Ordinal)] };
+        return new LlamaGeneration(this, ChatFormat.PlainTextPrompt(messages), plain);
     }
 
     /// <summary>Feeds tokens one engine batch at a time, checking cancellation and disposal between batches.</summary>

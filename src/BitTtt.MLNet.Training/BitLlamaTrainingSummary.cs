@@ -1,3 +1,5 @@
+using BitTtt.Training;
+
 namespace BitTtt.MLNet;
 
 /// <summary>What a BitLlama Fit measured.</summary>
@@ -33,6 +35,10 @@ public sealed record BitLlamaTrainingSummary
     /// Null when it beats them or without validation data.
     /// </summary>
     public string? Advice { get; init; }
+    /// <summary>Fine-tuning (<c>InitialModel</c>): the validation loss of the model it started from, before the first step.</summary>
+    public double? InitialValidationLoss { get; init; }
+    /// <summary>Conversations: how many were trained on, cut to the window, or skipped (docs/training.md, "Conversations"); null for a text.</summary>
+    public ExampleStats? Examples { get; init; }
 }
 
 /// <summary>

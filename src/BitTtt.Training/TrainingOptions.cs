@@ -71,6 +71,20 @@ public class TrainingOptions
     /// text's size where the run trains its tokenizer). Null = the options as set.
     /// </summary>
     public TimeSpan? TimeBudget { get; set; }
+    /// <summary>
+    /// Fine-tune: start from this model's weights (a <c>.bitt</c> file, a model directory, or a training checkpoint
+    /// with its <c>tokenizer.json</c> beside it; <see cref="PretrainedModel"/>). The model's shape comes from it, so
+    /// <see cref="HiddenDim"/>, <see cref="NumLayers"/>, <see cref="IntermediateDim"/>, the TTT options and
+    /// <see cref="InnerLr"/> are not used; <see cref="ContextLen"/> and the schedule are this run's own (the steps count
+    /// from 0, the optimizer starts afresh). A tokenizer with more ids than the model (new special tokens) grows its
+    /// embedding and LM head (docs/model.md §6.5). Null: a new model.
+    /// </summary>
+    public string? InitialModel { get; set; }
+    /// <summary>
+    /// On conversations, count the loss on every token instead of only the assistant replies and their end of turn
+    /// (docs/model.md §6.3). A text is always trained on every token.
+    /// </summary>
+    public bool TrainOnAllTokens { get; set; }
 
     /// <summary>
     /// Throws <see cref="ArgumentOutOfRangeException"/> (an <see cref="ArgumentException"/>) naming the first invalid option.
@@ -117,7 +131,9 @@ public class TrainingOptions
         Check(Threads >= 0, nameof(Threads), $"must be >= 0 (0 = all cores), got {Threads}");
         Check(!Resume || CheckpointDirectory is not null, nameof(Resume), $"needs {Opt(nameof(CheckpointDirectory))} (the checkpoint to resume from)");
         Check(TimeBudget is null || TimeBudget > TimeSpan.Zero, nameof(TimeBudget), $"must be positive, got {TimeBudget}");
+        Check(TimeBudget is null || InitialModel is null, nameof(TimeBudget), $"sizes a new model; a fine-tune takes its shape from {Opt(nameof(InitialModel))}, so give its steps instead");
         Check(TimeBudget is null || !Resume, nameof(TimeBudget), $"plans a new run; to continue one, resume with the shape and steps its plan chose (printed at its start) instead of {Opt(nameof(TimeBudget))}");
+        Check(InitialModel is null || InitialModel.Trim().Length > 0, nameof(InitialModel), $"must name a .bitt file, a model directory or a checkpoint, got '{InitialModel}'");
     }
 
     // The bounds of docs/model.md §1 that BitLlamaConfig enforces, checked here too so a run fails before any work, naming the option.
