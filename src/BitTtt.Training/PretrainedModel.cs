@@ -36,7 +36,7 @@ public sealed class PretrainedModel
     {
         var files = TrainingData.InitialModelFiles(path);   // the one rule for where the config and tokenizer are
         var tokenizer = BitLlamaTokenizer.FromJson(files.TokenizerJson, files.TokenizerSource);
-        if (File.Exists(path) && !TrainingData.StartsWithBitt(path))
+        if (File.Exists(path) && !ModelPackage.IsBitt(path))
             return new PretrainedModel(path, files.Config, tokenizer, TrainingCheckpoint.ReadModel(path).Weights);
         using var package = ModelPackage.Open(path);
         var weights = BitLlamaWeights.Expected(package.Config)

@@ -134,7 +134,7 @@ public static class TrainingData
     public static InitialFiles InitialModelFiles(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
-        if (File.Exists(path) && !StartsWithBitt(path))
+        if (File.Exists(path) && !Formats.ModelPackage.IsBitt(path))
         {
             using var reader = Formats.SafeTensorsReader.Open(path);
             if (!reader.Metadata.TryGetValue("format", out var kind) || !kind.StartsWith("bitllama-checkpoint/", StringComparison.Ordinal)
@@ -149,13 +149,6 @@ public static class TrainingData
         if (package.TokenizerJson is null)
             throw BitLlamaFormatException.In(path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
         return new InitialFiles(path, package.Config, package.TokenizerJson, package.TokenizerSource);
-    }
-
-    internal static bool StartsWithBitt(string path)
-    {
-        Span<byte> magic = stackalloc byte[4];
-        using var stream = File.OpenRead(path);
-        return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual(Formats.ModelPackage.Magic);
     }
 
     static bool HoldsExamples(string tokensPath)
