@@ -17,8 +17,9 @@ namespace BitTtt.Inference;
 public sealed class Llama : IDisposable
 {
     volatile bool _disposed;
+    readonly Lazy<StepScheduler>? _scheduler;
 
-    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, string? source)
+    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, string? source, InferenceOptions? options)
     {
         if (tokenizer.VocabSize > weights.Config.VocabSize)
             throw BitLlamaFormatException.In(source,
@@ -27,7 +28,18 @@ public sealed class Llama : IDisposable
         Tokenizer = tokenizer;
         DefaultSampling = defaults;
         SourcePath = source;
+        Batching = options?.Batching ?? true;
+        if (Batching) _scheduler = new Lazy<StepScheduler>(() => new StepScheduler(Weights, Handoff));
     }
+
+    /// <summary>True when the sessions of this model are decoded together (<see cref="InferenceOptions.Batching"/>).</summary>
+    public bool Batching { get; }
+
+    /// <summary>The batching scheduler, made with the first call; null when batching is off.</summary>
+    internal StepScheduler? Scheduler => _scheduler?.Value;
+
+    /// <summary>Guards what a call hands between the thread that steps it and its reader.</summary>
+    internal Lock Handoff { get; } = new();
 
     public BitLlamaConfig Config => Weights.Config;
     /// <summary>The file or directory the model was loaded from; null when built from weights in memory.</summary>
@@ -72,7 +84,7 @@ public sealed class Llama : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             return package.Weights.ReadFloat32(name, shape);
         }, options);
-        return new Llama(weights, tokenizer, defaults, package.Path);
+        return new Llama(weights, tokenizer, defaults, package.Path, options);
     }
 
     /// <summary>Builds a model from weights in memory (e.g. straight from the trainer), by docs/model.md §2 names.</summary>
@@ -92,7 +104,7 @@ public sealed class Llama : IDisposable
                 throw new ArgumentException($"tensor '{name}': expected shape [{string.Join(", ", shape)}], found [{string.Join(", ", t.Shape)}]", nameof(weights));
             return t.Data.ToArray();
         }, options);
-        return new Llama(loaded, tokenizer, defaults, null);
+        return new Llama(loaded, tokenizer, defaults, null, options);
     }
 
     /// <summary>A new session with its own TTT state (starting empty), sharing this model's weights.</summary>
@@ -131,6 +143,7 @@ public sealed class Llama : IDisposable
     public void Dispose()
     {
         if (_disposed) return;
-        _disposed = true;   // sessions check this before every token and prompt batch
+        _disposed = true;   // sessions check this before every token and prompt chunk
+        if (_scheduler is { IsValueCreated: true }) _scheduler.Value.Dispose();
     }
 }

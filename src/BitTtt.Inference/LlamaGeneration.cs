@@ -1,97 +1,305 @@
+using System.Runtime.ExceptionServices;
 using BitTtt.Inference.Sampling;
 using BitTtt.Tokenization;
 
 namespace BitTtt.Inference;
 
 /// <summary>
-/// One completion on a session, as steps: <see cref="Prefill"/> feeds the prompt one engine batch at a time,
-/// <see cref="Next"/> samples tokens until it has a piece of text to emit. Between steps nothing is running,
-/// so the sync and async surfaces share this code and every step checks cancellation and disposal first
-/// (a cancelled or disposed generation stops within one token, or one prompt batch).
-/// The caller holds the session's lease for the whole generation.
+/// One call on a session as a sequence of engine steps: the prompt (or the tokens of <c>Learn</c> and <c>Logits</c>)
+/// fed in chunks, then, for a completion, one sampled token per step until it ends. A driver advances it: the
+/// model's <see cref="StepScheduler"/> (sessions decoded together) or <see cref="DriveAlone"/> (batching off); both run
+/// the same <see cref="Plan"/> → step → <see cref="AfterStep"/> cycle, so the text is the same either way.
+/// <para>Pieces of text are handed to the reader when a step produces them. A streamed completion's next token is fed
+/// only once its reader asks for the next piece (nothing runs ahead of the reader, so the memory holds exactly the
+/// tokens of the pieces read); sampling it may run earlier, which changes nothing. The reader checks disposal and
+/// cancellation before every piece; a driver checks them before every step and fails the call with the same exceptions.</para>
+/// <para>A completion stopped by <see cref="SamplingOptions.MaxTokens"/> or a stop string in the middle of a multi-byte
+/// character drops that character's bytes: the text never ends in U+FFFD.</para>
+/// The caller holds the session's lease for the whole call.
 /// </summary>
 internal sealed class LlamaGeneration
 {
     readonly LlamaSession _session;
-    readonly SamplingOptions _options;
-    readonly string _prompt;
+    readonly SamplingOptions? _options;      // null: feed only (Learn, Logits)
+    readonly CancellationToken _cancellation;
     readonly BitLlamaTokenizer _tokenizer;
     readonly int _vocab;
-    readonly Sampler _sampler;
-    readonly Utf8StreamDecoder _decoder;
-    readonly StopStringFilter _filter;
+    readonly Sampler? _sampler;
+    readonly Utf8StreamDecoder? _decoder;
+    readonly StopStringFilter? _filter;
     readonly int[] _context = new int[LlamaSession.RepetitionWindow];
-    bool _flushed;
+    readonly bool _collect;                  // the whole text at once (Generate, Learn, Logits): never waits for a reader
+    readonly System.Text.StringBuilder? _text;
+    readonly Queue<string> _pieces = new();  // produced, not yet read (guarded by the model's handoff lock)
+    readonly SemaphoreSlim _signal = new(0); // released when a piece, the end or a failure is handed over
+    int[] _ids = [];
+    int _fed;                                // prompt tokens fed
+    int _next = -1;                          // the sampled token the next decode step feeds
+    int _planned;                            // tokens of the step in flight
+    string? _produced;                       // text of the last step, handed over by Deliver
+    bool _ended;                             // the driver's view
+    bool _endDelivered;                      // the reader's view: the end was handed over (after the last piece)
+    volatile bool _demand;                   // a streamed reader waits for the next piece
+    Exception? _failure;
 
-    public LlamaGeneration(LlamaSession session, string prompt, SamplingOptions options)
+    LlamaGeneration(LlamaSession session, SamplingOptions? options, bool collect, CancellationToken cancellation)
     {
-        ArgumentNullException.ThrowIfNull(prompt);
-        ArgumentNullException.ThrowIfNull(options);
-        options.Validate();
         _session = session;
-        _prompt = prompt;
         _options = options;
+        _collect = collect;
+        _cancellation = cancellation;
         _tokenizer = session.Model.Tokenizer;
+        _text = collect && options is not null ? new System.Text.StringBuilder() : null;
         // A model may have more rows than its tokenizer has tokens (vocab_size padded, or the seed config's 16384
         // with a smaller tokenizer); those ids have no text, so they are never candidates.
         _vocab = Math.Min(session.Model.Config.VocabSize, _tokenizer.VocabSize);
+        if (options is null) return;
+        options.Validate();
         _sampler = new Sampler(options, _vocab, _tokenizer.Utf8Table);   // never emits invalid UTF-8
         _decoder = _tokenizer.CreateStreamDecoder();
         _filter = new StopStringFilter(options.StopStrings);
     }
 
+    /// <summary>A completion of <paramref name="prompt"/>; <paramref name="collect"/> for the whole text at once.</summary>
+    public static LlamaGeneration Completion(LlamaSession session, string prompt, SamplingOptions options, bool collect, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(prompt);
+        ArgumentNullException.ThrowIfNull(options);
+        var generation = new LlamaGeneration(session, options, collect, cancellation);
+        generation._promptText = prompt;
+        return generation;
+    }
+
+    /// <summary>Feeding <paramref name="tokens"/> without generating (Learn, Logits); the last one's logits are kept.</summary>
+    public static LlamaGeneration Feed(LlamaSession session, int[] tokens, CancellationToken cancellation) =>
+        new(session, null, collect: true, cancellation) { _ids = tokens };
+
+    string? _promptText;
+
     public int PromptTokens { get; private set; }
     public int CompletionTokens { get; private set; }
-    /// <summary>Set once generation has ended.</summary>
+    /// <summary>Set once a completion has ended.</summary>
     public LlamaFinishReason? FinishReason { get; private set; }
 
-    /// <summary>Tokenizes and feeds the prompt, checking <paramref name="cancellationToken"/> between engine batches.</summary>
-    public void Prefill(CancellationToken cancellationToken)
+    /// <summary>Tokenizes the prompt (on the reader's thread, before any step); an empty prompt needs earlier context.</summary>
+    public void Start()
     {
-        _session.ThrowIfUnusable();
-        cancellationToken.ThrowIfCancellationRequested();
-        var ids = _tokenizer.Encode(_prompt);
-        if (ids.Length == 0 && !_session.HasLogits)
+        if (_promptText is null) return;
+        _ids = _tokenizer.Encode(_promptText);
+        _promptText = null;
+        if (_ids.Length == 0 && !_session.HasLogits)
             throw new ArgumentException("the prompt is empty and the session has no context to continue from; give a prompt or Learn(text) first", "prompt");
-        _session.FeedChecked(ids, cancellationToken);
-        PromptTokens = ids.Length;
+        if (_ids.Length == 0) PromptTokens = 0;
+    }
+
+    // ----- the driver's side (the scheduler thread, or the caller's when batching is off) -----
+
+    /// <summary>The session this call runs on.</summary>
+    internal LlamaSession Session => _session;
+
+    /// <summary>True once the prompt is fed: each further step feeds one sampled token.</summary>
+    internal bool Decoding => _fed >= _ids.Length;
+
+    /// <summary>True when the next step can include this call: prompt left, or a sampled token a reader is waiting for.</summary>
+    internal bool Ready => !_ended && _failure is null && (_fed < _ids.Length || _collect || _demand);
+
+    /// <summary>Disposal or cancellation the driver must fail the call with before its next step, or null.</summary>
+    internal Exception? StopReason()
+    {
+        if (_session.IsUnusable(out var disposed)) return disposed;
+        return _cancellation.IsCancellationRequested ? new OperationCanceledException(_cancellation) : null;
     }
 
     /// <summary>
-    /// Samples and feeds tokens until one yields text to emit (returned), or generation ends: then the held-back
-    /// rest is returned once (if any) and null after that.
+    /// The tokens this call feeds in the next step, at most <paramref name="budget"/> (a prompt chunk, or the one sampled
+    /// token), and whether that step must compute logits; 0 when it has nothing to feed (it may have just ended).
     /// </summary>
-    public string? Next(CancellationToken cancellationToken)
+    internal int Plan(Span<int> destination, int budget, out bool wantLogits)
     {
-        while (FinishReason is null)
+        wantLogits = false;
+        if (_ended || _failure is not null || budget <= 0) return 0;
+        if (_fed < _ids.Length)
         {
-            _session.ThrowIfUnusable();
-            cancellationToken.ThrowIfCancellationRequested();
-            if (_filter.Stopped) { FinishReason = LlamaFinishReason.StopString; break; }
-            if (CompletionTokens >= _options.MaxTokens) { FinishReason = LlamaFinishReason.Length; break; }
-            int recent = _session.CopyRecent(_context);
-            int next = _sampler.Sample(_session.CurrentLogits[.._vocab], _context.AsSpan(0, recent));
-            if (next == _tokenizer.EosId) { FinishReason = LlamaFinishReason.EndOfSequence; break; }
-            _session.FeedChecked([next], cancellationToken);
-            CompletionTokens++;
-            string text = _filter.Append(_decoder.Append(next));
-            if (text.Length > 0) return text;
+            int n = Math.Min(Math.Min(budget, destination.Length), _ids.Length - _fed);
+            _ids.AsSpan(_fed, n).CopyTo(destination);
+            wantLogits = _fed + n == _ids.Length;            // every call keeps its last token's logits
+            return _planned = n;
         }
-        if (_flushed) return null;
-        _flushed = true;
-        string rest = _filter.Append(_decoder.Flush()) + _filter.Flush();
-        if (_filter.Stopped) FinishReason = LlamaFinishReason.StopString;
-        return rest.Length > 0 ? rest : null;
+        if (_options is null) return 0;
+        if (_next < 0) SampleNext();                          // a completion that starts from the session's logits
+        if (_ended) return 0;
+        destination[0] = _next;
+        wantLogits = true;
+        return _planned = 1;
     }
 
-    /// <summary>Runs the whole generation on the calling thread.</summary>
-    public LlamaCompletion RunToEnd(CancellationToken cancellationToken)
+    /// <summary>After the step that fed <see cref="Plan"/>'s tokens: count them, decode the text, sample the next token.
+    /// Different calls' <c>AfterStep</c> may run at once on different threads.</summary>
+    internal void AfterStep()
     {
-        Prefill(cancellationToken);
-        var text = new System.Text.StringBuilder();
-        for (string? piece = Next(cancellationToken); piece is not null; piece = Next(cancellationToken)) text.Append(piece);
-        return Result(text.ToString());
+        int n = _planned;
+        _planned = 0;
+        if (_fed < _ids.Length)
+        {
+            _session.Fed(_ids.AsSpan(_fed, n), _fed + n == _ids.Length);
+            _fed += n;
+            if (_fed < _ids.Length) return;
+            PromptTokens = _ids.Length;
+            if (_options is null) _ended = true;
+            else SampleNext();
+            return;
+        }
+        _session.Fed([_next], true);
+        CompletionTokens++;
+        string text = _filter!.Append(_decoder!.Append(_next));
+        _next = -1;
+        if (text.Length > 0) Produce(text);
+        SampleNext();
     }
 
-    public LlamaCompletion Result(string text) => new(text, PromptTokens, CompletionTokens, FinishReason!.Value);
+    /// <summary>The head of each decode step: stop checks, then sample (docs/inference.md, "How a token is chosen").</summary>
+    void SampleNext()
+    {
+        if (_filter!.Stopped) { Finish(LlamaFinishReason.StopString); return; }
+        if (CompletionTokens >= _options!.MaxTokens) { Finish(LlamaFinishReason.Length); return; }
+        int recent = _session.CopyRecent(_context);
+        int next = _sampler!.Sample(_session.CurrentLogits[.._vocab], _context.AsSpan(0, recent));
+        if (next == _tokenizer.EosId) { Finish(LlamaFinishReason.EndOfSequence); return; }
+        _next = next;
+    }
+
+    /// <summary>Ends the completion: the bytes of an unfinished character are dropped (no U+FFFD), held-back text is released.</summary>
+    void Finish(LlamaFinishReason reason)
+    {
+        _decoder!.Reset();
+        string rest = _filter!.Flush();
+        FinishReason = _filter.Stopped ? LlamaFinishReason.StopString : reason;
+        if (rest.Length > 0) Produce(rest);
+        _ended = true;
+    }
+
+    void Produce(string text)
+    {
+        if (_text is not null) _text.Append(text);
+        else _produced = _produced is null ? text : _produced + text;
+    }
+
+    /// <summary>
+    /// Hands this step's result to the reader (under <paramref name="handoff"/>; <paramref name="wake"/> releases a waiting
+    /// reader); true when the call needs no more steps for now.
+    /// </summary>
+    internal bool Deliver(Lock handoff, bool wake)
+    {
+        lock (handoff)
+        {
+            bool signal = _ended && !_endDelivered;
+            if (_produced is not null)
+            {
+                _pieces.Enqueue(_produced);
+                _produced = null;
+                _demand = false;
+                signal = true;
+            }
+            _endDelivered = _ended;
+            if (signal && wake) _signal.Release();
+            return !Ready;
+        }
+    }
+
+    /// <summary>Ends the call with <paramref name="failure"/> (disposal, cancellation); the reader rethrows it.</summary>
+    internal void Fail(Exception failure, Lock handoff)
+    {
+        lock (handoff)
+        {
+            _failure ??= failure;
+            _signal.Release();                   // a reader waiting in the scheduler's mode; harmless otherwise
+        }
+    }
+
+    /// <summary>Registers a reader's wish for the next piece (under the handoff lock).</summary>
+    internal void Demand() => _demand = true;
+
+    // ----- the reader's side -----
+
+    /// <summary>The next piece: null at the end. Throws on disposal, cancellation or a failed step.</summary>
+    public async ValueTask<string?> NextAsync(StepScheduler? scheduler)
+    {
+        while (true)
+        {
+            if (TryTake(out var piece, out bool end)) return end ? null : piece;
+            if (scheduler is null) await Task.Run(DriveAlone).ConfigureAwait(false);
+            else
+            {
+                scheduler.Submit(this, demand: true);
+                await _signal.WaitAsync().ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary><see cref="NextAsync"/> blocking the calling thread (which drives the steps itself when batching is off).</summary>
+    public string? Next(StepScheduler? scheduler)
+    {
+        while (true)
+        {
+            if (TryTake(out var piece, out bool end)) return end ? null : piece;
+            if (scheduler is null) DriveAlone();
+            else
+            {
+                scheduler.Submit(this, demand: true);
+                _signal.Wait();
+            }
+        }
+    }
+
+    /// <summary>Runs the call to its end and returns the whole text (completions) or nothing (feeding).</summary>
+    public async ValueTask<LlamaCompletion?> RunToEndAsync(StepScheduler? scheduler)
+    {
+        while (await NextAsync(scheduler).ConfigureAwait(false) is not null) { }
+        return _options is null ? null : Result();
+    }
+
+    /// <summary><see cref="RunToEndAsync"/> on the calling thread.</summary>
+    public LlamaCompletion? RunToEnd(StepScheduler? scheduler)
+    {
+        while (Next(scheduler) is not null) { }
+        return _options is null ? null : Result();
+    }
+
+    LlamaCompletion Result() => new(_text?.ToString() ?? "", PromptTokens, CompletionTokens, FinishReason!.Value);
+
+    /// <summary>A piece to return, or the end (after the disposal and cancellation checks); false when a step is needed.</summary>
+    bool TryTake(out string? piece, out bool end)
+    {
+        var handoff = _session.Model.Handoff;
+        lock (handoff)
+        {
+            piece = null;
+            end = false;
+            if (_failure is not null) ExceptionDispatchInfo.Throw(_failure);
+            _session.ThrowIfUnusable();
+            _cancellation.ThrowIfCancellationRequested();
+            if (_pieces.TryDequeue(out piece)) return true;
+            end = _endDelivered;
+            return end;
+        }
+    }
+
+    /// <summary>Batching off: steps this call alone on the calling thread until it has a piece, ends or fails.</summary>
+    void DriveAlone()
+    {
+        var handoff = _session.Model.Handoff;
+        Span<int> tokens = stackalloc int[Engine.SequenceState.MaxBatch];
+        lock (handoff) _demand = true;
+        while (Ready)
+        {
+            if (StopReason() is { } stop) { Fail(stop, handoff); return; }
+            int n = Plan(tokens, tokens.Length, out bool wantLogits);
+            if (n > 0)
+            {
+                Engine.Forward.RunInto(_session.State, tokens[..n], wantLogits ? _session.LogitsBuffer : null);
+                AfterStep();
+            }
+            Deliver(handoff, wake: false);
+        }
+    }
 }

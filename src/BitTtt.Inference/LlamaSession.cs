@@ -13,8 +13,10 @@ namespace BitTtt.Inference;
 /// disposing the model) during a call stops it within one token or one prompt batch with
 /// <see cref="ObjectDisposedException"/>, and every later call throws it.</para>
 /// <para>Cancellation: every long call takes a <see cref="CancellationToken"/>, checked before each token and
-/// each prompt batch (<see cref="SequenceState.MaxBatch"/> tokens). A cancelled call leaves the session usable;
-/// its memory holds what was fed before the cancellation (the prompt batches and tokens completed).</para>
+/// each prompt chunk (<see cref="SequenceState.MaxBatch"/> tokens). A cancelled call leaves the session usable;
+/// its memory holds what was fed before the cancellation (the prompt chunks and tokens completed).</para>
+/// <para>Batching: while several sessions of one model run calls, the model's scheduler advances them together, one
+/// forward step for all (<see cref="InferenceOptions.Batching"/>); each session's results are bitwise what it gets alone.</para>
 /// Every completion continues the memory: the prompt and the generated text are learned as they pass.
 /// </summary>
 public sealed class LlamaSession : IDisposable
@@ -51,7 +53,8 @@ public sealed class LlamaSession : IDisposable
     {
         using var _ = Enter();
         if (tokens.IsEmpty) throw new ArgumentException("no tokens given", nameof(tokens));
-        FeedChecked(tokens, cancellationToken);
+        Engine.Forward.CheckCall(Model.Config, tokens, default);
+        LlamaGeneration.Feed(this, tokens.ToArray(), cancellationToken).RunToEnd(Model.Scheduler);
         return (float[])_logits.Clone();
     }
 
@@ -70,7 +73,9 @@ public sealed class LlamaSession : IDisposable
         ArgumentNullException.ThrowIfNull(text);
         using var _ = Enter();
         var ids = Model.Tokenizer.Encode(text);
-        if (ids.Length > 0) FeedChecked(ids, cancellationToken);
+        if (ids.Length == 0) return;
+        Engine.Forward.CheckCall(Model.Config, ids, default);
+        LlamaGeneration.Feed(this, ids, cancellationToken).RunToEnd(Model.Scheduler);
     }
 
     /// <summary><see cref="Learn"/> off the caller's thread.</summary>
@@ -105,9 +110,9 @@ public sealed class LlamaSession : IDisposable
         ArgumentNullException.ThrowIfNull(onToken);
         var options = Model.DefaultSampling with { MaxTokens = maxTokens, Temperature = temperature };
         using var _ = Enter();
-        var generation = new LlamaGeneration(this, prompt, options);
-        generation.Prefill(CancellationToken.None);
-        for (string? piece = generation.Next(CancellationToken.None); piece is not null; piece = generation.Next(CancellationToken.None))
+        var generation = LlamaGeneration.Completion(this, prompt, options, collect: false, CancellationToken.None);
+        generation.Start();
+        for (string? piece = generation.Next(Model.Scheduler); piece is not null; piece = generation.Next(Model.Scheduler))
             if (!onToken(piece)) break;
     }
 
@@ -115,25 +120,37 @@ public sealed class LlamaSession : IDisposable
     public string Complete(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default) =>
         Generate(prompt, options, cancellationToken).Text;
 
-    /// <summary>The completion with its token counts and finish reason, computed on the calling thread.</summary>
+    /// <summary>
+    /// The completion with its token counts and finish reason. The calling thread waits while the model's steps run
+    /// (on the batching thread, beside other sessions; on this thread when batching is off).
+    /// </summary>
     public LlamaCompletion Generate(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var _ = Enter();
-        return new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling).RunToEnd(cancellationToken);
+        var generation = LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: true, cancellationToken);
+        generation.Start();
+        return generation.RunToEnd(Model.Scheduler)!;
     }
 
-    /// <summary><see cref="Generate"/> on the thread pool; the session is taken at once (an overlapping call throws here).</summary>
+    /// <summary><see cref="Generate"/> without blocking the caller; the session is taken at once (an overlapping call throws here).</summary>
     public Task<LlamaCompletion> GenerateAsync(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var generation = new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling);
+        var generation = LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: true, cancellationToken);
         var lease = Enter();
-        return Task.Run(() =>
+        return Run();
+
+        async Task<LlamaCompletion> Run()
         {
-            using (lease) return generation.RunToEnd(cancellationToken);
-        }, CancellationToken.None);
+            using (lease)
+            {
+                await Task.Yield();   // tokenizing a long prompt is work too: never on the caller's thread
+                generation.Start();
+                return (await generation.RunToEndAsync(Model.Scheduler).ConfigureAwait(false))!;
+            }
+        }
     }
 
-    /// <summary>Streams the completion; each piece is whole UTF-8 characters. Decode steps run on the thread pool.</summary>
+    /// <summary>Streams the completion; each piece is whole UTF-8 characters. Decode steps run off the caller's thread.</summary>
     public async IAsyncEnumerable<string> CompleteStreamingAsync(string prompt, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -142,26 +159,23 @@ public sealed class LlamaSession : IDisposable
     }
 
     /// <summary>
-    /// Streams the completion as updates (the last one carries the finish reason and token counts). The prompt
-    /// and each decode step run on the thread pool, never on the caller's thread; the caller's thread is free
-    /// while a token is computed.
+    /// Streams the completion as updates (the last one carries the finish reason and token counts). The prompt and
+    /// each decode step run off the caller's thread (the model's batching thread, or the thread pool when batching is
+    /// off); the next token is fed only when the next piece is asked for.
     /// </summary>
     public async IAsyncEnumerable<LlamaCompletionUpdate> GenerateStreamingAsync(string prompt, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var generation = new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling);
+        var generation = LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: false, cancellationToken);
         var lease = Enter();
         try
         {
-            string? piece = await Task.Run(() =>
-            {
-                generation.Prefill(cancellationToken);
-                return generation.Next(cancellationToken);
-            }, cancellationToken).ConfigureAwait(false);
+            generation.Start();
+            string? piece = await generation.NextAsync(Model.Scheduler).ConfigureAwait(false);
             while (piece is not null)
             {
                 yield return new LlamaCompletionUpdate(piece, generation.PromptTokens, generation.CompletionTokens, null);
-                piece = await Task.Run(() => generation.Next(cancellationToken), cancellationToken).ConfigureAwait(false);
+                piece = await generation.NextAsync(Model.Scheduler).ConfigureAwait(false);
             }
             yield return new LlamaCompletionUpdate("", generation.PromptTokens, generation.CompletionTokens, generation.FinishReason);
         }
@@ -171,21 +185,18 @@ public sealed class LlamaSession : IDisposable
         }
     }
 
-    /// <summary>Feeds tokens one engine batch at a time, checking cancellation and disposal between batches.</summary>
-    internal void FeedChecked(ReadOnlySpan<int> ids, CancellationToken cancellationToken)
+    /// <summary>The engine state (the scheduler and the direct driver step it).</summary>
+    internal SequenceState State => _state;
+
+    /// <summary>Where a step writes this session's logits (V).</summary>
+    internal float[] LogitsBuffer => _logits;
+
+    /// <summary>After a step fed <paramref name="tokens"/>: the repetition window, and whether its logits are now current.</summary>
+    internal void Fed(ReadOnlySpan<int> tokens, bool logits)
     {
-        for (int start = 0; start < ids.Length; start += SequenceState.MaxBatch)
-        {
-            ThrowIfUnusable();
-            cancellationToken.ThrowIfCancellationRequested();
-            var batch = ids.Slice(start, Math.Min(SequenceState.MaxBatch, ids.Length - start));
-            bool last = start + batch.Length == ids.Length;
-            // Forward.Run splits a long call into the same MaxBatch slices, so feeding by slices gives identical logits.
-            Forward.Run(_state, batch, last ? _logits : Span<float>.Empty);
-            if (last) HasLogits = true;
-            foreach (var id in batch.Length > RepetitionWindow ? batch[^RepetitionWindow..] : batch) _recent.Add(id);
-            if (_recent.Count > 2 * RepetitionWindow) _recent.RemoveRange(0, _recent.Count - RepetitionWindow);
-        }
+        if (logits) HasLogits = true;
+        foreach (var id in tokens.Length > RepetitionWindow ? tokens[^RepetitionWindow..] : tokens) _recent.Add(id);
+        if (_recent.Count > 2 * RepetitionWindow) _recent.RemoveRange(0, _recent.Count - RepetitionWindow);
     }
 
     /// <summary>Copies the last (up to) <see cref="RepetitionWindow"/> tokens into <paramref name="context"/>; returns how many.</summary>
@@ -200,6 +211,13 @@ public sealed class LlamaSession : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
+    }
+
+    /// <summary>True (with the exception a call would throw) when this session or its model is disposed.</summary>
+    internal bool IsUnusable(out Exception? disposed)
+    {
+        disposed = _disposed ? new ObjectDisposedException(nameof(LlamaSession)) : Model.IsDisposed ? new ObjectDisposedException(nameof(Llama)) : null;
+        return disposed is not null;
     }
 
     Lease Enter()

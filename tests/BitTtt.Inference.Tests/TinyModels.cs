@@ -37,8 +37,10 @@ internal static class TinyModels
     static bool IsNorm(string name) =>
         name == BitLlamaWeights.NormF || name.EndsWith("." + BitLlamaWeights.Norm1, StringComparison.Ordinal) || name.EndsWith("." + BitLlamaWeights.Norm2, StringComparison.Ordinal);
 
-    public static InferenceWeights Load(BitLlamaConfig c, Dictionary<string, float[]> weights) =>
-        InferenceWeights.Load(c, (name, shape) => weights.TryGetValue(name, out var w) ? w : throw new KeyNotFoundException(name));
+    /// <summary>The engine's weights; the fp32 LM head unless <paramref name="int8Head"/>, so logits compare with the references to float rounding.</summary>
+    public static InferenceWeights Load(BitLlamaConfig c, Dictionary<string, float[]> weights, bool int8Head = false) =>
+        InferenceWeights.Load(c, (name, shape) => weights.TryGetValue(name, out var w) ? w : throw new KeyNotFoundException(name),
+            new InferenceOptions { Int8LmHead = int8Head });
 
     public static int[] RandomTokens(int count, int vocab, int seed)
     {
