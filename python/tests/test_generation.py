@@ -38,6 +38,20 @@ class GenerationTests(unittest.TestCase):
         self.assertEqual("".join(pieces), whole)
         self.assertEqual(streamed, whole)
 
+    def test_a_token_limit_inside_a_character_drops_its_bytes_instead_of_ending_in_u_fffd(self):
+        # Temperature 2 on a prompt with accents and CJK picks multi-byte tokens often, so some of these 160 limits fall
+        # inside a character. Each text must be free of U+FFFD and a prefix of the next longer one: the old ending
+        # ("\ufffd" for the cut character) broke both, where the longer completion had the whole character.
+        for seed in range(40):
+            previous = None
+            for max_tokens in range(1, 5):
+                text = self.llama.complete("héllo wörld 你", max_tokens=max_tokens, temperature=2.0, top_k=0, top_p=1.0,
+                                           repetition_penalty=1.0, seed=seed)
+                self.assertNotIn("\ufffd", text, "seed %d, max_tokens %d" % (seed, max_tokens))
+                if previous is not None:
+                    self.assertTrue(text.startswith(previous), "seed %d: %r then %r" % (seed, previous, text))
+                previous = text
+
     def test_callback_returning_false_stops(self):
         seen = []
 

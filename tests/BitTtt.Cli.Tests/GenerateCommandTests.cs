@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using BitTtt.Formats;
 using BitTtt.Inference;
+using BitTtt.Tests.Shared;
 using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Tests;
@@ -41,6 +42,20 @@ public sealed class GenerateCommandTests
         using var llama = Llama.LoadAuto(_model);
         string expected = llama.Complete("the whale", new SamplingOptions { MaxTokens = 12, Temperature = 0 });
         Assert.AreEqual(expected + Environment.NewLine, r.StdOut);
+    }
+
+    /// <summary>The reproduction: a token limit that stops inside a multi-byte character prints no U+FFFD.</summary>
+    [TestMethod]
+    public void AGenerationStoppedMidCharacterPrintsNoReplacementCharacter()
+    {
+        using var llama = Llama.LoadAuto(_model);
+        var hit = MidCharacterCompletions.Find(llama, "Call me", Enumerable.Range(0, 40), [3, 4]).First(x => x.EndsMidCharacter);
+        var o = hit.Options;
+        var r = CliRunner.Run("generate", _model, "--prompt", hit.Prompt, "--max-tokens", $"{o.MaxTokens}", "--seed", $"{o.Seed}",
+            "--temperature", "2", "--top-k", "0", "--top-p", "1", "--repetition-penalty", "1");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        Assert.AreEqual(hit.Expected + Environment.NewLine, r.StdOut);
+        Assert.DoesNotContain('\uFFFD', r.StdOut);
     }
 
     [TestMethod]
