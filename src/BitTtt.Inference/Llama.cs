@@ -79,11 +79,13 @@ public sealed class Llama : IDisposable
             throw BitLlamaFormatException.In(package.Path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
         var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.TokenizerSource, options?.Limits);
         var defaults = SamplingOptions.FromConfig(package.Config, package.Path);   // a bad stored setting fails before the weights load
-        var weights = InferenceWeights.Load(package.Config, (name, shape) =>
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            return package.Weights.ReadFloat32(name, shape);
-        }, options);
+        var weights = package.IsPacked
+            ? PackedBitt.Load(package, options, cancellationToken)
+            : InferenceWeights.Load(package.Config, (name, shape) =>
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                return package.Weights.ReadFloat32(name, shape);
+            }, options);
         return new Llama(weights, tokenizer, defaults, package.Path, options);
     }
 
@@ -105,6 +107,19 @@ public sealed class Llama : IDisposable
             return t.Data.ToArray();
         }, options);
         return new Llama(loaded, tokenizer, defaults, null, options);
+    }
+
+    /// <summary>
+    /// Writes this model as a packed <c>.bitt</c> (docs/format.md §7): 2-bit ternary weights, int8 embedding and LM head
+    /// rows, with its config (and stored generation defaults) and tokenizer; about a sixth of the fp32 file. The engine
+    /// loads it without converting anything, with logits within the tolerance docs/format.md states of this model's;
+    /// memory files saved with either load into both. Atomic. (Training and the TorchSharp engine need the fp32 file.)
+    /// </summary>
+    public void SavePacked(string path)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        PackedBitt.Write(path, Weights, Config, Tokenizer.ToJson());
     }
 
     /// <summary>A new session with its own TTT state (starting empty), sharing this model's weights.</summary>

@@ -228,6 +228,26 @@ public sealed class EngineTests
         StringAssert.EndsWith(a.Describe(), described);
     }
 
+    /// <summary>
+    /// Memory files name their model's fingerprint, so it must not change when the engine's layouts do: these values were
+    /// computed by the engine that packed ternary weights in 128-weight row blocks and kept the fp32 head, on the same
+    /// weights (every tensor of BitLlamaWeights.Expected in order, uniform ±1 from Random(3)).
+    /// </summary>
+    [TestMethod]
+    [DataRow(TttType.Reconstruct, "ba75c7061ff07f42a1801aeae1c598c99470cfe1816491b3a3c2c8153dfd3f00")]
+    [DataRow(TttType.Delta, "0641f6db2e9b148065900fb308da6030c6f0af0a81992fb7ac9b1de13832f77d")]
+    public void TheFingerprintIsTheOneEarlierVersionsComputed(TttType type, string expected)
+    {
+        var c = type == TttType.Delta
+            ? new BitLlamaConfig { VocabSize = 61, HiddenDim = 36, NumLayers = 2, InnerLr = 1f, TttChunk = 1, TttType = TttType.Delta, TttHeads = 3, TttHeadDim = 13, TttConv = 4 }
+            : new BitLlamaConfig { VocabSize = 61, HiddenDim = 32, NumLayers = 2, InnerLr = 0.1f, TttChunk = 4 };
+        var rng = new Random(3);
+        var w = BitLlamaWeights.Expected(c).ToDictionary(e => e.Name,
+            e => Enumerable.Range(0, (int)e.Shape.Aggregate(1L, (a, b) => a * b)).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray());
+        Assert.AreEqual(expected, InferenceWeights.Load(c, (name, _) => w[name]).Fingerprint);
+        Assert.AreEqual(expected, InferenceWeights.Load(c, (name, _) => w[name], new InferenceOptions { Int8LmHead = false }).Fingerprint);
+    }
+
     [TestMethod]
     [DataRow(TttType.Reconstruct)]
     [DataRow(TttType.Delta)]

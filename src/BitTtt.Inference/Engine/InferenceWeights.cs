@@ -69,7 +69,7 @@ public sealed class InferenceWeights
         options ??= new InferenceOptions();
         int v = config.VocabSize, dim = config.HiddenDim;
         using var hash = new WeightsHash(Describe(config), config);
-        float[] Read(string name, params long[] shape)
+        float[] Read(string name, long[] shape)
         {
             var data = read(name, shape);
             long expected = shape.Aggregate(1L, (a, b) => a * b);
@@ -77,11 +77,18 @@ public sealed class InferenceWeights
                 throw new ArgumentException($"tensor '{name}': expected {expected} values for shape [{string.Join(", ", shape)}], found {data.LongLength}");
             return data;
         }
-        var embed = hash.Floats(Read(BitLlamaWeights.Embed, v, dim));   // the fingerprint's order: embed, layers, norm_f, lm_head
+        PackedTernaryMatrix Ternary(string name, long[] shape)
+        {
+            int rows = (int)shape[0], cols = (int)shape[1];
+            var (ternary, scale) = TernaryPacking.Ternarize(Read(name, shape));
+            hash.Ternary(ternary, rows, cols, scale);
+            return PackedTernaryMatrix.FromTernary(ternary, rows, cols, scale);
+        }
+        var embed = hash.Floats(Read(BitLlamaWeights.Embed, [v, dim]));   // the fingerprint's order: embed, layers, norm_f, lm_head
         var layers = new LayerWeights[config.NumLayers];
-        for (int i = 0; i < layers.Length; i++) layers[i] = LoadLayer(config, i, Read, hash);
-        var normF = hash.Floats(Read(BitLlamaWeights.NormF, dim));
-        var lmHead = hash.Floats(Read(BitLlamaWeights.LmHead, v, dim));
+        for (int i = 0; i < layers.Length; i++) layers[i] = LoadLayer(config, i, Read, hash.Floats, Ternary);
+        var normF = hash.Floats(Read(BitLlamaWeights.NormF, [dim]));
+        var lmHead = hash.Floats(Read(BitLlamaWeights.LmHead, [v, dim]));
         return new InferenceWeights(config, layers, normF, hash.Finish())
         {
             Embed = embed,
@@ -90,17 +97,42 @@ public sealed class InferenceWeights
         };
     }
 
-    static LayerWeights LoadLayer(BitLlamaConfig config, int i, Func<string, long[], float[]> read, WeightsHash hash)
+    /// <summary>
+    /// The weights of a packed file (<see cref="PackedBitt"/>): full-precision tensors from <paramref name="full"/>, ternary
+    /// ones as packed, the embedding and head as int8 rows (the head dequantized to fp32 when Int8LmHead is off).
+    /// </summary>
+    internal static InferenceWeights FromParts(BitLlamaConfig config, string fingerprint, InferenceOptions options, Func<string, long[], float[]> full,
+        Func<string, long[], PackedTernaryMatrix> ternary, (sbyte[] Values, float[] Scales) embed, Func<Int8RowMatrix> head)
+    {
+        config.Validate();
+        int v = config.VocabSize, dim = config.HiddenDim;
+        var layers = new LayerWeights[config.NumLayers];
+        for (int i = 0; i < layers.Length; i++) layers[i] = LoadLayer(config, i, full, x => x, ternary);
+        var normF = full(BitLlamaWeights.NormF, [dim]);
+        var int8 = head();
+        float[]? fp32 = null;
+        if (!options.Int8LmHead)
+        {
+            var (values, scales) = int8.ToRowMajor();
+            fp32 = Int8Rows.Dequantize(values, scales, v, dim);
+        }
+        return new InferenceWeights(config, layers, normF, fingerprint)
+        {
+            EmbedInt8 = embed.Values,
+            EmbedScales = embed.Scales,
+            LmHeadInt8 = options.Int8LmHead ? int8 : null,
+            LmHead = fp32,
+        };
+    }
+
+    /// <summary>One layer: <paramref name="full"/> reads a full-precision tensor, <paramref name="kept"/> sees each as the engine keeps it.</summary>
+    static LayerWeights LoadLayer(BitLlamaConfig config, int i, Func<string, long[], float[]> full, Func<float[], float[]> kept,
+        Func<string, long[], PackedTernaryMatrix> ternary)
     {
         int dim = config.HiddenDim, d = config.TttDim, inter = config.IntermediateDim;
         string L(string suffix) => BitLlamaWeights.Layer(i, suffix);
-        float[] Full(string name, params long[] shape) => hash.Floats(read(name, shape));
-        PackedTernaryMatrix Ternary(string name, int rows, int cols)
-        {
-            var (ternary, scale) = TernaryPacking.Ternarize(read(name, [rows, cols]));
-            hash.Ternary(ternary, rows, cols, scale);
-            return PackedTernaryMatrix.FromTernary(ternary, rows, cols, scale);
-        }
+        float[] Full(string name, params long[] shape) => kept(full(name, shape));
+        PackedTernaryMatrix Ternary(string name, int rows, int cols) => ternary(name, [rows, cols]);
         var norm1 = Full(L(BitLlamaWeights.Norm1), dim);
         ReconstructWeights? reconstruct = null;
         DeltaWeights? delta = null;
@@ -110,7 +142,7 @@ public sealed class InferenceWeights
             var (q, k, vp, o) = (Ternary(L(BitLlamaWeights.TttQProj), f, dim), Ternary(L(BitLlamaWeights.TttKProj), f, dim),
                 Ternary(L(BitLlamaWeights.TttVProj), f, dim), Ternary(L(BitLlamaWeights.TttOProj), dim, f));
             var (betaW, betaB) = (Full(L(BitLlamaWeights.TttBetaWeight), heads, dim), Full(L(BitLlamaWeights.TttBetaBias), heads));
-            float[] Conv(string suffix) => taps == 0 ? [] : hash.Floats(DeltaWeights.Transpose(read(L(suffix), [f, taps]), f, taps));
+            float[] Conv(string suffix) => taps == 0 ? [] : kept(DeltaWeights.Transpose(full(L(suffix), [f, taps]), f, taps));
             delta = new DeltaWeights
             {
                 QProj = q, KProj = k, VProj = vp, OProj = o, BetaWeight = betaW, BetaBias = betaB,
@@ -126,6 +158,56 @@ public sealed class InferenceWeights
             UpProj = Ternary(L(BitLlamaWeights.UpProj), inter, dim),
             DownProj = Ternary(L(BitLlamaWeights.DownProj), dim, inter),
         };
+    }
+
+    /// <summary>The ternary weight of a docs/model.md §2 name, as the engine holds it.</summary>
+    internal PackedTernaryMatrix Ternary(string name)
+    {
+        var (layer, suffix) = Split(name);
+        var l = Layers[layer];
+        return suffix switch
+        {
+            BitLlamaWeights.TttDown => l.Reconstruct!.Down,
+            BitLlamaWeights.TttUp => l.Reconstruct!.Up,
+            BitLlamaWeights.TttQProj => l.Delta!.QProj,
+            BitLlamaWeights.TttKProj => l.Delta!.KProj,
+            BitLlamaWeights.TttVProj => l.Delta!.VProj,
+            BitLlamaWeights.TttOProj => l.Delta!.OProj,
+            BitLlamaWeights.GateProj => l.GateProj,
+            BitLlamaWeights.UpProj => l.UpProj,
+            BitLlamaWeights.DownProj => l.DownProj,
+            _ => throw new ArgumentException($"'{name}' is not a ternary weight", nameof(name)),
+        };
+    }
+
+    /// <summary>A full-precision tensor of a docs/model.md §2 name in its file layout (the conv weights back to (F, K)).</summary>
+    internal float[] FullPrecision(string name)
+    {
+        if (name == BitLlamaWeights.NormF) return NormF;
+        var (layer, suffix) = Split(name);
+        var l = Layers[layer];
+        int f = Config.TttInnerDim, taps = Config.TttConv;
+        return suffix switch
+        {
+            BitLlamaWeights.Norm1 => l.Norm1,
+            BitLlamaWeights.Norm2 => l.Norm2,
+            BitLlamaWeights.TttBetaWeight => l.Delta!.BetaWeight,
+            BitLlamaWeights.TttBetaBias => l.Delta!.BetaBias,
+            BitLlamaWeights.TttQConv => DeltaWeights.Transpose(l.Delta!.QConvT, taps, f),
+            BitLlamaWeights.TttKConv => DeltaWeights.Transpose(l.Delta!.KConvT, taps, f),
+            BitLlamaWeights.TttVConv => DeltaWeights.Transpose(l.Delta!.VConvT, taps, f),
+            _ => throw new ArgumentException($"'{name}' is not a full-precision layer tensor", nameof(name)),
+        };
+    }
+
+    /// <summary>"layers.{i}.{suffix}" → (i, suffix).</summary>
+    static (int Layer, string Suffix) Split(string name)
+    {
+        const string prefix = "layers.";
+        int dot = name.StartsWith(prefix, StringComparison.Ordinal) ? name.IndexOf('.', prefix.Length) : -1;
+        if (dot < 0 || !int.TryParse(name.AsSpan(prefix.Length, dot - prefix.Length), out int layer))
+            throw new ArgumentException($"'{name}' is not a layer tensor", nameof(name));
+        return (layer, name[(dot + 1)..]);
     }
 
     /// <summary>Row <paramref name="token"/> of the embedding as floats (an int8 row times its scale).</summary>
