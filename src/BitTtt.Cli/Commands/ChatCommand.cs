@@ -16,14 +16,14 @@ internal sealed class ChatCommand : ICliCommand
     {
         var model = new Argument<string>("model") { Description = "A .bitt file or a model directory" };
         var sampling = new SamplingArguments();
-        var int8Head = new Option<bool>("--int8-lm-head") { Description = "Run the LM head on an int8 copy: faster decode, logits off by ~1e-2 (default: fp32 as docs/model.md)" };
+        var engine = new EngineArguments();
         var command = new Command("chat", "Interactive generation that keeps its TTT memory across turns (/reset, /save FILE, /load FILE, /quit)") { model };
         sampling.AddTo(command);
-        command.Options.Add(int8Head);
+        engine.AddTo(command);
         command.SetAction((r, ct) => CliCommands.RunAsync(async ct =>
         {
             var overrides = sampling.Read(r);
-            using var llama = Llama.LoadAuto(r.GetValue(model)!, new InferenceOptions { Int8LmHead = r.Get(int8Head) });
+            using var llama = Llama.LoadAuto(r.GetValue(model)!, engine.Read(r));
             var options = llama.DefaultSampling.With(overrides);   // the model's defaults, with the flags given
             using var session = llama.CreateSession();
             using var stdout = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false)) { AutoFlush = true };
