@@ -230,30 +230,6 @@ public sealed class InferenceWeights
     /// </summary>
     public string Fingerprint { get; }
 
-    /// <summary>logits = lm_head · hidden, the LM head alone (D) -> (V) as decode runs it (rows split across the cores); for benchmarks.</summary>
-    public void LmHeadLogits(float[] hidden, float[] logits)
-    {
-        if (hidden.Length != Config.HiddenDim || logits.Length != Config.VocabSize)
-            throw new ArgumentException($"expected hidden ({Config.HiddenDim}) and logits ({Config.VocabSize}), got {hidden.Length} and {logits.Length}");
-        var batch = new StepBatch(this, 1, 1);
-        hidden.CopyTo(batch.FinalNormed, 0);
-        batch.HeadInput.Clear();
-        batch.HeadInput.QuantizeRow(hidden, 0);
-        batch.HeadOutputs[0] = logits;
-        var job = batch.Jobs.Head;
-        var team = Team;
-        bool shared = team.TryEnter();
-        try
-        {
-            job.Items = shared ? Math.Min(job.Blocks, 4 * team.Size) : 1;
-            Forward.Parallel(shared ? team : null, job, job.Items, (long)Config.VocabSize * Config.HiddenDim);
-        }
-        finally
-        {
-            if (shared) team.Exit();
-        }
-    }
-
     /// <summary>
     /// A short human description of the model's shape, used in error messages and hashed into the
     /// <see cref="Fingerprint"/>. The reconstruct form is the one memory files of version 1 were tied
