@@ -1,4 +1,5 @@
 using BitTtt.Formats;
+using BitTtt.Inference.Kernels;
 
 namespace BitTtt.Inference.Engine;
 
@@ -13,7 +14,9 @@ public static class SequenceMemory
     public static void SaveMemory(this SequenceState state, string path)
     {
         ArgumentNullException.ThrowIfNull(state);
-        MemoryFile.Save(path, Owner(state), state.Position, Arrays(state));
+        var arrays = Arrays(state);
+        ByRows(state, arrays, toRows: true);   // the engine holds S by columns; the file stores rows (docs/format.md §6)
+        MemoryFile.Save(path, Owner(state), state.Position, arrays);
     }
 
     /// <summary>
@@ -23,7 +26,28 @@ public static class SequenceMemory
     public static void LoadMemory(this SequenceState state, string path, BitLlamaLoadLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(state);
-        state.Position = MemoryFile.Load(path, Owner(state), Arrays(state), limits);
+        var arrays = Arrays(state);
+        bool delta = state.Weights.Config.TttType == TttType.Delta;
+        var read = delta ? arrays.Select((a, i) => i % 2 == 0 ? new float[a.Length] : a).ToArray() : arrays;   // S read by rows, then transposed in
+        state.Position = MemoryFile.Load(path, Owner(state), read, limits);   // writes nothing unless the whole file is valid
+        ByRows(state, read, toRows: false, into: state);
+    }
+
+    /// <summary>
+    /// Converts the S arrays of <paramref name="arrays"/> between the engine's layout (each head by columns) and the file's
+    /// (by rows): to new arrays when saving, into the state's own arrays when loading.
+    /// </summary>
+    static void ByRows(SequenceState state, float[][] arrays, bool toRows, SequenceState? into = null)
+    {
+        var c = state.Weights.Config;
+        if (c.TttType != TttType.Delta) return;
+        for (int i = 0; i < c.NumLayers; i++)
+        {
+            var source = arrays[2 * i];
+            var target = toRows ? new float[source.Length] : into!.S[i];
+            DeltaKernels.TransposeHeads(source, target, c.TttHeads, c.TttHeadDim);
+            if (toRows) arrays[2 * i] = target;
+        }
     }
 
     static MemoryOwner Owner(SequenceState state) => new(state.Weights.Config, state.Weights.Describe(), state.Weights.Fingerprint);

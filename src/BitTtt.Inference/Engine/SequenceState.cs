@@ -17,7 +17,7 @@ public sealed class SequenceState
 
     internal readonly float[][] W;        // (L) × (d, d)   reconstruct; empty for delta
     internal readonly float[][] G;        // (L) × (d, d)   reconstruct; empty for delta
-    internal readonly float[][] S;        // (L) × (H, dh, dh) delta; empty for reconstruct
+    internal readonly float[][] S;        // (L) × (H, dh, dh) delta, each head's S by columns (DeltaKernels.UpdateAndRead); empty for reconstruct
     internal readonly float[][] ConvTail; // (L) × (3, Kt, F) delta: xq, xk, xv tails, oldest row first
 
     StepBatch? _ownBatch;
@@ -74,7 +74,7 @@ public sealed class SequenceState
     /// <summary>Layer <paramref name="layer"/>'s running inner-gradient sum G of the current chunk, (d, d).</summary>
     internal Span<float> StateG(int layer) => G[layer];
 
-    /// <summary>Layer <paramref name="layer"/>'s delta state S, (H, dh, dh) row-major per head.</summary>
+    /// <summary>Layer <paramref name="layer"/>'s delta state S, (H, dh, dh), each head by columns (memory files store rows).</summary>
     internal Span<float> StateS(int layer) => S[layer];
 
     /// <summary>Layer <paramref name="layer"/>'s conv tails, (3, Kt, F): xq, xk, xv, oldest row first.</summary>
