@@ -56,8 +56,12 @@ internal static class DeltaLayer
         Forward.RunGemm(team, jobs.Gemm);
         jobs.Delta.Layer = layer;
         jobs.Delta.Weights = w;
+        jobs.Delta.Prepare = true;                                                            // per row: conv, normalize, β
+        jobs.Delta.Items = Forward.RowItems(team, b.Rows);
+        Forward.Parallel(team, jobs.Delta, jobs.Delta.Items, (long)b.Rows * c.TttInnerDim * 16);
+        jobs.Delta.Prepare = false;                                                           // per (sequence, head): the rule
         long work = 3L * b.Rows * c.TttHeads * c.TttHeadDim * c.TttHeadDim;
-        Forward.Parallel(team, jobs.Delta, b.Sequences * c.TttHeads, work);                  // (F) per token, per (sequence, head)
+        Forward.Parallel(team, jobs.Delta, b.Sequences * c.TttHeads, work);
         for (int s = 0; s < b.Sequences; s++) KeepTails(b, layer, s);                        // last Kt pre-conv rows
         jobs.Quantize.Source = b.DeltaOut;
         jobs.Quantize.Target = b.DeltaOutInt8!;
@@ -67,53 +71,69 @@ internal static class DeltaLayer
     }
 
     /// <summary>
-    /// Sequence <paramref name="s"/>, head <paramref name="h"/>, token by token: convolve q, k, v (this head's
-    /// channels), normalize q and k, β = inner_lr·σ(w_β·a + b), S −= β(Sk − v)kᵀ, o = S q; DeltaOut = o + v.
+    /// Rows [<paramref name="start"/>, <paramref name="end"/>) of the step: the causal convolution of q, k and v over all F
+    /// channels at once (window rows from the sequence's earlier rows or its tail), q and k normalized per head, and
+    /// β_h = inner_lr·σ(w_β·a + b) for every head: everything of a token that does not depend on S.
     /// </summary>
-    internal static void Head(StepBatch b, int layer, DeltaWeights w, int s, int h)
+    internal static void Prepare(StepBatch b, int layer, DeltaWeights w, int start, int end)
     {
         var c = b.Weights.Config;
-        int dim = c.HiddenDim, f = c.TttInnerDim, dh = c.TttHeadDim, taps = c.TttConv, tail = SequenceState.TailRows(c);
-        var state = b.State(s);
-        var map = state.S[layer].AsSpan(h * dh * dh, dh * dh);                                // (dh, dh)
-        var tails = state.ConvTail[layer];                                                    // (3, Kt, F)
-        int start = b.Start(s), channel = h * dh;
-        for (int t = 0; t < b.Count(s); t++)
+        int dim = c.HiddenDim, f = c.TttInnerDim, dh = c.TttHeadDim, heads = c.TttHeads, taps = c.TttConv, tail = SequenceState.TailRows(c);
+        for (int row = start; row < end; row++)
         {
-            int row = start + t;
-            var q = b.ConvQ.AsSpan(row * f + channel, dh);
-            var k = b.ConvK.AsSpan(row * f + channel, dh);
+            int s = b.SequenceOf(row), t = row - b.Start(s);
+            var tails = b.State(s).ConvTail[layer];                                           // (3, Kt, F)
+            var q = b.ConvQ.AsSpan(row * f, f);
+            var k = b.ConvK.AsSpan(row * f, f);
+            Convolve(b.Q, tails.AsSpan(0, tail * f), w.QConvT, b.Start(s), t, taps, f, q);    // (K, F) window -> (F)
+            Convolve(b.K, tails.AsSpan(tail * f, tail * f), w.KConvT, b.Start(s), t, taps, f, k);
+            Convolve(b.V, tails.AsSpan(2 * tail * f, tail * f), w.VConvT, b.Start(s), t, taps, f, b.ConvV.AsSpan(row * f, f));
+            var a = b.Normed.AsSpan(row * dim, dim);                                          // full-precision normed input
+            for (int h = 0; h < heads; h++)
+            {
+                DeltaKernels.L2Normalize(q.Slice(h * dh, dh));
+                DeltaKernels.L2Normalize(k.Slice(h * dh, dh));
+                float logit = TensorPrimitives.Dot(w.BetaWeight.AsSpan(h * dim, dim), a) + w.BetaBias[h];
+                b.Beta[row * heads + h] = c.InnerLr / (1f + MathF.Exp(-logit));
+            }
+        }
+    }
+
+    /// <summary>
+    /// Sequence <paramref name="s"/>, head <paramref name="h"/>, token by token: S −= β(Sk − v)kᵀ, o = S q with the
+    /// prepared q, k, v and β; DeltaOut = o + v.
+    /// </summary>
+    internal static void Head(StepBatch b, int layer, int s, int h)
+    {
+        var c = b.Weights.Config;
+        int f = c.TttInnerDim, dh = c.TttHeadDim, channel = h * dh;
+        var map = b.State(s).S[layer].AsSpan(h * dh * dh, dh * dh);                          // (dh, dh) by columns
+        for (int row = b.Start(s), end = row + b.Count(s); row < end; row++)
+        {
             var v = b.ConvV.AsSpan(row * f + channel, dh);
-            Convolve(b.Q, tails.AsSpan(0, tail * f), w.QConvT, start, t, taps, f, channel, q);    // (K, dh) window -> (dh)
-            Convolve(b.K, tails.AsSpan(tail * f, tail * f), w.KConvT, start, t, taps, f, channel, k);
-            Convolve(b.V, tails.AsSpan(2 * tail * f, tail * f), w.VConvT, start, t, taps, f, channel, v);
-            DeltaKernels.L2Normalize(q);
-            DeltaKernels.L2Normalize(k);
-            float logit = TensorPrimitives.Dot(w.BetaWeight.AsSpan(h * dim, dim), b.Normed.AsSpan(row * dim, dim)) + w.BetaBias[h];
-            float beta = c.InnerLr / (1f + MathF.Exp(-logit));
             var o = b.DeltaOut.AsSpan(row * f + channel, dh);
-            DeltaKernels.UpdateAndRead(map, k, v, q, beta, o);
+            DeltaKernels.UpdateAndRead(map, b.ConvK.AsSpan(row * f + channel, dh), v, b.ConvQ.AsSpan(row * f + channel, dh), b.Beta[row * c.TttHeads + h], o);
             TensorPrimitives.Add(o, v, o);                                                    // the value skip: o + v
         }
     }
 
     /// <summary>
-    /// Token t's causal convolution over channels [c0, c0 + y.Length): window rows t − K + 1 .. t of the sequence,
-    /// the ones before its first row taken from the tail. K = 0 passes row t through.
+    /// Token t's causal convolution over all channels: window rows t − K + 1 .. t of the sequence, those before its
+    /// first row taken from the tail. K = 0 passes row t through.
     /// </summary>
-    static void Convolve(float[] x, ReadOnlySpan<float> tail, float[] wT, int start, int t, int taps, int f, int c0, Span<float> y)
+    static void Convolve(float[] x, ReadOnlySpan<float> tail, float[] wT, int start, int t, int taps, int f, Span<float> y)
     {
-        int width = y.Length, tailRows = tail.Length / Math.Max(f, 1);
+        int tailRows = tail.Length / Math.Max(f, 1);
         if (taps == 0)
         {
-            x.AsSpan((start + t) * f + c0, width).CopyTo(y);
+            x.AsSpan((start + t) * f, f).CopyTo(y);
             return;
         }
         for (int j = 0; j < taps; j++)
         {
             int rel = t - taps + 1 + j;
-            var source = rel < 0 ? tail.Slice((tailRows + rel) * f + c0, width) : x.AsSpan((start + rel) * f + c0, width);
-            var weight = wT.AsSpan(j * f + c0, width);
+            var source = rel < 0 ? tail.Slice((tailRows + rel) * f, f) : x.AsSpan((start + rel) * f, f);
+            var weight = wT.AsSpan(j * f, f);
             if (j == 0) TensorPrimitives.Multiply(source, weight, y);
             else TensorPrimitives.MultiplyAdd(source, weight, y, y);
         }

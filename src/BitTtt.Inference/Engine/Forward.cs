@@ -147,6 +147,9 @@ public static class Forward
     /// <summary>Row ranges for a row-wise stage: two per thread, at least 8 rows each.</summary>
     static int Items(WorkerTeam? team, int rows) => team is null ? 1 : Math.Clamp(rows / 8, 1, 2 * team.Size);
 
+    /// <summary><see cref="Items"/> for the layers' row-wise stages.</summary>
+    internal static int RowItems(WorkerTeam? team, int rows) => Items(team, rows);
+
     /// <summary>rmsnorm(h, norm_f) of each wanted row, its 16-bit copy, then the head into the sequences' logits.</summary>
     static void LmHead(StepBatch b, WorkerTeam? team)
     {

@@ -15,6 +15,7 @@ internal sealed class StepBatch
     readonly int[] _tokens;                 // (N) token ids, the sequences' rows one after another
     readonly SequenceState[] _states;       // (S)
     readonly int[] _start, _count;          // (S) each sequence's first row and its number of rows
+    readonly int[] _sequenceOf;             // (N) the sequence each row belongs to
     readonly float[]?[] _logits;            // (S) where the logits of the sequence's last row go, or null
 
     // Activations, named by what they hold; each int8 copy is one BitLinear input, quantized once per step.
@@ -33,6 +34,7 @@ internal sealed class StepBatch
     // Delta (empty for reconstruct).
     internal readonly float[] Q, K, V;      // (N, F) pre-convolution projections
     internal readonly float[] ConvQ, ConvK, ConvV;   // (N, F) after the convolution (q, k then normalized per head)
+    internal readonly float[] Beta;         // (N, H) β of every head
     internal readonly float[] DeltaOut;     // (N, F) concat_h(o_h) + v, o_proj's input
     internal readonly Int8Activations? DeltaOutInt8;
     // LM head, one row per sequence that wants logits.
@@ -58,6 +60,7 @@ internal sealed class StepBatch
         _states = new SequenceState[maxSequences];
         _start = new int[maxSequences];
         _count = new int[maxSequences];
+        _sequenceOf = new int[maxRows];
         _logits = new float[]?[maxSequences];
         Hidden = new float[maxRows * dim];
         Normed = new float[maxRows * dim];
@@ -76,6 +79,7 @@ internal sealed class StepBatch
         ConvQ = new float[maxRows * f];
         ConvK = new float[maxRows * f];
         ConvV = new float[maxRows * f];
+        Beta = new float[delta ? maxRows * c.TttHeads : 0];
         DeltaOut = new float[maxRows * f];
         DeltaOutInt8 = delta ? new Int8Activations(maxRows, f) : null;
         FinalNormed = new float[maxSequences * dim];
@@ -96,6 +100,7 @@ internal sealed class StepBatch
     internal SequenceState State(int s) => _states[s];
     internal int Start(int s) => _start[s];
     internal int Count(int s) => _count[s];
+    internal int SequenceOf(int row) => _sequenceOf[row];
     internal float[]? LogitsOf(int s) => _logits[s];
 
     /// <summary>Room left for one more sequence's rows (0 when no sequence fits).</summary>
@@ -119,6 +124,7 @@ internal sealed class StepBatch
         _count[Sequences] = tokens.Length;
         _logits[Sequences] = logits;
         tokens.CopyTo(_tokens.AsSpan(Rows));
+        _sequenceOf.AsSpan(Rows, tokens.Length).Fill(Sequences);
         Rows += tokens.Length;
         Sequences++;
     }

@@ -118,16 +118,26 @@ internal sealed class StepJobs(StepBatch batch)
         }
     }
 
-    /// <summary>The delta recurrence (docs/model.md §3b) of one (sequence, head) pair per item, over that sequence's rows.</summary>
+    /// <summary>
+    /// The delta layer (docs/model.md §3b) in two stages: <see cref="Prepare"/> = row ranges (convolution, normalization,
+    /// β: independent per row), else one (sequence, head) pair per item (the rule, token by token).
+    /// </summary>
     internal sealed class DeltaJob(StepBatch b) : ITeamJob
     {
-        public int Layer;
+        public int Layer, Items = 1;
+        public bool Prepare;
         public DeltaWeights Weights = null!;
 
         public void Run(int item)
         {
+            if (Prepare)
+            {
+                var (start, end) = Range(b.Rows, item, Items);
+                DeltaLayer.Prepare(b, Layer, Weights, start, end);
+                return;
+            }
             int heads = b.Weights.Config.TttHeads;
-            DeltaLayer.Head(b, Layer, Weights, item / heads, item % heads);
+            DeltaLayer.Head(b, Layer, item / heads, item % heads);
         }
     }
 
