@@ -44,17 +44,17 @@ run_sample() {
 
 shared="$work/notebooks"
 for sample in samples/notebooks/0*.cs; do
-  run_sample "$sample" dotnet run -c Release "$sample" -- --tiny --out "$shared"
+  run_sample "$sample" dotnet run -c Release "$sample" -- --tiny --output "$shared"
 done
 run_sample "samples/notebooks/04-evaluation.cs (alone)" \
-  dotnet run -c Release samples/notebooks/04-evaluation.cs -- --tiny --out "$work/alone"
+  dotnet run -c Release samples/notebooks/04-evaluation.cs -- --tiny --output "$work/alone"
 
 # The QuickStart was built by the solution build; build it here only when that has not happened.
 quickstart_build=()
 [ -f samples/QuickStart/bin/Release/net10.0/QuickStart.dll ] && quickstart_build=(--no-build)
 run_sample "samples/QuickStart --tiny" \
   dotnet run --project samples/QuickStart -c Release "${quickstart_build[@]}" -- --tiny \
-    --out "$work/quickstart/moby.bitt" --run-dir "$work/quickstart/run"
+    --output "$work/quickstart/moby.bitt" --run-dir "$work/quickstart/run"
 
 echo ".ci/samples.sh: $(grep -c '^passed ' "$results") passed, $(grep -c '^failed ' "$results") failed in $(( $(date +%s) - stage_start )) s"
 exit $any_failed

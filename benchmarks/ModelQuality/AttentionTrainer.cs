@@ -20,7 +20,7 @@ static class AttentionTrainer
         var model = new AttentionModel(config);
         using var optimizer = new AdamW(model.named_parameters(), options.WeightDecay);
         var sampler = WindowSampler.FromSeed(options.EffectiveSeed);
-        int window = options.ContextLength + 1;
+        int window = options.ContextLen + 1;
         for (int step = 0; step < options.MaxSteps; step++)
         {
             double lr = LearningRateSchedule.At(step, options.MaxSteps, options.LearningRate, options.MinLearningRate, options.WarmupSteps);

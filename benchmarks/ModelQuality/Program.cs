@@ -8,7 +8,7 @@ using System.Globalization;
 // what each column measures and docs/quality.md for results.
 //
 //   dotnet run -c Release --project benchmarks/ModelQuality -- [options]
-//   dotnet run -c Release --project benchmarks/ModelQuality -- recall-text --out recall.txt [--lines 20000 --pairs 8 --recall-seed 1]
+//   dotnet run -c Release --project benchmarks/ModelQuality -- recall-text --output recall.txt [--lines 20000 --pairs 8 --recall-seed 1]
 //   dotnet run -c Release --project benchmarks/ModelQuality -- self-check     (the scores on predictors with known answers)
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
@@ -30,9 +30,9 @@ catch (ArgumentException e)
 
 static int RecallTextCommand(Arguments a)
 {
-    if (a.Out is null) throw new ArgumentException("recall-text needs --out FILE");
-    new RecallText(a.Pairs, a.Keys, a.Values).Write(a.Out, a.Lines, a.RecallSeed);
-    Console.WriteLine($"{a.Out}: {a.Lines} MQAR lines, {a.Pairs} pairs each, {a.Keys} keys, {a.Values} values, seed {a.RecallSeed}");
+    if (a.Output is null) throw new ArgumentException("recall-text needs --output FILE");
+    new RecallText(a.Pairs, a.Keys, a.Values).Write(a.Output, a.Lines, a.RecallSeed);
+    Console.WriteLine($"{a.Output}: {a.Lines} MQAR lines, {a.Pairs} pairs each, {a.Keys} keys, {a.Values} values, seed {a.RecallSeed}");
     return 0;
 }
 
@@ -42,9 +42,9 @@ sealed record Arguments
     public int Steps { get; init; } = 2000;
     public int Dim { get; init; } = 64;
     public int Layers { get; init; } = 2;
-    public int Context { get; init; } = 128;
-    public int Batch { get; init; } = 8;
-    public int Vocab { get; init; } = 1024;
+    public int ContextLen { get; init; } = 128;
+    public int BatchSize { get; init; } = 8;
+    public int VocabSize { get; init; } = 1024;
     public double Lr { get; init; } = 2e-3;
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
@@ -57,19 +57,19 @@ sealed record Arguments
     public int Keys { get; init; } = 64;
     public int Values { get; init; } = 64;
     public int RecallSeed { get; init; } = 1;
-    public string? Out { get; init; }
+    public string? Output { get; init; }
     public bool Help { get; init; }
 
     public const string Usage = """
         usage: ModelQuality [options]                    train each --types on each --corpora, print the table
-          --steps N (2000)  --dim N (64)  --layers N (2)  --context N (128)  --batch N (8)  --vocab N (1024)
+          --steps N (2000)  --dim N (64)  --layers N (2)  --context-len N (128)  --batch-size N (8)  --vocab-size N (1024)
           --lr X (0.002)    --seed N (42, model init and batch order)         --threads N (0 = all cores)
           --types reconstruct,delta,attention            --corpora moby,recall
           --data PATH (data/moby-dick.txt)               --work DIR (a temp folder: tokenizers, token files, recall text)
           --lines N (20000) --pairs N (8) --keys N (64) --values N (64) --recall-seed N (1)   the MQAR corpus
-        usage: ModelQuality recall-text --out FILE [--lines N --pairs N --keys N --values N --recall-seed N]
+        usage: ModelQuality recall-text --output FILE [--lines N --pairs N --keys N --values N --recall-seed N]
         usage: ModelQuality score MODEL [--data PATH]     validation loss and copy score of a saved .bitt/model directory
-        usage: ModelQuality self-check [--context N --pairs N ...]   the scores on a lookup "induction" predictor and a context-free one
+        usage: ModelQuality self-check [--context-len N --pairs N ...]   the scores on a lookup "induction" predictor and a context-free one
         """;
 
     public static Arguments Parse(string[] args)
@@ -87,9 +87,9 @@ sealed record Arguments
                 "--steps" => s with { Steps = Int() },
                 "--dim" => s with { Dim = Int() },
                 "--layers" => s with { Layers = Int() },
-                "--context" => s with { Context = Int() },
-                "--batch" => s with { Batch = Int() },
-                "--vocab" => s with { Vocab = Int() },
+                "--context-len" => s with { ContextLen = Int() },
+                "--batch-size" => s with { BatchSize = Int() },
+                "--vocab-size" => s with { VocabSize = Int() },
                 "--lr" => s with { Lr = double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) ? x : throw new ArgumentException($"--lr {v}: expected a number") },
                 "--seed" => s with { Seed = Int() },
                 "--threads" => s with { Threads = Int() },
@@ -102,7 +102,7 @@ sealed record Arguments
                 "--keys" => s with { Keys = Int() },
                 "--values" => s with { Values = Int() },
                 "--recall-seed" => s with { RecallSeed = Int() },
-                "--out" => s with { Out = v },
+                "--output" => s with { Output = v },
                 _ => throw new ArgumentException($"unknown option {a}"),
             };
         }

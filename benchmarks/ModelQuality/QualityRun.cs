@@ -23,8 +23,8 @@ static class QualityRun
     public static int Run(Arguments a)
     {
         Directory.CreateDirectory(a.Work);
-        Console.WriteLine($"ModelQuality: D={a.Dim}, {a.Layers} layers, context {a.Context}, batch {a.Batch}, {a.Steps} steps, lr {a.Lr}, " +
-            $"BPE {a.Vocab}, seed {a.Seed}, threads {(a.Threads > 0 ? a.Threads : Environment.ProcessorCount)} of {Environment.ProcessorCount} cores");
+        Console.WriteLine($"ModelQuality: D={a.Dim}, {a.Layers} layers, context {a.ContextLen}, batch {a.BatchSize}, {a.Steps} steps, lr {a.Lr}, " +
+            $"BPE {a.VocabSize}, seed {a.Seed}, threads {(a.Threads > 0 ? a.Threads : Environment.ProcessorCount)} of {Environment.ProcessorCount} cores");
         var rows = new List<ResultRow>();
         var clock = Stopwatch.StartNew();
         foreach (string name in a.Corpora)
@@ -80,7 +80,7 @@ static class QualityRun
             recall.Write(text, a.Lines, a.RecallSeed);
         }
         var clock = Stopwatch.StartNew();
-        var tokenizer = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles([text], new BpeTrainerOptions { VocabSize = a.Vocab }), $"{name} tokenizer");
+        var tokenizer = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles([text], new BpeTrainerOptions { VocabSize = a.VocabSize }), $"{name} tokenizer");
         string trainPath = Path.Combine(dir, "tokens.bin"), validationPath = Path.Combine(dir, "val.bin");
         var (trainCount, validationCount) = TokenCorpus.Encode(text, tokenizer, trainPath, validationPath);
         Console.WriteLine($"{name}: {text}, {tokenizer.VocabSize}-token BPE, {trainCount:N0} training and {validationCount:N0} validation tokens ({clock.Elapsed.TotalSeconds:F1} s)");
@@ -102,7 +102,7 @@ static class QualityRun
 
     static TrainingOptions Options(Arguments a, string type) => new TrainingOptions
     {
-        HiddenDim = a.Dim, NumLayers = a.Layers, ContextLength = a.Context, BatchSize = a.Batch, MaxSteps = a.Steps,
+        HiddenDim = a.Dim, NumLayers = a.Layers, ContextLen = a.ContextLen, BatchSize = a.BatchSize, MaxSteps = a.Steps,
         LearningRate = a.Lr, WarmupSteps = Math.Min(100, a.Steps / 10), Seed = a.Seed, Threads = a.Threads,
         EvalInterval = 0, SaveInterval = int.MaxValue,
     }.WithMixer(type);
@@ -125,10 +125,10 @@ static class QualityRun
         {
             model.eval();
             Func<Tensor, Tensor> forward = model.forward;
-            double validation = Scores.ValidationLoss(forward, c.Validation, a.Context);
-            double copy = Scores.CopyScore(forward, c.Validation, a.Context);
+            double validation = Scores.ValidationLoss(forward, c.Validation, a.ContextLen);
+            double copy = Scores.CopyScore(forward, c.Validation, a.ContextLen);
             (double Score, double QueryValueLoss)? recall = c.Recall is { } r
-                ? Scores.RecallScore(forward, c.Tokenizer, r, a.Context, seed: a.RecallSeed + 1_000_000) : null;
+                ? Scores.RecallScore(forward, c.Tokenizer, r, a.ContextLen, seed: a.RecallSeed + 1_000_000) : null;
             Console.Error.WriteLine($"  {c.Name}/{type}: validation {validation:F3}, copy {copy:F3}" + (recall is { } s ? $", recall {s.Score:F3}" : ""));
             return new ResultRow(c.Name, type, validation, copy, recall?.Score, recall?.QueryValueLoss, trainTime, $"seed {a.Seed}, {Parameters(model) / 1e3:F0} k params");
         }

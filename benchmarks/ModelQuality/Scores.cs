@@ -121,7 +121,7 @@ static class Scores
         var rng = new Random(seed);
         var encoded = Enumerable.Range(0, lines).Select(_ => recall.Line(rng)).Select(l => EncodeRecallLine(tokenizer, l.Listing, l.Query)).ToList();
         if (encoded.Max(e => e.Ids.Length) > context + 1)
-            throw new ArgumentException($"recall score: an MQAR line has {encoded.Max(e => e.Ids.Length)} tokens, more than context + 1 = {context + 1}; use fewer --pairs or a longer --context");
+            throw new ArgumentException($"recall score: an MQAR line has {encoded.Max(e => e.Ids.Length)} tokens, more than context + 1 = {context + 1}; use fewer --pairs or a longer --context-len");
         // Pack whole lines into rows of context + 1 tokens (padded by repeating the row's last line's tail, unscored).
         var rows = new List<(long[] Ids, byte[] Roles)>();
         var ids = new List<long>();

@@ -21,11 +21,11 @@ static class SelfCheck
         var recall = new RecallText(a.Pairs, a.Keys, a.Values);
         string text = Path.Combine(dir, "recall.txt");
         recall.Write(text, 2000, a.RecallSeed);
-        var tokenizer = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles([text], new BpeTrainerOptions { VocabSize = a.Vocab }), "self-check tokenizer");
+        var tokenizer = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles([text], new BpeTrainerOptions { VocabSize = a.VocabSize }), "self-check tokenizer");
         string trainPath = Path.Combine(dir, "tokens.bin"), validationPath = Path.Combine(dir, "val.bin");
         TokenCorpus.Encode(text, tokenizer, trainPath, validationPath);
         using var validation = TokenFile.Open(validationPath);
-        int v = tokenizer.VocabSize, context = a.Context;
+        int v = tokenizer.VocabSize, context = a.ContextLen;
         bool ok = true;
         foreach (var (name, forward) in new (string, Func<Tensor, Tensor>)[] { ("induction", ids => Induction(ids, v)), ("unigram", ids => zeros(ids.shape[0], ids.shape[1], v)) })
         {

@@ -6,6 +6,7 @@ using BitTtt.Formats;
 using BitTtt.Inference;
 using BitTtt.Samples.BusinessApp;
 using BitTtt.Tokenization;
+using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
@@ -18,7 +19,13 @@ using Microsoft.Extensions.DependencyInjection;
 // BPE vocabulary trained on data/moby-dick.txt): speed does not depend on what the weights say. The program uses only
 // the public API, so the same file builds against an earlier version of the library for a before/after comparison.
 //
+// (3) with --prefix-reuse, instead: a stateless client (the OpenAI wire, resending the whole history each turn) has a
+//     conversation of --turns turns (10) with the app twice at once, prefix cache off and on, and the time to first
+//     token of each turn is printed side by side; the rounds (--rounds, 3) give a median per turn (its own smaller
+//     model: hidden 256, 4 layers, delta, a 2,048-token vocabulary).
+//
 // Usage: dotnet run -c Release --project benchmarks/ServeBench [-- --model PATH] [--tokens N] [--quick] [--ttt-type reconstruct]
+//        dotnet run -c Release --project benchmarks/ServeBench -- --prefix-reuse [--model PATH] [--turns N] [--rounds N] [--tokens N]
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string? model = Arg("--model");
@@ -29,6 +36,11 @@ string work = Path.Combine(Path.GetTempPath(), $"servebench-{Environment.Process
 Directory.CreateDirectory(work);
 try
 {
+    if (args.Contains("--prefix-reuse"))
+    {
+        await PrefixReuse(model ?? RandomModel(work, "delta", layers: 4, vocab: 2048, text: 200_000), int.Parse(Arg("--turns") ?? "10"), int.Parse(Arg("--rounds") ?? "3"), tokens);
+        return;
+    }
     model ??= RandomModel(work, tttType);
     Console.WriteLine($"model {model}, {tokens} tokens per request, {Environment.ProcessorCount} logical cores, load average {LoadAverage()} " +
         "(machine shared: compare ratios within this run)");
@@ -57,14 +69,14 @@ string? Arg(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-static string RandomModel(string dir, string tttType)
+static string RandomModel(string dir, string tttType, int layers = 8, int vocab = 16384, int text = int.MaxValue)
 {
     string book = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt"));
-    string json = BpeTrainer.TrainFromTexts([book], new BpeTrainerOptions { VocabSize = 16384 });
-    int vocab = BitLlamaTokenizer.FromJson(json).VocabSize;
+    string json = BpeTrainer.TrainFromTexts([book[..Math.Min(text, book.Length)]], new BpeTrainerOptions { VocabSize = vocab });
+    int ids = BitLlamaTokenizer.FromJson(json).VocabSize;
     var config = tttType == "reconstruct"
-        ? new BitLlamaConfig { VocabSize = vocab, HiddenDim = 256, NumLayers = 8, InnerLr = 0.1f, TttChunk = 16 }
-        : new BitLlamaConfig { VocabSize = vocab, HiddenDim = 256, NumLayers = 8, InnerLr = 1f, TttChunk = 16, TttType = TttType.Delta };
+        ? new BitLlamaConfig { VocabSize = ids, HiddenDim = 256, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 }
+        : new BitLlamaConfig { VocabSize = ids, HiddenDim = 256, NumLayers = layers, InnerLr = 1f, TttChunk = 16, TttType = TttType.Delta };
     var rng = new Random(1);
     var tensors = BitLlamaWeights.Expected(config).Select(t =>
     {
@@ -154,4 +166,90 @@ static async Task<double> StreamOnce(HttpClient http, int tokens, int seed)
         if (line == "data: [DONE]") break;
     }
     return first;
+}
+
+// A stateless client's conversation, on two apps at once (prefix cache off, on): each turn resends the whole history
+// to /v1/chat/completions (streamed, with usage) and the time to its first data event is taken. Per turn: the median
+// over the rounds, the prompt tokens and how many the cache held.
+static async Task PrefixReuse(string model, int turns, int rounds, int tokens)
+{
+    string book = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt"));
+    var lines = book.ReplaceLineEndings(" ").Split(". ").Select(l => l.Trim() + ".").Where(l => l.Length is > 150 and < 250).Skip(100).ToArray();
+    async Task<WebApplication> Start(int entries)
+    {
+        var app = BusinessApi.Build(["--model", model, "--urls", "http://127.0.0.1:0", "--environment", "Production",
+            "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.AspNetCore=Error", $"--BitLlama:PrefixCacheEntries={entries}"]);
+        await app.StartAsync();
+        return app;
+    }
+    await using var off = await Start(0);
+    await using var on = await Start(64);
+    HttpClient Client(WebApplication app) => new() { BaseAddress = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single()) };
+    using var httpOff = Client(off);
+    using var httpOn = Client(on);
+    Console.WriteLine($"model {model}; {turns} turns of a 150-250-character question and a {tokens}-token answer, {rounds} rounds (+1 warm-up); " +
+        $"{Environment.ProcessorCount} logical cores (machine shared: compare the columns within this run)");
+    var ttft = new List<double>[turns, 2];
+    var usage = new (int Prompt, int Cached)[turns];
+    for (int t = 0; t < turns; t++) { ttft[t, 0] = []; ttft[t, 1] = []; }
+    for (int round = -1; round < rounds; round++)
+    {
+        // Each round its own conversation (its own first line), so the cache never helps across rounds.
+        var history = new List<object> { new { role = "system", content = $"Conversation {round + 2}. You answer in the words of the book." } };
+        for (int t = 0; t < turns; t++)
+        {
+            history.Add(new { role = "user", content = lines[(round + 1) * turns + t] });
+            object body = new { messages = history.ToArray(), max_tokens = tokens, temperature = 0.8, seed = t, stream = true, stream_options = new { include_usage = true } };
+            var (msOff, textOff, _, _) = await StreamChat(httpOff, body);
+            var (msOn, textOn, prompt, cached) = await StreamChat(httpOn, body);
+            if (textOn != textOff) throw new InvalidOperationException($"turn {t + 1}: the cached answer differs from the uncached one");
+            if (round >= 0)
+            {
+                ttft[t, 0].Add(msOff);
+                ttft[t, 1].Add(msOn);
+                usage[t] = (prompt, cached);
+            }
+            history.Add(new { role = "assistant", content = textOff });
+        }
+    }
+    Console.WriteLine("| turn | prompt tokens | of them cached | first token, no reuse | first token, prefix reuse | ratio |");
+    Console.WriteLine("|---|---|---|---|---|---|");
+    for (int t = 0; t < turns; t++)
+    {
+        double a = Median(ttft[t, 0]), b = Median(ttft[t, 1]);
+        Console.WriteLine($"| {t + 1} | {usage[t].Prompt} | {usage[t].Cached} | {a:F1} ms | {b:F1} ms | {a / b:F2} |");
+    }
+}
+
+static double Median(List<double> values)
+{
+    var sorted = values.Order().ToArray();
+    return sorted.Length % 2 == 1 ? sorted[sorted.Length / 2] : (sorted[sorted.Length / 2 - 1] + sorted[sorted.Length / 2]) / 2;
+}
+
+// One streamed chat completion: milliseconds to the first data event, the text, and the usage's prompt and cached tokens.
+static async Task<(double Ms, string Text, int Prompt, int Cached)> StreamChat(HttpClient http, object body)
+{
+    var clock = Stopwatch.StartNew();
+    var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat/completions") { Content = JsonContent.Create(body) };
+    using var response = await http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
+    response.EnsureSuccessStatusCode();
+    using var reader = new StreamReader(await response.Content.ReadAsStreamAsync());
+    double first = -1;
+    var text = new System.Text.StringBuilder();
+    int prompt = 0, cached = 0;
+    for (string? line = await reader.ReadLineAsync(); line is not null; line = await reader.ReadLineAsync())
+    {
+        if (!line.StartsWith("data: ", StringComparison.Ordinal)) continue;
+        if (first < 0) first = clock.Elapsed.TotalMilliseconds;
+        if (line == "data: [DONE]") break;
+        var chunk = System.Text.Json.Nodes.JsonNode.Parse(line["data: ".Length..])!;
+        foreach (var choice in chunk["choices"]!.AsArray()) text.Append((string?)choice!["delta"]!["content"]);
+        if (chunk["usage"] is { } u)
+        {
+            prompt = (int)u["prompt_tokens"]!;
+            cached = (int)u["prompt_tokens_details"]!["cached_tokens"]!;
+        }
+    }
+    return (first, text.ToString(), prompt, cached);
 }

@@ -16,7 +16,7 @@ static class BusyMachine
         int threads = Math.Min(2, Environment.ProcessorCount);
         Console.WriteLine($"-- busy machine: OMP_WAIT_POLICY as libgomp sees it = '{TorchEnvironment.NativeValue(TorchEnvironment.WaitPolicyVariable) ?? "(unset)"}', " +
             $"{threads} libtorch threads, {Environment.ProcessorCount} logical cores");
-        var options = () => new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 16, Threads = threads, TttType = BitTtt.TttType.Reconstruct };   // the layer its recorded figures used
+        var options = () => new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLen = 64, BatchSize = 16, Threads = threads, TttType = BitTtt.TttType.Reconstruct };   // the layer its recorded figures used
         int timed = quick ? 20 : 60;
         Measure(options(), 1024, 3, 5);   // load libtorch and warm the allocator before either timing
         double quiet = Measure(options(), 1024, 3, timed);
@@ -69,7 +69,7 @@ static class BusyMachine
                 if (p.Step == warmup) start = p.Elapsed;
                 if (p.Step == warmup + timed) end = p.Elapsed;
             }));
-            return (double)timed * options.BatchSize * options.ContextLength / (end - start).TotalSeconds;
+            return (double)timed * options.BatchSize * options.ContextLen / (end - start).TotalSeconds;
         }
         finally
         {

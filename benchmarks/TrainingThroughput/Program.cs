@@ -35,7 +35,7 @@ if (!typesOnly)
         set_num_threads(threads);
         Console.WriteLine($"-- libtorch threads: {get_num_threads()}");
         double peak = MatmulPeak(quick);
-        rows.Add(Measure("tiny", new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 16, Threads = threads, TttType = TttType.Reconstruct }, 1024, warmup: 3, timed: quick ? 5 : 30, peak));
+        rows.Add(Measure("tiny", new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLen = 64, BatchSize = 16, Threads = threads, TttType = TttType.Reconstruct }, 1024, warmup: 3, timed: quick ? 5 : 30, peak));
         rows.Add(Measure("default", new TrainingOptions { Threads = threads, TttType = TttType.Reconstruct }, 4096, warmup: 1, timed: quick ? 2 : 5, peak));
     }
     Console.WriteLine();
@@ -54,7 +54,7 @@ foreach (int threads in threadCounts)
     for (int round = 0; round < 3; round++)
         foreach (var type in new[] { TttType.Reconstruct, TttType.Delta })
         {
-            var options = new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLength = 64, BatchSize = 8, Threads = threads, TttType = type };
+            var options = new TrainingOptions { HiddenDim = 64, NumLayers = 2, ContextLen = 64, BatchSize = 8, Threads = threads, TttType = type };
             var step = TimePerStep(options, 1024, warmup: 3, timed: quick ? 10 : 40);
             Console.WriteLine($"{BitLlamaConfig.TttTypeName(type)}, {threads} thread(s), round {round + 1}: {step.Wall * 1e3:0.0} ms/step, CPU {step.Cpu * 1e3:0.0} ms/step");
             runs[type].Add(step);
@@ -98,13 +98,13 @@ static string Measure(string name, TrainingOptions options, int vocab, int warmu
     var config = options.ToConfig(vocab);
     double seconds = TimePerStep(options, vocab, warmup, timed).Wall * timed;
     {
-        double tokensPerSecond = (double)timed * options.BatchSize * options.ContextLength / seconds;
+        double tokensPerSecond = (double)timed * options.BatchSize * options.ContextLen / seconds;
         int d = config.TttDim, dim = config.HiddenDim, inter = config.IntermediateDim;
         long matmulParams = (long)config.NumLayers * (2L * d * dim + 3L * dim * inter) + (long)vocab * dim;
         double flopsPerToken = 6.0 * matmulParams + config.NumLayers * 3.0 * (4.0 * d * d + 4.0 * config.TttChunk * d);
         double modelGflops = tokensPerSecond * flopsPerToken / 1e9;
         Console.WriteLine($"{name}, {options.Threads} thread(s): {tokensPerSecond:0} tokens/s");
-        return $"| {name} | {dim}×{config.NumLayers} | {vocab} | {options.ContextLength} × {options.BatchSize} | {matmulParams / 1e6:0.00} M | {options.Threads} | {timed} | {tokensPerSecond:0} | {modelGflops:0.0} | {peak:0.0} | {modelGflops / peak:P1} |";
+        return $"| {name} | {dim}×{config.NumLayers} | {vocab} | {options.ContextLen} × {options.BatchSize} | {matmulParams / 1e6:0.00} M | {options.Threads} | {timed} | {tokensPerSecond:0} | {modelGflops:0.0} | {peak:0.0} | {modelGflops / peak:P1} |";
     }
 }
 

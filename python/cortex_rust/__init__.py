@@ -6,7 +6,9 @@
     logits = model.forward(token_id=42)                         # one token in, the next-token logits out
 
 ``forward`` advances the model's TTT memory, so calling it token by token equals feeding the sequence at
-once. The engine runs on the CPU; ``device="cuda"`` is an error rather than a silent CPU run.
+once. ``device="cpu"`` (the default) runs the managed engine compiled with NativeAOT. Any other device
+(``"cuda"``, ``"cuda:1"``, or a ``torch.device``, e.g. ``torch.device("cpu")``) runs the PyTorch twin
+(``bitttt.torch``) there when PyTorch is installed; without PyTorch it is an error rather than a silent CPU run.
 """
 import json
 
@@ -77,16 +79,22 @@ class BitLlama:
     def __init__(self, config, path, device="cpu", tokenizer_path=None):
         if not isinstance(config, BitLlamaConfig):
             raise TypeError("config must be a cortex_rust.BitLlamaConfig, got %s" % type(config).__name__)
-        if not isinstance(device, str) or device.lower() != "cpu":
-            raise ValueError("device=%r: the Python engine runs on the CPU (the managed BitLlama engine compiled "
-                             "with NativeAOT); use device=\"cpu\" (train on CUDA with bit-llama train --device cuda)" % (device,))
         self.config = config
-        self._llama = Llama.from_config(config.to_dict(), path, tokenizer_path)
-        self._session = self._llama.session()
+        if isinstance(device, str) and device.lower() == "cpu":
+            self._llama = Llama.from_config(config.to_dict(), path, tokenizer_path)
+            self._session = self._llama.session()
+        else:
+            self._llama = None
+            self._session = _TorchSession(config.to_dict(), path, device)
 
     @property
     def vocab_size(self):
-        return self._llama.vocab_size
+        return self.config.vocab_size
+
+    @property
+    def device(self):
+        """"cpu" for the managed engine, else the torch.device the PyTorch twin runs on."""
+        return "cpu" if self._llama is not None else self._session.device
 
     def forward(self, token_id):
         """One token in (advancing the TTT state), the next-token logits out."""
@@ -108,13 +116,57 @@ class BitLlama:
 
     def close(self):
         self._session.close()
-        self._llama.close()
+        if self._llama is not None:
+            self._llama.close()
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+class _TorchSession:
+    """The PyTorch twin (bitttt.torch) behind BitLlama's session methods: one sequence's TTT state on `device`."""
+
+    def __init__(self, config, path, device):
+        try:
+            import torch
+            from bitttt.torch import BitLlamaModel
+        except ImportError:
+            raise ValueError("device=%r: the managed engine runs on the CPU only (device=\"cpu\"); other devices run the PyTorch "
+                             "twin (bitttt.torch), and PyTorch is not installed here" % (device,)) from None
+        try:
+            self.device = torch.device(device)
+        except (RuntimeError, TypeError) as e:
+            raise ValueError("device=%r is not a torch device (%s)" % (device, e)) from None
+        if self.device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError("device=%r: this PyTorch sees no CUDA device (torch.cuda.is_available() is False)" % (device,))
+        self._torch = torch
+        self._model = BitLlamaModel.from_safetensors(config, path, self.device).eval()
+        self._state = None
+
+    def feed(self, token_ids):
+        ids = [int(t) for t in token_ids]
+        if not ids:
+            raise ValueError("token_ids is empty")
+        with self._torch.no_grad():
+            logits, self._state = self._model.forward_state(self._torch.tensor([ids], device=self.device), self._state)
+        return logits[0, -1].float().cpu().numpy()
+
+    def forward(self, token_id):
+        return self.feed([token_id])
+
+    def reset(self):
+        self._state = None
+
+    def save_memory(self, path):
+        raise NotImplementedError("memory files (.bttm) are the managed engine's (device=\"cpu\"); the PyTorch twin keeps its state in memory only")
+
+    load_memory = save_memory
+
+    def close(self):
+        self._model, self._state = None, None
 
 
 __version__ = bitttt.__version__

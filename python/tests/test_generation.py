@@ -52,6 +52,24 @@ class GenerationTests(unittest.TestCase):
                     self.assertTrue(text.startswith(previous), "seed %d: %r then %r" % (seed, previous, text))
                 previous = text
 
+    def test_a_packed_bitt_loads_and_generates_like_the_fp32_file(self):
+        # bit-llama export --packed: 2-bit ternary codes and int8 rows (docs/format.md §7); the library reads both forms,
+        # and the packed file's logits stay within the documented 2 % of the largest |logit| of the fp32 file's.
+        packed = os.path.join(self.temp, "packed.bitt")
+        fp32 = os.path.join(fixture.tiny_model(), "model.bitt")
+        fixture.run_cli("export", fp32, "--packed", "--output", packed)
+        self.assertLess(os.path.getsize(packed), os.path.getsize(fp32))
+        ids = self.llama.encode("Call me Ishmael. Some years ago")
+        with bitttt.Llama.load_auto(packed) as small:
+            self.assertTrue(small.complete("The whale", max_tokens=8, temperature=0.0))
+            with small.session() as a, self.llama.session() as b:
+                for token in ids:
+                    x, y = list(a.forward(token)), list(b.forward(token))
+                    scale = max(abs(v) for v in y)
+                    self.assertLess(max(abs(p - q) for p, q in zip(x, y)), 0.02 * scale)
+        with bitttt.Llama.load_auto(fp32, int8_lm_head=False, batching=False) as exact:   # the other engine options load too
+            self.assertTrue(exact.complete("The whale", max_tokens=4, temperature=0.0))
+
     def test_callback_returning_false_stops(self):
         seen = []
 

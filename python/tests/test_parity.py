@@ -77,11 +77,15 @@ class ParityTests(unittest.TestCase):
         self.assertLessEqual(worst, TOLERANCE, "largest |python - bit-llama logits| over 40 positions, delta")
         self.assertLessEqual(max_abs_diff(rows[-1], at_once), TOLERANCE)
 
-    def test_cuda_device_is_a_clear_error(self):
+    def test_cuda_without_pytorch_is_a_clear_error(self):
+        # This stage's venv has no PyTorch (python/tests_twin runs the twin where it is installed).
+        with self.assertRaises(ImportError):
+            import torch  # noqa: F401
         config = cortex_rust.BitLlamaConfig.from_json_file(os.path.join(self.dir, "config.json"))
         with self.assertRaises(ValueError) as caught:
             cortex_rust.BitLlama(config, os.path.join(self.dir, "model.safetensors"), device="cuda")
-        self.assertIn("runs on the CPU", str(caught.exception))
+        self.assertIn("runs on the CPU only", str(caught.exception))
+        self.assertIn("PyTorch is not installed", str(caught.exception))
 
     def test_logits_type(self):
         with bitttt.Llama.load_auto(self.bitt) as llama:

@@ -23,12 +23,12 @@ var options = new BitLlamaOptions
     HiddenDim = settings.HiddenDim,
     NumLayers = settings.NumLayers,
     TttType = settings.TttType,   // delta (4 heads, conv 4, inner_lr 1.0) unless --ttt-type reconstruct
-    ContextLength = settings.ContextLength,
+    ContextLen = settings.ContextLen,
     BatchSize = settings.BatchSize,
-    MaxSteps = settings.Steps,
-    WarmupSteps = Math.Min(100, settings.Steps / 10),
+    MaxSteps = settings.MaxSteps,
+    WarmupSteps = Math.Min(100, settings.MaxSteps / 10),
     LearningRate = settings.LearningRate,
-    EvalInterval = Math.Max(1, settings.Steps / 5),
+    EvalInterval = Math.Max(1, settings.MaxSteps / 5),
     EvalBatches = settings.EvalBatches,   // 32 × batch windows by default: most of the held-out paragraphs, so the loss is comparable with the n-gram baselines on the whole split
     Generation = new() { MaxTokens = settings.MaxTokens, Temperature = 0.7f },   // stored in moby.bitt: every door that loads it starts from these
     Device = settings.Device,
@@ -49,42 +49,66 @@ catch (ArgumentException e)
 }
 
 AnsiConsole.MarkupLine($"[bold]BitLlama QuickStart[/]: {Markup.Escape(Path.GetFileName(settings.DataPath))}, vocabulary {settings.VocabSize}, " +
-    $"D={settings.HiddenDim}, {settings.NumLayers} layers, TTT {BitTtt.BitLlamaConfig.TttTypeName(settings.TttType)}, context {settings.ContextLength}, batch {settings.BatchSize}, {settings.Steps} steps");
+    $"D={settings.HiddenDim}, {settings.NumLayers} layers, TTT {BitTtt.BitLlamaConfig.TttTypeName(settings.TttType)}, context {settings.ContextLen}, batch {settings.BatchSize}, {settings.MaxSteps} steps");
 
 var clock = System.Diagnostics.Stopwatch.StartNew();
 ITransformer model = null!;
 try
 {
+    if (AnsiConsole.Profile.Capabilities.Interactive) model = FitWithProgressBars();
+    else model = FitWithProgressLines();
+}
+catch (Exception e) when (e is ArgumentException or InvalidOperationException)   // too little text for --context-len, a diverged run (--lr)
+{
+    return OptionError(e);
+}
+
+// A terminal gets live bars. Redirected output (a log, CI) gets plain lines, a few per run: a live display
+// written to a file would repeat itself on every refresh.
+ITransformer FitWithProgressBars()
+{
+    ITransformer fitted = null!;
     AnsiConsole.Progress()
         .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn(), new SpinnerColumn())
         .Start(ctx =>
         {
             var tokenizer = ctx.AddTask("Tokenizer (byte-level BPE)", maxValue: 1);
-            var training = ctx.AddTask("Training", autoStart: false, maxValue: settings.Steps);
-            ml.Log += (_, e) =>
+            var training = ctx.AddTask("Training", autoStart: false, maxValue: settings.MaxSteps);
+            OnTokenizerTrained(() =>
             {
-                if (e.Source != "BitLlama; TokenizeForBitLlama" || !e.Message.Contains("Tokenizer trained", StringComparison.Ordinal)) return;
                 tokenizer.Value = 1;
                 tokenizer.StopTask();
                 training.StartTask();
-            };
+            });
             double? lastValidation = null;
             options.Progress = new Reporter(p =>
             {
                 lastValidation = p.ValidationLoss ?? lastValidation;
                 training.Value = p.Step;
                 training.Description = $"Training: loss {p.Loss:F3}" + (lastValidation is { } v ? $", validation {v:F3}" : "") + $", {p.TokensPerSecond:F0} tok/s";
-                if (!AnsiConsole.Profile.Capabilities.Interactive && (p.Step % Math.Max(1, p.TotalSteps / 10) == 0 || p.Step == p.TotalSteps || p.ValidationLoss is not null))
-                    Console.WriteLine($"  step {p.Step}/{p.TotalSteps} loss {p.Loss:F3}" + (p.ValidationLoss is { } pv ? $" validation {pv:F3}" : "") + $" ({p.Elapsed.TotalSeconds:F0} s)");
             });
-            model = pipeline.Fit(data);                        // trains the tokenizer, then the model
-            training.Value = settings.Steps;
+            fitted = pipeline.Fit(data);                        // trains the tokenizer, then the model
+            training.Value = settings.MaxSteps;
         });
+    return fitted;
 }
-catch (ArgumentException e)   // e.g. a --data file with too little text for --context
+
+ITransformer FitWithProgressLines()
 {
-    return OptionError(e);
+    Console.WriteLine("Tokenizer (byte-level BPE) ...");
+    OnTokenizerTrained(() => Console.WriteLine($"Tokenizer (byte-level BPE): done ({clock.Elapsed.TotalSeconds:F0} s)"));
+    options.Progress = new Reporter(p =>
+    {
+        if (p.Step % Math.Max(1, p.TotalSteps / 10) == 0 || p.Step == p.TotalSteps || p.ValidationLoss is not null)
+            Console.WriteLine($"  step {p.Step}/{p.TotalSteps} loss {p.Loss:F3}" + (p.ValidationLoss is { } pv ? $" validation {pv:F3}" : "") + $" ({p.Elapsed.TotalSeconds:F0} s)");
+    });
+    return pipeline.Fit(data);                                 // trains the tokenizer, then the model
 }
+
+void OnTokenizerTrained(Action done) => ml.Log += (_, e) =>
+{
+    if (e.Source == "BitLlama; TokenizeForBitLlama" && e.Message.Contains("Tokenizer trained", StringComparison.Ordinal)) done();
+};
 
 var trained = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single().Training!;
 var table = new Table().AddColumns("", "nats/token");
@@ -123,10 +147,10 @@ Console.WriteLine("\"");
 AnsiConsole.MarkupLine($"Done in {clock.Elapsed.TotalSeconds:F0} s.");
 return 0;
 
-static int OptionError(ArgumentException e)
+// The library names options as BitLlamaOptions does (HiddenDim); the user typed the QuickStart's flags (--dim).
+static int OptionError(Exception e)
 {
-    string message = e.ParamName is null ? e.Message : e.Message.Replace($" (Parameter '{e.ParamName}')", "", StringComparison.Ordinal);
-    Console.Error.WriteLine($"QuickStart: {message} (see --help)");
+    Console.Error.WriteLine($"QuickStart: {BitTtt.OptionMessage.Format(e, QuickStartSettings.FlagOf)} (see --help)");
     return 2;
 }
 

@@ -5,7 +5,7 @@
 //
 //     dotnet run samples/notebooks/01-train.cs                # D=64, 2 layers, 1000 steps: about a minute on 2 cores
 //     dotnet run samples/notebooks/01-train.cs -- --tiny      # a toy model in seconds (what CI runs)
-//     dotnet run samples/notebooks/01-train.cs -- --out DIR   # where the files go (default samples/notebooks/output)
+//     dotnet run samples/notebooks/01-train.cs -- --output DIR   # where the files go (default samples/notebooks/output)
 //
 // It trains with the library directly (BitTtt.Training), the same steps `bit-llama train` takes:
 // a byte-level BPE tokenizer, token files, the TorchSharp trainer, then a `.bitt` file for the CPU engine.
@@ -35,14 +35,14 @@ using BitTtt.Training;
 // so the corpus and the output folder are found wherever you run it from.
 string here = (string)AppContext.GetData("EntryPointFileDirectoryPath")!;
 bool tiny = args.Contains("--tiny") || Environment.GetEnvironmentVariable("BITLLAMA_SAMPLES_TINY") == "1";
-int outAt = Array.IndexOf(args, "--out");
+int outAt = Array.IndexOf(args, "--output");
 string output = Path.GetFullPath(outAt >= 0 && outAt + 1 < args.Length ? args[outAt + 1] : Path.Combine(here, "output"));
 string book = Path.Combine(here, "..", "..", "data", "moby-dick.txt");
 Directory.CreateDirectory(output);
 
 var options = new TrainingOptions
 {
-    HiddenDim = tiny ? 16 : 64, NumLayers = tiny ? 1 : 2, ContextLength = tiny ? 32 : 64, BatchSize = tiny ? 4 : 8,
+    HiddenDim = tiny ? 16 : 64, NumLayers = tiny ? 1 : 2, ContextLen = tiny ? 32 : 64, BatchSize = tiny ? 4 : 8,
     MaxSteps = tiny ? 30 : 1000, WarmupSteps = tiny ? 3 : 100, LearningRate = 2e-3, MinLearningRate = 1e-4,
     EvalInterval = tiny ? 10 : 100, EvalBatches = tiny ? 2 : 16, SaveInterval = tiny ? 30 : 500,
     Threads = 1,                     // at this size one libtorch thread is faster than two (docs/quality.md)

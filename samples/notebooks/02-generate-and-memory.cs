@@ -3,7 +3,7 @@
 //
 //     dotnet run samples/notebooks/02-generate-and-memory.cs              # uses the model of 01-train.cs
 //     dotnet run samples/notebooks/02-generate-and-memory.cs -- --tiny    # small outputs (what CI runs)
-//     dotnet run samples/notebooks/02-generate-and-memory.cs -- --out DIR # the folder 01 wrote to
+//     dotnet run samples/notebooks/02-generate-and-memory.cs -- --output DIR # the folder 01 wrote to
 //
 // Generation runs on the managed CPU engine (BitTtt.Inference): packed ternary weights and SIMD kernels,
 // no TorchSharp and no libtorch. That is why this file references only BitTtt.Inference. If the model
@@ -23,7 +23,7 @@ using BitTtt.Inference;
 // ## 1. Find (or make) the model
 string here = (string)AppContext.GetData("EntryPointFileDirectoryPath")!;
 bool tiny = args.Contains("--tiny") || Environment.GetEnvironmentVariable("BITLLAMA_SAMPLES_TINY") == "1";
-int outAt = Array.IndexOf(args, "--out");
+int outAt = Array.IndexOf(args, "--output");
 string output = Path.GetFullPath(outAt >= 0 && outAt + 1 < args.Length ? args[outAt + 1] : Path.Combine(here, "output"));
 string modelPath = Path.Combine(output, "model.bitt");
 if (!File.Exists(modelPath))
@@ -32,7 +32,7 @@ if (!File.Exists(modelPath))
     // The same configuration as this run (`dotnet run -c Release ...` in CI), so a build already made is reused.
     string configuration = Assembly.GetEntryAssembly()?
         .GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-    using var child = Process.Start("dotnet", ["run", "-c", configuration, Path.Combine(here, "01-train.cs"), "--", "--tiny", "--out", output]);
+    using var child = Process.Start("dotnet", ["run", "-c", configuration, Path.Combine(here, "01-train.cs"), "--", "--tiny", "--output", output]);
     child.WaitForExit();
     if (child.ExitCode != 0) throw new InvalidOperationException($"01-train.cs failed with exit code {child.ExitCode}");
 }

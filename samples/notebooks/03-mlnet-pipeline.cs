@@ -3,7 +3,7 @@
 //
 //     dotnet run samples/notebooks/03-mlnet-pipeline.cs              # D=32, 300 steps on 1500 paragraphs
 //     dotnet run samples/notebooks/03-mlnet-pipeline.cs -- --tiny    # a toy model in seconds (what CI runs)
-//     dotnet run samples/notebooks/03-mlnet-pipeline.cs -- --out DIR # where mlnet.bitt and mlnet-run/ go
+//     dotnet run samples/notebooks/03-mlnet-pipeline.cs -- --output DIR # where mlnet.bitt and mlnet-run/ go
 //
 // For an ML.NET user a BitLlama is two estimators in a pipeline: TokenizeForBitLlama (trains a byte-level
 // BPE tokenizer on the text column and adds a token column) and BitLlama (trains the model on that column
@@ -24,7 +24,7 @@ using Microsoft.ML;
 // ## 1. Settings
 string here = (string)AppContext.GetData("EntryPointFileDirectoryPath")!;
 bool tiny = args.Contains("--tiny") || Environment.GetEnvironmentVariable("BITLLAMA_SAMPLES_TINY") == "1";
-int outAt = Array.IndexOf(args, "--out");
+int outAt = Array.IndexOf(args, "--output");
 string output = Path.GetFullPath(outAt >= 0 && outAt + 1 < args.Length ? args[outAt + 1] : Path.Combine(here, "output"));
 string book = Path.Combine(here, "..", "..", "data", "moby-dick.txt");
 
@@ -41,7 +41,7 @@ data = ml.Data.TakeRows(data, tiny ? 600 : 1500);
 var options = new BitLlamaOptions
 {
     TokensColumnName = "Tokens",
-    HiddenDim = tiny ? 16 : 32, NumLayers = 1, ContextLength = 32, BatchSize = tiny ? 4 : 8,
+    HiddenDim = tiny ? 16 : 32, NumLayers = 1, ContextLen = 32, BatchSize = tiny ? 4 : 8,
     MaxSteps = tiny ? 20 : 300, WarmupSteps = tiny ? 2 : 30, LearningRate = 2e-3,
     EvalInterval = tiny ? 10 : 100, EvalBatches = 2, Threads = 1,
     Generation = new() { MaxTokens = tiny ? 12 : 40, Temperature = 0.7f },   // stored in the model: its defaults wherever it is loaded

@@ -3,7 +3,7 @@
 //
 //     dotnet run samples/notebooks/04-evaluation.cs              # the model and corpus of 01-train.cs
 //     dotnet run samples/notebooks/04-evaluation.cs -- --tiny    # score fewer tokens (what CI runs)
-//     dotnet run samples/notebooks/04-evaluation.cs -- --out DIR # the folder 01 wrote to
+//     dotnet run samples/notebooks/04-evaluation.cs -- --output DIR # the folder 01 wrote to
 //
 // Evaluation runs on the managed engine, like generation: this file references BitTtt.Inference only. If
 // 01-train.cs has not run yet, this sample runs it with --tiny first (a child `dotnet run`).
@@ -21,7 +21,7 @@ using BitTtt.Inference;
 // ## 1. The model and the text it was trained on
 string here = (string)AppContext.GetData("EntryPointFileDirectoryPath")!;
 bool tiny = args.Contains("--tiny") || Environment.GetEnvironmentVariable("BITLLAMA_SAMPLES_TINY") == "1";
-int outAt = Array.IndexOf(args, "--out");
+int outAt = Array.IndexOf(args, "--output");
 string output = Path.GetFullPath(outAt >= 0 && outAt + 1 < args.Length ? args[outAt + 1] : Path.Combine(here, "output"));
 string modelPath = Path.Combine(output, "model.bitt"), corpusPath = Path.Combine(output, "corpus.txt");
 if (!File.Exists(modelPath) || !File.Exists(corpusPath))
@@ -30,7 +30,7 @@ if (!File.Exists(modelPath) || !File.Exists(corpusPath))
     // The same configuration as this run (`dotnet run -c Release ...` in CI), so a build already made is reused.
     string configuration = Assembly.GetEntryAssembly()?
         .GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Debug";
-    using var child = Process.Start("dotnet", ["run", "-c", configuration, Path.Combine(here, "01-train.cs"), "--", "--tiny", "--out", output]);
+    using var child = Process.Start("dotnet", ["run", "-c", configuration, Path.Combine(here, "01-train.cs"), "--", "--tiny", "--output", output]);
     child.WaitForExit();
     if (child.ExitCode != 0) throw new InvalidOperationException($"01-train.cs failed with exit code {child.ExitCode}");
 }

@@ -23,10 +23,13 @@ internal static class CliCommands
     /// <summary>
     /// Runs a command body and maps failures to one readable line on stderr and an exit code:
     /// 1 = bad input (file, format, argument), 2 = environment (I/O, missing backend), 130 = cancelled.
+    /// Option names in a library's message are spelled by <paramref name="spell"/> (a command's flag table: the
+    /// library says <c>LearningRate</c>, the user typed <c>--lr</c>; see <see cref="OptionMessage"/>).
     /// Unexpected exceptions keep their stack trace, since they are bugs.
     /// </summary>
-    public static async Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(Func<CancellationToken, Task<int>> body, CancellationToken cancellationToken, Func<string, string>? spell = null)
     {
+        spell ??= name => name;
         try
         {
             return await body(cancellationToken);
@@ -38,20 +41,19 @@ internal static class CliCommands
         }
         catch (Exception e) when (e is BitLlamaFormatException or ArgumentException or FormatException or FileNotFoundException or DirectoryNotFoundException or InvalidOperationException)
         {
-            // ArgumentException appends " (Parameter 'name')", a C# parameter name that means nothing to a CLI user.
-            string message = e is ArgumentException { ParamName: { } name } ? e.Message.Replace($" (Parameter '{name}')", "", StringComparison.Ordinal) : e.Message;
-            Console.Error.WriteLine($"bit-llama: error: {CliText.Escape(message)}");
+            Console.Error.WriteLine($"bit-llama: error: {CliText.Escape(OptionMessage.Format(e, spell))}");
             return 1;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException)
         {
-            Console.Error.WriteLine($"bit-llama: error: {CliText.Escape(e.Message)}");
+            Console.Error.WriteLine($"bit-llama: error: {CliText.Escape(OptionMessage.Format(e, spell))}");
             return 2;
         }
     }
 
     /// <summary>Synchronous convenience overload of <see cref="RunAsync"/>.</summary>
-    public static Task<int> Run(Func<int> body) => RunAsync(_ => Task.FromResult(body()), CancellationToken.None);
+    public static Task<int> Run(Func<int> body, Func<string, string>? spell = null) =>
+        RunAsync(_ => Task.FromResult(body()), CancellationToken.None, spell);
 
     /// <summary>Finds the parsed value of an option by reference; helper for SetAction bodies.</summary>
     public static T Get<T>(this ParseResult result, Option<T> option) => result.GetValue(option)!;

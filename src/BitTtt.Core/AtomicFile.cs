@@ -15,17 +15,40 @@ public static class AtomicFile
     {
         string full = Path.GetFullPath(path);
         string dir = Path.GetDirectoryName(full)!;
-        Directory.CreateDirectory(dir);
+        try
+        {
+            Directory.CreateDirectory(dir);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw CannotWrite(full, $"cannot create the folder {dir}: {e.Message}", e);
+        }
         RemoveStaleTemporaries(full);
         string temp = TemporaryName(full, "tmp");
         try
         {
-            using (var stream = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16))
+            FileStream file;
+            try
+            {
+                file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 1 << 16);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw CannotWrite(full, Reason(e, temp, full), e);
+            }
+            using (var stream = file)
             {
                 write(stream);
                 stream.Flush(flushToDisk: true);
             }
-            File.Move(temp, full, overwrite: true);
+            try
+            {
+                File.Move(temp, full, overwrite: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                throw CannotWrite(full, Reason(e, temp, full), e);
+            }
         }
         catch
         {
@@ -33,6 +56,20 @@ public static class AtomicFile
             throw;
         }
     }
+
+    // The temporary file is an implementation detail: an error names the file the caller asked for, and why.
+    static Exception CannotWrite(string target, string reason, Exception inner)
+    {
+        string message = $"{target}: cannot write the file ({reason})";
+        return inner is UnauthorizedAccessException ? new UnauthorizedAccessException(message, inner) : new IOException(message, inner);
+    }
+
+    static string Reason(Exception e, string temp, string target) => e switch
+    {
+        UnauthorizedAccessException => $"permission denied in {Path.GetDirectoryName(target)}",
+        DirectoryNotFoundException or FileNotFoundException => $"{Path.GetDirectoryName(target)} does not take new files",
+        _ => e.Message.Replace(temp, target, StringComparison.Ordinal),
+    };
 
     public static void WriteAllText(string path, string text) =>
         Write(path, s => { using var w = new StreamWriter(s, new System.Text.UTF8Encoding(false), leaveOpen: true); w.Write(text); });

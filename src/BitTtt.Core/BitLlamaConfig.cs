@@ -24,22 +24,39 @@ public sealed record BitLlamaConfig
     public required float InnerLr { get; init; }
     /// <summary>SwiGLU width; 0 means the default <c>4 * HiddenDim</c>.</summary>
     public int IntermediateDim { get => _intermediateDim == 0 ? 4 * HiddenDim : _intermediateDim; init => _intermediateDim = value; }
-    public int TttChunk { get; init; } = 1;
-    public float RmsNormEps { get; init; } = 1e-5f;
-    public int ContextLen { get; init; } = 128;
+    public int TttChunk { get; init; } = Absent.TttChunk;
+    public float RmsNormEps { get; init; } = Absent.RmsNormEps;
+    public int ContextLen { get; init; } = Absent.ContextLen;
     /// <summary>The TTT layer; files that lack <c>ttt_type</c> are the seed's "reconstruct".</summary>
-    public TttType TttType { get; init; } = TttType.Reconstruct;
+    public TttType TttType { get; init; } = Absent.TttType;
     /// <summary>Delta only: heads H.</summary>
-    public int TttHeads { get; init; } = 4;
+    public int TttHeads { get; init; } = Absent.TttHeads;
     /// <summary>Delta only: head width dh; 0 means the default <c>HiddenDim / TttHeads</c>.</summary>
     public int TttHeadDim { get => _tttHeadDim == 0 && TttHeads > 0 ? HiddenDim / TttHeads : _tttHeadDim; init => _tttHeadDim = value; }
     /// <summary>Delta only: kernel K of the short causal convolution on q, k, v; 0 = none.</summary>
-    public int TttConv { get; init; } = 4;
+    public int TttConv { get; init; } = Absent.TttConv;
     /// <summary>Fields this version does not know, kept so a round trip loses nothing.</summary>
     public IReadOnlyDictionary<string, JsonNode?> Extra { get; init; } = new Dictionary<string, JsonNode?>();
 
     int _intermediateDim;
     int _tttHeadDim;
+
+    /// <summary>
+    /// What a field absent from <c>config.json</c> means (docs/model.md §1, "when absent"); a new config made in code
+    /// starts from the same values. 0 for <c>intermediate_dim</c> and <c>ttt_head_dim</c> means "derived":
+    /// <c>4 * hidden_dim</c> and <c>hidden_dim / ttt_heads</c>.
+    /// </summary>
+    public static class Absent
+    {
+        public const int IntermediateDim = 0;
+        public const int TttChunk = 1;
+        public const float RmsNormEps = 1e-5f;
+        public const int ContextLen = 128;
+        public const TttType TttType = BitTtt.TttType.Reconstruct;
+        public const int TttHeads = 4;
+        public const int TttHeadDim = 0;
+        public const int TttConv = 4;
+    }
 
     /// <summary>Reconstruct TTT inner width d = D/4.</summary>
     public int TttDim => HiddenDim / 4;
@@ -92,6 +109,9 @@ public sealed record BitLlamaConfig
     /// <summary>Largest num_layers, context_len and ttt_chunk accepted.</summary>
     public const int MaxLayers = 1 << 16, MaxContextLen = 1 << 24;
 
+    /// <summary>Largest ttt_conv accepted.</summary>
+    public const int MaxTttConv = 64;
+
     /// <summary>Largest vocab_size accepted here; a tokenizer is held to <see cref="BitLlamaLoadLimits.MaxVocabSize"/>.</summary>
     public const int MaxVocabSize = 1 << 24;
 
@@ -113,7 +133,7 @@ public sealed record BitLlamaConfig
         {
             if (TttHeads > MaxDimension) fail($"ttt_heads {TttHeads} is larger than {MaxDimension}");
             if (_tttHeadDim > MaxDimension) fail($"ttt_head_dim {_tttHeadDim} is larger than {MaxDimension}");
-            if (TttConv > 64) fail($"ttt_conv {TttConv} is larger than 64");
+            if (TttConv > MaxTttConv) fail($"ttt_conv {TttConv} is larger than {MaxTttConv}");
             if ((long)TttHeads * TttHeadDim > MaxDimension)
                 fail($"ttt_heads × ttt_head_dim = {(long)TttHeads * TttHeadDim} is larger than {MaxDimension}");
         }
@@ -144,14 +164,14 @@ public sealed record BitLlamaConfig
             HiddenDim = ReadInt(obj, source, "hidden_dim", "hidden_size") ?? throw Missing(source, "hidden_dim"),
             NumLayers = ReadInt(obj, source, "num_layers", "num_hidden_layers", "n_layers") ?? throw Missing(source, "num_layers"),
             InnerLr = ReadFloat(obj, source, "inner_lr") ?? throw Missing(source, "inner_lr"),
-            IntermediateDim = ReadInt(obj, source, "intermediate_dim", "intermediate_size") ?? 0,
-            TttChunk = ReadInt(obj, source, "ttt_chunk") ?? 1,
-            RmsNormEps = ReadFloat(obj, source, "rms_norm_eps") ?? 1e-5f,
-            ContextLen = ReadInt(obj, source, "context_len") ?? 128,
+            IntermediateDim = ReadInt(obj, source, "intermediate_dim", "intermediate_size") ?? Absent.IntermediateDim,
+            TttChunk = ReadInt(obj, source, "ttt_chunk") ?? Absent.TttChunk,
+            RmsNormEps = ReadFloat(obj, source, "rms_norm_eps") ?? Absent.RmsNormEps,
+            ContextLen = ReadInt(obj, source, "context_len") ?? Absent.ContextLen,
             TttType = type,
-            TttHeads = ReadInt(obj, source, "ttt_heads") ?? 4,
-            TttHeadDim = ReadInt(obj, source, "ttt_head_dim") ?? 0,
-            TttConv = ReadInt(obj, source, "ttt_conv") ?? 4,
+            TttHeads = ReadInt(obj, source, "ttt_heads") ?? Absent.TttHeads,
+            TttHeadDim = ReadInt(obj, source, "ttt_head_dim") ?? Absent.TttHeadDim,
+            TttConv = ReadInt(obj, source, "ttt_conv") ?? Absent.TttConv,
             Extra = extra,
         }.Validate(source);
     }
@@ -199,7 +219,7 @@ public sealed record BitLlamaConfig
 
     static TttType ReadTttType(JsonObject obj, string? source)
     {
-        if (!obj.TryGetPropertyValue("ttt_type", out var node) || node is null) return TttType.Reconstruct;
+        if (!obj.TryGetPropertyValue("ttt_type", out var node) || node is null) return Absent.TttType;
         if (node is JsonValue v && v.TryGetValue<string>(out var s))
         {
             if (s == "reconstruct") return TttType.Reconstruct;

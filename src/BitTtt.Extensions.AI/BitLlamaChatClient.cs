@@ -9,8 +9,10 @@ namespace BitTtt.Extensions.AI;
 /// the conversation's memory is the model's TTT state, kept per <see cref="ChatOptions.ConversationId"/>:
 /// <list type="bullet">
 /// <item>No ConversationId: the call starts from an empty memory. With <see cref="BitLlamaChatClientOptions.StartConversations"/>
-/// (default) that memory is kept as a new conversation whose id the response carries; pass it back with only the
-/// new messages to continue. Without it the memory is dropped after the call.</item>
+/// (default), or <see cref="StartConversationKey"/> true in the call's <see cref="ChatOptions.AdditionalProperties"/>,
+/// that memory is kept as a new conversation whose id the response carries; pass it back with only the new messages to
+/// continue. Otherwise the memory is dropped after the call (a one-shot chat takes no conversation slot; with the
+/// model's <see cref="Llama.PrefixCache"/> a client that resends the history feeds only what is new).</item>
 /// <item>A ConversationId from an earlier response: only the messages given are fed (the earlier turns and replies
 /// are already in the memory). An unknown or evicted id throws <see cref="ConversationNotFoundException"/>.</item>
 /// </list>
@@ -21,10 +23,17 @@ namespace BitTtt.Extensions.AI;
 /// Calls on different conversations run in parallel; two overlapping calls on one conversation: the second throws
 /// <see cref="InvalidOperationException"/>.
 /// </summary>
-public sealed class BitLlamaChatClient : IChatClient
+public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
 {
     /// <summary>The provider name in <see cref="ChatClientMetadata"/>.</summary>
     public const string ProviderName = "bitllama";
+
+    /// <summary>
+    /// A <see cref="ChatOptions.AdditionalProperties"/> key: a bool that, for a call without ConversationId, says whether
+    /// to keep its memory as a new conversation (true) or drop it (false), whatever
+    /// <see cref="BitLlamaChatClientOptions.StartConversations"/> says.
+    /// </summary>
+    public const string StartConversationKey = "bitllama.start_conversation";
 
     readonly BitLlamaChatClientOptions _options;
     readonly ConversationStore _store;
@@ -59,7 +68,7 @@ public sealed class BitLlamaChatClient : IChatClient
                 ModelId = Metadata.DefaultModelId,
                 CreatedAt = DateTimeOffset.UtcNow,
                 FinishReason = Finish(result.FinishReason),
-                Usage = Usage(result.PromptTokens, result.CompletionTokens),
+                Usage = Usage(result.PromptTokens, result.CachedPromptTokens, result.CompletionTokens),
             };
         }
         finally { End(turn); }
@@ -83,12 +92,37 @@ public sealed class BitLlamaChatClient : IChatClient
                 if (u.FinishReason is { } reason)
                 {
                     update.FinishReason = Finish(reason);
-                    update.Contents.Add(new UsageContent(Usage(u.PromptTokens, u.CompletionTokens)));
+                    update.Contents.Add(new UsageContent(Usage(u.PromptTokens, u.CachedPromptTokens, u.CompletionTokens)));
                 }
                 yield return update;
             }
         }
         finally { End(turn); }
+    }
+
+    /// <summary>
+    /// What a call with these messages and options feeds the model: the prompt (the template's text for the messages,
+    /// Instructions first as a system turn) and the sampling settings (the options over <see cref="BitLlamaChatClientOptions.Defaults"/>,
+    /// with the template's stop strings). Every call of this client goes through it, and so do the conversation grains of
+    /// BitTtt.Orleans, so one process and a cluster format and sample alike. Throws <see cref="ArgumentException"/> naming
+    /// the message or ChatOptions property that is invalid.
+    /// </summary>
+    public BitLlamaChatTurn PrepareTurn(IEnumerable<ChatMessage> messages, ChatOptions? options)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        var list = ChatRequestMapping.Messages(messages, options);
+        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, _options.Template.StopSequences);
+        return new BitLlamaChatTurn(_options.Template.Format(list), sampling);
+    }
+
+    /// <summary>
+    /// Throws <see cref="ArgumentException"/> unless <paramref name="conversationId"/> is 1-128 characters of A-Z, a-z,
+    /// 0-9, '-' or '_' (the ids this client hands out are 32 hex digits).
+    /// </summary>
+    public static void ValidateConversationId(string conversationId)
+    {
+        if (string.IsNullOrEmpty(conversationId) || conversationId.Length > 128 || !conversationId.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
+            throw new ArgumentException($"ConversationId '{conversationId}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'", "options");
     }
 
     /// <summary>Starts an empty conversation and returns its id (what a first call without ConversationId does).</summary>
@@ -102,8 +136,11 @@ public sealed class BitLlamaChatClient : IChatClient
     /// <summary>Empties a conversation's memory; the id stays valid. False if the id is unknown.</summary>
     public bool ResetConversation(string conversationId) => _store.Reset(conversationId);
 
-    /// <summary>Writes a conversation's memory to a file (load it into a session with <see cref="LlamaSession.LoadMemory"/>).</summary>
+    /// <summary>Writes a conversation's memory to a file (load it into a session with <see cref="LlamaSession.LoadMemory(string, BitLlamaLoadLimits?)"/>).</summary>
     public void SaveMemory(string conversationId, string path) => _store.SaveMemory(conversationId, path);
+
+    Task<bool> IBitLlamaConversations.ResetConversationAsync(string conversationId, CancellationToken cancellationToken) =>
+        Task.FromResult(ResetConversation(conversationId));
 
     public object? GetService(Type serviceType, object? serviceKey = null)
     {
@@ -127,16 +164,15 @@ public sealed class BitLlamaChatClient : IChatClient
     {
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
-        var list = ChatRequestMapping.Messages(messages, options);
-        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, _options.Template.StopSequences);
-        string prompt = _options.Template.Format(list);
+        var (prompt, sampling) = PrepareTurn(messages, options);
         string responseId = Guid.NewGuid().ToString("N");
         if (options?.ConversationId is { } id)
         {
             var entry = _store.Rent(id);
             return new Turn(prompt, sampling, entry.Session, entry, id, responseId);
         }
-        if (_options.StartConversations)
+        bool start = options?.AdditionalProperties?.TryGetValue(StartConversationKey, out bool asked) == true ? asked : _options.StartConversations;
+        if (start)
         {
             var entry = _store.Start();
             return new Turn(prompt, sampling, entry.Session, entry, entry.Id, responseId);
@@ -152,5 +188,6 @@ public sealed class BitLlamaChatClient : IChatClient
 
     static ChatFinishReason Finish(LlamaFinishReason reason) => reason == LlamaFinishReason.Length ? ChatFinishReason.Length : ChatFinishReason.Stop;
 
-    static UsageDetails Usage(int input, int output) => new() { InputTokenCount = input, OutputTokenCount = output, TotalTokenCount = input + output };
+    static UsageDetails Usage(int input, int cached, int output) =>
+        new() { InputTokenCount = input, CachedInputTokenCount = cached, OutputTokenCount = output, TotalTokenCount = input + output };
 }

@@ -27,8 +27,10 @@ public static class BitLlamaServiceCollectionExtensions
 
     /// <summary>
     /// Registers, as singletons: the <see cref="Llama"/> model (loaded on first use from
-    /// <see cref="BitLlamaServiceOptions.ModelPath"/>, disposed with the container), the
-    /// <see cref="BitLlamaChatClient"/> and it as <see cref="IChatClient"/>. Existing registrations of these types are kept.
+    /// <see cref="BitLlamaServiceOptions.ModelPath"/>, disposed with the container, its prefix cache on as
+    /// <see cref="BitLlamaServiceOptions.PrefixCacheEntries"/> says), the
+    /// <see cref="BitLlamaChatClient"/> and it as <see cref="IChatClient"/> and <see cref="IBitLlamaConversations"/>. Existing
+    /// registrations of these types are kept.
     /// </summary>
     public static IServiceCollection AddBitLlama(this IServiceCollection services, Action<BitLlamaServiceOptions> configure)
     {
@@ -67,9 +69,11 @@ public static class BitLlamaServiceCollectionExtensions
             var options = sp.GetRequiredService<IOptions<BitLlamaServiceOptions>>().Value;
             options.Validate();
             var model = sp.GetRequiredService<Llama>();
+            options.ApplyPrefixCache(model);
             return new BitLlamaChatClient(model, options.ToChatClientOptions(model));
         });
         services.TryAddSingleton<IChatClient>(sp => sp.GetRequiredService<BitLlamaChatClient>());
+        services.TryAddSingleton<IBitLlamaConversations>(sp => sp.GetRequiredService<BitLlamaChatClient>());
         return services;
     }
 }

@@ -23,6 +23,20 @@ public sealed class BitLlamaServiceOptions : SamplingOverrides
     public string? MemoryDirectory { get; set; }
     public bool StartConversations { get; set; } = new BitLlamaChatClientOptions().StartConversations;
     public string? ModelId { get; set; }
+    /// <summary>
+    /// States kept by the model's <see cref="PrefixStateCache"/> for one-shot chats and completions that resend a history
+    /// (<see cref="Llama.EnablePrefixCache"/>); 0 turns the cache off.
+    /// </summary>
+    public int PrefixCacheEntries { get; set; } = PrefixStateCache.DefaultMaxEntries;
+    /// <summary>Bytes those states may take, in MiB.</summary>
+    public int PrefixCacheMegabytes { get; set; } = (int)(PrefixStateCache.DefaultMaxBytes >> 20);
+
+    /// <summary>Turns on the prefix cache of <paramref name="model"/> as these settings say, unless it has one or they turn it off.</summary>
+    public void ApplyPrefixCache(Llama model)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (PrefixCacheEntries > 0 && model.PrefixCache is null) model.EnablePrefixCache(PrefixCacheEntries, (long)PrefixCacheMegabytes << 20);
+    }
 
     /// <summary>The chat client's options over <paramref name="model"/>: its stored sampling defaults with these settings on top.</summary>
     public BitLlamaChatClientOptions ToChatClientOptions(Llama model)
@@ -57,7 +71,12 @@ public sealed class BitLlamaServiceOptions : SamplingOverrides
     /// </summary>
     public void Validate()
     {
-        try { ChatClientOptions(new SamplingOptions().With(this)).Validate(); }
+        try
+        {
+            ChatClientOptions(new SamplingOptions().With(this)).Validate();
+            if (PrefixCacheEntries < 0) throw new OptionException(nameof(PrefixCacheEntries), $"must be 0 (off) or positive, got {PrefixCacheEntries}");
+            if (PrefixCacheMegabytes <= 0) throw new OptionException(nameof(PrefixCacheMegabytes), $"must be positive, got {PrefixCacheMegabytes}");
+        }
         catch (OptionException e) { throw new InvalidOperationException($"{SectionName}:{e.Message}", e); }
     }
 }

@@ -1,4 +1,5 @@
 using BitTtt.Inference;
+using BitTtt.Inference.Diagnostics;
 
 namespace BitTtt.Extensions.AI;
 
@@ -101,6 +102,7 @@ internal sealed class ConversationStore(Llama model, int max, string? directory)
     {
         entry.Node = _lru.AddFirst(entry);
         _live.Add(entry.Id, entry);
+        BitLlamaTelemetry.LiveConversations.Add(1);
     }
 
     void EvictBeyondCap()
@@ -113,6 +115,8 @@ internal sealed class ConversationStore(Llama model, int max, string? directory)
             {
                 _lru.Remove(node);
                 _live.Remove(entry.Id);
+                BitLlamaTelemetry.LiveConversations.Add(-1);
+                BitLlamaTelemetry.ConversationsEvicted.Add(1);
                 string? file = FileOf(entry.Id);
                 if (file is not null)
                 {
@@ -127,17 +131,14 @@ internal sealed class ConversationStore(Llama model, int max, string? directory)
 
     string? FileOf(string id) => directory is null ? null : Path.Combine(directory, id + ".bttm");
 
-    static void CheckId(string id)
-    {
-        if (string.IsNullOrEmpty(id) || id.Length > 128 || !id.All(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_'))
-            throw new ArgumentException($"ConversationId '{id}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'", "options");
-    }
+    static void CheckId(string id) => BitLlamaChatClient.ValidateConversationId(id);
 
     public void Dispose()
     {
         lock (_lock)
         {
             foreach (var entry in _live.Values) entry.Session.Dispose();
+            BitLlamaTelemetry.LiveConversations.Add(-_live.Count);
             _live.Clear();
             _lru.Clear();
         }

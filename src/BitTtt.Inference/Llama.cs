@@ -129,6 +129,32 @@ public sealed class Llama : IDisposable
         return new LlamaSession(this);
     }
 
+    /// <summary>
+    /// The states kept for reuse by generations on fresh sessions of this model (see <see cref="PrefixStateCache"/>);
+    /// null (the default) until <see cref="EnablePrefixCache"/>.
+    /// </summary>
+    public PrefixStateCache? PrefixCache { get; private set; }
+
+    /// <summary>
+    /// Keeps the state after each prompt and response of a fresh session, so that a later prompt beginning with the same
+    /// tokens feeds only the rest (a client resending a conversation's history each turn). The output does not change.
+    /// Replaces any earlier cache of this model; returns the new one (its counters say how often it helped).
+    /// </summary>
+    public PrefixStateCache EnablePrefixCache(int maxEntries = PrefixStateCache.DefaultMaxEntries, long maxBytes = PrefixStateCache.DefaultMaxBytes)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var cache = new PrefixStateCache(this, maxEntries, maxBytes);
+        PrefixCache = cache;
+        return cache;
+    }
+
+    /// <summary>Stops keeping states for reuse and drops those kept.</summary>
+    public void DisablePrefixCache()
+    {
+        PrefixCache?.Clear();
+        PrefixCache = null;
+    }
+
     /// <summary>True once <see cref="Dispose"/> was called.</summary>
     public bool IsDisposed => _disposed;
 
@@ -155,10 +181,20 @@ public sealed class Llama : IDisposable
             yield return piece;
     }
 
+    /// <summary>Streams the completion in a fresh session as updates (the last has the finish reason and token counts).</summary>
+    public async IAsyncEnumerable<LlamaCompletionUpdate> GenerateStreamingAsync(string prompt, SamplingOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        using var session = CreateSession();
+        await foreach (var update in session.GenerateStreamingAsync(prompt, options, cancellationToken).ConfigureAwait(false))
+            yield return update;
+    }
+
     public void Dispose()
     {
         if (_disposed) return;
         _disposed = true;   // sessions check this before every token and prompt chunk
         if (_scheduler is { IsValueCreated: true }) _scheduler.Value.Dispose();
+        PrefixCache?.Clear();
     }
 }

@@ -16,10 +16,18 @@ public enum LlamaFinishReason
 /// <param name="PromptTokens">Tokens of the prompt fed into the memory.</param>
 /// <param name="CompletionTokens">Tokens sampled (and fed back), the end-of-sequence token not counted.</param>
 /// <param name="FinishReason">Why generation ended.</param>
-public sealed record LlamaCompletion(string Text, int PromptTokens, int CompletionTokens, LlamaFinishReason FinishReason);
+public sealed record LlamaCompletion(string Text, int PromptTokens, int CompletionTokens, LlamaFinishReason FinishReason)
+{
+    /// <summary>Tokens of the prompt restored from the model's <see cref="Llama.PrefixCache"/> instead of fed (part of <see cref="PromptTokens"/>).</summary>
+    public int CachedPromptTokens { get; init; }
+}
 
 /// <summary>
 /// One piece of a streamed completion. Every piece but the last has text (whole UTF-8 characters) and no
 /// <see cref="FinishReason"/>; the last has the finish reason and may have empty text.
 /// </summary>
-public sealed record LlamaCompletionUpdate(string Text, int PromptTokens, int CompletionTokens, LlamaFinishReason? FinishReason);
+public sealed record LlamaCompletionUpdate(string Text, int PromptTokens, int CompletionTokens, LlamaFinishReason? FinishReason)
+{
+    /// <summary>On the last update: tokens of the prompt restored from the prefix cache (see <see cref="LlamaCompletion.CachedPromptTokens"/>).</summary>
+    public int CachedPromptTokens { get; init; }
+}

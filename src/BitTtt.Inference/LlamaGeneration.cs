@@ -1,4 +1,5 @@
 using System.Runtime.ExceptionServices;
+using BitTtt.Inference.Diagnostics;
 using BitTtt.Inference.Sampling;
 using BitTtt.Tokenization;
 
@@ -15,9 +16,13 @@ namespace BitTtt.Inference;
 /// cancellation before every piece; a driver checks them before every step and fails the call with the same exceptions.</para>
 /// <para>A completion stopped by <see cref="SamplingOptions.MaxTokens"/> or a stop string in the middle of a multi-byte
 /// character drops that character's bytes: the text never ends in U+FFFD.</para>
-/// The caller holds the session's lease for the whole call.
+/// <para>A completion on a fresh session (position 0) of a model with a <see cref="Llama.PrefixCache"/> starts from the
+/// longest cached state whose tokens begin the prompt's, feeds only the rest, and caches its state after the prompt
+/// (without its last token) and after the response: the output is the same as without the cache.</para>
+/// The caller holds the session's lease for the whole call, and disposes the call when done with it (which ends its
+/// telemetry if it stopped early).
 /// </summary>
-internal sealed class LlamaGeneration
+internal sealed class LlamaGeneration : IDisposable
 {
     readonly LlamaSession _session;
     readonly SamplingOptions? _options;      // null: feed only (Learn, Logits)
@@ -33,7 +38,11 @@ internal sealed class LlamaGeneration
     readonly Queue<string> _pieces = new();  // produced, not yet read (guarded by the model's handoff lock)
     readonly SemaphoreSlim _signal = new(0); // released when a piece, the end or a failure is handed over
     int[] _ids = [];
-    int _fed;                                // prompt tokens fed
+    int _fed;                                // prompt tokens fed (or restored from the prefix cache)
+    readonly List<int> _read = new();        // tokens this completion put in the memory (prompt, then sampled), when caching
+    PrefixStateCache? _cache;
+    int _storeAt = -1;                       // the prompt position whose state goes into the cache, or −1
+    GenerationTelemetry? _telemetry;
     int _next = -1;                          // the sampled token the next decode step feeds
     int _planned;                            // tokens of the step in flight
     string? _produced;                       // text of the last step, handed over by Deliver
@@ -77,19 +86,36 @@ internal sealed class LlamaGeneration
     string? _promptText;
 
     public int PromptTokens { get; private set; }
+    /// <summary>Tokens of the prompt restored from the prefix cache rather than fed (counted in <see cref="PromptTokens"/>).</summary>
+    public int CachedPromptTokens { get; private set; }
     public int CompletionTokens { get; private set; }
     /// <summary>Set once a completion has ended.</summary>
     public LlamaFinishReason? FinishReason { get; private set; }
 
-    /// <summary>Tokenizes the prompt (on the reader's thread, before any step); an empty prompt needs earlier context.</summary>
+    /// <summary>
+    /// Tokenizes the prompt and looks up the prefix cache (on the reader's thread, before any step: the session is not in
+    /// one); an empty prompt needs earlier context.
+    /// </summary>
     public void Start()
     {
         if (_promptText is null) return;
+        _session.ThrowIfUnusable();
+        _cancellation.ThrowIfCancellationRequested();
+        _telemetry = new GenerationTelemetry(_options!);
         _ids = _tokenizer.Encode(_promptText);
         _promptText = null;
         if (_ids.Length == 0 && !_session.HasLogits)
             throw new ArgumentException("the prompt is empty and the session has no context to continue from; give a prompt or Learn(text) first", "prompt");
-        if (_ids.Length == 0) PromptTokens = 0;
+        // The cache's keys are every token read since an empty memory, so only a fresh session can use it.
+        if (_session.Model.PrefixCache is { } cache && _session.Position == 0 && !_session.HasLogits && _ids.Length > 0)
+        {
+            _cache = cache;
+            _read.AddRange(_ids);
+            CachedPromptTokens = _fed = cache.Restore(_session, _ids);
+            // Kept without the prompt's last token: in the next turn's longer prompt that token may merge with what follows.
+            if (_fed < _ids.Length - 1) _storeAt = _ids.Length - 1;
+        }
+        if (_fed == _ids.Length) PromptFed();
     }
 
     // ----- the driver's side (the scheduler thread, or the caller's when batching is off) -----
@@ -120,7 +146,8 @@ internal sealed class LlamaGeneration
         if (_ended || _failure is not null || budget <= 0) return 0;
         if (_fed < _ids.Length)
         {
-            int n = Math.Min(Math.Min(budget, destination.Length), _ids.Length - _fed);
+            int end = _fed < _storeAt ? _storeAt : _ids.Length;   // the cached state is the one before the prompt's last token
+            int n = Math.Min(Math.Min(budget, destination.Length), end - _fed);
             _ids.AsSpan(_fed, n).CopyTo(destination);
             wantLogits = _fed + n == _ids.Length;            // every call keeps its last token's logits
             return _planned = n;
@@ -143,13 +170,18 @@ internal sealed class LlamaGeneration
         {
             _session.Fed(_ids.AsSpan(_fed, n), _fed + n == _ids.Length);
             _fed += n;
+            if (_fed == _storeAt) _cache!.Store(_ids.AsSpan(0, _storeAt), _session);
             if (_fed < _ids.Length) return;
-            PromptTokens = _ids.Length;
             if (_options is null) _ended = true;
-            else SampleNext();
+            else
+            {
+                PromptFed();
+                SampleNext();
+            }
             return;
         }
         _session.Fed([_next], true);
+        if (_cache is not null) _read.Add(_next);
         CompletionTokens++;
         string text = _filter!.Append(_decoder!.Append(_next));
         _next = -1;
@@ -165,7 +197,14 @@ internal sealed class LlamaGeneration
         int recent = _session.CopyRecent(_context);
         int next = _sampler!.Sample(_session.CurrentLogits[.._vocab], _context.AsSpan(0, recent));
         if (next == _tokenizer.EosId) { Finish(LlamaFinishReason.EndOfSequence); return; }
+        _telemetry?.FirstToken();
         _next = next;
+    }
+
+    void PromptFed()
+    {
+        PromptTokens = _ids.Length;
+        _telemetry?.PromptFed(_ids.Length - CachedPromptTokens, CachedPromptTokens);
     }
 
     /// <summary>Ends the completion: the bytes of an unfinished character are dropped (no U+FFFD), held-back text is released.</summary>
@@ -176,6 +215,8 @@ internal sealed class LlamaGeneration
         FinishReason = _filter.Stopped ? LlamaFinishReason.StopString : reason;
         if (rest.Length > 0) Produce(rest);
         _ended = true;
+        _cache?.Store(System.Runtime.InteropServices.CollectionsMarshal.AsSpan(_read), _session);   // the state after the response: what a client resending the history reads next
+        _telemetry?.End(PromptTokens, CompletionTokens, FinishReason);
     }
 
     void Produce(string text)
@@ -265,7 +306,10 @@ internal sealed class LlamaGeneration
         return _options is null ? null : Result();
     }
 
-    LlamaCompletion Result() => new(_text?.ToString() ?? "", PromptTokens, CompletionTokens, FinishReason!.Value);
+    LlamaCompletion Result() => new(_text?.ToString() ?? "", PromptTokens, CompletionTokens, FinishReason!.Value) { CachedPromptTokens = CachedPromptTokens };
+
+    /// <summary>Ends the telemetry of a completion stopped before its end (cancelled, disposed, failed or abandoned).</summary>
+    public void Dispose() => _telemetry?.End(PromptTokens, CompletionTokens, null);
 
     /// <summary>A piece to return, or the end (after the disposal and cancellation checks); false when a step is needed.</summary>
     bool TryTake(out string? piece, out bool end)

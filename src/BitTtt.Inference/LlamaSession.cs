@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using BitTtt.Inference.Diagnostics;
 using BitTtt.Inference.Engine;
 
 namespace BitTtt.Inference;
@@ -90,6 +91,53 @@ public sealed class LlamaSession : IDisposable
     {
         using var _ = Enter();
         _state.SaveMemory(path);
+        BitLlamaTelemetry.MemorySaves.Add(1, new KeyValuePair<string, object?>(BitLlamaTelemetry.MemoryStoreTag, "file"));
+    }
+
+    /// <summary>
+    /// Copies this session's state into memory: the TTT memory and position (what <see cref="SaveMemory"/> writes), the
+    /// logits of the last token fed and the recent tokens of the repetition penalty. <see cref="RestoreState"/> puts it
+    /// back, here or into another session of the same model, which then continues exactly as this one would.
+    /// </summary>
+    public LlamaSessionState CaptureState()
+    {
+        using var _ = Enter();
+        return CaptureStateHeld();
+    }
+
+    /// <summary>
+    /// Replaces this session's state with <paramref name="state"/> (captured from a session of the same model);
+    /// the next call continues exactly as the captured session's would have. Another model's state is an
+    /// <see cref="ArgumentException"/> and changes nothing.
+    /// </summary>
+    public void RestoreState(LlamaSessionState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        using var _ = Enter();
+        RestoreStateHeld(state);
+    }
+
+    /// <summary><see cref="CaptureState"/> for a caller that already holds the session (a running call, between its steps).</summary>
+    internal LlamaSessionState CaptureStateHeld()
+    {
+        var memory = SequenceMemory.Arrays(_state).Select(a => (float[])a.Clone()).ToArray();
+        int recent = Math.Min(_recent.Count, RepetitionWindow);
+        return new LlamaSessionState(Model.Weights, memory, _state.Position, HasLogits ? (float[])_logits.Clone() : null,
+            _recent.GetRange(_recent.Count - recent, recent).ToArray());
+    }
+
+    /// <summary><see cref="RestoreState"/> for a caller that already holds the session.</summary>
+    internal void RestoreStateHeld(LlamaSessionState state)
+    {
+        if (!ReferenceEquals(state.Weights, Model.Weights) && state.Weights.Fingerprint != Model.Weights.Fingerprint)
+            throw new ArgumentException("the state was captured from a session of a different model", nameof(state));
+        var memory = SequenceMemory.Arrays(_state);
+        for (int i = 0; i < memory.Length; i++) state.Memory[i].CopyTo(memory[i], 0);
+        _state.Position = state.Position;
+        state.Logits.CopyTo(_logits);
+        HasLogits = state.HasLogits;
+        _recent.Clear();
+        _recent.AddRange(state.Recent);
     }
 
     /// <summary>
@@ -102,6 +150,7 @@ public sealed class LlamaSession : IDisposable
         _state.LoadMemory(path, limits);
         _recent.Clear();
         HasLogits = false;
+        BitLlamaTelemetry.MemoryLoads.Add(1, new KeyValuePair<string, object?>(BitLlamaTelemetry.MemoryStoreTag, "file"));
     }
 
     /// <summary>Streams the completion to <paramref name="onToken"/> on the calling thread; it returns false to stop.</summary>
@@ -110,7 +159,7 @@ public sealed class LlamaSession : IDisposable
         ArgumentNullException.ThrowIfNull(onToken);
         var options = Model.DefaultSampling with { MaxTokens = maxTokens, Temperature = temperature };
         using var _ = Enter();
-        var generation = LlamaGeneration.Completion(this, prompt, options, collect: false, CancellationToken.None);
+        using var generation = LlamaGeneration.Completion(this, prompt, options, collect: false, CancellationToken.None);
         generation.Start();
         for (string? piece = generation.Next(Model.Scheduler); piece is not null; piece = generation.Next(Model.Scheduler))
             if (!onToken(piece)) break;
@@ -127,7 +176,7 @@ public sealed class LlamaSession : IDisposable
     public LlamaCompletion Generate(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var _ = Enter();
-        var generation = LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: true, cancellationToken);
+        using var generation = LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: true, cancellationToken);
         generation.Start();
         return generation.RunToEnd(Model.Scheduler)!;
     }
@@ -142,6 +191,7 @@ public sealed class LlamaSession : IDisposable
         async Task<LlamaCompletion> Run()
         {
             using (lease)
+            using (generation)
             {
                 await Task.Yield();   // tokenizing a long prompt is work too: never on the caller's thread
                 generation.Start();
@@ -177,10 +227,14 @@ public sealed class LlamaSession : IDisposable
                 yield return new LlamaCompletionUpdate(piece, generation.PromptTokens, generation.CompletionTokens, null);
                 piece = await generation.NextAsync(Model.Scheduler).ConfigureAwait(false);
             }
-            yield return new LlamaCompletionUpdate("", generation.PromptTokens, generation.CompletionTokens, generation.FinishReason);
+            yield return new LlamaCompletionUpdate("", generation.PromptTokens, generation.CompletionTokens, generation.FinishReason)
+            {
+                CachedPromptTokens = generation.CachedPromptTokens,
+            };
         }
         finally
         {
+            generation.Dispose();
             lease.Dispose();
         }
     }
@@ -226,6 +280,7 @@ public sealed class LlamaSession : IDisposable
         long id = Interlocked.Increment(ref s_nextLeaseId);
         if (Interlocked.CompareExchange(ref _owner, id, 0) != 0)
             throw new InvalidOperationException("this session is already in use by another call; create one session per concurrent user with Llama.CreateSession()");
+        BitLlamaTelemetry.ActiveSessions.Add(1);
         return new Lease(this, id);
     }
 
@@ -250,8 +305,9 @@ public sealed class LlamaSession : IDisposable
 
         void Release()
         {
-            if (Interlocked.Exchange(ref _released, 1) == 0)
-                Interlocked.CompareExchange(ref session._owner, 0, id);
+            if (Interlocked.Exchange(ref _released, 1) != 0) return;
+            Interlocked.CompareExchange(ref session._owner, 0, id);
+            BitLlamaTelemetry.ActiveSessions.Add(-1);
         }
     }
 

@@ -1,5 +1,4 @@
-using System.Buffers;
-using System.Text.Unicode;
+using System.Text;
 using BitTtt.Evaluation;
 using BitTtt.Inference.Engine;
 using BitTtt.Tokenization;
@@ -146,14 +145,9 @@ public static class ModelEvaluator
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: {role} file not found", path);
         byte[] bytes = File.ReadAllBytes(path);
         if (bytes.Length == 0) throw new ArgumentException($"{path}: the {role} file is empty");
-        int nul = Array.IndexOf(bytes, (byte)0);
-        if (nul >= 0) throw new ArgumentException($"{path}: NUL byte at offset {nul}; expected UTF-8 text, this looks like a binary file");
+        TextCheck.Check(bytes, path);   // the same rule as for training texts
         int start = bytes.AsSpan().StartsWith("\uFEFF"u8) ? 3 : 0;
-        var chars = new char[bytes.Length];
-        var status = Utf8.ToUtf16(bytes.AsSpan(start), chars, out int read, out int written, replaceInvalidSequences: false);
-        if (status != OperationStatus.Done)
-            throw new ArgumentException($"{path}: invalid UTF-8 at byte offset {start + read}; expected UTF-8 text (a binary file, or another encoding?)");
-        return new string(chars, 0, written);
+        return Encoding.UTF8.GetString(bytes, start, bytes.Length - start);
     }
 
     /// <summary>Encodes in blocks of whole lines (~1 MB, like training), stopping once <paramref name="limit"/> tokens are reached.</summary>

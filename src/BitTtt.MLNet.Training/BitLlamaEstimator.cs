@@ -69,7 +69,7 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             using var train = TokenFile.Open(trainPath);
             using var valid = File.Exists(validPath) ? TokenFile.Open(validPath) : null;
             CheckEnough(train, column.Name);
-            var useValid = valid is not null && valid.Count > _options.ContextLength ? valid : null;
+            var useValid = valid is not null && valid.Count > _options.ContextLen ? valid : null;
             MlHost.Info(channel, $"Training on {train.Count:N0} tokens, validating on {(useValid?.Count ?? 0):N0}; " +
                 $"model D={run.HiddenDim}, layers={run.NumLayers}, vocabulary={tokenizer.VocabSize}, {run.MaxSteps} steps on {run.Device}, seed {run.Seed}.");
 
@@ -144,9 +144,9 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
 
     void CheckEnough(TokenFile train, string column)
     {
-        if (train.Count <= _options.ContextLength)
+        if (train.Count <= _options.ContextLen)
             throw new ArgumentException(
-                $"Column '{column}' holds {train.Count} training tokens; BitLlama needs more than ContextLength = {_options.ContextLength} (more text, or a smaller ContextLength).");
+                $"Column '{column}' holds {train.Count} training tokens; BitLlama needs more than ContextLen = {_options.ContextLen} (more text, or a smaller ContextLen).");
     }
 
     static ArgumentOutOfRangeException NoTokenizer(string column) => new("inputSchema",

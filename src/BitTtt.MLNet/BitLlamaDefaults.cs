@@ -1,3 +1,5 @@
+using BitTtt.Tokenization;
+
 namespace BitTtt.MLNet;
 
 /// <summary>
@@ -11,8 +13,8 @@ public static class BitLlamaDefaults
     public const string TokensColumnName = "Tokens";
     public const string CompletionColumnName = "Completion";
 
-    public const int VocabSize = 4096;
-    public const int MinFrequency = 2;
+    public const int VocabSize = BpeTrainerOptions.DefaultVocabSize;
+    public const int MinFrequency = BpeTrainerOptions.DefaultMinFrequency;
 
     /// <summary>Text put between consecutive rows when their tokens are joined into one training stream.</summary>
     public const string RowSeparator = "\n";

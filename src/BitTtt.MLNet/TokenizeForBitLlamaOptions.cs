@@ -1,3 +1,5 @@
+using BitTtt.Tokenization;
+
 namespace BitTtt.MLNet;
 
 /// <summary>Options of <see cref="TokenizeForBitLlamaEstimator"/>.</summary>
@@ -16,8 +18,6 @@ public sealed class TokenizeForBitLlamaOptions
     {
         if (InputColumnName is not null) OptionChecks.Name(InputColumnName, nameof(InputColumnName));
         OptionChecks.Name(OutputColumnName, nameof(OutputColumnName));
-        // 3 specials + 256 byte symbols is the smallest byte-level vocabulary.
-        OptionChecks.Check(VocabSize >= 259, nameof(VocabSize), $"must be at least 259 (3 specials + 256 bytes), got {VocabSize}");
-        OptionChecks.Check(MinFrequency >= 1, nameof(MinFrequency), $"must be at least 1, got {MinFrequency}");
+        new BpeTrainerOptions { VocabSize = VocabSize, MinFrequency = MinFrequency }.Validate();   // the tokenizer trainer's rules, same names
     }
 }

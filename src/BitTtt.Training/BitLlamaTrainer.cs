@@ -65,7 +65,7 @@ public sealed class BitLlamaTrainer
     public TrainingResult Train(TokenFile train, TokenFile? validation, IProgress<TrainingProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         ArgumentNullException.ThrowIfNull(train);
-        int window = _options.ContextLength + 1;
+        int window = _options.ContextLen + 1;
         CheckCorpus(train, window, "training");
         if (validation is not null) CheckCorpus(validation, 2, "validation");
         var device = TorchDevice.Resolve(_options.Device);
@@ -96,14 +96,11 @@ public sealed class BitLlamaTrainer
         void Save()
         {
             if (CheckpointPath is null || lastSaved == step) return;
-            if (!AllFinite(model))
-                throw new InvalidOperationException(
-                    $"the weights became NaN or infinite by step {step}; stopped without saving them. " +
-                    (lastSaved >= 0 ? $"The last good checkpoint is {CheckpointPath} (step {lastSaved})." : "No checkpoint was written.") +
-                    " Try a lower --lr or --inner-lr.");
+            if (!AllFinite(model)) throw Diverged($"the weights became NaN or infinite by step {step}; stopped without saving them.", lastSaved);
             TrainingCheckpoint.Save(CheckpointPath, model, optimizer, step, sampler, Config, loss);
             lastSaved = step;
         }
+        var divergence = new Divergence(Config.VocabSize, baselines, _options.WarmupSteps);
 
         while (step < _options.MaxSteps)
         {
@@ -111,17 +108,19 @@ public sealed class BitLlamaTrainer
             double lr = LearningRateSchedule.At(step, _options.MaxSteps, _options.LearningRate, _options.MinLearningRate, _options.WarmupSteps);
             loss = TrainStep(model, optimizer, sampler.NextBatch(train, _options.BatchSize, window), device, lr, _options.GradientClip);
             if (!double.IsFinite(loss))
-                throw new InvalidOperationException(
-                    $"training loss became {loss} at step {step + 1}; stopped without updating the weights. " +
-                    (lastSaved >= 0 ? $"The last good checkpoint is {CheckpointPath} (step {lastSaved})." : "No checkpoint was written.") +
-                    " Try a lower --lr or --inner-lr.");
+                throw Diverged($"training loss became {loss} at step {step + 1}; stopped without updating the weights.", lastSaved);
             step++;
+            if (divergence.Check(step, loss, "training") is { } tooHigh) throw Diverged(tooHigh, lastSaved);
             bool evaluate = validation is not null && (_options.EvalInterval > 0 && step % _options.EvalInterval == 0 || step == _options.MaxSteps);
-            if (evaluate) (validationLoss, validationStep) = (Evaluate(model, validation, device), step);
+            if (evaluate)
+            {
+                (validationLoss, validationStep) = (Evaluate(model, validation, device), step);
+                if (divergence.Check(step, validationLoss!.Value, "validation") is { } tooHighValidation) throw Diverged(tooHighValidation, lastSaved);
+            }
             int done = step - startStep;
             var elapsed = clock.Elapsed;
             var report = new TrainingProgress(step, _options.MaxSteps, loss, lr,
-                (double)done * _options.BatchSize * _options.ContextLength / Math.Max(elapsed.TotalSeconds, 1e-9),
+                (double)done * _options.BatchSize * _options.ContextLen / Math.Max(elapsed.TotalSeconds, 1e-9),
                 elapsed, elapsed / done * (_options.MaxSteps - step), evaluate ? validationLoss : null) { Baselines = baselines };
             metrics?.Append(report);
             if (evaluate) metrics?.WriteLossCurve(baselines, _options.LossCurveLogX);
@@ -130,7 +129,11 @@ public sealed class BitLlamaTrainer
         }
 
         bool completed = step >= _options.MaxSteps;
-        if (validation is not null && validationStep != step) validationLoss = Evaluate(model, validation, device);
+        if (validation is not null && validationStep != step)
+        {
+            validationLoss = Evaluate(model, validation, device);
+            if (divergence.Check(step, validationLoss!.Value, "validation") is { } tooHigh) throw Diverged(tooHigh, lastSaved);
+        }
         Save();
         metrics?.WriteLossCurve(baselines, _options.LossCurveLogX);
         return new TrainingResult
@@ -140,6 +143,41 @@ public sealed class BitLlamaTrainer
             MetricsPath = metrics is null ? null : Path.GetFullPath(Path.Combine(_options.CheckpointDirectory!, TrainingMetrics.FileName)),
             LossCurvePath = metrics is { LossCurveWritten: true } ? Path.GetFullPath(metrics.LossCurvePath) : null,
         };
+    }
+
+    /// <summary>
+    /// The error of a diverged run: what happened, which checkpoint is the last good one (never overwritten by a
+    /// diverged model), and what to lower, named as the caller set it (<see cref="OptionMessage"/>).
+    /// </summary>
+    InvalidOperationException Diverged(string what, int lastSaved)
+    {
+        string checkpoint = lastSaved >= 0 ? $"The last good checkpoint is {CheckpointPath} (step {lastSaved})." : "No checkpoint was written.";
+        FormattableString text = $"{what} {checkpoint} Try a lower {OptionMessage.Name(nameof(TrainingOptions.LearningRate))} or {OptionMessage.Name(nameof(TrainingOptions.InnerLr))}.";
+        return OptionMessage.Attach(new InvalidOperationException(text.ToString()), text);
+    }
+
+    /// <summary>
+    /// When a finite loss means the run has diverged: after the warmup, a training or validation loss above twice the
+    /// larger of ln V (the loss of predicting every token with probability 1/V, where a new model starts) and the
+    /// unigram baseline. A run that learns anything stays far below that line; an exploding one (too high a learning
+    /// rate) crosses it within steps and never comes back.
+    /// </summary>
+    sealed class Divergence(int vocabSize, BaselineLosses? baselines, int warmupSteps)
+    {
+        readonly double _uniform = Math.Log(vocabSize);
+
+        public double Limit => 2 * Math.Max(_uniform, baselines?.Unigram ?? 0);
+
+        /// <summary>Null while the run is sound; else what went wrong, for the message.</summary>
+        public string? Check(int step, double loss, string which)
+        {
+            if (step <= warmupSteps || loss <= Limit) return null;
+            var inv = System.Globalization.CultureInfo.InvariantCulture;
+            string reference = baselines is { } b && b.Unigram > _uniform
+                ? string.Create(inv, $"the unigram baseline ({b.Unigram:0.###})")
+                : string.Create(inv, $"the {_uniform:0.###} of a uniform guess over {vocabSize} tokens");
+            return string.Create(inv, $"training diverged: the {which} loss at step {step} is {loss:0.###} nats/token, more than twice {reference}; stopped without saving the weights.");
+        }
     }
 
     static bool AllFinite(BitLlamaModel model)
@@ -176,7 +214,7 @@ public sealed class BitLlamaTrainer
         if (validation is null) return null;
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        int window = (int)Math.Min(_options.ContextLength + 1, validation.Count);
+        int window = (int)Math.Min(_options.ContextLen + 1, validation.Count);
         int windows = _options.EvalBatches * _options.BatchSize;
         long span = validation.Count - window;
         double total = 0;
@@ -201,9 +239,12 @@ public sealed class BitLlamaTrainer
     void CheckCorpus(TokenFile tokens, int minimum, string role)
     {
         if (tokens.Count < minimum)
-            throw new ArgumentException(
-                $"{tokens.FilePath}: the {role} corpus has {tokens.Count} tokens, fewer than one window of {minimum} " +
-                (role == "training" ? $"(context_len + 1); use a longer text or a smaller --context-len" : "tokens"));
+        {
+            FormattableString text = role == "training"
+                ? (FormattableString)$"{tokens.FilePath}: the {role} corpus has {tokens.Count} tokens, fewer than one window of {minimum} (context_len + 1); use a longer text or a smaller {OptionMessage.Name(nameof(TrainingOptions.ContextLen))}"
+                : $"{tokens.FilePath}: the {role} corpus has {tokens.Count} tokens, fewer than one window of {minimum} tokens";
+            throw OptionMessage.Attach(new ArgumentException(text.ToString()), text);
+        }
         var (min, max) = tokens.Range();
         if (min < 0 || max >= Config.VocabSize)
             throw new ArgumentException(
@@ -211,22 +252,12 @@ public sealed class BitLlamaTrainer
                 "(tokenizer/config vocab mismatch)");
     }
 
-    /// <summary>
-    /// Training tokens the n-gram baselines count at most (about 1 GB of dictionaries at this size); a longer
-    /// corpus is counted from its start.
-    /// </summary>
-    public const int MaxBaselineTrainTokens = 50_000_000;
+    /// <summary>Training tokens the n-gram baselines count at most (<see cref="TrainingData.MaxBaselineTrainTokens"/>).</summary>
+    public const int MaxBaselineTrainTokens = TrainingData.MaxBaselineTrainTokens;
 
-    /// <summary>
-    /// The unigram (add-one), KN-bigram and KN-trigram cross-entropies (nats/token) of the validation tokens
-    /// after counting the training tokens: the figures a language model must beat (see <see cref="NGramBaselines"/>).
-    /// </summary>
-    public static BaselineLosses MeasureBaselines(TokenFile train, TokenFile validation, int vocabSize)
-    {
-        ArgumentNullException.ThrowIfNull(train);
-        ArgumentNullException.ThrowIfNull(validation);
-        return NGramBaselines.Measure(train.ReadAll(MaxBaselineTrainTokens), validation.ReadAll(), vocabSize);
-    }
+    /// <summary>The n-gram baselines of a split (<see cref="TrainingData.MeasureBaselines"/>).</summary>
+    public static BaselineLosses MeasureBaselines(TokenFile train, TokenFile validation, int vocabSize) =>
+        TrainingData.MeasureBaselines(train, validation, vocabSize);
 
     /// <summary>
     /// Cross-entropy (nats) of a unigram model of the training tokens on the validation tokens, with

@@ -7,7 +7,7 @@ namespace BitTtt.Training;
 public static class TokenCorpus
 {
     /// <summary>
-    /// The text <see cref="Encode"/> holds out of <paramref name="textPath"/> for validation: from the first line that
+    /// The text <c>Encode</c> holds out of <paramref name="textPath"/> for validation: from the first line that
     /// starts at or after <paramref name="validationFraction"/> of the file's bytes from its end, to the end.
     /// </summary>
     public static string HeldOutText(string textPath, double validationFraction = TrainingDefaults.ValidationFraction)
@@ -32,13 +32,23 @@ public static class TokenCorpus
     /// </summary>
     public static (long TrainTokens, long ValidationTokens) Encode(
         string textPath, BitLlamaTokenizer tokenizer, string trainPath, string validationPath,
+        double validationFraction = TrainingDefaults.ValidationFraction, CancellationToken cancellationToken = default) =>
+        Encode([textPath], tokenizer, trainPath, validationPath, validationFraction, cancellationToken);
+
+    /// <summary>
+    /// Encodes several text files as one text, in the order given (each file's last line ends with a newline): the
+    /// last <paramref name="validationFraction"/> of their bytes taken together, starting at a line boundary, is
+    /// the validation part, so with one file this is the overload above.
+    /// </summary>
+    public static (long TrainTokens, long ValidationTokens) Encode(
+        IReadOnlyList<string> textPaths, BitLlamaTokenizer tokenizer, string trainPath, string validationPath,
         double validationFraction = TrainingDefaults.ValidationFraction, CancellationToken cancellationToken = default)
     {
-        if (!File.Exists(textPath)) throw new FileNotFoundException($"{textPath}: training text not found", textPath);
+        ArgumentNullException.ThrowIfNull(textPaths);
+        if (textPaths.Count == 0) throw new ArgumentException("no training text given", nameof(textPaths));
         if (!(validationFraction >= 0 && validationFraction < 1))
             throw new ArgumentException($"validation fraction must be in [0, 1), got {validationFraction}", nameof(validationFraction));
-        using var reader = TrainingText.Open(textPath);   // a regular, non-empty file, read to its length at open
-        long length = reader.BaseStream.Length;
+        long length = textPaths.Sum(path => TrainingText.Length(path));   // every file checked before any is read
         long splitAt = (long)(length * (1 - validationFraction));
 
         using var train = new TokenFileWriter(trainPath);
@@ -52,17 +62,21 @@ public static class TokenCorpus
             (inValidation ? validation : train).Append(tokenizer.Encode(block.ToString()));
             block.Clear();
         }
-        while (reader.ReadLine() is { } line)
+        foreach (string path in textPaths)
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (!inValidation && bytesRead >= splitAt && validationFraction > 0)
+            using var reader = TrainingText.Open(path);   // one file open at a time, read to its length at open
+            while (reader.ReadLine() is { } line)
             {
-                Flush();
-                inValidation = true;
+                cancellationToken.ThrowIfCancellationRequested();
+                if (!inValidation && bytesRead >= splitAt && validationFraction > 0)
+                {
+                    Flush();
+                    inValidation = true;
+                }
+                block.Append(line).Append('\n');
+                bytesRead += Encoding.UTF8.GetByteCount(line) + 1;
+                if (block.Length >= 1 << 20) Flush();
             }
-            block.Append(line).Append('\n');
-            bytesRead += Encoding.UTF8.GetByteCount(line) + 1;
-            if (block.Length >= 1 << 20) Flush();
         }
         Flush();
         train.Commit();

@@ -21,8 +21,10 @@ public static class TorchDevice
         string n = name.Trim().ToLowerInvariant();
         if (n == "cpu") return CPU;
         if (!cuda.is_available())
-            throw new InvalidOperationException(
-                $"CUDA was requested (--device {name}) but this build uses the CPU libtorch backend; rebuild with -p:TorchBackend=cuda-linux");
+        {
+            FormattableString text = $"CUDA was requested ({OptionMessage.Name(nameof(TrainingOptions.Device))} {name}) but this build uses the CPU libtorch backend; rebuild with -p:TorchBackend=cuda-linux";
+            throw OptionMessage.Attach(new InvalidOperationException(text.ToString()), text);
+        }
         return new Device(n);
     }
 }

@@ -73,7 +73,10 @@ public static class TrainingCheckpoint
     internal static Saved Load(string path, BitLlamaConfig config, BitLlamaModel model, AdamW optimizer)
     {
         if (!File.Exists(path))
-            throw new FileNotFoundException($"{path}: no checkpoint to resume from (start without --resume, or point --output at the earlier run)", path);
+        {
+            FormattableString text = $"{path}: no checkpoint to resume from (start without {OptionMessage.Name(nameof(TrainingOptions.Resume))}, or point {OptionMessage.Name(nameof(TrainingOptions.CheckpointDirectory))} at the earlier run)";
+            throw OptionMessage.Attach(new FileNotFoundException(text.ToString(), path), text);
+        }
         using var reader = SafeTensorsReader.Open(path);
         string Meta(string key) => reader.Metadata.TryGetValue(key, out var v) ? v
             : throw BitLlamaFormatException.In(path, $"checkpoint metadata lacks '{key}' (not a checkpoint written by this trainer?)");

@@ -10,7 +10,8 @@ public static class TrainingDefaults
     public const int NumLayers = 8;
     /// <summary>0 means <c>4 * HiddenDim</c>.</summary>
     public const int IntermediateDim = 0;
-    public const int ContextLength = 128;
+    /// <summary>Tokens per training window (<c>context_len</c>).</summary>
+    public const int ContextLen = 128;
     public const int BatchSize = 16;
     public const double LearningRate = 3e-4;
     public const int WarmupSteps = 100;

@@ -3,8 +3,9 @@ namespace BitTtt.Training;
 /// <summary>
 /// Options of a training run; defaults from docs/model.md §5 (<see cref="TrainingDefaults"/>). This is the one
 /// definition of the training options: the ML.NET layer's <c>BitLlamaOptions</c> derives from it and
-/// <c>bit-llama train</c> has one flag per property (tests reflect over both). <see cref="Validate"/> throws an
-/// <see cref="ArgumentOutOfRangeException"/> naming the first bad option.
+/// <c>bit-llama train</c> binds one flag per property from its flag table. <see cref="Validate"/> throws an
+/// <see cref="ArgumentOutOfRangeException"/> naming the first bad option by its property name, marked so a front
+/// end can print its own spelling (<see cref="OptionMessage"/>).
 /// </summary>
 public class TrainingOptions
 {
@@ -12,7 +13,8 @@ public class TrainingOptions
     public int NumLayers { get; set; } = TrainingDefaults.NumLayers;
     /// <summary>SwiGLU width; 0 means <c>4 * HiddenDim</c>.</summary>
     public int IntermediateDim { get; set; } = TrainingDefaults.IntermediateDim;
-    public int ContextLength { get; set; } = TrainingDefaults.ContextLength;
+    /// <summary>Tokens per training window (<c>context_len</c>).</summary>
+    public int ContextLen { get; set; } = TrainingDefaults.ContextLen;
     public int BatchSize { get; set; } = TrainingDefaults.BatchSize;
     /// <summary>Peak learning rate, reached after <see cref="WarmupSteps"/>.</summary>
     public double LearningRate { get; set; } = TrainingDefaults.LearningRate;
@@ -63,29 +65,41 @@ public class TrainingOptions
     /// <summary>Draw <c>loss.png</c> (written beside the checkpoint) with a log10 step axis instead of a linear one.</summary>
     public bool LossCurveLogX { get; set; }
 
-    /// <summary>Throws <see cref="ArgumentOutOfRangeException"/> (an <see cref="ArgumentException"/>) naming the first invalid option.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> (an <see cref="ArgumentException"/>) naming the first invalid option.
+    /// The message names options by these property names; a front end re-spells them with <see cref="OptionMessage.Format(Exception, Func{string, string})"/>.
+    /// </summary>
     public virtual void Validate()
     {
         Check(HiddenDim > 0 && HiddenDim % 4 == 0, nameof(HiddenDim), $"must be a positive multiple of 4, got {HiddenDim}");
+        CheckAtMost(HiddenDim, BitLlamaConfig.MaxDimension, nameof(HiddenDim));
         Check(NumLayers > 0, nameof(NumLayers), $"must be positive, got {NumLayers}");
-        Check(IntermediateDim >= 0, nameof(IntermediateDim), $"must be >= 0 (0 = 4 * HiddenDim), got {IntermediateDim}");
-        Check(ContextLength > 0, nameof(ContextLength), $"must be positive, got {ContextLength}");
+        CheckAtMost(NumLayers, BitLlamaConfig.MaxLayers, nameof(NumLayers));
+        Check(IntermediateDim >= 0, nameof(IntermediateDim), $"must be >= 0 (0 = 4 * {Opt(nameof(HiddenDim))}), got {IntermediateDim}");
+        CheckAtMost(IntermediateDim, BitLlamaConfig.MaxDimension, nameof(IntermediateDim));
+        Check(ContextLen > 0, nameof(ContextLen), $"must be positive, got {ContextLen}");
+        CheckAtMost(ContextLen, BitLlamaConfig.MaxContextLen, nameof(ContextLen));
         Check(BatchSize > 0, nameof(BatchSize), $"must be positive, got {BatchSize}");
         Check(double.IsFinite(LearningRate) && LearningRate > 0, nameof(LearningRate), $"must be a finite number > 0, got {LearningRate}");
         Check(WarmupSteps >= 0, nameof(WarmupSteps), $"must be >= 0, got {WarmupSteps}");
         Check(double.IsFinite(MinLearningRate) && MinLearningRate >= 0 && MinLearningRate <= LearningRate, nameof(MinLearningRate),
-            $"must be between 0 and {nameof(LearningRate)} ({LearningRate}), got {MinLearningRate}");
+            $"must be between 0 and {Opt(nameof(LearningRate))} ({LearningRate}), got {MinLearningRate}");
         Check(SaveInterval > 0, nameof(SaveInterval), $"must be positive, got {SaveInterval}");
         Check(MaxSteps > 0, nameof(MaxSteps), $"must be positive, got {MaxSteps}");
         Check(TttType is TttType.Reconstruct or TttType.Delta, nameof(TttType), $"must be Reconstruct or Delta, got {(int)TttType}");
         Check(InnerLr is not { } innerLr || float.IsFinite(innerLr) && innerLr >= 0, nameof(InnerLr), $"must be a finite number >= 0, got {InnerLr}");
         Check(TttChunk > 0, nameof(TttChunk), $"must be positive, got {TttChunk}");
+        CheckAtMost(TttChunk, BitLlamaConfig.MaxContextLen, nameof(TttChunk));
         if (TttType == TttType.Delta)
         {
             Check(TttHeads > 0, nameof(TttHeads), $"must be positive, got {TttHeads}");
-            Check(TttHeadDim >= 0, nameof(TttHeadDim), $"must be >= 0 (0 = HiddenDim / TttHeads), got {TttHeadDim}");
-            Check(TttHeadDim > 0 || HiddenDim % TttHeads == 0, nameof(TttHeads), $"({TttHeads}) must divide {nameof(HiddenDim)} ({HiddenDim}) unless {nameof(TttHeadDim)} is given");
+            CheckAtMost(TttHeads, BitLlamaConfig.MaxDimension, nameof(TttHeads));
+            Check(TttHeadDim >= 0, nameof(TttHeadDim), $"must be >= 0 (0 = {Opt(nameof(HiddenDim))} / {Opt(nameof(TttHeads))}), got {TttHeadDim}");
+            CheckAtMost(TttHeadDim, BitLlamaConfig.MaxDimension, nameof(TttHeadDim));
+            Check(TttHeadDim > 0 || HiddenDim % TttHeads == 0, nameof(TttHeads),
+                $"({TttHeads}) must divide {Opt(nameof(HiddenDim))} ({HiddenDim}) unless {Opt(nameof(TttHeadDim))} is given");
             Check(TttConv >= 0, nameof(TttConv), $"must be >= 0 (0 = no convolution), got {TttConv}");
+            CheckAtMost(TttConv, BitLlamaConfig.MaxTttConv, nameof(TttConv));
         }
         Check(IsDeviceName(Device), nameof(Device), $"must be cpu, cuda or cuda:N, got '{Device}'");
         Check(double.IsFinite(WeightDecay) && WeightDecay >= 0, nameof(WeightDecay), $"must be a finite number >= 0, got {WeightDecay}");
@@ -94,14 +108,24 @@ public class TrainingOptions
         Check(EvalBatches > 0, nameof(EvalBatches), $"must be positive, got {EvalBatches}");
         Check(StopAfterSteps is null or > 0, nameof(StopAfterSteps), $"must be positive, got {StopAfterSteps}");
         Check(Threads >= 0, nameof(Threads), $"must be >= 0 (0 = all cores), got {Threads}");
-        Check(!Resume || CheckpointDirectory is not null, nameof(Resume), $"needs {nameof(CheckpointDirectory)} (the checkpoint to resume from)");
+        Check(!Resume || CheckpointDirectory is not null, nameof(Resume), $"needs {Opt(nameof(CheckpointDirectory))} (the checkpoint to resume from)");
     }
 
-    /// <summary>Throws <c>ArgumentOutOfRangeException(option, "option message.")</c> unless <paramref name="ok"/>.</summary>
-    protected static void Check(bool ok, string option, string message)
+    // The bounds of docs/model.md §1 that BitLlamaConfig enforces, checked here too so a run fails before any work, naming the option.
+    static void CheckAtMost(int value, int maximum, string option) =>
+        Check(value <= maximum, option, $"must be at most {maximum}, got {value}");
+
+    /// <summary>
+    /// Throws <c>ArgumentOutOfRangeException(option, "option message.")</c> unless <paramref name="ok"/>; the option
+    /// names in the message stay marked (<see cref="OptionMessage"/>), so a front end can spell them its way.
+    /// </summary>
+    protected static void Check(bool ok, string option, FormattableString message)
     {
-        if (!ok) throw new ArgumentOutOfRangeException(option, $"{option} {message}.");
+        if (!ok) throw OptionMessage.OutOfRange(option, $"{Opt(option)} {message}.");
     }
+
+    /// <summary>An option's name inside a message (<see cref="OptionMessage.Name"/>).</summary>
+    protected static OptionRef Opt(string option) => OptionMessage.Name(option);
 
     // The name only (no libtorch is loaded here): a typo such as "gpu" fails before anything trains.
     static bool IsDeviceName(string? device)
@@ -132,7 +156,7 @@ public class TrainingOptions
         InnerLr = EffectiveInnerLr,
         IntermediateDim = IntermediateDim,
         TttChunk = TttChunk,
-        ContextLen = ContextLength,
+        ContextLen = ContextLen,
         TttType = TttType,
         TttHeads = TttType == TttType.Delta ? TttHeads : TrainingDefaults.TttHeads,
         TttHeadDim = TttType == TttType.Delta ? TttHeadDim : 0,

@@ -91,7 +91,7 @@ public sealed class TokenizerCommandTests
 
         r = CliRunner.Run("tokenizer", "train", "--input", Path.Combine(s_dir, "a.txt"), "--vocab-size", "100", "--output", Path.Combine(s_dir, "x.json"));
         Assert.AreEqual(1, r.ExitCode);
-        StringAssert.Contains(r.StdErr, "VocabSize 100 is too small");
+        StringAssert.Contains(r.StdErr, "--vocab-size 100 is too small");
         Assert.IsFalse(r.StdErr.Contains("(Parameter", StringComparison.Ordinal), "C# parameter name leaks into the CLI line: " + r.StdErr);
 
         string wordPiece = Path.Combine(s_dir, "wp.json");

@@ -9,7 +9,7 @@ namespace BitTtt.Cli.Tests;
 [TestClass]
 public sealed class TrainCommandTests
 {
-    static string TempDir()
+    internal static string TempDir()
     {
         string dir = Path.Combine(Path.GetTempPath(), "bitttt-cli-train-tests", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(dir);
@@ -17,7 +17,7 @@ public sealed class TrainCommandTests
     }
 
     // ~30 KB of English-like text from a fixed vocabulary, so BPE and the model have structure to learn.
-    static string WriteText(string dir, int sentences = 600)
+    internal static string WriteText(string dir, int sentences = 600)
     {
         string[] words = ["the", "whale", "sea", "ship", "captain", "white", "ahab", "harpoon", "deck", "wind", "sailed", "over", "and", "of", "a", "into", "dark", "water"];
         var rng = new Random(5);
@@ -32,10 +32,10 @@ public sealed class TrainCommandTests
         return path;
     }
 
-    static readonly string[] Tiny =
+    internal static readonly string[] Tiny =
         ["--vocab-size", "300", "--dim", "16", "--layers", "1", "--context-len", "16", "--batch-size", "4", "--threads", "1", "--warmup-steps", "2", "--lr", "3e-3", "--eval-interval", "0"];
 
-    static CliRunner.Result Train(string text, string output, params string[] extra) =>
+    internal static CliRunner.Result Train(string text, string output, params string[] extra) =>
         CliRunner.Run(["train", "--data", text, "--output", output, .. Tiny, .. extra]);
 
     [TestMethod]

@@ -30,9 +30,10 @@ public sealed class BusinessAppRunTests
                 address = Regex.Match(line, @"Now listening on: (http://127\.0\.0\.1:\d+)") is { Success: true } m ? m.Groups[1].Value : null;
             Assert.IsNotNull(address, $"the app did not start (exit code {(app.HasExited ? app.ExitCode : "none yet")}): {(app.HasExited ? await stderr : "")}");
             using var http = new HttpClient { BaseAddress = new Uri(address) };
-            var health = JsonNode.Parse(await http.GetStringAsync("/health"))!;
-            Assert.AreEqual("ok", (string)health["status"]!);
-            Assert.AreEqual("moby", (string)health["model"]!);
+            Assert.AreEqual("Healthy", (string)JsonNode.Parse(await http.GetStringAsync("/health"))!["status"]!);
+            var ready = JsonNode.Parse(await http.GetStringAsync("/health/ready"))!;
+            Assert.AreEqual("Healthy", (string)ready["status"]!);
+            Assert.AreEqual("moby", (string)ready["checks"]!["model"]!["data"]!["model"]!);
         }
         finally
         {

@@ -44,6 +44,24 @@ public sealed class ChatClientTests
     }
 
     [TestMethod]
+    public async Task PrepareTurnIsWhatACallFeeds()
+    {
+        using var client = _llama.AsChatClient(new BitLlamaChatClientOptions { Defaults = _llama.DefaultSampling with { TopK = 7 } });
+        var options = new ChatOptions { Instructions = "Be brief.", MaxOutputTokens = 6, Temperature = 0, StopSequences = ["."] };
+        var turn = client.PrepareTurn(Ask("Where did the whale go?"), options);
+        Assert.AreEqual(PlainTextChatTemplate.Instance.Format([new(ChatRole.System, "Be brief."), .. Ask("Where did the whale go?")]), turn.Prompt);
+        Assert.AreEqual(7, turn.Sampling.TopK, "the client's defaults under the options");
+        CollectionAssert.AreEquivalent(new[] { ".", "\nUser:" }, turn.Sampling.StopStrings.ToArray());
+        using var session = _llama.CreateSession();
+        var byHand = session.Generate(turn.Prompt, turn.Sampling);
+        var response = await client.GetResponseAsync(Ask("Where did the whale go?"), options);
+        Assert.AreEqual(byHand.Text, response.Text);
+        Assert.AreEqual((long)byHand.PromptTokens, response.Usage!.InputTokenCount);
+        var e = Assert.ThrowsExactly<ArgumentException>(() => client.PrepareTurn(Ask("x"), new ChatOptions { TopP = 3 }));
+        StringAssert.Contains(e.Message, "ChatOptions.TopP");
+    }
+
+    [TestMethod]
     public async Task StreamingEqualsNonStreamingForTheSameSeed()
     {
         using var client = _llama.AsChatClient(new BitLlamaChatClientOptions { StartConversations = false });
@@ -182,6 +200,38 @@ public sealed class ChatClientTests
         Assert.IsTrue(await stream.MoveNextAsync());
         await Assert.ThrowsExactlyAsync<InvalidOperationException>(() => client.GetResponseAsync(Ask("hi"), new ChatOptions { ConversationId = id }));
         Assert.IsTrue(await stream.MoveNextAsync());
+    }
+
+    [TestMethod]
+    public async Task EachCallMaySayWhetherToStartAConversationWhateverTheClientDefault()
+    {
+        static ChatOptions Asking(bool start) => new() { MaxOutputTokens = 3, AdditionalProperties = new() { [BitLlamaChatClient.StartConversationKey] = start } };
+        using var keeping = _llama.AsChatClient();
+        var oneShot = await keeping.GetResponseAsync(Ask("The whale"), Asking(false));
+        Assert.IsNull(oneShot.ConversationId);
+        Assert.AreEqual(0, keeping.LiveConversations, "a call that asked not to be kept took a slot");
+        using var dropping = _llama.AsChatClient(new BitLlamaChatClientOptions { StartConversations = false });
+        var kept = await dropping.GetResponseAsync(Ask("The whale"), Asking(true));
+        Assert.IsNotNull(kept.ConversationId);
+        Assert.AreEqual(1, dropping.LiveConversations);
+        Assert.IsNotNull((await dropping.GetResponseAsync(Ask("And?"), new ChatOptions { ConversationId = kept.ConversationId, MaxOutputTokens = 3 })).ConversationId);
+    }
+
+    [TestMethod]
+    public async Task OneShotChatsResendingTheHistoryReportTheTokensTheModelsPrefixCacheHeld()
+    {
+        using var llama = Llama.LoadAuto(TestModel.BittPath);
+        llama.EnablePrefixCache();
+        using var client = llama.AsChatClient(new BitLlamaChatClientOptions { StartConversations = false });
+        using var reference = _llama.AsChatClient(new BitLlamaChatClientOptions { StartConversations = false });
+        List<ChatMessage> history = [new(ChatRole.User, "Where did the whale swim?")];
+        var first = await client.GetResponseAsync(history, Sampled);
+        Assert.AreEqual(0L, first.Usage!.CachedInputTokenCount);
+        history.AddRange(first.Messages);
+        history.Add(new(ChatRole.User, "And then?"));
+        var second = await client.GetStreamingResponseAsync(history, Sampled).ToChatResponseAsync();
+        Assert.AreEqual((await reference.GetResponseAsync(history, Sampled)).Text, second.Text);
+        Assert.IsGreaterThanOrEqualTo(first.Usage.InputTokenCount!.Value - 1, second.Usage!.CachedInputTokenCount!.Value, "the second turn fed the first turn's prompt again (only its last token should be)");
     }
 
     [TestMethod]

@@ -34,6 +34,7 @@ public sealed class DependencyInjectionTests
             Assert.AreSame(model, services.GetRequiredService<Llama>());
             var chat = services.GetRequiredService<IChatClient>();
             Assert.AreSame(services.GetRequiredService<BitLlamaChatClient>(), chat);
+            Assert.AreSame<object>(chat, services.GetRequiredService<IBitLlamaConversations>(), "the endpoints' conversation operations are the same client's");
             var response = await chat.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 });
             using var byHand = model.AsChatClient(new BitLlamaChatClientOptions { Defaults = model.DefaultSampling with { Temperature = 0 } });
             Assert.AreEqual((await byHand.GetResponseAsync([new ChatMessage(ChatRole.User, "The whale")], new ChatOptions { MaxOutputTokens = 4 })).Text, response.Text);
@@ -66,6 +67,28 @@ public sealed class DependencyInjectionTests
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => hot.GetRequiredService<Llama>()).Message, "BitLlama:Temperature");
         using var cap = new ServiceCollection().AddBitLlama(o => { o.ModelPath = TestModel.BittPath; o.MaxConversations = 0; }).BuildServiceProvider();
         StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => cap.GetRequiredService<Llama>()).Message, "BitLlama:MaxConversations");
+        using var cache = new ServiceCollection().AddBitLlama(o => { o.ModelPath = TestModel.BittPath; o.PrefixCacheMegabytes = 0; }).BuildServiceProvider();
+        StringAssert.Contains(Assert.ThrowsExactly<InvalidOperationException>(() => cache.GetRequiredService<Llama>()).Message, "BitLlama:PrefixCacheMegabytes");
+    }
+
+    [TestMethod]
+    public void ThePrefixCacheIsOnAsConfiguredOrOffWithZeroEntries()
+    {
+        var on = Settings(("BitLlama:ModelPath", TestModel.BittPath), ("BitLlama:PrefixCacheEntries", "5"), ("BitLlama:PrefixCacheMegabytes", "2"));
+        using (var services = new ServiceCollection().AddBitLlama(on.GetSection("BitLlama")).BuildServiceProvider())
+        {
+            services.GetRequiredService<IChatClient>();
+            var cache = services.GetRequiredService<Llama>().PrefixCache!;
+            Assert.AreEqual(5, cache.MaxEntries);
+            Assert.AreEqual(2L << 20, cache.MaxBytes);
+            Assert.AreSame(services.GetRequiredService<BitLlamaChatClient>(), services.GetRequiredService<IBitLlamaConversations>());
+        }
+        var off = Settings(("BitLlama:ModelPath", TestModel.BittPath), ("BitLlama:PrefixCacheEntries", "0"));
+        using (var services = new ServiceCollection().AddBitLlama(off.GetSection("BitLlama")).BuildServiceProvider())
+        {
+            services.GetRequiredService<IChatClient>();
+            Assert.IsNull(services.GetRequiredService<Llama>().PrefixCache);
+        }
     }
 
     [TestMethod]

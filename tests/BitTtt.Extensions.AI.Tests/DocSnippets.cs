@@ -1,6 +1,7 @@
 // The C# blocks of docs/apps.md, compiled here. DocSnippetTests checks that every block of the doc appears in
 // this file (whitespace aside), so the doc cannot drift from code that compiles.
 #pragma warning disable CS8321, IDE0051
+using System.ClientModel;
 using BitTtt.Extensions.AI;
 using BitTtt.Inference;
 using BitTtt.MLNet;
@@ -8,6 +9,7 @@ using Microsoft.Extensions.AI;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.ML;
+using OpenAI;
 
 namespace BitTtt.Extensions.AI.Tests;
 
@@ -75,6 +77,26 @@ internal static class DocSnippets
     }
 
     static IChatClient FromMLNet(MLContext ml, ITransformer model) => ml.Model.CreateTextGenerator(model).Model.AsChatClient();
+
+    internal static async Task<string> AskOverTheOpenAiWire(Uri server, string model)   // server: e.g. http://127.0.0.1:5080/v1
+    {
+        var openAi = new OpenAIClient(new ApiKeyCredential("unused"), new OpenAIClientOptions { Endpoint = server });
+        // The official SDK's chat client...
+        OpenAI.Chat.ChatCompletion answer = await openAi.GetChatClient(model).CompleteChatAsync(
+            [new OpenAI.Chat.UserChatMessage("Where did the whale swim?")], new OpenAI.Chat.ChatCompletionOptions { MaxOutputTokenCount = 32 });
+        Console.WriteLine(answer.Content[0].Text);
+        // ...or Microsoft.Extensions.AI's IChatClient over it. The API is stateless: each turn sends the whole history,
+        // and the server's prefix cache feeds only what is new.
+        IChatClient chat = openAi.GetChatClient(model).AsIChatClient();
+        List<ChatMessage> history = [new(ChatRole.User, "Where did the whale swim?")];
+        ChatResponse first = await chat.GetResponseAsync(history, new ChatOptions { MaxOutputTokens = 32 });
+        history.AddRange(first.Messages);
+        history.Add(new(ChatRole.User, "And then?"));
+        var reply = new System.Text.StringBuilder();
+        await foreach (ChatResponseUpdate update in chat.GetStreamingResponseAsync(history, new ChatOptions { MaxOutputTokens = 32 }))
+            reply.Append(update.Text);
+        return reply.ToString();
+    }
 
     static async Task SessionsAndCancellation(Llama llama, CancellationToken cancellationToken)
     {

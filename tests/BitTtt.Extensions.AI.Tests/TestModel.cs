@@ -31,7 +31,7 @@ public static class TestModel
         var data = Ml.Data.LoadFromTextFile<TextRow>(text);
         var options = new BitLlamaOptions
         {
-            TokensColumnName = "Tokens", HiddenDim = 32, NumLayers = 1, ContextLength = 32, BatchSize = 4, MaxSteps = 24,
+            TokensColumnName = "Tokens", HiddenDim = 32, NumLayers = 1, ContextLen = 32, BatchSize = 4, MaxSteps = 24,
             WarmupSteps = 2, LearningRate = 3e-3, TttChunk = 4, Threads = 1, Seed = 7, ValidationFraction = 0, Generation = new() { MaxTokens = 16 },
         };
         Transformer = Ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: 320)

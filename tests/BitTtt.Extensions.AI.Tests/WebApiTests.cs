@@ -39,8 +39,8 @@ public sealed class WebApiTests
         Assert.AreEqual(expected.CompletionTokens, (int)body["completionTokens"]!);
         Assert.AreEqual(expected.FinishReason == LlamaFinishReason.Length ? "length" : "stop", (string)body["finishReason"]!);
         var health = await _server.HealthAsync();
-        Assert.AreEqual("ok", (string)health["status"]!);
-        Assert.AreEqual("tiny-chat", (string)health["model"]!);
+        Assert.AreEqual("Healthy", (string)health["status"]!);
+        Assert.AreEqual("tiny-chat", (string)health["checks"]!["model"]!["data"]!["model"]!);
     }
 
     [TestMethod]
@@ -95,7 +95,7 @@ public sealed class WebApiTests
             var (status, body) = await small.PostAsync("/v1/complete", new { prompt = "The whale", maxTokens = 4 });
             Assert.AreEqual(429, status);
             StringAssert.Contains((string)body["detail"]!, "retry later");
-            Assert.AreEqual("ok", (string)(await small.HealthAsync())["status"]!);   // health is not limited
+            Assert.AreEqual("Healthy", (string)(await small.HealthAsync())["status"]!);   // health is not limited
         }
         for (int i = 0; i < 300 && small.Stats.ActiveGenerations > 0; i++) await Task.Delay(100);
         Assert.AreEqual(200, (await small.PostAsync("/v1/complete", new { prompt = "The whale", maxTokens = 4 })).Status);
@@ -137,7 +137,7 @@ public sealed class WebApiTests
     [TestMethod]
     public async Task ConversationMemorySurvivesTwoTurnsAndResetClearsIt()
     {
-        object Turn(string? id, string text) => new { conversationId = id, messages = new[] { User(text) }, maxTokens = 12, temperature = 0 };
+        object Turn(string? id, string text) => new { conversationId = id, startConversation = id is null, messages = new[] { User(text) }, maxTokens = 12, temperature = 0 };
         var (s1, first) = await _server.PostAsync("/v1/chat", Turn(null, "The whale was white."));
         Assert.AreEqual(200, s1, first.ToJsonString());
         string id = (string)first["conversationId"]!;

@@ -6,6 +6,7 @@ using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
 
 namespace BitTtt.Extensions.AI.Tests;
 
@@ -23,11 +24,17 @@ internal sealed class WebServer : IAsyncDisposable
     public HttpClient Http { get; }
     public GenerationStats Stats => _app.Services.GetRequiredService<GenerationStats>();
 
-    public static async Task<WebServer> StartAsync(params string[] settings)
+    public Uri Address => Http.BaseAddress!;
+    public IServiceProvider Services => _app.Services;
+
+    public static Task<WebServer> StartAsync(params string[] settings) => StartAsync(null, settings);
+
+    /// <summary>Starts the app; with <paramref name="logs"/>, the log records the configured levels let through go there too.</summary>
+    public static async Task<WebServer> StartAsync(LogSink? logs, params string[] settings)
     {
         string[] args = ["--model", TestModel.BittPath, "--urls", "http://127.0.0.1:0", "--environment", "Production",
             "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.AspNetCore=Error", .. settings];
-        var app = BusinessApi.Build(args);
+        var app = BusinessApi.Build(args, logs is null ? null : builder => builder.Logging.AddProvider(logs));
         await app.StartAsync();
         string address = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single();
         StringAssert.StartsWith(address, "http://127.0.0.1:");
@@ -54,14 +61,18 @@ internal sealed class WebServer : IAsyncDisposable
     }
 
     /// <summary>Opens an SSE chat stream (headers read, body not yet).</summary>
-    public async Task<SseStream> OpenStreamAsync(object body, CancellationToken cancellationToken = default)
+    public Task<SseStream> OpenStreamAsync(object body, CancellationToken cancellationToken = default) => OpenStreamAsync("/v1/chat", body, cancellationToken);
+
+    /// <summary>Opens an SSE stream from <paramref name="path"/> (headers read, body not yet).</summary>
+    public async Task<SseStream> OpenStreamAsync(string path, object body, CancellationToken cancellationToken = default)
     {
-        var request = new HttpRequestMessage(HttpMethod.Post, "/v1/chat") { Content = JsonContent.Create(body, options: JsonSerializerOptions.Web) };
+        var request = new HttpRequestMessage(HttpMethod.Post, path) { Content = JsonContent.Create(body, options: JsonSerializerOptions.Web) };
         var response = await Http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken);
         return new SseStream(response, await response.Content.ReadAsStreamAsync(cancellationToken));
     }
 
-    public async Task<JsonObject> HealthAsync() => (await Http.GetFromJsonAsync<JsonObject>("/health"))!;
+    /// <summary>The readiness check's answer (it lists the model and what runs).</summary>
+    public async Task<JsonObject> HealthAsync() => (await Http.GetFromJsonAsync<JsonObject>("/health/ready"))!;
 
     public async ValueTask DisposeAsync()
     {

@@ -30,7 +30,7 @@ public sealed class ModelEvaluatorTests
         using var train = TokenFile.Open(tokens);
         var options = new TrainingOptions
         {
-            HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLength = 16, BatchSize = 8, LearningRate = 1e-2,
+            HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLen = 16, BatchSize = 8, LearningRate = 1e-2,
             WarmupSteps = 5, MinLearningRate = 1e-3, MaxSteps = 60, EvalInterval = 0, TttChunk = 4, InnerLr = 0.3f, Seed = 3, Threads = 1,
         };
         var result = new BitLlamaTrainer(options, tokenizer.VocabSize).Train(train, null);

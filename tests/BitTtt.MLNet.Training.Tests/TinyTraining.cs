@@ -11,7 +11,7 @@ internal static class TinyTraining
         TokensColumnName = "Tokens",
         HiddenDim = 16,
         NumLayers = 1,
-        ContextLength = 32,
+        ContextLen = 32,
         BatchSize = 4,
         MaxSteps = maxSteps,
         WarmupSteps = 2,

@@ -74,7 +74,7 @@ public sealed class TrainingTests
             options.Seed = seed;
             var model = TinyTraining.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
             embed = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single()
-                .Weights.Single(w => w.Name == "embed.weight").Data.ToArray();
+                .Weights!.Single(w => w.Name == "embed.weight").Data.ToArray();
             return ml.Model.CreatePredictionEngine<TextRow, Completion>(model).Predict(new TextRow { Text = "The whale" }).Text;
         }
         string a = Fit(3, out var embedA), b = Fit(3, out var embedB);
@@ -85,6 +85,25 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    public void ADivergedFit_Throws_NamingTheOptionsAsSet()
+    {
+        // The trainer words its messages with BitLlamaOptions' names; the CLI prints the same ones as --lr, --inner-lr.
+        var ml = new MLContext(seed: 1);
+        var options = TinyTraining.Options(maxSteps: 30);
+        options.LearningRate = 100;
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => TinyTraining.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath)));
+        StringAssert.StartsWith(e.Message, "training diverged: the training loss at step ");
+        StringAssert.EndsWith(e.Message, "No checkpoint was written. Try a lower LearningRate or InnerLr.");
+
+        options = TinyTraining.Options();
+        options.MinLearningRate = 1;
+        var invalid = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => options.Validate());
+        Assert.AreEqual("MinLearningRate must be between 0 and LearningRate (0.003), got 1. (Parameter 'MinLearningRate')", invalid.Message);
+        Assert.AreEqual("--min-lr must be between 0 and --lr (0.003), got 1.",
+            OptionMessage.Format(invalid, name => name == "MinLearningRate" ? "--min-lr" : name == "LearningRate" ? "--lr" : name));
+    }
+
+    [TestMethod]
     public void TooLittleText_IsAnArgumentError()
     {
         var ml = new MLContext(seed: 1);
@@ -92,7 +111,7 @@ public sealed class TrainingTests
         var tokenizer = BitLlamaTokenizer.Gpt2();
         var e = Assert.ThrowsExactly<ArgumentException>(() =>
             ml.Transforms.TokenizeForBitLlama(tokenizer.Inner).Append(ml.Transforms.BitLlama(TinyTraining.Options())).Fit(data));
-        StringAssert.Contains(e.Message, "ContextLength");
+        StringAssert.Contains(e.Message, "ContextLen");
     }
 
     [TestMethod]

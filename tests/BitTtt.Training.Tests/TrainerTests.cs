@@ -19,7 +19,7 @@ public sealed class TrainerTests
     // Delta takes its default inner_lr (1.0), reconstruct 0.3.
     internal static TrainingOptions Tiny(string? checkpoints, int steps = 20, TttType type = TttType.Delta) => new()
     {
-        HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLength = 16, BatchSize = 4, LearningRate = 1e-2,
+        HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLen = 16, BatchSize = 4, LearningRate = 1e-2,
         WarmupSteps = 3, MinLearningRate = 1e-3, MaxSteps = steps, SaveInterval = 1000, EvalInterval = 0, EvalBatches = 2,
         TttType = type, TttChunk = 4, InnerLr = type == TttType.Reconstruct ? 0.3f : null, Seed = 7, Threads = 1, CheckpointDirectory = checkpoints,
     };

@@ -68,6 +68,9 @@ internal sealed class ExportCommand : ICliCommand
     static (BitLlamaConfig Config, IReadOnlyList<SafeTensorData> Weights, BitLlamaTokenizer Tokenizer) ReadCheckpoint(string path, string? tokenizerOption)
     {
         string checkpoint = Directory.Exists(path) ? Path.Combine(path, "checkpoint.safetensors") : path;
+        if (!File.Exists(checkpoint))
+            throw new FileNotFoundException(
+                $"{checkpoint}: checkpoint not found (give a checkpoint.safetensors, or the training output directory that holds one)", checkpoint);
         string tokenizerPath = tokenizerOption ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(checkpoint))!, "tokenizer.json");
         bool gpt2 = tokenizerPath.Equals("gpt2", StringComparison.OrdinalIgnoreCase) && !File.Exists(tokenizerPath);
         if (!gpt2 && !File.Exists(tokenizerPath))

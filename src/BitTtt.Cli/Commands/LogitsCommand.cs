@@ -27,7 +27,7 @@ internal sealed class LogitsCommand : ICliCommand
         heads.AddTo(command);
         command.SetAction(r => CliCommands.Run(() =>
         {
-            var ids = ParseTokens(r.Get(tokens));
+            var ids = TokenIds.Parse(r.Get(tokens), "--tokens");
             // The managed engine only runs on the CPU; silently ignoring --device cuda would report CPU logits as CUDA ones.
             if (r.Get(engine).Equals("managed", StringComparison.OrdinalIgnoreCase) && r.GetResult(device) is { Implicit: false }
                 && !r.Get(device).Equals("cpu", StringComparison.OrdinalIgnoreCase))
@@ -42,14 +42,6 @@ internal sealed class LogitsCommand : ICliCommand
             return 0;
         }).GetAwaiter().GetResult());
         return command;
-    }
-
-    internal static int[] ParseTokens(string text)
-    {
-        var parts = text.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-        if (parts.Length == 0) throw new ArgumentException("--tokens: give at least one token id, e.g. --tokens 1,2,3");
-        return parts.Select(p => int.TryParse(p, NumberStyles.Integer, CultureInfo.InvariantCulture, out int id) && id >= 0 ? id
-            : throw new ArgumentException($"--tokens: '{p}' is not a non-negative integer token id")).ToArray();
     }
 
     /// <summary>The managed engine, token by token from a zero state (no tokenizer needed); an fp32 or packed file.</summary>

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
 using BitTtt.Tokenization;
+using BitTtt.Training;
 
 namespace BitTtt.Cli.Commands;
 
@@ -21,16 +22,22 @@ internal sealed class TokenizerCommand : ICliCommand
 
     private static Command Train()
     {
-        var input = new Option<string[]>("--input") { Description = "Corpus text file (UTF-8); repeat for several files", Required = true };
-        var vocabSize = new Option<int>("--vocab-size") { Description = "Vocabulary size including 3 specials and 256 bytes (>= 259)", DefaultValueFactory = _ => new BpeTrainerOptions().VocabSize };
-        var minFrequency = new Option<int>("--min-frequency") { Description = "Do not merge pairs seen fewer times than this", DefaultValueFactory = _ => new BpeTrainerOptions().MinFrequency };
+        var input = new Option<string[]>("--input") { Description = "Corpus text file (UTF-8), or a directory: every *.txt under it in path order; repeat for several", Required = true };
+        var vocabSize = new Option<int>("--vocab-size") { Description = $"Vocabulary size including 3 specials and 256 bytes ({BpeTrainerOptions.MinVocabSize} to {BpeTrainerOptions.MaxVocabSize})", DefaultValueFactory = _ => BpeTrainerOptions.DefaultVocabSize };
+        var minFrequency = new Option<int>("--min-frequency") { Description = "Do not merge pairs seen fewer times than this", DefaultValueFactory = _ => BpeTrainerOptions.DefaultMinFrequency };
         var output = new Option<string>("--output") { Description = "Where to write tokenizer.json", DefaultValueFactory = _ => "tokenizer.json" };
         var command = new Command("train", "Train byte-level BPE on text files and write a Hugging Face tokenizer.json.") { input, vocabSize, minFrequency, output };
+        // BpeTrainerOptions names its properties in messages; the user typed these flags.
+        var flagOf = new Dictionary<string, string>
+        {
+            [nameof(BpeTrainerOptions.VocabSize)] = vocabSize.Name, [nameof(BpeTrainerOptions.MinFrequency)] = minFrequency.Name,
+        };
         command.SetAction((parseResult, ct) => CliCommands.RunAsync(ct =>
         {
             var options = new BpeTrainerOptions { VocabSize = parseResult.Get(vocabSize), MinFrequency = parseResult.Get(minFrequency) };
+            options.Validate();
             var watch = Stopwatch.StartNew();
-            string json = BpeTrainer.TrainFromFiles(parseResult.Get(input), options, ct);
+            string json = BpeTrainer.TrainFromFiles(TrainingText.Files(parseResult.Get(input)), options, ct);
             double seconds = watch.Elapsed.TotalSeconds;
             var tokenizer = BitLlamaTokenizer.FromJson(json, parseResult.Get(output));
             AtomicFile.WriteAllText(parseResult.Get(output), json);
@@ -38,7 +45,7 @@ internal sealed class TokenizerCommand : ICliCommand
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"vocab size {tokenizer.VocabSize}, merges {merges}, {seconds:F2} s -> {parseResult.Get(output)}"));
             return Task.FromResult(0);
-        }, ct));
+        }, ct, name => flagOf.GetValueOrDefault(name, name)));
         return command;
     }
 
@@ -84,29 +91,11 @@ internal sealed class TokenizerCommand : ICliCommand
         command.SetAction((parseResult, ct) => CliCommands.RunAsync(_ =>
         {
             var loaded = LoadTokenizer(parseResult.Get(tokenizer));
-            Console.WriteLine(loaded.Decode(ParseIds(parseResult.Get(ids))));
+            Console.WriteLine(loaded.Decode(TokenIds.Parse(parseResult.Get(ids), "--ids")));
             return Task.FromResult(0);
         }, ct));
         return command;
     }
 
-    internal static BitLlamaTokenizer LoadTokenizer(string value) =>
-        value.Equals("gpt2", StringComparison.OrdinalIgnoreCase) && !File.Exists(value)
-            ? BitLlamaTokenizer.Gpt2()
-            : BitLlamaTokenizer.Load(value);
-
-    internal static List<int> ParseIds(string text)
-    {
-        var ids = new List<int>();
-        foreach (string part in text.Split(',', StringSplitOptions.TrimEntries))
-        {
-            if (part.Length == 0 && ids.Count == 0 && text.Trim().Length == 0) break;   // "--ids ''" is no ids
-            if (!int.TryParse(part, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int id))
-            {
-                throw new ArgumentException($"--ids: '{part}' is not an integer token id (expected e.g. 1,2,3)");
-            }
-            ids.Add(id);
-        }
-        return ids;
-    }
+    internal static BitLlamaTokenizer LoadTokenizer(string value) => TrainingData.LoadTokenizer(value);
 }

@@ -62,7 +62,7 @@ public sealed partial class ModelPackage
             BinaryPrimitives.WriteUInt64LittleEndian(preamble[4..], (ulong)header.Length);
             stream.Write(preamble);
             stream.Write(header);
-            SafeTensorsWriter.Write(stream, tensors);
+            SafeTensorsWriter.WriteBytes(stream, tensors);
         });
     }
 

@@ -230,6 +230,7 @@ internal sealed class SafeTensorsHeader
             throw Fail($"header length {n} exceeds the {bodyLength - 8} bytes left in the file (truncated download, or not a safetensors file?)");
         if (n > (ulong)limits.MaxSafeTensorsHeaderBytes)
             throw Fail($"header length {n} exceeds the {limits.MaxSafeTensorsHeaderBytes}-byte limit (BitLlamaLoadLimits.MaxSafeTensorsHeaderBytes)");
+        CheckTensorCount(stream.SafeFileHandle, bodyOffset + 8, (long)n, limits, Fail);
         var headerBytes = new byte[n];
         if (RandomAccess.Read(stream.SafeFileHandle, headerBytes, bodyOffset + 8) != headerBytes.Length)
             throw Fail("file shrank while reading the header");
@@ -263,6 +264,39 @@ internal sealed class SafeTensorsHeader
             CheckTiling(entries, bufferLength, Fail);
             return new SafeTensorsHeader { Tensors = tensors, Metadata = metadata };
         }
+    }
+
+    // Counts the header's top-level names by scanning it from the file in 1 MB pieces, before the header is read
+    // into memory or parsed: a 100 MB header can list a million tiny tensors, and the parsed document of them cost
+    // 585 MB before the count could be checked. A header that is not well-formed JSON is left to the strict parse,
+    // which names the problem.
+    static void CheckTensorCount(Microsoft.Win32.SafeHandles.SafeFileHandle file, long start, long length, BitLlamaLoadLimits limits,
+        Func<string, BitLlamaFormatException> fail)
+    {
+        var buffer = new byte[(int)Math.Min(length, 1 << 20)];
+        var state = new JsonReaderState(new JsonReaderOptions { MaxDepth = limits.MaxJsonDepth });
+        long names = 0, position = 0;
+        int kept = 0;   // bytes of a token the last piece cut, moved to the buffer's start
+        try
+        {
+            while (true)
+            {
+                int read = RandomAccess.Read(file, buffer.AsSpan(kept, (int)Math.Min(buffer.Length - kept, length - position)), start + position);
+                position += read;
+                bool final = position == length || read == 0;
+                var reader = new Utf8JsonReader(buffer.AsSpan(0, kept + read), final, state);
+                while (reader.Read())
+                    if (reader.TokenType == JsonTokenType.PropertyName && reader.CurrentDepth == 1 && ++names > limits.MaxTensors + 1L)   // + __metadata__
+                        throw fail($"the header lists more than {limits.MaxTensors} tensors (BitLlamaLoadLimits.MaxTensors)");
+                if (final) return;
+                state = reader.CurrentState;
+                int consumed = (int)reader.BytesConsumed;
+                kept += read - consumed;
+                buffer.AsSpan(consumed, kept).CopyTo(buffer);
+                if (kept == buffer.Length) Array.Resize(ref buffer, (int)Math.Min(2L * buffer.Length, length));   // one token longer than the buffer
+            }
+        }
+        catch (JsonException) { }
     }
 
     static void ReadMetadata(JsonElement value, Dictionary<string, string> metadata, Func<string, BitLlamaFormatException> fail)

@@ -48,7 +48,7 @@ public static class SafeTensorsWriter
     }
 
     /// <summary>Writes tensors given as bytes of their dtype; every tensor is checked before the first byte is written.</summary>
-    public static void Write(Stream stream, IReadOnlyList<SafeTensorBytes> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    public static void WriteBytes(Stream stream, IReadOnlyList<SafeTensorBytes> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
         ArgumentNullException.ThrowIfNull(tensors);

@@ -1,29 +1,45 @@
 namespace BitTtt.Tokenization;
 
-/// <summary>Options for <see cref="BpeTrainer"/>.</summary>
+/// <summary>Options for <see cref="BpeTrainer"/>; its defaults are the ones every front end uses.</summary>
 public sealed class BpeTrainerOptions
 {
     /// <summary>Smallest allowed vocabulary: the 3 special tokens plus the 256 byte symbols.</summary>
     public const int MinVocabSize = BpeVocabulary.FirstMergeId;
 
-    /// <summary>Target vocabulary size including the 3 specials and 256 byte symbols (at least 259).</summary>
-    public int VocabSize { get; init; } = 4096;
+    /// <summary>The vocabulary size a tokenizer is trained to when none is given.</summary>
+    public const int DefaultVocabSize = 4096;
+
+    /// <summary>The <see cref="MinFrequency"/> used when none is given.</summary>
+    public const int DefaultMinFrequency = 2;
+
+    /// <summary>
+    /// Largest vocabulary trained: a tokenizer's size limit on load (<see cref="BitLlamaLoadLimits.MaxVocabSize"/>
+    /// of the default limits), so a trained tokenizer always loads.
+    /// </summary>
+    public static int MaxVocabSize => BitLlamaLoadLimits.Default.MaxVocabSize;
+
+    /// <summary>
+    /// Target vocabulary size including the 3 specials and 256 byte symbols (<see cref="MinVocabSize"/> to
+    /// <see cref="MaxVocabSize"/>). Training stops earlier when no pair occurs <see cref="MinFrequency"/> times.
+    /// </summary>
+    public int VocabSize { get; init; } = DefaultVocabSize;
 
     /// <summary>A pair seen fewer times than this in the corpus is never merged; training stops there.</summary>
-    public int MinFrequency { get; init; } = 2;
+    public int MinFrequency { get; init; } = DefaultMinFrequency;
 
-    /// <summary>Throws <see cref="ArgumentException"/> naming the option when a value is out of range.</summary>
+    /// <summary>
+    /// Throws <see cref="ArgumentOutOfRangeException"/> naming the option when a value is out of range; the option
+    /// names are marked for front ends that spell them otherwise (<see cref="OptionMessage"/>).
+    /// </summary>
     public void Validate()
     {
         if (VocabSize < MinVocabSize)
-        {
-            throw new ArgumentException(
-                $"VocabSize {VocabSize} is too small: a byte-level BPE vocabulary needs at least {MinVocabSize} ids (3 special tokens + 256 byte symbols)",
-                nameof(VocabSize));
-        }
+            Throw(nameof(VocabSize), $"{OptionMessage.Name(nameof(VocabSize))} {VocabSize} is too small: a byte-level BPE vocabulary needs at least {MinVocabSize} ids (3 special tokens + 256 byte symbols)");
+        if (VocabSize > MaxVocabSize)
+            Throw(nameof(VocabSize), $"{OptionMessage.Name(nameof(VocabSize))} {VocabSize} is too large: at most {MaxVocabSize} ids (BitLlamaLoadLimits.MaxVocabSize, the largest tokenizer that loads)");
         if (MinFrequency < 1)
-        {
-            throw new ArgumentException($"MinFrequency {MinFrequency} must be at least 1", nameof(MinFrequency));
-        }
+            Throw(nameof(MinFrequency), $"{OptionMessage.Name(nameof(MinFrequency))} {MinFrequency} must be at least 1");
     }
+
+    static void Throw(string option, FormattableString text) => throw OptionMessage.OutOfRange(option, text);
 }

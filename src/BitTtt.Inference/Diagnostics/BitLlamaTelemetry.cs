@@ -7,7 +7,8 @@ namespace BitTtt.Inference.Diagnostics;
 /// The library's one <see cref="System.Diagnostics.Metrics.Meter"/> and one <see cref="System.Diagnostics.ActivitySource"/>,
 /// both named <see cref="Name"/>: listen with OpenTelemetry's <c>AddMeter("BitTtt")</c> and <c>AddSource("BitTtt")</c>
 /// (or a <see cref="MeterListener"/> / <see cref="ActivityListener"/>). Every instrument of every project is declared
-/// here, so this file is the list. Nothing recorded here carries prompt or completion text: only counts, durations and ids.
+/// here, so this file is the list (docs/apps.md, "Telemetry", has the same table). Nothing recorded here carries prompt
+/// or completion text: only counts, durations and ids.
 /// </summary>
 public static class BitLlamaTelemetry
 {
@@ -18,6 +19,79 @@ public static class BitLlamaTelemetry
 
     public static readonly Meter Meter = new(Name, Version);
     public static readonly ActivitySource ActivitySource = new(Name, Version);
+
+    // Seconds: 5 ms (a short cached prompt) to 60 s (a long prompt on a busy machine).
+    static readonly InstrumentAdvice<double> SecondsBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60],
+    };
+
+    static readonly InstrumentAdvice<double> RateBuckets = new()
+    {
+        HistogramBucketBoundaries = [1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000],
+    };
+
+    /// <summary>Prompt tokens fed by generations (a prefix restored from the prefix cache is not fed, so not counted).</summary>
+    public static readonly Counter<long> PromptTokens =
+        Meter.CreateCounter<long>("bitttt.tokens.prompt", "{token}", "Prompt tokens fed to the model by generations");
+
+    /// <summary>Tokens sampled by generations (end-of-sequence not counted).</summary>
+    public static readonly Counter<long> CompletionTokens =
+        Meter.CreateCounter<long>("bitttt.tokens.completion", "{token}", "Tokens generated");
+
+    /// <summary>From the start of a generation (prompt tokenized, cache looked up, prompt fed) to its first sampled token.</summary>
+    public static readonly Histogram<double> TimeToFirstToken =
+        Meter.CreateHistogram("bitttt.generation.time_to_first_token", "s", "Time from the start of a generation to its first token", advice: SecondsBuckets);
+
+    /// <summary>Decode speed of one generation: tokens after the first divided by the time after the first.</summary>
+    public static readonly Histogram<double> TokensPerSecond =
+        Meter.CreateHistogram("bitttt.generation.tokens_per_second", "{token}/s", "Decode speed of a generation after its first token", advice: RateBuckets);
+
+    /// <summary>Whole generations, prompt included, whether they finished or were stopped.</summary>
+    public static readonly Histogram<double> GenerationDuration =
+        Meter.CreateHistogram("bitttt.generation.duration", "s", "Duration of a generation, prompt included", advice: SecondsBuckets);
+
+    /// <summary>Sessions running a call now (a generation, Learn, Logits, a memory save or load).</summary>
+    public static readonly UpDownCounter<long> ActiveSessions =
+        Meter.CreateUpDownCounter<long>("bitttt.sessions.active", "{session}", "Sessions running a call");
+
+    /// <summary>Conversations a chat client holds in memory (one session each).</summary>
+    public static readonly UpDownCounter<long> LiveConversations =
+        Meter.CreateUpDownCounter<long>("bitttt.conversations.live", "{conversation}", "Conversations held in memory by chat clients");
+
+    /// <summary>Conversations evicted from a chat client (saved to its memory directory, or dropped without one).</summary>
+    public static readonly Counter<long> ConversationsEvicted =
+        Meter.CreateCounter<long>("bitttt.conversations.evicted", "{conversation}", "Conversations evicted to stay within MaxConversations");
+
+    /// <summary>Prefix-cache lookups that restored a cached state.</summary>
+    public static readonly Counter<long> PrefixCacheHits =
+        Meter.CreateCounter<long>("bitttt.prefix_cache.hits", "{lookup}", "Prompts that started from a cached state");
+
+    /// <summary>Prefix-cache lookups that found no cached prefix of the prompt.</summary>
+    public static readonly Counter<long> PrefixCacheMisses =
+        Meter.CreateCounter<long>("bitttt.prefix_cache.misses", "{lookup}", "Prompts with no cached prefix");
+
+    /// <summary>Prompt tokens not fed because a cached state already held them.</summary>
+    public static readonly Counter<long> PrefixCacheReusedTokens =
+        Meter.CreateCounter<long>("bitttt.prefix_cache.reused_tokens", "{token}", "Prompt tokens restored from the prefix cache instead of fed");
+
+    /// <summary>Cached states dropped to stay within the cache's entry and byte bounds.</summary>
+    public static readonly Counter<long> PrefixCacheEvictions =
+        Meter.CreateCounter<long>("bitttt.prefix_cache.evictions", "{entry}", "Prefix-cache entries evicted");
+
+    /// <summary>TTT memories written (memory files; other stores tag <c>bitttt.memory.store</c>).</summary>
+    public static readonly Counter<long> MemorySaves =
+        Meter.CreateCounter<long>("bitttt.memory.saves", "{save}", "TTT memories saved");
+
+    /// <summary>TTT memories read back.</summary>
+    public static readonly Counter<long> MemoryLoads =
+        Meter.CreateCounter<long>("bitttt.memory.loads", "{load}", "TTT memories loaded");
+
+    /// <summary>The tag saying where a memory went: <c>file</c> for memory files.</summary>
+    public const string MemoryStoreTag = "bitttt.memory.store";
+
+    /// <summary>The activity (span) of one generation; its tags follow OpenTelemetry's GenAI conventions where one applies.</summary>
+    public const string GenerationActivityName = "bitttt.generate";
 
     static readonly InstrumentAdvice<int> SequenceBuckets = new() { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 48, 64] };
     static readonly InstrumentAdvice<int> TokenBuckets = new() { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 192, 256] };

@@ -52,8 +52,12 @@ public static class SequenceMemory
 
     static MemoryOwner Owner(SequenceState state) => new(state.Weights.Config, state.Weights.Describe(), state.Weights.Fingerprint);
 
-    /// <summary>The state arrays in <see cref="MemoryFile.Layout"/> order: W, G per layer (reconstruct) or S, then the conv tails (delta).</summary>
-    static float[][] Arrays(SequenceState state)
+    /// <summary>
+    /// The state arrays in <see cref="MemoryFile.Layout"/> order: W, G per layer (reconstruct) or S, then the conv tails
+    /// (delta). With the position they are the whole memory: a memory file and an in-memory copy
+    /// (<see cref="LlamaSessionState"/>) hold exactly these.
+    /// </summary>
+    internal static float[][] Arrays(SequenceState state)
     {
         var c = state.Weights.Config;
         var arrays = new float[2 * c.NumLayers][];

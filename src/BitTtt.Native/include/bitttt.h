@@ -163,6 +163,20 @@ typedef int32_t (*bitttt_piece_fn)(void *user_data, const char *piece, size_t le
 int32_t bitttt_generate(bitttt_session session, const char *prompt, size_t prompt_length,
                         const bitttt_sampling *options, bitttt_piece_fn on_piece, void *user_data);
 
+/* ---- training data (for trainers outside .NET: python3 -m bitttt.train) ---------------------- */
+
+/* What bit-llama train does before its first step, with the same code. request_json is
+ *   {"data": TEXT_PATH or [PATH, ...] (files, or directories of *.txt), "output": DIR,
+ *    "tokenizer": PATH | "gpt2" | null, "vocab_size": N | null, "reuse": true | false, "log_prefix": "name: " | null}
+ * It writes DIR/tokenizer.json (the given one, or a byte-level BPE of vocab_size ids, default 4096, trained on the
+ * texts), DIR/tokens.bin and DIR/val.bin (the last 5% of the text), keeping all three when reuse is true and they
+ * exist, and measures the n-gram baselines of that split. Progress lines go to standard error after log_prefix
+ * (none without it). The result is JSON:
+ *   {"vocab_size": N, "tokenizer_trained": b, "tokenized": b, "train_tokens": N, "validation_tokens": N,
+ *    "baselines": {"unigram": x, "bigram": x, "trigram": x} | null}     (nats/token; null below 2 validation tokens)
+ * Every file is written atomically. Give a buffer of 4096 bytes: the result is far shorter. */
+int32_t bitttt_corpus_prepare(const char *request_json, char *result_json, size_t capacity, size_t *length);
+
 #ifdef __cplusplus
 }
 #endif

@@ -43,7 +43,12 @@ public sealed class PatchGlibcxxVersion : Task
         int patched = Patch(elf);
         if (patched > 0)
         {
-            File.WriteAllBytes(Library, elf);
+            // The output copy may be a hard link to the NuGet cache's file (CreateHardLinksForCopyLocalIfPossible):
+            // writing a new file instead of into the old one leaves the cache's copy untouched.
+            string temporary = Library + ".patching";
+            File.WriteAllBytes(temporary, elf);
+            File.Delete(Library);
+            File.Move(temporary, Library);
             Log.LogMessage(MessageImportance.High,
                 Always ? $"Patched {Library}: {Missing} -> {Present} (for any machine: the output ships)."
                        : $"Patched {Path.GetFileName(Library)}: {Missing} -> {Present} ({libstdcxx} lacks {Missing}).");

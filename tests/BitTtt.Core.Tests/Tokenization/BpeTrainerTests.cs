@@ -125,10 +125,13 @@ public sealed class BpeTrainerTests
     [TestMethod]
     public void RejectsTooSmallVocabulary()
     {
-        var e = Assert.ThrowsExactly<ArgumentException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { VocabSize = 258 }));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { VocabSize = 258 }));
         StringAssert.Contains(e.Message, "VocabSize 258");
         StringAssert.Contains(e.Message, "259");
-        Assert.ThrowsExactly<ArgumentException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { MinFrequency = 0 }));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { MinFrequency = 0 }));
+        // The largest vocabulary is the largest tokenizer that loads: nothing is trained that could not be read back.
+        e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { VocabSize = int.MaxValue }));
+        StringAssert.Contains(e.Message, $"VocabSize {int.MaxValue} is too large: at most {BitLlamaLoadLimits.Default.MaxVocabSize} ids");
     }
 
     [TestMethod]

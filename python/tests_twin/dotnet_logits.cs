@@ -1,0 +1,25 @@
+#!/usr/bin/env dotnet
+// The logits of a model file as .NET applications load it, for the twin tests: Llama.LoadAuto (the inference
+// library) and ML.NET's LoadBitt, token by token from a zero TTT state. Prints
+//   {"load_auto": [[V floats], ...], "load_bitt": [[V floats], ...]}
+// usage: dotnet run python/tests_twin/dotnet_logits.cs -- MODEL.bitt 1,2,3
+#:project ../../src/BitTtt.MLNet/BitTtt.MLNet.csproj
+#:property PublishAot=false
+using System.Globalization;
+using System.Text.Json;
+using BitTtt.Inference;
+using BitTtt.MLNet;
+using Microsoft.ML;
+
+var ids = args[1].Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
+
+static float[][] Rows(Llama llama, int[] ids)
+{
+    using var session = llama.CreateSession();
+    return ids.Select(id => session.Logits([id])).ToArray();
+}
+
+using var auto = Llama.LoadAuto(args[0]);
+using var transformer = new MLContext(seed: 1).Model.LoadBitt(args[0]);
+var result = new Dictionary<string, float[][]> { ["load_auto"] = Rows(auto, ids), ["load_bitt"] = Rows(transformer.Model, ids) };
+Console.WriteLine(JsonSerializer.Serialize(result));

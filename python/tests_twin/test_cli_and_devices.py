@@ -1,0 +1,142 @@
+"""python3 -m bitttt.train's flags against bit-llama train's, its outputs, and cortex_rust.BitLlama on the twin."""
+import json
+import os
+import re
+import subprocess
+import sys
+import unittest
+
+import torch
+
+import cortex_rust
+import fixture
+import twin_fixture as tf
+
+
+def flags_and_defaults(help_text):
+    """{flag: default or None} from a --help text (both tools print "[default: X]")."""
+    found = {}
+    for entry in re.split(r"\n(?=\s+--)", help_text):
+        m = re.match(r"\s+(--[a-z0-9-]+)", entry)
+        if m and m.group(1) != "--help":
+            d = re.search(r"\[default:\s+([^\]]+)\]", entry)
+            found[m.group(1)] = d.group(1) if d else None
+    return found
+
+
+class CliTests(unittest.TestCase):
+    def test_flags_and_defaults_are_bit_llama_trains(self):
+        dotnet = flags_and_defaults(fixture.run_cli("train", "--help"))
+        python = flags_and_defaults(subprocess.run([sys.executable, "-m", "bitttt.train", "--help"], capture_output=True,
+                                                   text=True, check=True, env=dict(os.environ, COLUMNS="400")).stdout)
+        # --log-x draws loss.png, which the .NET trainer draws with Skia; the twin writes metrics.csv only.
+        self.assertEqual(sorted(set(dotnet) - {"--log-x"}), sorted(python))
+        for flag, default in dotnet.items():
+            if flag in python and default is not None:
+                self.assertEqual(float(python[flag]) if re.match(r"^[0-9.eE+-]+$", default) else python[flag],
+                                 float(default) if re.match(r"^[0-9.eE+-]+$", default) else default, flag)
+
+    def test_outputs_are_bit_llama_trains(self):
+        root = tf.scratch(self)
+        out = os.path.join(root, "out")
+        (code, stdout, stderr), = tf.train(tf.tiny_flags(tf.corpus(root), out, "--ttt-type", "reconstruct", steps=6))
+        self.assertEqual(code, 0, stderr)
+        for name in ("tokenizer.json", "tokens.bin", "val.bin", "checkpoint.safetensors", "metrics.csv", "baselines.json",
+                     "config.json", "model.safetensors", "model.bitt"):
+            self.assertTrue(os.path.isfile(os.path.join(out, name)), name)
+        self.assertRegex(stdout, r"step 6/6  train loss \d+\.\d{4}\nvalidation \d+\.\d\d nats: ")
+        with open(os.path.join(out, "metrics.csv")) as f:
+            rows = f.read().splitlines()
+        self.assertEqual(rows[0], "step,lr,train_loss,val_loss,tokens_per_s,elapsed_s")
+        self.assertEqual(len(rows), 7)
+        self.assertRegex(rows[1], r"^1,\d(\.\d+)?e-0\d,\d+\.\d+,,\d+(\.\d)?,\d+(\.\d+)?$")
+        fixture.run_cli("inspect", os.path.join(out, "model.bitt"))
+
+    def test_several_texts_and_a_directory_give_bit_llama_trains_tokens(self):
+        root = tf.scratch(self)
+        with open(os.path.join(tf.REPO, "data", "moby-dick.txt"), encoding="utf-8") as f:
+            text = f.read(90_000)
+        books = os.path.join(root, "books")
+        os.makedirs(os.path.join(books, "b"))
+        for name, part in (("a.txt", text[:30_000]), ("b/c.txt", text[30_000:60_000]), ("notes.md", "not read")):
+            with open(os.path.join(books, name), "w", encoding="utf-8") as f:
+                f.write(part)
+        extra = os.path.join(root, "extra.txt")
+        with open(extra, "w", encoding="utf-8") as f:
+            f.write(text[60_000:])
+        outs = {}
+        for who in ("twin", "dotnet"):
+            out = os.path.join(root, who)
+            flags = tf.tiny_flags(books, out, "--data", extra, steps=1)
+            if who == "twin":
+                (code, _, stderr), = tf.train(flags)
+                self.assertEqual(code, 0, stderr)
+            else:
+                fixture.run_cli("train", *flags, "--threads", "1")
+            outs[who] = out
+        for name in ("tokenizer.json", "tokens.bin", "val.bin", "baselines.json"):
+            with open(os.path.join(outs["twin"], name), "rb") as f, open(os.path.join(outs["dotnet"], name), "rb") as g:
+                self.assertEqual(f.read(), g.read(), name)
+
+    def test_config_json_is_bit_llama_trains(self):
+        root = tf.scratch(self)
+        data = tf.corpus(root)
+        twin, dotnet = os.path.join(root, "twin"), os.path.join(root, "dotnet")
+        for ttt in ("delta", "reconstruct"):
+            flags = tf.tiny_flags(data, "{out}", "--ttt-type", ttt, "--seed", "7", steps=2)
+            (code, _, stderr), = tf.train([f.replace("{out}", twin + ttt) for f in flags])
+            self.assertEqual(code, 0, stderr)
+            fixture.run_cli("train", *[f.replace("{out}", dotnet + ttt) for f in flags], "--threads", "1")
+            with open(os.path.join(twin + ttt, "config.json")) as f, open(os.path.join(dotnet + ttt, "config.json")) as g:
+                self.assertEqual(json.load(f), json.load(g), ttt)
+            with open(os.path.join(twin + ttt, "tokenizer.json"), "rb") as f, open(os.path.join(dotnet + ttt, "tokenizer.json"), "rb") as g:
+                self.assertEqual(f.read(), g.read(), ttt)
+
+
+class DeviceTests(unittest.TestCase):
+    def test_a_torch_device_runs_the_twin_token_by_token_as_the_engine(self):
+        directory = fixture.tiny_delta_model()
+        config = cortex_rust.BitLlamaConfig.from_json_file(os.path.join(directory, "config.json"))
+        weights = os.path.join(directory, "model.safetensors")
+        ids = [5, 17, 42, 3, 99, 7, 250, 1, 64, 8]
+        with cortex_rust.BitLlama(config, weights) as engine, cortex_rust.BitLlama(config, weights, device=torch.device("cpu")) as twin:
+            self.assertEqual(engine.device, "cpu")
+            self.assertEqual(twin.device, torch.device("cpu"))
+            for round in range(2):
+                for i in ids:
+                    a, b = torch.tensor(engine.forward(i)), torch.tensor(twin.forward(token_id=i))
+                    self.assertLessEqual(tf.relative(b, a), 1e-4, "token %d, round %d" % (i, round))
+                engine.reset_state()
+                twin.reset_state()
+            self.assertLessEqual(tf.relative(torch.tensor(twin.forward_tokens(ids)), torch.tensor(engine.forward_tokens(ids))), 1e-4)
+
+    def test_cuda_without_a_gpu_is_a_clear_error(self):
+        if torch.cuda.is_available():
+            self.fail("this machine has CUDA: run the CUDA checks of docs/distributed.md instead")
+        directory = fixture.tiny_model()
+        config = cortex_rust.BitLlamaConfig.from_json_file(os.path.join(directory, "config.json"))
+        with self.assertRaises(ValueError) as e:
+            cortex_rust.BitLlama(config, os.path.join(directory, "model.safetensors"), device="cuda")
+        self.assertIn("no CUDA device", str(e.exception))
+        (code, _, stderr), = tf.train(["--data", "x", "--output", tf.scratch(self), "--device", "cuda"])
+        self.assertEqual(code, 1)
+        self.assertIn("--device cuda", stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
+
+
+class PackedFileTests(unittest.TestCase):
+    def test_a_packed_bitt_is_refused_with_one_clear_error(self):
+        # The packed .bitt keeps 2-bit ternary codes and int8 rows, not the fp32 weights training needs: the twin says
+        # so (as TorchSharp does), naming the file, instead of failing on the first U8 tensor.
+        import tempfile
+        from bitttt.torch import BitLlamaModel
+        from bitttt._files import FormatError
+        packed = os.path.join(tempfile.mkdtemp(prefix="bitttt-twin-packed-"), "packed.bitt")
+        fixture.run_cli("export", os.path.join(fixture.tiny_model(), "model.bitt"), "--packed", "--output", packed)
+        with self.assertRaises(FormatError) as caught:
+            BitLlamaModel.load_with_tokenizer(packed)
+        self.assertIn("packed.bitt: a packed .bitt (packing 1)", str(caught.exception))
+        self.assertIn("use the fp32 .bitt", str(caught.exception))
