@@ -114,17 +114,16 @@ public sealed class BatchingTests
     }
 
     /// <summary>
-    /// While a session decodes (streamed, a reader asking for each piece), a ~4,800-token prompt on another session is fed a
-    /// chunk per step: steps hold both (a decode token beside a prompt chunk), so the decoding session is not held up for
-    /// the whole prompt. (How many pieces it streams meanwhile depends on the machine, so it is only reported.)
+    /// While a session decodes (a whole-text completion, so it is in every step until it ends), a ~4,800-token prompt on
+    /// another session is fed a chunk per step beside it: steps hold a decode token and a prompt chunk, and the decoding
+    /// session keeps producing tokens while the prompt is fed instead of waiting for all of it.
     /// </summary>
     [TestMethod]
     public async Task ALongPromptIsFedInChunksBetweenAnotherSessionsDecodeSteps()
     {
         using var llama = TinyLlama.Create(seed: 33);
-        var mixedSteps = 0;
+        int mixedSteps = 0, lastSequences = 0;
         using var listener = new MeterListener();
-        int lastSequences = 0;
         listener.InstrumentPublished = (instrument, l) =>
         {
             if (instrument.Meter.Name == BitLlamaTelemetry.Name && instrument.Name is "bitttt.step.sequences" or "bitttt.step.tokens") l.EnableMeasurementEvents(instrument);
@@ -135,19 +134,22 @@ public sealed class BatchingTests
             else if (lastSequences == 2 && value > 2) Interlocked.Increment(ref mixedSteps);   // a decode token and a chunk of > 1
         });
         listener.Start();
-        using var streamer = llama.CreateSession();
+        using var decoder = llama.CreateSession();
         using var learner = llama.CreateSession();
         string text = string.Concat(Enumerable.Repeat("the whale swam in the sea. ", 600));
-        Assert.IsGreaterThan(40 * SequenceState.MaxBatch, llama.Tokenizer.Encode(text).Length);
-        int piecesDuringLearn = 0;
-        var learnDone = new TaskCompletionSource();
-        await using var stream = streamer.CompleteStreamingAsync("the sea", SamplingOptions.Greedy(400)).GetAsyncEnumerator();
-        Assert.IsTrue(await stream.MoveNextAsync());
-        var learn = Task.Run(() => { learner.Learn(text); learnDone.SetResult(); });
-        while (!learnDone.Task.IsCompleted && await stream.MoveNextAsync()) piecesDuringLearn++;
-        await learn;
-        TestContext.WriteLine($"{piecesDuringLearn} pieces streamed during the long prompt; {mixedSteps} steps held a decode token beside a prompt chunk");
-        Assert.IsGreaterThan(0, mixedSteps, "no step fed a prompt chunk beside the decoding session");
+        int promptTokens = llama.Tokenizer.Encode(text).Length;
+        Assert.IsGreaterThan(40 * SequenceState.MaxBatch, promptTokens);
+        using var stop = new CancellationTokenSource();
+        var decoding = Task.Run(() => decoder.Generate("the sea", SamplingOptions.Greedy(1_000_000), stop.Token));
+        while (decoder.Position < 3) await Task.Delay(1);   // decoding
+        long before = decoder.Position;
+        await Task.Run(() => learner.Learn(text));
+        long during = decoder.Position - before;
+        stop.Cancel();
+        await Assert.ThrowsAsync<OperationCanceledException>(() => decoding);
+        TestContext.WriteLine($"{during} tokens decoded while the {promptTokens}-token prompt was fed; {mixedSteps} steps held a decode token beside a prompt chunk");
+        Assert.IsGreaterThanOrEqualTo(promptTokens / SequenceState.MaxBatch, mixedSteps, "every chunk of the prompt should share a step with the decoding session");
+        Assert.IsGreaterThanOrEqualTo(promptTokens / SequenceState.MaxBatch, during, "the decoding session waited for the prompt");
     }
 
     /// <summary>A batched decode step (8 sequences, one token each, on the worker team) allocates nothing, for both TTT types.</summary>
