@@ -6,7 +6,7 @@
 # Appends "passed <sample>" or "failed <sample>: <reason>" to RESULTS_FILE, one line per sample, prints the
 # end of a failing sample's output, and exits non-zero if any failed. The samples:
 #   - samples/notebooks/0N-*.cs, .NET 10 file-based apps, run in order with one shared output folder
-#     (01 trains the model that 02 and 04 read), then 04 once more alone in an empty folder, so the
+#     (01 trains the model that 02, 04 and 05 read), then 04 once more alone in an empty folder, so the
 #     "train a tiny model when it is missing" path runs too;
 #   - samples/QuickStart with --tiny.
 # Everything runs in Release, so after the solution's `dotnet test -c Release` the libraries are built already.

@@ -14,7 +14,7 @@ var settings = QuickStartSettings.Parse(args, out int exitCode);
 if (settings is null) return exitCode;
 
 var ml = new MLContext(seed: 1);
-IDataView data = ml.Data.LoadFromTextFile<TextRow>(settings.DataPath);   // one paragraph per row, column "Text"
+IDataView data = ml.Data.LoadTextLines(settings.DataPath);   // one line (a paragraph) per row, whole, column "Text"
 if (settings.Rows > 0) data = ml.Data.TakeRows(data, settings.Rows);
 
 var options = new BitLlamaOptions

@@ -59,6 +59,33 @@ public sealed class LlamaSession : IDisposable
         return (float[])_logits.Clone();
     }
 
+    /// <summary>
+    /// Feeds <paramref name="tokens"/> (advancing the memory, as <see cref="Logits"/> does) and returns each token's
+    /// final hidden state: rmsnorm(h, norm_f), the vector the LM head turns into logits (docs/model.md §3), as
+    /// (T, D) row-major, T = <paramref name="tokens"/>.Length, D = <see cref="BitLlamaConfig.HiddenDim"/>. Row t
+    /// depends on tokens 0…t and on what the session held before, never on how the tokens were split across calls.
+    /// </summary>
+    public float[] HiddenStates(ReadOnlySpan<int> tokens, CancellationToken cancellationToken = default)
+    {
+        using var _ = Enter();
+        if (tokens.IsEmpty) throw new ArgumentException("no tokens given", nameof(tokens));
+        int dim = Model.Config.HiddenDim;
+        var hidden = new float[tokens.Length * dim];
+        for (int start = 0; start < tokens.Length; start += SequenceState.MaxBatch)
+        {
+            ThrowIfUnusable();
+            cancellationToken.ThrowIfCancellationRequested();
+            var batch = tokens.Slice(start, Math.Min(SequenceState.MaxBatch, tokens.Length - start));
+            bool last = start + batch.Length == tokens.Length;
+            // The session is held by this call, so no scheduler step touches its state: it is stepped here, alone,
+            // which gives bitwise what a shared step would (batch invariance).
+            Forward.RunHidden(_state, batch, hidden.AsSpan(start * dim, batch.Length * dim), last ? _logits : Span<float>.Empty);
+            Remember(batch);
+        }
+        HasLogits = true;
+        return hidden;
+    }
+
     /// <summary>Forgets everything: the TTT state back to zeros, position 0.</summary>
     public void ResetState()
     {
@@ -249,7 +276,13 @@ public sealed class LlamaSession : IDisposable
     internal void Fed(ReadOnlySpan<int> tokens, bool logits)
     {
         if (logits) HasLogits = true;
-        foreach (var id in tokens.Length > RepetitionWindow ? tokens[^RepetitionWindow..] : tokens) _recent.Add(id);
+        Remember(tokens);
+    }
+
+    /// <summary>Keeps the recent tokens the repetition penalty looks at.</summary>
+    void Remember(ReadOnlySpan<int> batch)
+    {
+        foreach (var id in batch.Length > RepetitionWindow ? batch[^RepetitionWindow..] : batch) _recent.Add(id);
         if (_recent.Count > 2 * RepetitionWindow) _recent.RemoveRange(0, _recent.Count - RepetitionWindow);
     }
 

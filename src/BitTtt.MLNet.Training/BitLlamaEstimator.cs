@@ -57,6 +57,7 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
         var env = MlHost.Environment(_catalog);
         var host = MlHost.Host(env);
         using var channel = host.Start("Fit");
+        LoaderCheck.WarnIfCut(input, prompt, channel);
         var run = _options.ForRun(TrainingEnvironment.Seed(host, _options.Seed), TrainingEnvironment.Device(env, _options.Device, channel));
         var clock = Stopwatch.StartNew();
         string work = Path.Combine(_options.WorkingDirectory ?? Path.GetTempPath(), $"bitllama-fit-{Guid.NewGuid():N}");

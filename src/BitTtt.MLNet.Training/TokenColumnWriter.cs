@@ -32,6 +32,7 @@ internal sealed class TokenColumnWriter
     public void Append(IDataView data, DataViewSchema.Column column, TokenFileWriter train, TokenFileWriter? heldOut, int every)
     {
         var item = ((VectorDataViewType)column.Type).ItemType;
+        long rows = 0;   // rows with tokens: blank rows (empty lines of a file) do not move the held-out blocks
         using var cursor = data.GetRowCursor([column]);
         int[] ids = [];
         if (item == NumberDataViewType.UInt32)
@@ -42,7 +43,7 @@ internal sealed class TokenColumnWriter
             {
                 getter(ref buffer);
                 int n = Dense(buffer.DenseValues(), ref ids, column.Name, cursor.Position);
-                Route(ids.AsSpan(0, n), cursor.Position);
+                Route(ids.AsSpan(0, n));
             }
         }
         else
@@ -53,13 +54,14 @@ internal sealed class TokenColumnWriter
             {
                 getter(ref buffer);
                 int n = Dense(buffer.DenseValues().Select(v => unchecked((uint)v)), ref ids, column.Name, cursor.Position);
-                Route(ids.AsSpan(0, n), cursor.Position);
+                Route(ids.AsSpan(0, n));
             }
         }
 
-        void Route(ReadOnlySpan<int> row, long position)
+        void Route(ReadOnlySpan<int> row)
         {
-            bool held = heldOut is not null && (position / BlockRows) % every == every - 1;
+            if (row.IsEmpty) return;
+            bool held = heldOut is not null && (rows++ / BlockRows) % every == every - 1;
             Write(held ? heldOut! : train, row);
         }
     }

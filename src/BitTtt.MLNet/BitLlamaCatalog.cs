@@ -10,7 +10,7 @@ namespace Microsoft.ML;
 /// The trainer, <c>ml.Transforms.BitLlama</c>, is in BitTtt.MLNet.Training. Both live in the <c>Microsoft.ML</c> namespace,
 /// as ML.NET's own catalog extensions and Microsoft.ML.TorchSharp's do, so <c>using Microsoft.ML;</c> finds them.
 /// </summary>
-public static class BitLlamaCatalog
+public static partial class BitLlamaCatalog
 {
     /// <summary>Trains a byte-level BPE tokenizer on <paramref name="inputColumnName"/> at Fit and adds the token ids.</summary>
     /// <param name="catalog">The transforms catalog, <c>mlContext.Transforms</c>.</param>

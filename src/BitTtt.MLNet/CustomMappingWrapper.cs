@@ -37,9 +37,13 @@ public abstract class CustomMappingWrapper : ITransformer
 
     public IDataView Transform(IDataView input)
     {
+        ArgumentNullException.ThrowIfNull(input);
         SchemaChecks.Text(input.Schema, TextColumn);
-        return Inner.Transform(input);
+        return TransformCore(input);
     }
+
+    /// <summary>The view <see cref="Transform"/> returns once the text column was checked; by default the inner mapping's (lazy, row by row).</summary>
+    private protected virtual IDataView TransformCore(IDataView input) => Inner.Transform(input);
 
     /// <summary>Called by <c>MLContext.Model.Save</c>; reload such a file with <c>mlContext.Model.LoadWithBitLlama</c>.</summary>
     void ICanSaveModel.Save(ModelSaveContext ctx) => SaveModel(ctx);

@@ -2,7 +2,11 @@ using Microsoft.ML.Data;
 
 namespace BitTtt.MLNet;
 
-/// <summary>One line of text: the row type of the README example (<c>LoadFromTextFile&lt;TextRow&gt;</c>).</summary>
+/// <summary>
+/// One line of text in a column <c>Text</c>: the rows of <c>mlContext.Data.LoadTextLines(path)</c>, and a ready input
+/// class for prediction engines. <c>LoadFromTextFile&lt;TextRow&gt;</c> also fills it, but cuts each line at its first tab
+/// and skips empty and <c>//</c> lines (docs/mlnet.md, "Loading text").
+/// </summary>
 public sealed class TextRow
 {
     [LoadColumn(0)]
@@ -41,4 +45,19 @@ public sealed class BitLlamaTokensOutput
 public sealed class BitLlamaCompletionOutput
 {
     public string Completion = "";
+}
+
+/// <summary>Output of the inner score mapping. Not for direct use.</summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+public sealed class BitLlamaScoreOutput
+{
+    public float Score;
+    public float TokenCount;
+}
+
+/// <summary>Output of the inner featurize mapping. Not for direct use.</summary>
+[System.ComponentModel.EditorBrowsable(System.ComponentModel.EditorBrowsableState.Never)]
+public sealed class BitLlamaFeaturesOutput
+{
+    public float[] Features = [];
 }

@@ -62,6 +62,7 @@ public sealed class TokenizeForBitLlamaEstimator : IEstimator<TokenizeForBitLlam
         var host = MlHost.Host(MlHost.Environment(_catalog));
         using var channel = host.Start("TokenizeForBitLlama");
         MlHost.Info(channel, $"Training a byte-level BPE tokenizer (vocabulary {_options.VocabSize}) on column '{column.Name}'.");
+        LoaderCheck.WarnIfCut(input, column.Name, channel);
         var started = System.Diagnostics.Stopwatch.StartNew();
         string json = BpeTrainer.TrainFromTexts(ReadTexts(input, column),
             new BpeTrainerOptions { VocabSize = _options.VocabSize, MinFrequency = _options.MinFrequency });

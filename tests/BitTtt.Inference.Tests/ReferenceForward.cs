@@ -10,7 +10,24 @@ internal static class ReferenceForward
 {
     public static float[][] Logits(BitLlamaConfig c, Dictionary<string, float[]> w, int[] tokens)
     {
-        int T = tokens.Length, D = c.HiddenDim, I = c.IntermediateDim, V = c.VocabSize;
+        int D = c.HiddenDim, V = c.VocabSize;
+        return FinalHidden(c, w, tokens).Select(n =>
+        {
+            var logits = new float[V];
+            for (int v = 0; v < V; v++)
+            {
+                double s = 0;
+                for (int j = 0; j < D; j++) s += (double)w["lm_head.weight"][v * D + j] * n[j];
+                logits[v] = (float)s;
+            }
+            return logits;
+        }).ToArray();
+    }
+
+    /// <summary>rmsnorm(h, norm_f) for every position: the LM head's input.</summary>
+    public static float[][] FinalHidden(BitLlamaConfig c, Dictionary<string, float[]> w, int[] tokens)
+    {
+        int T = tokens.Length, D = c.HiddenDim, I = c.IntermediateDim;
         var h = new float[T][];
         for (int t = 0; t < T; t++) h[t] = w["embed.weight"].AsSpan(tokens[t] * D, D).ToArray();
         for (int i = 0; i < c.NumLayers; i++)
@@ -30,18 +47,7 @@ internal static class ReferenceForward
                 for (int j = 0; j < D; j++) h[t][j] += dn[j];
             }
         }
-        return h.Select(x =>
-        {
-            var n = RmsNorm(x, w["norm_f.weight"], c.RmsNormEps);
-            var logits = new float[V];
-            for (int v = 0; v < V; v++)
-            {
-                double s = 0;
-                for (int j = 0; j < D; j++) s += (double)w["lm_head.weight"][v * D + j] * n[j];
-                logits[v] = (float)s;
-            }
-            return logits;
-        }).ToArray();
+        return h.Select(x => RmsNorm(x, w["norm_f.weight"], c.RmsNormEps)).ToArray();
     }
 
     static float[][] Reconstruct(BitLlamaConfig c, Dictionary<string, float[]> w, int i, float[][] a)

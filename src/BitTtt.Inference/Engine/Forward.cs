@@ -188,6 +188,46 @@ public static class Forward
         }
     }
 
+    /// <summary>
+    /// Feeds <paramref name="tokens"/> like <see cref="Run"/> and writes each token's final hidden state,
+    /// rmsnorm(h, norm_f) — the vector the LM head reads (docs/model.md §3) — to <paramref name="hidden"/> (T, D);
+    /// the logits of the last token go to <paramref name="logits"/> (V) unless it is empty. The rows are computed in
+    /// the same chunks and steps as <see cref="Run"/>, so the state and logits after it are those after <see cref="Run"/>.
+    /// </summary>
+    public static void RunHidden(SequenceState state, ReadOnlySpan<int> tokens, Span<float> hidden, Span<float> logits)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var c = state.Weights.Config;
+        CheckCall(c, tokens, logits);
+        int dim = c.HiddenDim;
+        if (hidden.Length != tokens.Length * dim)
+            throw new ArgumentException($"hidden buffer holds {hidden.Length} values, expected {tokens.Length} tokens x {dim}", nameof(hidden));
+        if (tokens.IsEmpty) return;
+        var batch = state.OwnBatch;
+        var team = state.Weights.Team;
+        bool shared = team.TryEnter();
+        try
+        {
+            for (int start = 0; start < tokens.Length; start += SequenceState.MaxBatch)
+            {
+                var chunk = tokens.Slice(start, Math.Min(SequenceState.MaxBatch, tokens.Length - start));
+                bool last = start + chunk.Length == tokens.Length;
+                batch.Clear();
+                batch.Add(state, chunk, last && !logits.IsEmpty ? state.OwnLogits : null);
+                Step(batch, shared ? team : null);
+                // The step leaves the chunk's final residual rows (one sequence: rows 0…n-1) in batch.Hidden.
+                RmsNorm(batch.Hidden.AsSpan(0, chunk.Length * dim), state.Weights.NormF, c.RmsNormEps,
+                    hidden.Slice(start * dim, chunk.Length * dim), chunk.Length);                              // (T, D)
+            }
+        }
+        finally
+        {
+            batch.Clear();
+            if (shared) team.Exit();
+        }
+        if (!logits.IsEmpty) state.OwnLogits.CopyTo(logits);
+    }
+
     /// <summary>y = W x for a full-precision (R, C) matrix, split across the cores when large (a benchmark's yardstick).</summary>
     public static void FullPrecisionGemv(float[] matrix, float[] x, float[] y)
     {
