@@ -14,9 +14,7 @@ public static class SequenceMemory
     public static void SaveMemory(this SequenceState state, string path)
     {
         ArgumentNullException.ThrowIfNull(state);
-        var arrays = Arrays(state);
-        ByRows(state, arrays, toRows: true);   // the engine holds S by columns; the file stores rows (docs/format.md §6)
-        MemoryFile.Save(path, Owner(state), state.Position, arrays);
+        MemoryFile.Save(path, Owner(state), state.Position, FileArrays(state));
     }
 
     /// <summary>
@@ -26,28 +24,40 @@ public static class SequenceMemory
     public static void LoadMemory(this SequenceState state, string path, BitLlamaLoadLimits? limits = null)
     {
         ArgumentNullException.ThrowIfNull(state);
-        var arrays = Arrays(state);
-        bool delta = state.Weights.Config.TttType == TttType.Delta;
-        var read = delta ? arrays.Select((a, i) => i % 2 == 0 ? new float[a.Length] : a).ToArray() : arrays;   // S read by rows, then transposed in
-        state.Position = MemoryFile.Load(path, Owner(state), read, limits);   // writes nothing unless the whole file is valid
-        ByRows(state, read, toRows: false, into: state);
+        LoadFileArrays(state, arrays => MemoryFile.Load(path, Owner(state), arrays, limits));
     }
 
     /// <summary>
-    /// Converts the S arrays of <paramref name="arrays"/> between the engine's layout (each head by columns) and the file's
-    /// (by rows): to new arrays when saving, into the state's own arrays when loading.
+    /// The state's arrays as a memory file stores them (<see cref="MemoryFile.Layout"/> order, each head of S by rows):
+    /// the engine holds S by columns, so S is a transposed copy; the other arrays are the state's own.
     /// </summary>
-    static void ByRows(SequenceState state, float[][] arrays, bool toRows, SequenceState? into = null)
+    static float[][] FileArrays(SequenceState state)
+    {
+        var arrays = Arrays(state);
+        var c = state.Weights.Config;
+        if (c.TttType == TttType.Delta)
+            for (int i = 0; i < c.NumLayers; i++)
+            {
+                var rows = new float[arrays[2 * i].Length];
+                DeltaKernels.TransposeHeads(arrays[2 * i], rows, c.TttHeads, c.TttHeadDim);
+                arrays[2 * i] = rows;
+            }
+        return arrays;
+    }
+
+    /// <summary>
+    /// Runs <paramref name="load"/> (a memory file reader that writes nothing unless the whole file is valid, and returns
+    /// the position) into arrays of the file's layout, then puts them into the state: S is read by rows and transposed
+    /// in, the other arrays are read in place.
+    /// </summary>
+    static void LoadFileArrays(SequenceState state, Func<float[][], long> load)
     {
         var c = state.Weights.Config;
-        if (c.TttType != TttType.Delta) return;
-        for (int i = 0; i < c.NumLayers; i++)
-        {
-            var source = arrays[2 * i];
-            var target = toRows ? new float[source.Length] : into!.S[i];
-            DeltaKernels.TransposeHeads(source, target, c.TttHeads, c.TttHeadDim);
-            if (toRows) arrays[2 * i] = target;
-        }
+        bool delta = c.TttType == TttType.Delta;
+        var read = Arrays(state);
+        if (delta) for (int i = 0; i < c.NumLayers; i++) read[2 * i] = new float[read[2 * i].Length];
+        state.Position = load(read);
+        if (delta) for (int i = 0; i < c.NumLayers; i++) DeltaKernels.TransposeHeads(read[2 * i], state.S[i], c.TttHeads, c.TttHeadDim);
     }
 
     static MemoryOwner Owner(SequenceState state) => new(state.Weights.Config, state.Weights.Describe(), state.Weights.Fingerprint);
