@@ -42,8 +42,10 @@ case "$platform" in
   macosx*) cp "$publish/$lib" "$here/bitttt/libbitttt.dylib" ;;
   win*) cp "$publish/$lib" "$here/bitttt/bitttt.dll" ;;
 esac
-printf '"""Written by build.sh: what the library next to this file was compiled for."""\nRUNTIME_IDENTIFIER = "%s"\nINSTRUCTION_SET = "%s"\n' \
-  "$BITTTT_RID" "$isa" > "$here/bitttt/_build_info.py"
+# The package version is every NuGet package's (Directory.Build.props), read by make_wheel.py.
+version="$("$python" "$here/make_wheel.py" --print-version)"
+printf '"""Written by build.sh: what the library next to this file was compiled for, and the version."""\nRUNTIME_IDENTIFIER = "%s"\nINSTRUCTION_SET = "%s"\nVERSION = "%s"\n' \
+  "$BITTTT_RID" "$isa" "$version" > "$here/bitttt/_build_info.py"
 rm -f "$here"/dist/bitttt-*.whl
 "$python" "$here/make_wheel.py" --lib "$publish/$lib" --platform "$platform" --out "$here/dist" \
   --header "$root/src/BitTtt.Native/include/bitttt.h"

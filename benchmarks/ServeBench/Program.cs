@@ -2,7 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
 using BitTtt;
-using BitTtt.Formats;
 using BitTtt.Inference;
 using BitTtt.Samples.BusinessApp;
 using BitTtt.Tokenization;
@@ -38,10 +37,10 @@ try
 {
     if (args.Contains("--prefix-reuse"))
     {
-        await PrefixReuse(model ?? RandomModel(work, "delta", layers: 4, vocab: 2048, text: 200_000), int.Parse(Arg("--turns") ?? "10"), int.Parse(Arg("--rounds") ?? "3"), tokens);
+        await PrefixReuse(model ?? WriteRandomModel(work, "delta", layers: 4, vocab: 2048, text: 200_000), int.Parse(Arg("--turns") ?? "10"), int.Parse(Arg("--rounds") ?? "3"), tokens);
         return;
     }
-    model ??= RandomModel(work, tttType);
+    model ??= WriteRandomModel(work, tttType);
     Console.WriteLine($"model {model}, {tokens} tokens per request, {Environment.ProcessorCount} logical cores, load average {LoadAverage()} " +
         "(machine shared: compare ratios within this run)");
     using (var llama = Llama.LoadAuto(model))
@@ -69,24 +68,15 @@ string? Arg(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1
 
 static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
 
-static string RandomModel(string dir, string tttType, int layers = 8, int vocab = 16384, int text = int.MaxValue)
+static string WriteRandomModel(string dir, string tttType, int layers = 8, int vocab = 16384, int text = int.MaxValue)
 {
     string book = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt"));
-    string json = BpeTrainer.TrainFromTexts([book[..Math.Min(text, book.Length)]], new BpeTrainerOptions { VocabSize = vocab });
+    string json = RandomModel.TrainTokenizer([book[..Math.Min(text, book.Length)]], vocabSize: vocab);
     int ids = BitLlamaTokenizer.FromJson(json).VocabSize;
     var config = tttType == "reconstruct"
         ? new BitLlamaConfig { VocabSize = ids, HiddenDim = 256, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 }
         : new BitLlamaConfig { VocabSize = ids, HiddenDim = 256, NumLayers = layers, InnerLr = 1f, TttChunk = 16, TttType = TttType.Delta };
-    var rng = new Random(1);
-    var tensors = BitLlamaWeights.Expected(config).Select(t =>
-    {
-        var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
-        for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)((rng.NextDouble() * 2 - 1) / Math.Sqrt(t.Shape[^1]));
-        return new SafeTensorData(t.Name, t.Shape, data);
-    }).ToList();
-    string path = Path.Combine(dir, "bench.bitt");
-    ModelPackage.WriteBitt(path, config, json, tensors);
-    return path;
+    return RandomModel.Create(config, seed: 1, json).WriteBitt(Path.Combine(dir, "bench.bitt"));
 }
 
 static async Task<(double TokensPerSecond, double MeanFirstMs)> Generations(Llama llama, int count, int tokens)

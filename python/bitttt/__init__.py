@@ -10,7 +10,10 @@ from ._llama import FP32_LM_HEAD, INT8_LM_HEAD, NO_BATCHING, Llama, Session
 from ._native import (ABI_VERSION, BitTttError, EngineIOError, EngineMemoryError, InvalidArgumentError,
                       InvalidHandleError, ModelFormatError, ModelNotFoundError, SessionBusyError, UnsupportedError)
 
-__version__ = "0.1.0"
+try:
+    from ._build_info import VERSION as __version__   # written by python/build.sh from Directory.Build.props
+except ImportError:   # a checkout python/build.sh has not built: no library either
+    __version__ = "0+unbuilt"
 
 
 def abi_version():

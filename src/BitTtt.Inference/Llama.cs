@@ -96,17 +96,7 @@ public sealed class Llama : IDisposable
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(weights);
         var defaults = SamplingOptions.FromConfig(config, "config");
-        var byName = new Dictionary<string, SafeTensorData>();
-        foreach (var t in weights) byName[t.Name] = t;
-        var loaded = InferenceWeights.Load(config, (name, shape) =>
-        {
-            if (!byName.TryGetValue(name, out var t))
-                throw new ArgumentException($"tensor '{name}' is missing (expected shape [{string.Join(", ", shape)}])", nameof(weights));
-            if (!t.Shape.SequenceEqual(shape))
-                throw new ArgumentException($"tensor '{name}': expected shape [{string.Join(", ", shape)}], found [{string.Join(", ", t.Shape)}]", nameof(weights));
-            return t.Data.ToArray();
-        }, options);
-        return new Llama(loaded, tokenizer, defaults, null, options);
+        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, defaults, null, options);
     }
 
     /// <summary>

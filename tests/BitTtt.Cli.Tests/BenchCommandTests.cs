@@ -1,4 +1,6 @@
 using System.Text.Json.Nodes;
+using BitTtt.Formats;
+using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Tests;
 
@@ -47,5 +49,41 @@ public sealed class BenchCommandTests
         var layers = CliRunner.Run("bench", "--layers", "0", "--no-torch");
         Assert.AreEqual(1, layers.ExitCode, layers.StdErr);
         StringAssert.Contains(layers.StdErr, "the random model (--dim, --layers, --vocab-size): num_layers must be positive");
+    }
+
+    [TestMethod]
+    public void SaveModelWritesTheRandomModelItMeasured()
+    {
+        string dir = Directory.CreateTempSubdirectory("bitttt-bench-").FullName;
+        try
+        {
+            string path = Path.Combine(dir, "random.bitt");
+            var r = CliRunner.Run("bench", "--dim", "32", "--layers", "2", "--vocab-size", "400", "--prompt-tokens", "8", "--long-prompt-tokens", "16",
+                "--decode-tokens", "4", "--sessions", "2", "--no-torch", "--json", "--save-model", path);
+            Assert.AreEqual(0, r.ExitCode, r.StdErr);
+            using var package = ModelPackage.Open(path);
+            Assert.AreEqual((32, 2, 400, TttType.Delta), (package.Config.HiddenDim, package.Config.NumLayers, package.Config.VocabSize, package.Config.TttType));
+            Assert.IsLessThanOrEqualTo(400, BitLlamaTokenizer.FromJson(package.TokenizerJson!).VocabSize);
+            foreach (var expected in RandomModel.Weights(package.Config, seed: 42))
+                CollectionAssert.AreEqual(expected.Data.ToArray(), package.Weights.ReadFloat32(expected.Name), expected.Name);
+
+            var again = CliRunner.Run("bench", path, "--prompt-tokens", "8", "--long-prompt-tokens", "16", "--decode-tokens", "4", "--sessions", "2", "--no-torch", "--json");
+            Assert.AreEqual(0, again.ExitCode, again.StdErr);
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [TestMethod]
+    [DataRow("--vocab-size 100 --save-model m.bitt", "--save-model needs --vocab-size 300 or more")]
+    [DataRow("m.bitt --save-model other.bitt", "--save-model writes the random model; a model file is measured as it is")]
+    public void SaveModelMisuseIsAOneLineError(string arguments, string message)
+    {
+        var r = CliRunner.Run(["bench", "--no-torch", .. arguments.Split(' ')]);
+        Assert.AreEqual(1, r.ExitCode, r.StdErr);
+        StringAssert.Contains(r.StdErr, message);
+        Assert.AreEqual(1, r.StdErr.Trim().Split('\n').Length, r.StdErr);
     }
 }

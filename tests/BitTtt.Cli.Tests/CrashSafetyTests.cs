@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Text;
 using BitTtt.Formats;
-using BitTtt.Tests.Shared;
 using BitTtt.Tokenization;
 using BitTtt.Training;
 

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using BitTtt.Formats;
 using BitTtt.Inference;
 using BitTtt.Tests.Shared;
 using BitTtt.Tokenization;
@@ -15,24 +14,9 @@ public sealed class GenerateCommandTests
     [ClassInitialize]
     public static void WriteTinyModel(TestContext _)
     {
-        _dir = Path.Combine(Path.GetTempPath(), "bitttt-cli-gen-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
-        string json = BpeTrainer.TrainFromTexts(["the whale swam in the sea. the sea was calm and the whale was white."],
-            new BpeTrainerOptions { VocabSize = 290, MinFrequency = 1 });
-        var config = new BitLlamaConfig { VocabSize = BitLlamaTokenizer.FromJson(json).VocabSize, HiddenDim = 32, NumLayers = 2, InnerLr = 0.1f, TttChunk = 4 };
-        var rng = new Random(1);
-        var tensors = BitLlamaWeights.Expected(config).Select(t =>
-        {
-            var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
-            for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)(rng.NextDouble() * 2 - 1);
-            return new SafeTensorData(t.Name, t.Shape, data);
-        }).ToList();
-        _model = Path.Combine(_dir, "tiny.bitt");
-        ModelPackage.WriteBitt(_model, config, json, tensors);
+        _dir = TrainCommandTests.TempDir();
+        _model = TinyModels.WriteBitt(Path.Combine(_dir, "tiny.bitt"));
     }
-
-    [ClassCleanup]
-    public static void Cleanup() => Directory.Delete(_dir, recursive: true);
 
     [TestMethod]
     public void GenerateStreamsTheSameTextAsTheLibrary()

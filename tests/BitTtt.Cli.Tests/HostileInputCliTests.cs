@@ -43,10 +43,9 @@ public sealed class HostileInputCliTests
         // A tokenizer whose last token has id 2e9: rejected at load, before any table is sized by it.
         var config = new BitLlamaConfig { VocabSize = 300, HiddenDim = 8, NumLayers = 1, InnerLr = 0.1f };
         config.Save(Path.Combine(model, "config.json"));
-        SafeTensorsWriter.WriteFile(Path.Combine(model, "model.safetensors"),
-            BitLlamaWeights.Expected(config).Select(e => new SafeTensorData(e.Name, e.Shape, new float[e.Shape.Aggregate(1L, (a, b) => a * b)])).ToList());
-        string tokenizer = Tokenization.BpeTrainer.TrainFromTexts(["the whale "], new Tokenization.BpeTrainerOptions { VocabSize = 262 });
-        File.WriteAllText(Path.Combine(model, "tokenizer.json"), tokenizer.Replace("\"</s>\": 2", "\"</s>\": 2000000000", StringComparison.Ordinal));
+        SafeTensorsWriter.WriteFile(Path.Combine(model, "model.safetensors"), RandomModel.Weights(config));
+        File.WriteAllText(Path.Combine(model, "tokenizer.json"),
+            RandomModel.DefaultTokenizerJson.Replace("\"</s>\": 2", "\"</s>\": 2000000000", StringComparison.Ordinal));
         var r = CliRunner.Run("generate", model, "--prompt", "the", "--max-tokens", "2");
         Assert.AreEqual(1, r.ExitCode, r.StdErr);
         Assert.AreEqual(1, r.StdErr.Trim().Split('\n').Length, r.StdErr);

@@ -17,8 +17,7 @@ public sealed class InspectCommandTests
     [ClassCleanup]
     public static void Cleanup() => Directory.Delete(_dir, recursive: true);
 
-    static List<SafeTensorData> Weights() =>
-        BitLlamaWeights.Expected(Config).Select(e => new SafeTensorData(e.Name, e.Shape, new float[e.Shape.Aggregate(1L, (a, b) => a * b)])).ToList();
+    static List<SafeTensorData> Weights() => RandomModel.Weights(Config);
 
     // V*D*2 + N*(2D + 2*d*D + 3*I*D) + D = 320 + 2*(16 + 32 + 768) + 8
     const long Parameters = 20 * 8 * 2 + 2 * (2 * 8 + 2 * 2 * 8 + 3 * 32 * 8) + 8;

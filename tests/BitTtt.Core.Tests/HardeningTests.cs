@@ -91,10 +91,10 @@ public sealed class HardeningTests
     [TestMethod]
     public void HugeNumLayersIsReportedAtTheFirstMissingTensor()
     {
-        var config = TestFiles.TinyConfig(vocab: 8, hidden: 8, layers: 1);
+        var config = TinyModels.Config(vocab: 8, dim: 8, layers: 1);
         using var dir = new TempDir();
         string path = dir.File("w.safetensors");
-        SafeTensorsWriter.WriteFile(path, TestFiles.RandomWeights(config));
+        SafeTensorsWriter.WriteFile(path, RandomModel.Weights(config));
         using var reader = SafeTensorsReader.Open(path);
         long before = GC.GetAllocatedBytesForCurrentThread();
         var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => BitLlamaWeights.Validate(reader, config with { NumLayers = 65536 }));

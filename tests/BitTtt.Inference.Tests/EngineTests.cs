@@ -292,22 +292,14 @@ public sealed class EngineTests
         foreach (var (name, s, _) in BitLlamaWeights.Expected(c))
             if (name != tensor) tensors.Add(new SafeTensorData(name, s, weights[name]));
             else if (!missing) tensors.Add(new SafeTensorData(name, wrong, weights[name][..(int)(wrong[0] * wrong[1])]));
-        string dir = Path.Combine(Path.GetTempPath(), "bitttt-tensors-" + Guid.NewGuid().ToString("N"));
-        try
-        {
-            Directory.CreateDirectory(dir);
-            SafeTensorsWriter.WriteFile(Path.Combine(dir, "model.safetensors"), tensors);   // no validation on write: a hostile file
-            File.WriteAllText(Path.Combine(dir, "tokenizer.json"), TinyLlama.TokenizerJson);
-            c.Save(Path.Combine(dir, "config.json"));
-            var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => Llama.LoadAuto(dir));
-            StringAssert.Contains(e.Message, expected);
-            StringAssert.Contains(e.Message, "model.safetensors");
-            var fromWeights = Assert.ThrowsExactly<ArgumentException>(() => Llama.FromWeights(c, TinyLlama.Tokenizer(), tensors));
-            StringAssert.Contains(fromWeights.Message, expected);
-        }
-        finally
-        {
-            if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
-        }
+        string dir = TempFiles.NewDirectory();
+        SafeTensorsWriter.WriteFile(Path.Combine(dir, "model.safetensors"), tensors);   // no validation on write: a hostile file
+        File.WriteAllText(Path.Combine(dir, "tokenizer.json"), TinyLlama.TokenizerJson);
+        c.Save(Path.Combine(dir, "config.json"));
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => Llama.LoadAuto(dir));
+        StringAssert.Contains(e.Message, expected);
+        StringAssert.Contains(e.Message, "model.safetensors");
+        var fromWeights = Assert.ThrowsExactly<ArgumentException>(() => Llama.FromWeights(c, TinyLlama.Tokenizer(), tensors));
+        StringAssert.Contains(fromWeights.Message, expected);
     }
 }

@@ -10,10 +10,7 @@ public sealed class LlamaTests
     string _dir = null!;
 
     [TestInitialize]
-    public void Init() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), "bitttt-llama-" + Guid.NewGuid().ToString("N")));
-
-    [TestCleanup]
-    public void Cleanup() => Directory.Delete(_dir, recursive: true);
+    public void Init() => _dir = TempFiles.NewDirectory();
 
     static readonly SamplingOptions Sampled = new() { MaxTokens = 24, Temperature = 0.9f, TopK = 20, TopP = 0.9f, Seed = 5 };
 

@@ -10,10 +10,7 @@ public sealed class MemoryFileTests
     string _dir = null!;
 
     [TestInitialize]
-    public void Init() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), "bitttt-mem-" + Guid.NewGuid().ToString("N")));
-
-    [TestCleanup]
-    public void Cleanup() => Directory.Delete(_dir, recursive: true);
+    public void Init() => _dir = TempFiles.NewDirectory();
 
     /// <summary>
     /// docs/format.md §6: a delta memory file stores each head's S by rows, whatever layout the engine computes in (it

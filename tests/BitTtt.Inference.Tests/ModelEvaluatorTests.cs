@@ -21,28 +21,20 @@ public sealed class ModelEvaluatorTests
     [ClassInitialize]
     public static void TrainTinyModel(TestContext _)
     {
-        _dir = Path.Combine(Path.GetTempPath(), "bitttt-eval-tests-" + Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(_dir);
+        _dir = TempFiles.NewDirectory();
         var tokenizer = TinyLlama.Tokenizer();
         _text = Words(1, 400);
         string tokens = Path.Combine(_dir, "train.bin");
         using (var writer = new TokenFileWriter(tokens)) { writer.Append(tokenizer.Encode(_text)); writer.Commit(); }
         using var train = TokenFile.Open(tokens);
-        var options = new TrainingOptions
-        {
-            HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLen = 16, BatchSize = 8, LearningRate = 1e-2,
-            WarmupSteps = 5, MinLearningRate = 1e-3, MaxSteps = 60, EvalInterval = 0, TttChunk = 4, InnerLr = 0.3f, Seed = 3, Threads = 1,
-        };
+        var options = TinyTrainer.Options(checkpoints: null, steps: 60);
+        options.BatchSize = 8;
         var result = new BitLlamaTrainer(options, tokenizer.VocabSize).Train(train, null);
         _trained = Llama.FromWeights(result.Config, tokenizer, result.Weights);
     }
 
     [ClassCleanup]
-    public static void Cleanup()
-    {
-        _trained.Dispose();
-        Directory.Delete(_dir, recursive: true);
-    }
+    public static void Cleanup() => _trained.Dispose();
 
     /// <summary>Reference: one token at a time through a session, softmax written out.</summary>
     static double[] ReferenceLosses(Llama model, int[] ids)

@@ -1,5 +1,4 @@
 using System.Text.Json.Nodes;
-using BitTtt.Formats;
 
 namespace BitTtt.Inference.Tests;
 
@@ -10,10 +9,7 @@ public sealed class StoredSamplingTests
     string _dir = null!;
 
     [TestInitialize]
-    public void Init() => Directory.CreateDirectory(_dir = Path.Combine(Path.GetTempPath(), "bitttt-stored-" + Guid.NewGuid().ToString("N")));
-
-    [TestCleanup]
-    public void Cleanup() => Directory.Delete(_dir, recursive: true);
+    public void Init() => _dir = TempFiles.NewDirectory();
 
     static readonly SamplingOptions Stored = new() { MaxTokens = 9, Temperature = 1.3f, TopK = 7, TopP = 0.9f, RepetitionPenalty = 1.25f, Seed = 11 };
 
@@ -22,7 +18,7 @@ public sealed class StoredSamplingTests
     {
         var c = Stored.StoreIn(TinyLlama.Config());
         string bitt = Path.Combine(_dir, "m.bitt");
-        ModelPackage.WriteBitt(bitt, c, TinyLlama.TokenizerJson, TinyLlama.Tensors(c, 3));
+        TinyModels.WriteBitt(bitt, c, seed: 3);
         using var llama = Llama.LoadAuto(bitt);
         Assert.AreEqual(Stored, llama.DefaultSampling);
         string expected = llama.CreateSession().Complete("the whale", Stored);
@@ -71,7 +67,7 @@ public sealed class StoredSamplingTests
     {
         var c = TinyLlama.Config() with { Extra = new Dictionary<string, JsonNode?> { ["generation"] = JsonNode.Parse(stored) } };
         string bitt = Path.Combine(_dir, "bad.bitt");
-        ModelPackage.WriteBitt(bitt, c, TinyLlama.TokenizerJson, TinyLlama.Tensors(c, 1));
+        TinyModels.WriteBitt(bitt, c, seed: 1);
         var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => Llama.LoadAuto(bitt));
         StringAssert.Contains(e.Message, "bad.bitt");
         StringAssert.Contains(e.Message, expected);

@@ -57,13 +57,9 @@ public sealed class TelemetryTests
 
         using var session = llama.CreateSession();
         session.Learn("the sea");
-        string memory = Path.Combine(Path.GetTempPath(), $"bitttt-telemetry-{Guid.NewGuid():N}.bttm");
-        try
-        {
-            session.SaveMemory(memory);
-            session.LoadMemory(memory);
-        }
-        finally { File.Delete(memory); }
+        string memory = Path.Combine(TempFiles.NewDirectory(), "memory.bttm");
+        session.SaveMemory(memory);
+        session.LoadMemory(memory);
         Assert.AreEqual(1, recorder.Sum("bitttt.memory.saves"));
         Assert.AreEqual(1, recorder.Sum("bitttt.memory.loads"));
     }

@@ -1,9 +1,6 @@
 using System.Diagnostics;
-using BitTtt.Formats;
 using BitTtt.Inference;
 using BitTtt.MLNet;
-using BitTtt.Tests.Shared;
-using BitTtt.Tokenization;
 using Microsoft.ML;
 
 namespace BitTtt.MLNet.Tests;
@@ -26,22 +23,8 @@ public sealed class CrashSafetyTests
     }
 
     /// <summary>A 16-wide random model (nothing trains) as a .bitt.</summary>
-    static string WriteModel(string dir, string name, int seed)
-    {
-        string tokenizer = BpeTrainer.TrainFromTexts(["the whale swam in the sea. the sea was calm and the whale was white."],
-            new BpeTrainerOptions { VocabSize = 290, MinFrequency = 1 });
-        var config = new BitLlamaConfig { VocabSize = BitLlamaTokenizer.FromJson(tokenizer).VocabSize, HiddenDim = 16, NumLayers = 1, InnerLr = 0.1f, TttChunk = 4 };
-        var rng = new Random(seed);
-        var tensors = BitLlamaWeights.Expected(config).Select(t =>
-        {
-            var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
-            for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)(rng.NextDouble() * 2 - 1);
-            return new SafeTensorData(t.Name, t.Shape, data);
-        }).ToList();
-        string path = Path.Combine(dir, name);
-        ModelPackage.WriteBitt(path, config, tokenizer, tensors);
-        return path;
-    }
+    static string WriteModel(string dir, string name, int seed) =>
+        TinyModels.WriteBitt(Path.Combine(dir, name), TinyModels.Config(vocab: RandomModel.DefaultVocabSize, dim: 16, layers: 1), seed);
 
     static Process StartWriter(params string[] args) => WriteWatcher.StartChild("BitTtt.CrashWriter.dll", args);
 

@@ -15,7 +15,7 @@ public sealed class EvaluateTests
     public void EvaluateOnAColumn_EqualsEvaluatingItsFile_BaselinesIncluded()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         string held = TinyCorpus.NewPath("held.txt");
         File.WriteAllText(held, "Call me Ishmael.\tSome years ago\n\n\"never mind how long\"\n// precisely\n" + File.ReadAllText(TinyCorpus.ValidationPath) + "\n");
         string train = TinyCorpus.NewPath("train.txt");
@@ -43,7 +43,7 @@ public sealed class EvaluateTests
     public void WithoutTrainingData_ThereAreNoBaselines_AndBadColumnsAreNamed()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         var metrics = ml.Model.EvaluateBitLlama(model, ml.Data.LoadTextLines(TinyCorpus.ValidationPath));
         Assert.IsNull(metrics.Baselines);
         Assert.IsGreaterThan(0, metrics.NatsPerToken);

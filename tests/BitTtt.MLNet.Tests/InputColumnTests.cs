@@ -14,7 +14,7 @@ public sealed class InputColumnTests
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
         var tokenizerPath = TinyCorpus.NewPath("tokenizer.json");
-        File.WriteAllText(tokenizerPath, RandomModel.TokenizerJson);
+        File.WriteAllText(tokenizerPath, RandomModel.DefaultTokenizerJson);
 
         var estimators = new IEstimator<TokenizeForBitLlamaTransformer>[]
         {

@@ -1,7 +1,5 @@
 using System.Text.Json.Nodes;
-using BitTtt.Formats;
 using BitTtt.MLNet;
-using BitTtt.Tokenization;
 using Microsoft.ML;
 using Microsoft.ML.Data;
 
@@ -15,9 +13,9 @@ namespace BitTtt.MLNet.Tests;
 [TestClass]
 public sealed class LoadBittTests
 {
-    static BitLlamaConfig _config => RandomModel.Config;
+    static readonly BitLlamaConfig _config = TinyModels.Config(vocab: RandomModel.DefaultVocabSize, dim: 16, layers: 1);
 
-    static string Write(BitLlamaConfig config) => RandomModel.Write(config);
+    static string Write(BitLlamaConfig config) => TinyModels.WriteBitt(TinyCorpus.NewPath("model.bitt"), config);
 
     static BitLlamaConfig WithSettings(JsonNode? settings) =>
         _config with { Extra = new Dictionary<string, JsonNode?> { ["mlnet"] = settings } };
@@ -36,21 +34,28 @@ public sealed class LoadBittTests
     }
 
     [TestMethod]
-    public void MissingAndDamagedFiles_AreErrorsNamingTheFile()
+    public void AMissingFile_IsFileNotFoundNamingIt()
     {
-        var ml = new MLContext(seed: 1);
         string missing = TinyCorpus.NewPath("missing.bitt");
-        StringAssert.Contains(Assert.ThrowsExactly<FileNotFoundException>(() => ml.Model.LoadBitt(missing)).Message, missing);
+        StringAssert.Contains(Assert.ThrowsExactly<FileNotFoundException>(() => new MLContext(seed: 1).Model.LoadBitt(missing)).Message, missing);
+    }
 
+    [TestMethod]
+    public void AFileThatIsNotAModel_IsAFormatErrorNamingIt()
+    {
         string junk = TinyCorpus.NewPath("junk.bitt");
         File.WriteAllText(junk, "not a model at all");
-        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => ml.Model.LoadBitt(junk));
+        var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => new MLContext(seed: 1).Model.LoadBitt(junk));
         StringAssert.Contains(e.Message, Path.GetFileName(junk));
+    }
 
+    [TestMethod]
+    public void ATruncatedFile_IsAFormatErrorNamingIt()
+    {
         string cut = Write(_config);
         var bytes = File.ReadAllBytes(cut);
         File.WriteAllBytes(cut, bytes[..^64]);
-        StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => ml.Model.LoadBitt(cut)).Message, Path.GetFileName(cut));
+        StringAssert.Contains(Assert.ThrowsExactly<BitLlamaFormatException>(() => new MLContext(seed: 1).Model.LoadBitt(cut)).Message, Path.GetFileName(cut));
     }
 
     [TestMethod]

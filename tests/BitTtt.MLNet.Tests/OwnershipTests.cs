@@ -16,7 +16,7 @@ public sealed class OwnershipTests
     public void DisposingThePipeline_EndsItsGenerators_WithAClearObjectDisposedException()
     {
         var ml = new MLContext(seed: 1);
-        var model = ml.Model.LoadBitt(RandomModel.Write());
+        var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         var pipeline = new TransformerChain<BitLlamaTransformer>(model);
         var generator = ml.Model.CreateTextGenerator(pipeline);
         var engine = ml.Model.CreatePredictionEngine<TextRow, Completion>(pipeline);
@@ -40,7 +40,7 @@ public sealed class OwnershipTests
     public void ASessionOpenedBeforeDispose_StopsWithObjectDisposedException()
     {
         var ml = new MLContext(seed: 1);
-        var model = ml.Model.LoadBitt(RandomModel.Write());
+        var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         using var session = ml.Model.CreateTextGenerator(model).CreateSession();
         model.Dispose();
         Assert.ThrowsExactly<ObjectDisposedException>(() => session.Complete("the whale"));

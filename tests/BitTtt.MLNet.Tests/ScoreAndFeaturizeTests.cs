@@ -62,7 +62,7 @@ public sealed class ScoreAndFeaturizeTests
     public void Score_IsTheMeanLogLikelihoodPerToken_AfterTheRowSeparator()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         var rows = Rows();
         var scores = ml.Transforms.BitLlamaScore(model).Fit(ml.Data.LoadFromEnumerable(rows)).Transform(ml.Data.LoadFromEnumerable(rows));
         var got = ml.Data.CreateEnumerable<ScoreRow>(scores, reuseRowObject: false).ToList();
@@ -86,7 +86,7 @@ public sealed class ScoreAndFeaturizeTests
     public void Score_WithoutSeparator_ScoresFromTheSecondToken_AndMaxTokensCutsTheRow()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         string text = File.ReadLines(TinyCorpus.TextPath).First(l => l.Length > 200);
         var engine = ml.Model.CreatePredictionEngine<TextRow, ScoreRow>(
             ml.Transforms.BitLlamaScore(model, new BitLlamaScoreOptions { RowSeparator = "" }).Fit(ml.Data.LoadFromEnumerable(Array.Empty<TextRow>())));
@@ -105,7 +105,7 @@ public sealed class ScoreAndFeaturizeTests
     public void Features_AreTheMeanAndTheLastFinalHiddenState_Of2DValues()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         int dim = model.Config.HiddenDim;
         var featurizer = ml.Transforms.BitLlamaFeaturize(model).Fit(ml.Data.LoadFromEnumerable(Array.Empty<TextRow>()));
         Assert.AreEqual(2 * dim, featurizer.FeatureLength);
@@ -136,7 +136,7 @@ public sealed class ScoreAndFeaturizeTests
     public void Transform_EqualsPredictionEngine_ForAnyThreadCountAndBatchSize_AndKeepsOtherColumnsInStep()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         var rows = Rows();
         var data = ml.Data.LoadFromEnumerable(rows);
         (float[] Score, float[][] Features, int[] Ids) Run(int threads, int batch)
@@ -165,7 +165,7 @@ public sealed class ScoreAndFeaturizeTests
     public void Transform_IsLazy_ACursorWithoutTheAddedColumnsComputesNothing()
     {
         var ml = new MLContext(seed: 1);
-        var model = ml.Model.LoadBitt(RandomModel.Write());
+        var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         var data = ml.Data.LoadFromEnumerable(Rows());
         var output = ml.Transforms.BitLlamaScore(model).Fit(data).Transform(data);
         model.Dispose();   // anything that computes a score now throws
@@ -177,7 +177,7 @@ public sealed class ScoreAndFeaturizeTests
     public void SchemaErrors_AreInMLNetsWords_BeforeAnythingRuns()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         var numbers = ml.Data.LoadFromEnumerable(new[] { new { Text = 1f } });
         var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlamaScore(model, inputColumnName: "Body").Fit(numbers));
         Assert.AreEqual("Could not find input column 'Body' (Parameter 'inputSchema')", e.Message);
@@ -195,7 +195,7 @@ public sealed class ScoreAndFeaturizeTests
     public void APipelineWithScoreAndFeatures_SavesWithModelSave_AndLoadsBackWithLoadWithBitLlama()
     {
         var ml = new MLContext(seed: 1);
-        string modelPath = RandomModel.Write();
+        string modelPath = TinyModels.WriteSeeded();
         var rows = Rows();
         var data = ml.Data.LoadFromEnumerable(rows.Select(r => new { r.Id, Body = r.Text }));
         var pipeline = ml.Transforms.BitLlamaScore(modelPath, new BitLlamaScoreOptions { InputColumnName = "Body", OutputColumnName = "Fit", TokenCountColumnName = "N", MaxTokens = 40 })
@@ -223,7 +223,7 @@ public sealed class ScoreAndFeaturizeTests
     {
         var ml = new MLContext(seed: 1);
         var data = ml.Data.LoadFromEnumerable(Rows());
-        using var fitted = ml.Transforms.BitLlamaScore(RandomModel.Write()).Append(ml.Transforms.BitLlamaFeaturize(RandomModel.Write())).Fit(data);
+        using var fitted = ml.Transforms.BitLlamaScore(TinyModels.WriteSeeded()).Append(ml.Transforms.BitLlamaFeaturize(TinyModels.WriteSeeded())).Fit(data);
         string zip = TinyCorpus.NewPath("plain.zip");
         ml.Model.Save(fitted, data.Schema, zip);
         var plain = ml.Model.Load(zip, out _);
@@ -236,7 +236,7 @@ public sealed class ScoreAndFeaturizeTests
     public void ATransformerMadeFromAFittedModelBorrowsIt_OneMadeFromAPathOwnsIt()
     {
         var ml = new MLContext(seed: 1);
-        string path = RandomModel.Write();
+        string path = TinyModels.WriteSeeded();
         var empty = ml.Data.LoadFromEnumerable(Array.Empty<TextRow>());
         using var model = ml.Model.LoadBitt(path);
         ml.Transforms.BitLlamaScore(model).Fit(empty).Dispose();
@@ -251,7 +251,7 @@ public sealed class ScoreAndFeaturizeTests
     public void Features_FeedAnOrdinaryTrainer()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         var book = File.ReadLines(TinyCorpus.TextPath).Where(l => l.Length > 40).Take(24).Select(t => new LabelledRow { Text = t, Label = "book" });
         var rng = new Random(2);
         var digits = Enumerable.Range(0, 24).Select(_ => new LabelledRow { Text = string.Concat(Enumerable.Range(0, 30).Select(_ => rng.Next(10))), Label = "digits" });

@@ -1,4 +1,3 @@
-using BitTtt.Formats;
 using Microsoft.ML;
 
 namespace BitTtt.MLNet.Tests;
@@ -11,7 +10,7 @@ public sealed class StreamAndPathTests
     public void SaveAsBitt_ToAStream_LoadBitt_FromAStream_GivesTheSameModel()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         using var buffer = new MemoryStream();
         buffer.Write("prefix"u8);
         ml.Model.SaveAsBitt(model, buffer);
@@ -30,7 +29,7 @@ public sealed class StreamAndPathTests
     public void SaveAsBitt_ToAReadOnlyStream_IsOneErrorAndWritesNothing()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         var bytes = new byte[16];
         using var readOnly = new MemoryStream(bytes, writable: false);
         var e = Assert.ThrowsExactly<ArgumentException>(() => ml.Model.SaveAsBitt(model, readOnly));
@@ -43,7 +42,7 @@ public sealed class StreamAndPathTests
     public void SaveAsBitt_ToAPathThatCannotBeWritten_NamesItAndLeavesNoFile()
     {
         var ml = new MLContext(seed: 1);
-        using var model = ml.Model.LoadBitt(RandomModel.Write());
+        using var model = ml.Model.LoadBitt(TinyModels.WriteSeeded());
         string dir = TinyCorpus.NewPath("unwritable");
         Directory.CreateDirectory(dir);
 

@@ -7,30 +7,44 @@ namespace BitTtt.MLNet.Tests;
 [TestClass]
 public sealed class EarlyErrorTests
 {
-    [TestMethod]
-    public void SchemaAndOptionErrors_ComeBeforeAnyRowIsRead()
+    // SchemaShape.Create is internal to ML.NET, so each check runs through Fit on a view whose cursors fail:
+    // the error must come from GetOutputSchema, before any data is touched.
+    static ArgumentOutOfRangeException RejectedBeforeAnyRow<TRow>(Func<MLContext, IEstimator<ITransformer>> estimator, TRow row) where TRow : class
     {
-        // SchemaShape.Create is internal to ML.NET, so the check runs through Fit on a view whose cursors
-        // fail: the errors below must come from GetOutputSchema, before any data is touched.
         var ml = new MLContext(seed: 1);
-        var text = new UnreadableView(ml.Data.LoadFromEnumerable(new[] { new TextRow { Text = "x" } }));
-
-        // The simple overload forwards its arguments: the named column and the shape are what get checked.
-        var missing = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama("Ids", hiddenDim: 16, numLayers: 1, maxSteps: 3).Fit(text));
-        StringAssert.Contains(missing.Message, "Could not find input column 'Ids'");
-        var wrongType = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama("Text", hiddenDim: 16).Fit(text));
-        StringAssert.Contains(wrongType.Message, "Schema mismatch for input column 'Text': expected vector of UInt32, got String");
-        var shape = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
-            .Append(ml.Transforms.BitLlama("Tokens", hiddenDim: 30)).Fit(text));
-        Assert.AreEqual(nameof(BitLlamaOptions.HiddenDim), shape.ParamName);
-        var steps = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
-            .Append(ml.Transforms.BitLlama(maxSteps: 0)).Fit(text));
-        Assert.AreEqual(nameof(BitLlamaOptions.MaxSteps), steps.ParamName);
-        var noText = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
-            .Append(ml.Transforms.BitLlama()).Fit(new UnreadableView(ml.Data.LoadFromEnumerable(new[] { new OtherRow() }))));
-        StringAssert.Contains(noText.Message, "Could not find input column 'Text'");
-        Assert.AreEqual(0, text.Cursors);
+        var view = new UnreadableView(ml.Data.LoadFromEnumerable(new[] { row }));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => estimator(ml).Fit(view));
+        Assert.AreEqual(0, view.Cursors);
+        return e;
     }
+
+    static readonly TextRow Text = new() { Text = "x" };
+
+    // The simple overload forwards its arguments: the named column and the shape are what get checked.
+    [TestMethod]
+    public void AMissingTokensColumnIsNamed() =>
+        StringAssert.Contains(RejectedBeforeAnyRow(ml => ml.Transforms.BitLlama("Ids", hiddenDim: 16, numLayers: 1, maxSteps: 3), Text).Message,
+            "Could not find input column 'Ids'");
+
+    [TestMethod]
+    public void ATextColumnWhereTokensBelongIsASchemaMismatch() =>
+        StringAssert.Contains(RejectedBeforeAnyRow(ml => ml.Transforms.BitLlama("Text", hiddenDim: 16), Text).Message,
+            "Schema mismatch for input column 'Text': expected vector of UInt32, got String");
+
+    [TestMethod]
+    public void AnInvalidShapeNamesTheOption() =>
+        Assert.AreEqual(nameof(BitLlamaOptions.HiddenDim), RejectedBeforeAnyRow(ml => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
+            .Append(ml.Transforms.BitLlama("Tokens", hiddenDim: 30)), Text).ParamName);
+
+    [TestMethod]
+    public void ZeroStepsNamesTheOption() =>
+        Assert.AreEqual(nameof(BitLlamaOptions.MaxSteps), RejectedBeforeAnyRow(ml => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
+            .Append(ml.Transforms.BitLlama(maxSteps: 0)), Text).ParamName);
+
+    [TestMethod]
+    public void AViewWithoutATextColumnIsNamedBeforeTokenizing() =>
+        StringAssert.Contains(RejectedBeforeAnyRow(ml => ml.Transforms.TokenizeForBitLlama(vocabSize: 320)
+            .Append(ml.Transforms.BitLlama()), new OtherRow()).Message, "Could not find input column 'Text'");
 
     /// <summary>A view whose schema is readable but whose rows are not: any cursor is a test failure.</summary>
     sealed class UnreadableView(IDataView inner) : IDataView

@@ -12,9 +12,9 @@ public sealed class LoaderWarningTests
     {
         var warnings = new List<string>();
         ml.Log += (_, e) => { if (e.Kind == ChannelMessageKind.Warning && e.Source == "BitLlama; Fit") lock (warnings) warnings.Add(e.Message); };
-        var options = TinyTraining.Options(maxSteps: 2);
+        var options = TinyPipeline.Options(maxSteps: 2);
         options.ValidationFraction = 0;
-        using var _ = (IDisposable)TinyTraining.Pipeline(ml, options).Fit(data);
+        using var _ = (IDisposable)TinyPipeline.Create(ml, options).Fit(data);
         return warnings;
     }
 

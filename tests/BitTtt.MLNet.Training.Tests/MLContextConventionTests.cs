@@ -9,10 +9,10 @@ public sealed class MLContextConventionTests
 {
     static float[] FitEmbedding(MLContext ml, int? seed, out BitLlamaTransformer model)
     {
-        var options = TinyTraining.Options(maxSteps: 3);
+        var options = TinyPipeline.Options(maxSteps: 3);
         options.Seed = seed;
         options.ValidationFraction = 0;
-        var pipeline = TinyTraining.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
+        var pipeline = TinyPipeline.Create(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
         model = ((IEnumerable<ITransformer>)pipeline).OfType<BitLlamaTransformer>().Single();
         return model.Weights!.Single(w => w.Name == "embed.weight").Data.ToArray();   // a fitted model keeps its fp32 weights
     }

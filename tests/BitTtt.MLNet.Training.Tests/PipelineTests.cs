@@ -22,7 +22,7 @@ public sealed class PipelineTests
         _ml = new MLContext(seed: 1);
         _ml.Log += (_, e) => { if (e.Source.StartsWith("BitLlama", StringComparison.Ordinal)) lock (Log) Log.Add(e); };
         _data = _ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
-        _model = TinyTraining.Pipeline(_ml).Fit(_data);
+        _model = TinyPipeline.Create(_ml).Fit(_data);
     }
 
     [TestMethod]

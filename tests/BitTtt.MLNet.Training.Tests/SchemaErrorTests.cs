@@ -25,7 +25,7 @@ public sealed class SchemaErrorTests
     {
         var (ml, log) = Context();
         var data = ml.Data.LoadFromEnumerable(new[] { new PromptRow { Prompt = "a whale" } });
-        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TinyTraining.Pipeline(ml).Fit(data));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TinyPipeline.Create(ml).Fit(data));
         StringAssert.Contains(e.Message, "Could not find input column 'Text'");
         Assert.AreEqual(0, log.Count, "nothing may train before the schema is checked");
     }
@@ -35,7 +35,7 @@ public sealed class SchemaErrorTests
     {
         var (ml, log) = Context();
         var data = ml.Data.LoadFromEnumerable(new[] { new NumberRow { Text = 1 } });
-        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TinyTraining.Pipeline(ml).Fit(data));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TinyPipeline.Create(ml).Fit(data));
         StringAssert.Contains(e.Message, "Schema mismatch for input column 'Text': expected String, got Single");
         Assert.AreEqual(0, log.Count);
     }
@@ -45,7 +45,7 @@ public sealed class SchemaErrorTests
     {
         var (ml, log) = Context();
         var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
-        var options = TinyTraining.Options();
+        var options = TinyPipeline.Options();
         options.TokensColumnName = "Text";
         var pipeline = ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: TinyCorpus.VocabSize)
             .Append(ml.Transforms.BitLlama(options));
@@ -59,7 +59,7 @@ public sealed class SchemaErrorTests
     {
         var (ml, _) = Context();
         var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
-        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama(TinyTraining.Options()).Fit(data));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama(TinyPipeline.Options()).Fit(data));
         StringAssert.Contains(e.Message, "Could not find input column 'Tokens'");
     }
 
@@ -68,7 +68,7 @@ public sealed class SchemaErrorTests
     {
         var (ml, _) = Context();
         var data = ml.Data.LoadFromEnumerable(new[] { new TokenRow { Tokens = [5, 6, 7] } });
-        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama(TinyTraining.Options()).Fit(data));
+        var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => ml.Transforms.BitLlama(TinyPipeline.Options()).Fit(data));
         StringAssert.Contains(e.Message, "carries no BitLlama tokenizer");
     }
 
@@ -82,7 +82,7 @@ public sealed class SchemaErrorTests
     public void OptionOutOfRange(string option, string message)
     {
         var (ml, log) = Context();
-        var options = TinyTraining.Options();
+        var options = TinyPipeline.Options();
         switch (option)
         {
             case nameof(BitLlamaOptions.HiddenDim): options.HiddenDim = 30; break;
@@ -93,7 +93,7 @@ public sealed class SchemaErrorTests
             case nameof(BitLlamaOptions.Device): options.Device = "gpu"; break;
         }
         var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
-        var e = Assert.Throws<ArgumentOutOfRangeException>(() => TinyTraining.Pipeline(ml, options).Fit(data));   // a generation option: its OptionException
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => TinyPipeline.Create(ml, options).Fit(data));   // a generation option: its OptionException
         Assert.AreEqual(option, e.ParamName);
         StringAssert.Contains(e.Message, $"{option} {message}");
         Assert.AreEqual(0, log.Count, "the tokenizer must not train before the options are checked");

@@ -16,24 +16,24 @@ public sealed class TrainingTests
         var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
         string checkpoints = TinyCorpus.NewPath("checkpoints");
         using var cancel = new CancellationTokenSource();
-        var options = TinyTraining.Options(maxSteps: 12);
+        var options = TinyPipeline.Options(maxSteps: 12);
         options.CheckpointDirectory = checkpoints;
         options.SaveInterval = 100;
         options.CancellationToken = cancel.Token;
         int lastStep = 0;
         options.Progress = new SyncProgress(p => { lastStep = p.Step; if (p.Step == 5) cancel.Cancel(); });
 
-        Assert.ThrowsExactly<OperationCanceledException>(() => TinyTraining.Pipeline(ml, options).Fit(data));
+        Assert.ThrowsExactly<OperationCanceledException>(() => TinyPipeline.Create(ml, options).Fit(data));
         Assert.IsTrue(lastStep is >= 5 and < 12, $"stopped at step {lastStep}");
         Assert.IsTrue(Directory.EnumerateFileSystemEntries(checkpoints).Any(), "cancellation writes a checkpoint");
 
-        var resumed = TinyTraining.Options(maxSteps: 12);
+        var resumed = TinyPipeline.Options(maxSteps: 12);
         resumed.CheckpointDirectory = checkpoints;
         resumed.SaveInterval = 100;
         resumed.Resume = true;
         int firstStep = -1;
         resumed.Progress = new SyncProgress(p => { if (firstStep < 0) firstStep = p.Step; });
-        var model = TinyTraining.Pipeline(ml, resumed).Fit(data);
+        var model = TinyPipeline.Create(ml, resumed).Fit(data);
         Assert.IsTrue(firstStep > 5, $"resumed at step {firstStep}");
         var bitLlama = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single();
         Assert.AreEqual(12, bitLlama.Training!.Steps);
@@ -49,7 +49,7 @@ public sealed class TrainingTests
 
         // Token ids from elsewhere (Int32, no annotation): the tokenizer comes from the options.
         var rows = data.GetColumn<string>("Text").Select(t => new IntTokensRow { Ids = tokenizer.Encode(t), Prompt = t }).ToArray();
-        var options = TinyTraining.Options(maxSteps: 6);
+        var options = TinyPipeline.Options(maxSteps: 6);
         options.TokensColumnName = "Ids";
         options.PromptColumnName = "Prompt";
         options.Tokenizer = tokenizer;
@@ -70,9 +70,9 @@ public sealed class TrainingTests
         string Fit(int seed, out float[] embed)
         {
             var ml = new MLContext(seed: 1);
-            var options = TinyTraining.Options(maxSteps: 6);
+            var options = TinyPipeline.Options(maxSteps: 6);
             options.Seed = seed;
-            var model = TinyTraining.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
+            var model = TinyPipeline.Create(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
             embed = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single()
                 .Weights!.Single(w => w.Name == "embed.weight").Data.ToArray();
             return ml.Model.CreatePredictionEngine<TextRow, Completion>(model).Predict(new TextRow { Text = "The whale" }).Text;
@@ -89,13 +89,13 @@ public sealed class TrainingTests
     {
         // The trainer words its messages with BitLlamaOptions' names; the CLI prints the same ones as --lr, --inner-lr.
         var ml = new MLContext(seed: 1);
-        var options = TinyTraining.Options(maxSteps: 30);
+        var options = TinyPipeline.Options(maxSteps: 30);
         options.LearningRate = 100;
-        var e = Assert.ThrowsExactly<InvalidOperationException>(() => TinyTraining.Pipeline(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath)));
+        var e = Assert.ThrowsExactly<InvalidOperationException>(() => TinyPipeline.Create(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath)));
         StringAssert.StartsWith(e.Message, "training diverged: the training loss at step ");
         StringAssert.EndsWith(e.Message, "No checkpoint was written. Try a lower LearningRate or InnerLr.");
 
-        options = TinyTraining.Options();
+        options = TinyPipeline.Options();
         options.MinLearningRate = 1;
         var invalid = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => options.Validate());
         Assert.AreEqual("MinLearningRate must be between 0 and LearningRate (0.003), got 1. (Parameter 'MinLearningRate')", invalid.Message);
@@ -110,7 +110,7 @@ public sealed class TrainingTests
         var data = ml.Data.LoadFromEnumerable(Enumerable.Range(0, 3).Select(_ => new TextRow { Text = "a whale" }));
         var tokenizer = BitLlamaTokenizer.Gpt2();
         var e = Assert.ThrowsExactly<ArgumentException>(() =>
-            ml.Transforms.TokenizeForBitLlama(tokenizer.Inner).Append(ml.Transforms.BitLlama(TinyTraining.Options())).Fit(data));
+            ml.Transforms.TokenizeForBitLlama(tokenizer.Inner).Append(ml.Transforms.BitLlama(TinyPipeline.Options())).Fit(data));
         StringAssert.Contains(e.Message, "ContextLen");
     }
 
@@ -120,7 +120,7 @@ public sealed class TrainingTests
         var ml = new MLContext(seed: 1);
         var text = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
         var tokens = new CountingView(ml.Transforms.TokenizeForBitLlama(vocabSize: TinyCorpus.VocabSize).Fit(text).Transform(text));
-        ml.Transforms.BitLlama(TinyTraining.Options(maxSteps: 2)).Fit(tokens);
+        ml.Transforms.BitLlama(TinyPipeline.Options(maxSteps: 2)).Fit(tokens);
         Assert.AreEqual(1, tokens.Cursors, "one streaming pass over the data");
         CollectionAssert.AreEqual(new[] { "Tokens" }, tokens.Columns.ToArray(), "only the token column is read");
     }

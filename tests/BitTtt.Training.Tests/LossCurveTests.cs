@@ -39,7 +39,7 @@ public sealed class LossCurveTests
         string dir = TokenFileTests.TempDir(), output = Path.Combine(dir, "run");
         using var train = TokenFile.Open(TrainerTests.Corpus(dir, 1500));
         using var validation = TokenFile.Open(TrainerTests.Corpus(dir, 200, "val.bin"));
-        var options = TrainerTests.Tiny(output, 12);
+        var options = TinyTrainer.Options(output, 12);
         options.EvalInterval = 4;
         var result = new BitLlamaTrainer(options, Vocab).Train(train, validation);
 
@@ -82,7 +82,7 @@ public sealed class LossCurveTests
         Directory.CreateDirectory(Path.Combine(output, LossCurve.FileName));   // a directory where the PNG should go: every write fails
         using var train = TokenFile.Open(TrainerTests.Corpus(dir, 1500));
         using var validation = TokenFile.Open(TrainerTests.Corpus(dir, 200, "val.bin"));
-        var options = TrainerTests.Tiny(output, 6);
+        var options = TinyTrainer.Options(output, 6);
         options.EvalInterval = 2;
         var result = new BitLlamaTrainer(options, Vocab).Train(train, validation);
         Assert.IsTrue(result.Completed);
@@ -107,7 +107,7 @@ public sealed class LossCurveTests
     {
         string dir = TokenFileTests.TempDir(), output = Path.Combine(dir, "run");
         using var train = TokenFile.Open(TrainerTests.Corpus(dir, 1500));
-        var first = TrainerTests.Tiny(output, 10);
+        var first = TinyTrainer.Options(output, 10);
         first.StopAfterSteps = 5;
         new BitLlamaTrainer(first, Vocab).Train(train, null);
         File.Delete(Path.Combine(output, LossCurve.FileName));   // drawn at the end of the first invocation

@@ -5,12 +5,13 @@ public sealed class TokenFileTests
 {
     public TestContext TestContext { get; set; } = null!;
 
-    internal static string TempDir()
-    {
-        string dir = Path.Combine(Path.GetTempPath(), "bitttt-training-tests", Guid.NewGuid().ToString("N"));
-        Directory.CreateDirectory(dir);
-        return dir;
-    }
+    static readonly TempRoot Temp = new("bitttt-training-tests");
+
+    internal static string TempDir() => Temp.NewDirectory();
+
+    // Assembly-wide: the trainer and loss-curve tests take their directories from TempDir too.
+    [AssemblyCleanup]
+    public static void DeleteTempDirs() => Temp.Delete();
 
     internal static string Write(string path, IEnumerable<int> ids)
     {

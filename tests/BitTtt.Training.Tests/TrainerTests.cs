@@ -16,14 +16,6 @@ public sealed class TrainerTests
             Enumerable.Range(0, length).Select(i => rng.Next(20) == 0 ? rng.Next(Vocab) : sentence[i % sentence.Length]));
     }
 
-    // Delta takes its default inner_lr (1.0), reconstruct 0.3.
-    internal static TrainingOptions Tiny(string? checkpoints, int steps = 20, TttType type = TttType.Delta) => new()
-    {
-        HiddenDim = 16, NumLayers = 1, IntermediateDim = 32, ContextLen = 16, BatchSize = 4, LearningRate = 1e-2,
-        WarmupSteps = 3, MinLearningRate = 1e-3, MaxSteps = steps, SaveInterval = 1000, EvalInterval = 0, EvalBatches = 2,
-        TttType = type, TttChunk = 4, InnerLr = type == TttType.Reconstruct ? 0.3f : null, Seed = 7, Threads = 1, CheckpointDirectory = checkpoints,
-    };
-
     sealed class SyncProgress(Action<TrainingProgress> report) : IProgress<TrainingProgress>
     {
         public void Report(TrainingProgress value) => report(value);
@@ -37,7 +29,7 @@ public sealed class TrainerTests
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 4000));
         using var validation = TokenFile.Open(Corpus(dir, 600, "val.bin"));
-        var options = Tiny(null, 150, type);
+        var options = TinyTrainer.Options(null, 150, type);
         options.EvalInterval = 50;
         var reports = new List<TrainingProgress>();
         var result = new BitLlamaTrainer(options, Vocab).Train(train, validation, new SyncProgress(reports.Add));
@@ -62,7 +54,7 @@ public sealed class TrainerTests
         string dir = TokenFileTests.TempDir(), output = Path.Combine(dir, "run");
         using var train = TokenFile.Open(Corpus(dir, 1500));
         using var validation = TokenFile.Open(Corpus(dir, 200, "val.bin"));
-        var options = Tiny(output, 6);
+        var options = TinyTrainer.Options(output, 6);
         options.EvalInterval = 3;
         var result = new BitLlamaTrainer(options, Vocab).Train(train, validation);
         var rows = File.ReadAllLines(Path.Combine(output, "metrics.csv"));
@@ -85,15 +77,15 @@ public sealed class TrainerTests
     {
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 3000));
-        var straight = new BitLlamaTrainer(Tiny(Path.Combine(dir, "a"), type: type), Vocab).Train(train, null);
+        var straight = new BitLlamaTrainer(TinyTrainer.Options(Path.Combine(dir, "a"), type: type), Vocab).Train(train, null);
         Assert.AreEqual(type, straight.Config.TttType);
 
-        var first = Tiny(Path.Combine(dir, "b"), type: type);
+        var first = TinyTrainer.Options(Path.Combine(dir, "b"), type: type);
         first.StopAfterSteps = 10;
         var half = new BitLlamaTrainer(first, Vocab).Train(train, null);
         Assert.IsFalse(half.Completed);
         Assert.AreEqual(10, half.Step);
-        var second = Tiny(Path.Combine(dir, "b"), type: type);
+        var second = TinyTrainer.Options(Path.Combine(dir, "b"), type: type);
         second.Resume = true;
         var resumed = new BitLlamaTrainer(second, Vocab).Train(train, null);
         Assert.IsTrue(resumed.Completed);
@@ -111,9 +103,9 @@ public sealed class TrainerTests
         // A resumed run with no step left to run once reported "train loss NaN" (the loss of zero steps).
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 2000));
-        var done = new BitLlamaTrainer(Tiny(dir, 5), Vocab).Train(train, null);
+        var done = new BitLlamaTrainer(TinyTrainer.Options(dir, 5), Vocab).Train(train, null);
         Assert.IsTrue(double.IsFinite(done.TrainLoss));
-        var options = Tiny(dir, 5);
+        var options = TinyTrainer.Options(dir, 5);
         options.Resume = true;
         var again = new BitLlamaTrainer(options, Vocab).Train(train, null);
         Assert.AreEqual(5, again.Step);
@@ -128,13 +120,13 @@ public sealed class TrainerTests
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 2000));
         using var cts = new CancellationTokenSource();
-        var trainer = new BitLlamaTrainer(Tiny(dir, 50), Vocab);
+        var trainer = new BitLlamaTrainer(TinyTrainer.Options(dir, 50), Vocab);
         var result = trainer.Train(train, null, new SyncProgress(p => { if (p.Step == 3) cts.Cancel(); }), cts.Token);
         Assert.IsFalse(result.Completed);
         Assert.AreEqual(3, result.Step);
         Assert.AreEqual(trainer.CheckpointPath, result.CheckpointPath);
         Assert.IsTrue(File.Exists(result.CheckpointPath));
-        var options = Tiny(dir, 50);
+        var options = TinyTrainer.Options(dir, 50);
         options.Resume = true;
         var steps = new List<int>();
         var rest = new BitLlamaTrainer(options, Vocab).Train(train, null, new SyncProgress(p => steps.Add(p.Step)));
@@ -147,7 +139,7 @@ public sealed class TrainerTests
     {
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 2000));
-        var options = Tiny(null, 500);
+        var options = TinyTrainer.Options(null, 500);
         options.LearningRate = 1e-3;
         long managed50 = 0, native50 = 0, managed500 = 0, native500 = 0;
         void Measure(TrainingProgress p)
@@ -170,31 +162,31 @@ public sealed class TrainerTests
     {
         string dir = TokenFileTests.TempDir();
         using var shortCorpus = TokenFile.Open(TokenFileTests.Write(Path.Combine(dir, "short.bin"), Enumerable.Range(0, 16)));
-        var e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(Tiny(null), Vocab).Train(shortCorpus, null));
+        var e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(TinyTrainer.Options(null), Vocab).Train(shortCorpus, null));
         StringAssert.Contains(e.Message, "fewer than one window of 17");
 
         using var wide = TokenFile.Open(TokenFileTests.Write(Path.Combine(dir, "wide.bin"), Enumerable.Range(0, 100)));
-        e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(Tiny(null), Vocab).Train(wide, null));
+        e = Assert.ThrowsExactly<ArgumentException>(() => new BitLlamaTrainer(TinyTrainer.Options(null), Vocab).Train(wide, null));
         StringAssert.Contains(e.Message, "token id 99");
 
         using var train = TokenFile.Open(Corpus(dir, 500));
-        var resume = Tiny(Path.Combine(dir, "none"));
+        var resume = TinyTrainer.Options(Path.Combine(dir, "none"));
         resume.Resume = true;
         Assert.ThrowsExactly<FileNotFoundException>(() => new BitLlamaTrainer(resume, Vocab).Train(train, null));
 
-        var cuda = Tiny(null);
+        var cuda = TinyTrainer.Options(null);
         cuda.Device = "cuda";
         var c = Assert.ThrowsExactly<InvalidOperationException>(() => new BitLlamaTrainer(cuda, Vocab).Train(train, null));
         StringAssert.Contains(c.Message, "-p:TorchBackend=cuda-linux");
 
-        var bad = Tiny(null);
+        var bad = TinyTrainer.Options(null);
         bad.HiddenDim = 18;
         e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => new BitLlamaTrainer(bad, Vocab));
         StringAssert.Contains(e.Message, "HiddenDim");
 
         string blocker = Path.Combine(dir, "file-not-dir");
         File.WriteAllText(blocker, "x");
-        Assert.ThrowsExactly<IOException>(() => new BitLlamaTrainer(Tiny(Path.Combine(blocker, "out")), Vocab).Train(train, null));
+        Assert.ThrowsExactly<IOException>(() => new BitLlamaTrainer(TinyTrainer.Options(Path.Combine(blocker, "out")), Vocab).Train(train, null));
     }
 
     [TestMethod]
@@ -202,8 +194,8 @@ public sealed class TrainerTests
     {
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 500));
-        new BitLlamaTrainer(Tiny(dir, 2), Vocab).Train(train, null);
-        var other = Tiny(dir, 4);
+        new BitLlamaTrainer(TinyTrainer.Options(dir, 2), Vocab).Train(train, null);
+        var other = TinyTrainer.Options(dir, 4);
         other.HiddenDim = 32;
         other.Resume = true;
         var e = Assert.ThrowsExactly<BitLlamaFormatException>(() => new BitLlamaTrainer(other, Vocab).Train(train, null));
@@ -215,7 +207,7 @@ public sealed class TrainerTests
     {
         string dir = TokenFileTests.TempDir();
         using var train = TokenFile.Open(Corpus(dir, 500));
-        var options = Tiny(dir, 50);
+        var options = TinyTrainer.Options(dir, 50);
         // Decoupled weight decay multiplies the weights by (1 - lr·wd) = -1e10 per step: finite for three
         // steps, infinite at the fourth.
         options.LearningRate = 1e11;
@@ -224,7 +216,7 @@ public sealed class TrainerTests
         options.SaveInterval = 1;
         var e = Assert.ThrowsExactly<InvalidOperationException>(() => new BitLlamaTrainer(options, Vocab).Train(train, null));
         StringAssert.Contains(e.Message, "last good checkpoint");
-        var resume = Tiny(dir, 50);
+        var resume = TinyTrainer.Options(dir, 50);
         resume.Resume = true;
         resume.MaxSteps = 1;   // already reached: loads the checkpoint and returns its weights
         var result = new BitLlamaTrainer(resume, Vocab).Train(train, null);

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using BitTtt.Formats;
 using BitTtt.Inference.Engine;
 using BitTtt.Inference.Kernels;
@@ -118,22 +119,12 @@ internal static class BenchFigures
 
     public static int ArgMax(ReadOnlySpan<float> x) => TensorPrimitives.IndexOfMax(x);
 
-    /// <summary>Deterministic random weights with docs/model.md §2 names (either TTT type), at the scales the trainer initialises them.</summary>
-    public static Dictionary<string, (long[] Shape, float[] Data)> RandomTensors(BitLlamaConfig c, int seed)
-    {
-        var rng = new Random(seed);
-        var shapes = BitLlamaWeights.Expected(c).Select(e => (e.Name, e.Shape));
-        var result = new Dictionary<string, (long[], float[])>();
-        foreach (var (name, shape) in shapes)
-        {
-            var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
-            double bound = shape.Length == 1 ? 0 : 1 / Math.Sqrt(shape[1]);
-            for (long i = 0; i < data.LongLength; i++)
-                data[i] = shape.Length == 1 ? 1f : name == BitLlamaWeights.Embed ? (float)(rng.NextDouble() * 2 - 1) : (float)((rng.NextDouble() * 2 - 1) * bound);
-            result[name] = (shape, data);
-        }
-        return result;
-    }
+    /// <summary>
+    /// The random model's tensors by name, as the arrays themselves: the engine's loader packs them with no copy
+    /// first, so the load time and resident memory measure the engine alone.
+    /// </summary>
+    public static Dictionary<string, float[]> ArraysByName(IEnumerable<SafeTensorData> tensors) =>
+        tensors.ToDictionary(t => t.Name, t => MemoryMarshal.TryGetArray(t.Data, out var a) && a.Offset == 0 && a.Count == a.Array!.Length ? a.Array : t.Data.ToArray());
 
     /// <summary>Resident set size in MB.</summary>
     public static double RssMb()

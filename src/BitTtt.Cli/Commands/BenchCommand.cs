@@ -41,20 +41,24 @@ internal sealed class BenchCommand : ICliCommand
             Description = "TTT layer of the random model: reconstruct, delta, or both (measured in turns)",
             DefaultValueFactory = _ => "both",
         };
+        var saveModel = new Option<string?>("--save-model")
+        {
+            Description = "Also write the random model it measures to this path (.bitt, else a model directory; with --ttt-type both, the delta model), with its byte-level BPE tokenizer, so another tool can be measured on the same weights",
+        };
         var loadProbe = new Option<string?>("--load-probe") { Hidden = true, Description = "Load this model, print load ms and resident MB as JSON (the fresh process of the load figure)" };
         var command = new Command("bench", "Measure the engine: kernels, decode, batched decode, time to first token, prefill, packed-file load; beside TorchSharp and the targets")
         {
-            model, dim, layers, vocab, prompt, longPrompt, decode, sessions, noTorch, json, tttType, loadProbe,
+            model, dim, layers, vocab, prompt, longPrompt, decode, sessions, noTorch, json, tttType, saveModel, loadProbe,
         };
         command.SetAction((r, ct) => CliCommands.RunAsync(ct => Task.FromResult(r.GetValue(loadProbe) is { } probe
             ? ServingFigures.LoadProbe(probe)
             : Run(new Settings(r.GetValue(model), r.Get(dim), r.Get(layers), r.Get(vocab), r.Get(prompt), r.Get(longPrompt), r.Get(decode),
-                r.Get(sessions), r.Get(noTorch), r.Get(json), r.GetResult(tttType) is { Implicit: false } ? r.Get(tttType) : null))), ct));
+                r.Get(sessions), r.Get(noTorch), r.Get(json), r.GetResult(tttType) is { Implicit: false } ? r.Get(tttType) : null, r.GetValue(saveModel)))), ct));
         return command;
     }
 
     sealed record Settings(string? ModelPath, int Dim, int Layers, int Vocab, int PromptTokens, int LongPromptTokens, int DecodeTokens,
-        int Sessions, bool NoTorch, bool Json, string? TttType);
+        int Sessions, bool NoTorch, bool Json, string? TttType, string? SaveModel);
 
     /// <summary>The random model's config (docs/model.md §1 defaults; a delta model with inner_lr 1 as new delta models have).</summary>
     static BitLlamaConfig RandomConfig(int vocab, int dim, int layers, TttType type) => type == TttType.Delta
@@ -69,6 +73,10 @@ internal sealed class BenchCommand : ICliCommand
             throw new ArgumentException($"--ttt-type '{s.TttType}' is not known; available: reconstruct, delta, both");
         if (s.TttType is not null && s.ModelPath is not null)
             throw new ArgumentException("--ttt-type applies to the random model; a model file has its own ttt_type");
+        if (s.SaveModel is not null && s.ModelPath is not null)
+            throw new ArgumentException("--save-model writes the random model; a model file is measured as it is");
+        if (s.SaveModel is not null && s.Vocab < RandomModel.DefaultVocabSize)
+            throw new ArgumentException($"--save-model needs --vocab-size {RandomModel.DefaultVocabSize} or more (the ids of the tokenizer it writes), got {s.Vocab}");
         var log = s.Json ? TextWriter.Null : Console.Out;
         var models = LoadModels(s, log);
         var report = new JsonObject
@@ -95,7 +103,7 @@ internal sealed class BenchCommand : ICliCommand
         return 0;
     }
 
-    sealed record LoadedModel(string Name, Llama Llama, double PackMs, Dictionary<string, (long[] Shape, float[] Data)>? Tensors, string TokenizerJson);
+    sealed record LoadedModel(string Name, Llama Llama, double PackMs, IReadOnlyList<SafeTensorData>? Tensors, string TokenizerJson);
 
     static List<LoadedModel> LoadModels(Settings s, TextWriter log)
     {
@@ -114,9 +122,15 @@ internal sealed class BenchCommand : ICliCommand
         {
             var config = RandomConfig(Math.Max(s.Vocab, BitLlamaTokenizer.FromJson(tokenizer).VocabSize), s.Dim, s.Layers, type);
             config.Validate("the random model (--dim, --layers, --vocab-size)");   // no "/": the source is shown through Path.GetFileName
-            var tensors = BenchFigures.RandomTensors(config, seed: 42);
+            var tensors = RandomModel.Weights(config, seed: 42);
+            if (s.SaveModel is not null && type == types[^1])
+            {
+                var saved = RandomModel.Create(config, seed: 42, tokenizer);
+                if (s.SaveModel.EndsWith(".bitt", StringComparison.OrdinalIgnoreCase)) saved.WriteBitt(s.SaveModel);
+                else saved.WriteDirectory(s.SaveModel);
+            }
             var clock = Stopwatch.StartNew();
-            var llama = Llama.FromWeights(config, BitLlamaTokenizer.FromJson(tokenizer), tensors.Select(t => new SafeTensorData(t.Key, t.Value.Shape, t.Value.Data)).ToList());
+            var llama = Llama.FromWeights(config, BitLlamaTokenizer.FromJson(tokenizer), tensors);
             double ms = clock.Elapsed.TotalMilliseconds;
             log.WriteLine($"model: random {llama.Weights.Describe()}; fp32 weights packed in {ms:F0} ms; engine weights {llama.Weights.SizeInBytes / 1e6:F1} MB");
             result.Add(new(BitLlamaConfig.TttTypeName(type), llama, ms, tensors, tokenizer));
@@ -233,7 +247,7 @@ internal sealed class BenchCommand : ICliCommand
             var m = models[i];
             if (m.Tensors is not null)
             {
-                var fp32 = InferenceWeights.Load(m.Llama.Config, (name, _) => m.Tensors[name].Data, new InferenceOptions { Int8LmHead = false });
+                var fp32 = InferenceWeights.Load(m.Llama.Config, m.Tensors, new InferenceOptions { Int8LmHead = false });
                 figures[i].DecodeFp32Head = BenchFigures.ManagedGenerationInTurns([fp32], prompt[..Math.Min(8, prompt.Length)], longPrompt[..8], s.DecodeTokens, repeats: 3)[0].Decode;
             }
             (figures[i].LibrarySingle, figures[i].LibraryConcurrent) = ServingFigures.Decode(m.Llama, s.DecodeTokens, s.Sessions, repeats: 3);
@@ -260,7 +274,7 @@ internal sealed class BenchCommand : ICliCommand
     static void Torch(LoadedModel m, int[] prompt, int decodeTokens, TypeFigures f)
     {
         using var torchModel = m.Tensors is not null
-            ? ModelWeights.FromWeights(m.Llama.Config, m.Tensors.Select(t => new SafeTensorData(t.Key, t.Value.Shape, t.Value.Data)).ToList())
+            ? ModelWeights.FromWeights(m.Llama.Config, m.Tensors)
             : ModelWeights.LoadModel(m.Llama.SourcePath!);
         // libtorch's OpenMP threads spin at every op; on a busy 2-core machine one thread is often faster than all,
         // so both are measured and the faster figure is the baseline.

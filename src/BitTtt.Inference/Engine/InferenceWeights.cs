@@ -57,6 +57,23 @@ public sealed class InferenceWeights
         Fingerprint = fingerprint;
     }
 
+    /// <summary>Builds the weights from tensors in memory (e.g. straight from the trainer, or a <see cref="RandomModel"/>),
+    /// by docs/model.md §2 names; copies what it keeps. Throws <see cref="ArgumentException"/> naming a missing or misshapen tensor.</summary>
+    public static InferenceWeights Load(BitLlamaConfig config, IReadOnlyList<SafeTensorData> tensors, InferenceOptions? options = null)
+    {
+        ArgumentNullException.ThrowIfNull(tensors);
+        var byName = new Dictionary<string, SafeTensorData>();
+        foreach (var t in tensors) byName[t.Name] = t;
+        return Load(config, (name, shape) =>
+        {
+            if (!byName.TryGetValue(name, out var t))
+                throw new ArgumentException($"tensor '{name}' is missing (expected shape [{string.Join(", ", shape)}])", nameof(tensors));
+            if (!t.Shape.SequenceEqual(shape))
+                throw new ArgumentException($"tensor '{name}': expected shape [{string.Join(", ", shape)}], found [{string.Join(", ", t.Shape)}]", nameof(tensors));
+            return t.Data.ToArray();
+        }, options);
+    }
+
     /// <summary>
     /// Builds the weights from a tensor source: <paramref name="read"/> returns the float data of a
     /// docs/model.md §2 name given its expected [rows, cols] shape, and throws naming the tensor when it differs.

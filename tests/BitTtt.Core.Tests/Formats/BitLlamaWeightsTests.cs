@@ -42,7 +42,7 @@ public sealed class BitLlamaWeightsTests
     {
         using var dir = new TempDir();
         var config = new BitLlamaConfig { VocabSize = 32, HiddenDim = 64, NumLayers = 2, InnerLr = 0.1f, IntermediateDim = 8 };
-        var weights = TestFiles.RandomWeights(config);
+        var weights = RandomModel.Weights(config);
 
         string missing = dir.File("missing.safetensors");
         SafeTensorsWriter.WriteFile(missing, weights.Where(w => w.Name != "layers.1.norm2.weight").ToList());

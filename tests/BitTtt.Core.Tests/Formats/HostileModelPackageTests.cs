@@ -9,7 +9,7 @@ namespace BitTtt.Core.Tests.Formats;
 [TestClass]
 public sealed class HostileModelPackageTests
 {
-    static readonly BitLlamaConfig Config = TestFiles.TinyConfig(vocab: 8, hidden: 8, layers: 1);
+    static readonly BitLlamaConfig Config = TinyModels.Config(vocab: 8, dim: 8, layers: 1);
 
     static string Header(string config = "") =>
         $$"""{"config":{{(config.Length > 0 ? config : Config.ToJson())}},"tokenizer":{{TestFiles.TokenizerJson}}}""";
@@ -17,7 +17,7 @@ public sealed class HostileModelPackageTests
     static byte[] Body(List<SafeTensorData>? tensors = null)
     {
         using var ms = new MemoryStream();
-        SafeTensorsWriter.Write(ms, tensors ?? TestFiles.RandomWeights(Config));
+        SafeTensorsWriter.Write(ms, tensors ?? RandomModel.Weights(Config));
         return ms.ToArray();
     }
 
@@ -144,14 +144,14 @@ public sealed class HostileModelPackageTests
     [TestMethod]
     public void MissingTensor()
     {
-        var weights = TestFiles.RandomWeights(Config).Where(w => w.Name != "layers.0.norm2.weight").ToList();
+        var weights = RandomModel.Weights(Config).Where(w => w.Name != "layers.0.norm2.weight").ToList();
         Rejects(TestFiles.Bitt(Header(), Body(weights)), "tensor 'layers.0.norm2.weight' is missing (expected shape [8])");
     }
 
     [TestMethod]
     public void WrongShape()
     {
-        var weights = TestFiles.RandomWeights(Config)
+        var weights = RandomModel.Weights(Config)
             .Select(w => w.Name == "lm_head.weight" ? new SafeTensorData(w.Name, [4, 16], w.Data) : w).ToList();
         Rejects(TestFiles.Bitt(Header(), Body(weights)), "tensor 'lm_head.weight': expected shape [8, 8], found [4, 16]");
     }
@@ -161,7 +161,7 @@ public sealed class HostileModelPackageTests
     {
         using var dir = new TempDir();
         string model = dir.File("mymodel");
-        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, TestFiles.RandomWeights(Config));
+        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, RandomModel.Weights(Config));
         File.Delete(Path.Combine(model, "config.json"));
         TestFiles.AssertFormatError(() => ModelPackage.Open(model).Dispose(), "mymodel: model directory has no config.json");
     }
@@ -171,7 +171,7 @@ public sealed class HostileModelPackageTests
     {
         using var dir = new TempDir();
         string model = dir.File("mymodel");
-        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, TestFiles.RandomWeights(Config));
+        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, RandomModel.Weights(Config));
         File.Delete(Path.Combine(model, "model.safetensors"));
         TestFiles.AssertFormatError(() => ModelPackage.Open(model + "/").Dispose(), "mymodel: model directory has neither model.safetensors nor weight.safetensors");
     }
@@ -181,7 +181,7 @@ public sealed class HostileModelPackageTests
     {
         using var dir = new TempDir();
         string model = dir.File("mymodel");
-        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, TestFiles.RandomWeights(Config));
+        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, RandomModel.Weights(Config));
         File.WriteAllText(Path.Combine(model, "config.json"), """{"vocab_size":8,"hidden_dim":8,"num_layers":2,"inner_lr":0.1}""");
         TestFiles.AssertFormatError(() => ModelPackage.Open(model).Dispose(), "model.safetensors: ", "tensor 'layers.1.norm1.weight' is missing (expected shape [8])");
         File.WriteAllText(Path.Combine(model, "config.json"), """{"vocab_size":8,"hidden_dim":"8","num_layers":1,"inner_lr":0.1}""");
@@ -197,7 +197,7 @@ public sealed class HostileModelPackageTests
     {
         using var dir = new TempDir();
         string model = dir.File("mymodel");
-        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, TestFiles.RandomWeights(Config));
+        ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, RandomModel.Weights(Config));
         File.WriteAllText(Path.Combine(model, "tokenizer.json"), """{"model":""");
         TestFiles.AssertFormatError(() => ModelPackage.Open(model).Dispose(), "tokenizer.json: invalid JSON");
         File.WriteAllText(Path.Combine(model, "tokenizer.json"), "[]");
@@ -222,12 +222,12 @@ public sealed class HostileModelPackageTests
     {
         using var dir = new TempDir();
         string path = dir.File("m.bitt");
-        var good = TestFiles.RandomWeights(Config, seed: 1);
+        var good = RandomModel.Weights(Config, seed: 1);
         ModelPackage.WriteBitt(path, Config, TestFiles.TokenizerJson, good);
         byte[] before = File.ReadAllBytes(path);
 
         // Fails after magic, header and the first tensors are already written to the temp file.
-        var failing = TestFiles.RandomWeights(Config, seed: 2);
+        var failing = RandomModel.Weights(Config, seed: 2);
         int last = failing.Count - 1;
         failing[last] = failing[last] with { Data = new FailingMemory(failing[last].Data.Length).AsMemory() };
         Assert.ThrowsExactly<IOException>(() => ModelPackage.WriteBitt(path, Config, TestFiles.TokenizerJson, failing));
@@ -257,9 +257,9 @@ public sealed class HostileModelPackageTests
     {
         using var dir = new TempDir();
         string model = dir.File("model");
-        var good = TestFiles.RandomWeights(Config, seed: 1);
+        var good = RandomModel.Weights(Config, seed: 1);
         ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, good);
-        var failing = TestFiles.RandomWeights(Config, seed: 2);
+        var failing = RandomModel.Weights(Config, seed: 2);
         failing[3] = failing[3] with { Data = new FailingMemory(failing[3].Data.Length).AsMemory() };
         Assert.ThrowsExactly<IOException>(() => ModelPackage.WriteDirectory(model, Config, TestFiles.TokenizerJson, failing));
         Assert.AreEqual(3, Directory.GetFiles(model).Length);

@@ -20,8 +20,8 @@ public sealed class ModelPackageTests
     public void BittRoundTrip()
     {
         using var dir = new TempDir();
-        var config = TestFiles.TinyConfig() with { Extra = new Dictionary<string, JsonNode?> { ["future_field"] = JsonValue.Create("kept") } };
-        var weights = TestFiles.RandomWeights(config);
+        var config = TinyModels.Config(vocab: 32, dim: 16) with { Extra = new Dictionary<string, JsonNode?> { ["future_field"] = JsonValue.Create("kept") } };
+        var weights = RandomModel.Weights(config);
         string path = dir.File("m.bitt");
         ModelPackage.WriteBitt(path, config, TestFiles.TokenizerJson, weights);
         using var package = ModelPackage.Open(path);
@@ -36,8 +36,8 @@ public sealed class ModelPackageTests
     public void DirectoryRoundTripAndAlternateWeightsName()
     {
         using var dir = new TempDir();
-        var config = TestFiles.TinyConfig(vocab: 40, hidden: 8, layers: 3) with { IntermediateDim = 12 };
-        var weights = TestFiles.RandomWeights(config, seed: 3);
+        var config = TinyModels.Config(vocab: 40, dim: 8, layers: 3) with { IntermediateDim = 12 };
+        var weights = RandomModel.Weights(config, seed: 3);
         string model = dir.File("model");
         ModelPackage.WriteDirectory(model, config, TestFiles.TokenizerJson, weights);
         Assert.IsTrue(File.Exists(Path.Combine(model, "config.json")));
@@ -57,13 +57,13 @@ public sealed class ModelPackageTests
     public void WritersRejectWeightsThatDoNotMatchTheConfig()
     {
         using var dir = new TempDir();
-        var config = TestFiles.TinyConfig();
-        var weights = TestFiles.RandomWeights(config);
+        var config = TinyModels.Config(vocab: 32, dim: 16);
+        var weights = RandomModel.Weights(config);
         weights.RemoveAll(w => w.Name == "layers.1.norm2.weight");
         var e = Assert.ThrowsExactly<ArgumentException>(() => ModelPackage.WriteBitt(dir.File("m.bitt"), config, TestFiles.TokenizerJson, weights));
         StringAssert.Contains(e.Message, "tensor 'layers.1.norm2.weight' is missing (expected shape [16])");
-        Assert.ThrowsExactly<ArgumentException>(() => ModelPackage.WriteBitt(dir.File("m.bitt"), config, "[1,2]", TestFiles.RandomWeights(config)));
-        Assert.ThrowsExactly<ArgumentException>(() => ModelPackage.WriteDirectory(dir.File("d"), config, "{not json", TestFiles.RandomWeights(config)));
+        Assert.ThrowsExactly<ArgumentException>(() => ModelPackage.WriteBitt(dir.File("m.bitt"), config, "[1,2]", RandomModel.Weights(config)));
+        Assert.ThrowsExactly<ArgumentException>(() => ModelPackage.WriteDirectory(dir.File("d"), config, "{not json", RandomModel.Weights(config)));
         Assert.AreEqual(0, Directory.GetFileSystemEntries(dir.Path).Length);
     }
 

@@ -53,23 +53,6 @@ internal static class TestFiles
         return bytes;
     }
 
-    public static BitLlamaConfig TinyConfig(int vocab = 32, int hidden = 16, int layers = 2) =>
-        new() { VocabSize = vocab, HiddenDim = hidden, NumLayers = layers, InnerLr = 0.1f, TttChunk = 4 };
-
-    /// <summary>Random weights with the names and shapes the config calls for.</summary>
-    public static List<SafeTensorData> RandomWeights(BitLlamaConfig config, int seed = 1)
-    {
-        var rng = new Random(seed);
-        var list = new List<SafeTensorData>();
-        foreach (var (name, shape, _) in BitLlamaWeights.Expected(config))
-        {
-            var data = new float[shape.Aggregate(1L, (a, b) => a * b)];
-            for (int i = 0; i < data.Length; i++) data[i] = (float)(rng.NextDouble() * 2 - 1);
-            list.Add(new SafeTensorData(name, shape, data));
-        }
-        return list;
-    }
-
     public const string TokenizerJson = """{"version":"1.0","model":{"type":"BPE","vocab":{"a":0,"b":1},"merges":[]},"added_tokens":[]}""";
 
     /// <summary>Asserts that <paramref name="action"/> throws a format error whose text contains every fragment.</summary>

@@ -15,8 +15,8 @@ public sealed class TokenizerPackageTests
         foreach (var tokenizer in new[] { trained, BitLlamaTokenizer.Gpt2() })
         {
             using var dir = new TempDir();
-            var config = TestFiles.TinyConfig(vocab: tokenizer.VocabSize);
-            var weights = TestFiles.RandomWeights(config);
+            var config = TinyModels.Config(vocab: tokenizer.VocabSize, dim: 16);
+            var weights = RandomModel.Weights(config);
             ModelPackage.WriteBitt(dir.File("m.bitt"), config, tokenizer.ToJson(), weights);
             ModelPackage.WriteDirectory(dir.File("m"), config, tokenizer.ToJson(), weights);
             foreach (string path in new[] { dir.File("m.bitt"), dir.File("m") })

@@ -1,10 +1,10 @@
 using BitTtt.MLNet;
 using Microsoft.ML;
 
-namespace BitTtt.MLNet.Tests;
+namespace BitTtt.Tests.Shared;
 
-/// <summary>The tiny configuration every training test uses, on <see cref="TinyCorpus"/>.</summary>
-internal static class TinyTraining
+/// <summary>The tiny configuration the tests that train through ML.NET use, on <see cref="TinyCorpus"/>.</summary>
+internal static class TinyPipeline
 {
     public static BitLlamaOptions Options(int maxSteps = 16) => new()
     {
@@ -26,8 +26,7 @@ internal static class TinyTraining
     };
 
     /// <summary>The README pipeline on the tiny configuration.</summary>
-    public static IEstimator<ITransformer> Pipeline(MLContext ml, BitLlamaOptions? options = null) =>
+    public static IEstimator<ITransformer> Create(MLContext ml, BitLlamaOptions? options = null) =>
         ml.Transforms.TokenizeForBitLlama(outputColumnName: "Tokens", inputColumnName: "Text", vocabSize: TinyCorpus.VocabSize)
             .Append(ml.Transforms.BitLlama(options ?? Options()));
-
 }

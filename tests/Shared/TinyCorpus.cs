@@ -1,9 +1,11 @@
-namespace BitTtt.MLNet.Tests;
+namespace BitTtt.Tests.Shared;
 
-/// <summary>A few KB of data/moby-dick.txt in temp files (shared by the predict-only and the training tests).</summary>
+/// <summary>A few KB of data/moby-dick.txt in temp files, for the tests that train or tokenize through ML.NET.</summary>
 internal static class TinyCorpus
 {
-    public static string Directory { get; } = CreateDirectory();
+    static readonly TempRoot Root = new("bitttt-tests");
+
+    public static string Directory { get; } = System.IO.Directory.CreateDirectory(Root.Path).FullName;
 
     /// <summary>The first ~8 KB of the book, one paragraph per line, in a temp file.</summary>
     public static string TextPath { get; } = WriteText("moby-small.txt", 0, 8_000);
@@ -15,12 +17,8 @@ internal static class TinyCorpus
 
     public static string NewPath(string name) => Path.Combine(Directory, $"{Guid.NewGuid():N}-{name}");
 
-    static string CreateDirectory()
-    {
-        string dir = Path.Combine(Path.GetTempPath(), $"bitttt-mlnet-tests-{Environment.ProcessId}");
-        System.IO.Directory.CreateDirectory(dir);
-        return dir;
-    }
+    /// <summary>Deletes the temp files; the one [AssemblyCleanup] of each test assembly calls it.</summary>
+    public static void Delete() => Root.Delete();
 
     static string WriteText(string name, int start, int length)
     {
@@ -30,15 +28,5 @@ internal static class TinyCorpus
         string path = Path.Combine(Directory, name);
         File.WriteAllText(path, book[begin..end]);
         return path;
-    }
-}
-
-[TestClass]
-public static class AssemblyCleanup
-{
-    [AssemblyCleanup]
-    public static void DeleteTempFiles()
-    {
-        try { Directory.Delete(TinyCorpus.Directory, recursive: true); } catch (IOException) { }
     }
 }
