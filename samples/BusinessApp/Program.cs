@@ -1,5 +1,6 @@
 // BitLlama behind an ASP.NET Core minimal API: our completion and chat endpoints (JSON or SSE, conversation memory),
-// the OpenAI wire format, health checks, OpenTelemetry, and a graceful stop on SIGTERM.
+// the OpenAI wire format, health checks, OpenTelemetry, a graceful stop on SIGTERM, and cluster mode (conversations in
+// Orleans grains on Redis, docs/cluster.md).
 // Run: dotnet run --project samples/BusinessApp -c Release -- --model PATH --urls http://127.0.0.1:5080
 using BitTtt.Samples.BusinessApp;
 
@@ -31,6 +32,7 @@ namespace BitTtt.Samples.BusinessApp
         {
             var builder = CreateBuilder(args);
             builder.AddChatServices();        // BusinessApi.cs: the model, IChatClient, limits, error shapes
+            builder.AddClusterMode(args);     // ClusterHosting.cs: --cluster: conversations in Orleans grains, not this process
             builder.AddOpenAiApi();           // OpenAiEndpoints.cs: OpenAI's error shape for unexpected errors too
             builder.AddGracefulShutdown();    // GracefulShutdown.cs: SIGTERM stops generations after a grace period
             builder.AddObservability();       // Observability.cs: OpenTelemetry metrics and traces, OTLP, Prometheus

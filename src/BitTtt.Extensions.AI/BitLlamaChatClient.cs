@@ -125,6 +125,14 @@ public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
             throw new ArgumentException($"ConversationId '{conversationId}' is not valid: expected 1-128 characters of A-Z, a-z, 0-9, '-' or '_'", "options");
     }
 
+    /// <summary>
+    /// Whether a call without ConversationId keeps its memory as a new conversation: <see cref="StartConversationKey"/> in
+    /// the call's <see cref="ChatOptions.AdditionalProperties"/> when it is there, otherwise <paramref name="byDefault"/>
+    /// (the client's StartConversations). The one rule for every client of conversations (the cluster's too).
+    /// </summary>
+    public static bool StartsConversation(ChatOptions? options, bool byDefault) =>
+        options?.AdditionalProperties?.TryGetValue(StartConversationKey, out bool asked) == true ? asked : byDefault;
+
     /// <summary>Starts an empty conversation and returns its id (what a first call without ConversationId does).</summary>
     public string StartConversation()
     {
@@ -171,8 +179,7 @@ public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
             var entry = _store.Rent(id);
             return new Turn(prompt, sampling, entry.Session, entry, id, responseId);
         }
-        bool start = options?.AdditionalProperties?.TryGetValue(StartConversationKey, out bool asked) == true ? asked : _options.StartConversations;
-        if (start)
+        if (StartsConversation(options, _options.StartConversations))
         {
             var entry = _store.Start();
             return new Turn(prompt, sampling, entry.Session, entry, entry.Id, responseId);

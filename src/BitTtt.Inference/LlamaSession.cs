@@ -118,11 +118,11 @@ public sealed class LlamaSession : IDisposable
     {
         using var _ = Enter();
         _state.SaveMemory(path);
-        BitLlamaTelemetry.MemorySaves.Add(1, new KeyValuePair<string, object?>(BitLlamaTelemetry.MemoryStoreTag, "file"));
+        BitLlamaTelemetry.MemorySaves.Add(1, new KeyValuePair<string, object?>(BitLlamaTelemetry.MemoryStoreTag, BitLlamaTelemetry.FileStore));
     }
 
     /// <summary>
-    /// Copies this session's state into memory: the TTT memory and position (what <see cref="SaveMemory"/> writes), the
+    /// Copies this session's state into memory: the TTT memory and position (what <see cref="SaveMemory(string)"/> writes), the
     /// logits of the last token fed and the recent tokens of the repetition penalty. <see cref="RestoreState"/> puts it
     /// back, here or into another session of the same model, which then continues exactly as this one would.
     /// </summary>
@@ -148,9 +148,14 @@ public sealed class LlamaSession : IDisposable
     internal LlamaSessionState CaptureStateHeld()
     {
         var memory = SequenceMemory.Arrays(_state).Select(a => (float[])a.Clone()).ToArray();
+        return new LlamaSessionState(Model.Weights, memory, _state.Position, HasLogits ? (float[])_logits.Clone() : null, RecentHeld());
+    }
+
+    /// <summary>The last (up to) <see cref="RepetitionWindow"/> tokens fed, oldest first, for a caller that holds the session.</summary>
+    int[] RecentHeld()
+    {
         int recent = Math.Min(_recent.Count, RepetitionWindow);
-        return new LlamaSessionState(Model.Weights, memory, _state.Position, HasLogits ? (float[])_logits.Clone() : null,
-            _recent.GetRange(_recent.Count - recent, recent).ToArray());
+        return _recent.GetRange(_recent.Count - recent, recent).ToArray();
     }
 
     /// <summary><see cref="RestoreState"/> for a caller that already holds the session.</summary>
@@ -177,7 +182,59 @@ public sealed class LlamaSession : IDisposable
         _state.LoadMemory(path, limits);
         _recent.Clear();
         HasLogits = false;
-        BitLlamaTelemetry.MemoryLoads.Add(1, new KeyValuePair<string, object?>(BitLlamaTelemetry.MemoryStoreTag, "file"));
+        BitLlamaTelemetry.MemoryLoads.Add(1, new KeyValuePair<string, object?>(BitLlamaTelemetry.MemoryStoreTag, BitLlamaTelemetry.FileStore));
+    }
+
+    /// <summary>
+    /// Writes the memory to <paramref name="destination"/>: the bytes a <c>.bttm</c> file holds, for a store that is
+    /// not a file (a database value, a grain's state). The stream is neither flushed nor closed.
+    /// </summary>
+    public void SaveMemory(Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        using var _ = Enter();
+        _state.SaveMemory(destination);
+    }
+
+    /// <summary>
+    /// Replaces the memory with one read from <paramref name="source"/> (what <see cref="SaveMemory(Stream)"/> wrote), with
+    /// the checks of <see cref="LoadMemory(string, BitLlamaLoadLimits?)"/>; an error message begins with
+    /// <paramref name="sourceName"/> where a file's would begin with its name.
+    /// </summary>
+    public void LoadMemory(Stream source, string sourceName = "memory", BitLlamaLoadLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        using var _ = Enter();
+        _state.LoadMemory(source, sourceName, limits);
+        _recent.Clear();
+        HasLogits = false;
+    }
+
+    /// <summary>
+    /// The last tokens fed, oldest first (at most <see cref="RepetitionWindow"/>): what the repetition penalty looks back
+    /// on. A memory holds the TTT state only, so a session that loads one starts with none; to continue a conversation
+    /// exactly as an uninterrupted session would, keep these beside the memory and give them back with
+    /// <see cref="RestoreRecentTokens"/>.
+    /// </summary>
+    public int[] RecentTokens()
+    {
+        using var _ = Enter();
+        return RecentHeld();
+    }
+
+    /// <summary>
+    /// Replaces the tokens the repetition penalty looks back on (see <see cref="RecentTokens"/>); only the last
+    /// <see cref="RepetitionWindow"/> are kept. Each id must be below the model's <c>vocab_size</c>.
+    /// </summary>
+    public void RestoreRecentTokens(ReadOnlySpan<int> tokens)
+    {
+        using var _ = Enter();
+        int vocab = Model.Config.VocabSize;
+        for (int i = 0; i < tokens.Length; i++)
+            if ((uint)tokens[i] >= (uint)vocab)
+                throw new ArgumentOutOfRangeException(nameof(tokens), $"tokens[{i}] is {tokens[i]}, not a token id of this model (0 to {vocab - 1})");
+        _recent.Clear();
+        foreach (int id in tokens.Length > RepetitionWindow ? tokens[^RepetitionWindow..] : tokens) _recent.Add(id);
     }
 
     /// <summary>Streams the completion to <paramref name="onToken"/> on the calling thread; it returns false to stop.</summary>

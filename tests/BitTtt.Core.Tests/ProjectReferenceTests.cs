@@ -80,6 +80,17 @@ public sealed class ProjectReferenceTests
     }
 
     [TestMethod]
+    public void OnlyTheOrleansProjectReferencesOrleans()
+    {
+        var problems = new List<string>();
+        foreach (string csproj in Directory.EnumerateFiles(Path.Combine(RepositoryRoot.Path, "src"), "*.csproj", SearchOption.AllDirectories))
+            foreach (var package in XDocument.Load(csproj).Descendants("PackageReference").Select(e => (string?)e.Attribute("Include") ?? ""))
+                if (package.StartsWith("Microsoft.Orleans", StringComparison.OrdinalIgnoreCase) && NameOf(csproj) != "BitTtt.Orleans")
+                    problems.Add($"{Relative(csproj)} references {package}: only BitTtt.Orleans brings Orleans (docs/architecture.md)");
+        Assert.IsEmpty(problems, string.Join(Environment.NewLine, problems));
+    }
+
+    [TestMethod]
     public void SamplesReferenceLibrariesAndBenchmarksReferenceLibrariesOrSamples()
     {
         var problems = new List<string>();

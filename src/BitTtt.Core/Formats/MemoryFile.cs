@@ -66,6 +66,25 @@ public static class MemoryFile
         ArgumentNullException.ThrowIfNull(owner);
         ArgumentNullException.ThrowIfNull(state);
         CheckArrays(owner.Config, state);
+        AtomicFile.Write(path, stream => Write(stream, owner, position, state));
+    }
+
+    /// <summary>
+    /// Writes the same bytes as <see cref="Save(string, MemoryOwner, long, IReadOnlyList{float[]})"/> to
+    /// <paramref name="destination"/> at its current position (for a database value, a network stream or a
+    /// <see cref="MemoryStream"/>); the stream is neither flushed nor closed.
+    /// </summary>
+    public static void Save(Stream destination, MemoryOwner owner, long position, IReadOnlyList<float[]> state)
+    {
+        ArgumentNullException.ThrowIfNull(destination);
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(state);
+        CheckArrays(owner.Config, state);
+        Write(destination, owner, position, state);
+    }
+
+    static byte[] Header(MemoryOwner owner, long position)
+    {
         var header = new JsonObject
         {
             ["model"] = owner.Description,
@@ -73,16 +92,18 @@ public static class MemoryFile
             ["position"] = position,
         };
         foreach (var (key, value) in ShapeFields(owner.Config)) header[key] = value;
-        byte[] json = Encoding.UTF8.GetBytes(header.ToJsonString());
-        AtomicFile.Write(path, stream =>
-        {
-            Span<byte> u32 = stackalloc byte[4];
-            stream.Write(Magic);
-            BinaryPrimitives.WriteUInt32LittleEndian(u32, Version); stream.Write(u32);
-            BinaryPrimitives.WriteUInt32LittleEndian(u32, (uint)json.Length); stream.Write(u32);
-            stream.Write(json);
-            foreach (var tensor in state) WriteFloats(stream, tensor);
-        });
+        return Encoding.UTF8.GetBytes(header.ToJsonString());
+    }
+
+    static void Write(Stream stream, MemoryOwner owner, long position, IReadOnlyList<float[]> state)
+    {
+        byte[] json = Header(owner, position);
+        Span<byte> u32 = stackalloc byte[4];
+        stream.Write(Magic);
+        BinaryPrimitives.WriteUInt32LittleEndian(u32, Version); stream.Write(u32);
+        BinaryPrimitives.WriteUInt32LittleEndian(u32, (uint)json.Length); stream.Write(u32);
+        stream.Write(json);
+        foreach (var tensor in state) WriteFloats(stream, tensor);
     }
 
     /// <summary>
@@ -100,34 +121,71 @@ public static class MemoryFile
         CheckArrays(owner.Config, state);
         limits ??= BitLlamaLoadLimits.Default;
         if (!File.Exists(path)) throw new FileNotFoundException($"{path}: memory file not found", path);
-        BitLlamaFormatException Bad(string message) => BitLlamaFormatException.In(path, message);
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.SequentialScan);
-        if (!stream.CanSeek) throw Bad("a memory file must be a regular file (found a pipe or device)");
-        long length = stream.Length;
+        if (!stream.CanSeek) throw BitLlamaFormatException.In(path, "a memory file must be a regular file (found a pipe or device)");
+        return Read(stream, stream.Length, path, message => BitLlamaFormatException.In(path, message), owner, state, limits);
+    }
+
+    /// <summary>
+    /// Reads a memory from <paramref name="source"/> (all its bytes from the current position: what
+    /// <see cref="Save(Stream, MemoryOwner, long, IReadOnlyList{float[]})"/> wrote) into <paramref name="state"/>, with
+    /// the checks and errors of <see cref="Load(string, MemoryOwner, IReadOnlyList{float[]}, BitLlamaLoadLimits?)"/>;
+    /// <paramref name="sourceName"/> (e.g. "conversation 4f2a memory") begins each error message in place of a file name.
+    /// A stream that cannot seek is read into memory first, up to <see cref="BitLlamaLoadLimits.MaxMemoryFileBytes"/>.
+    /// </summary>
+    public static long Load(Stream source, string sourceName, MemoryOwner owner, IReadOnlyList<float[]> state, BitLlamaLoadLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(source);
+        ArgumentException.ThrowIfNullOrEmpty(sourceName);
+        ArgumentNullException.ThrowIfNull(owner);
+        ArgumentNullException.ThrowIfNull(state);
+        CheckArrays(owner.Config, state);
+        limits ??= BitLlamaLoadLimits.Default;
+        BitLlamaFormatException Bad(string message) => new($"{sourceName}: {message}");
+        if (!source.CanSeek)
+        {
+            var buffered = new MemoryStream();
+            var chunk = new byte[81920];
+            for (int n; (n = source.Read(chunk)) > 0;)
+            {
+                if (buffered.Length + n > limits.MaxMemoryFileBytes)
+                    throw Bad($"memory is more than the {limits.MaxMemoryFileBytes}-byte limit (BitLlamaLoadLimits.MaxMemoryFileBytes)");
+                buffered.Write(chunk, 0, n);
+            }
+            buffered.Position = 0;
+            source = buffered;
+        }
+        return Read(source, source.Length - source.Position, sourceName, Bad, owner, state, limits);
+    }
+
+    /// <summary>The checks and reads of both Load forms; <paramref name="length"/> is the byte count from the stream's position.</summary>
+    static long Read(Stream stream, long length, string sourceName, Func<string, BitLlamaFormatException> bad, MemoryOwner owner,
+        IReadOnlyList<float[]> state, BitLlamaLoadLimits limits)
+    {
         if (length > limits.MaxMemoryFileBytes)
-            throw Bad($"memory file is {length} bytes, more than the {limits.MaxMemoryFileBytes}-byte limit (BitLlamaLoadLimits.MaxMemoryFileBytes)");
-        var (version, headerLen) = ReadPreamble(stream, length, limits, Bad);
-        var header = StrictJson.ParseObject(ReadExactly(stream, (int)headerLen), path, "memory file header", limits.MaxConfigJsonBytes, limits);
-        var h = MemoryHeader.Read(header, version, Bad);
-        CheckShape(header, h.Type, h.Model, owner, Bad);
+            throw bad($"memory file is {length} bytes, more than the {limits.MaxMemoryFileBytes}-byte limit (BitLlamaLoadLimits.MaxMemoryFileBytes)");
+        var (version, headerLen) = ReadPreamble(stream, length, limits, bad);
+        var header = StrictJson.ParseObject(ReadExactly(stream, (int)headerLen), sourceName, "memory file header", limits.MaxConfigJsonBytes, limits);
+        var h = MemoryHeader.Read(header, version, bad);
+        CheckShape(header, h.Type, h.Model, owner, bad);
         if (h.Fingerprint != owner.Fingerprint)
-            throw Bad($"memory file belongs to another model: it was saved by [{h.Model}] (fingerprint {h.Fingerprint[..Math.Min(16, h.Fingerprint.Length)]}), " +
+            throw bad($"memory file belongs to another model: it was saved by [{h.Model}] (fingerprint {h.Fingerprint[..Math.Min(16, h.Fingerprint.Length)]}), " +
                       $"this model is [{owner.Description}] (fingerprint {owner.Fingerprint[..Math.Min(16, owner.Fingerprint.Length)]})");
         var layout = Layout(owner.Config);
         long expected = layout.Sum(t => 4L * t.Length);
         long found = length - 12 - headerLen;
         if (found < expected)
-            throw Bad($"truncated: expected {expected} bytes of TTT state after the header ({DescribeState(owner.Config)}), found {found}");
+            throw bad($"truncated: expected {expected} bytes of TTT state after the header ({DescribeState(owner.Config)}), found {found}");
         if (found > expected)
-            throw Bad($"{found - expected} trailing bytes after the {expected} bytes of TTT state ({DescribeState(owner.Config)})");
+            throw bad($"{found - expected} trailing bytes after the {expected} bytes of TTT state ({DescribeState(owner.Config)})");
         // Read into new arrays (sized by the model, not the file) and check them, so a bad file leaves the state as it was.
         var loaded = new float[layout.Count][];
         for (int t = 0; t < layout.Count; t++)
         {
             loaded[t] = new float[layout[t].Length];
             ReadFloats(stream, loaded[t]);
-            int bad = Array.FindIndex(loaded[t], v => !float.IsFinite(v));
-            if (bad >= 0) throw Bad($"TTT state {layout[t].Name}[{bad}] is {loaded[t][bad]}; a saved state is always finite");
+            int nonFinite = Array.FindIndex(loaded[t], v => !float.IsFinite(v));
+            if (nonFinite >= 0) throw bad($"TTT state {layout[t].Name}[{nonFinite}] is {loaded[t][nonFinite]}; a saved state is always finite");
         }
         for (int t = 0; t < layout.Count; t++) loaded[t].CopyTo(state[t], 0);
         return h.Position;

@@ -79,16 +79,49 @@ public static class BitLlamaTelemetry
     public static readonly Counter<long> PrefixCacheEvictions =
         Meter.CreateCounter<long>("bitttt.prefix_cache.evictions", "{entry}", "Prefix-cache entries evicted");
 
-    /// <summary>TTT memories written (memory files; other stores tag <c>bitttt.memory.store</c>).</summary>
+    // A memory save: under a millisecond (a small model to a local store) to seconds (a large one to a store that is struggling).
+    static readonly InstrumentAdvice<double> SaveSecondsBuckets = new()
+    {
+        HistogramBucketBoundaries = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    };
+
+    // A memory: tens of kilobytes (a tiny model) to hundreds of megabytes (a wide one).
+    static readonly InstrumentAdvice<long> MemoryBytesBuckets = new()
+    {
+        HistogramBucketBoundaries = [10_000, 30_000, 100_000, 300_000, 1_000_000, 3_000_000, 10_000_000, 30_000_000, 100_000_000, 300_000_000],
+    };
+
+    /// <summary>TTT memories written, tagged <see cref="MemoryStoreTag"/>.</summary>
     public static readonly Counter<long> MemorySaves =
         Meter.CreateCounter<long>("bitttt.memory.saves", "{save}", "TTT memories saved");
 
-    /// <summary>TTT memories read back.</summary>
+    /// <summary>TTT memories read back, tagged <see cref="MemoryStoreTag"/>.</summary>
     public static readonly Counter<long> MemoryLoads =
         Meter.CreateCounter<long>("bitttt.memory.loads", "{load}", "TTT memories loaded");
 
-    /// <summary>The tag saying where a memory went: <c>file</c> for memory files.</summary>
+    /// <summary>Time to turn a memory into bytes and write it to a store that is not a file (conversation grains: grain storage), tagged <see cref="MemoryStoreTag"/>.</summary>
+    public static readonly Histogram<double> MemorySaveDuration =
+        Meter.CreateHistogram("bitttt.memory.save.duration", "s", "Time to serialize a TTT memory and write it to its store", advice: SaveSecondsBuckets);
+
+    /// <summary>Bytes of each memory written to a store that is not a file (the memory-file bytes), tagged <see cref="MemoryStoreTag"/>.</summary>
+    public static readonly Histogram<long> MemorySize =
+        Meter.CreateHistogram("bitttt.memory.size", "By", "Bytes of a TTT memory written to its store", advice: MemoryBytesBuckets);
+
+    /// <summary>Memory saves that failed, so the work they would have kept was dropped (a conversation turn that was not acknowledged), tagged <see cref="MemoryStoreTag"/>.</summary>
+    public static readonly Counter<long> MemorySaveFailures =
+        Meter.CreateCounter<long>("bitttt.memory.save_failures", "{save}", "TTT memories that could not be saved");
+
+    /// <summary>
+    /// The tag saying where a memory went or came from: <see cref="FileStore"/> for memory files, <see cref="GrainStore"/>
+    /// for conversation grains' storage.
+    /// </summary>
     public const string MemoryStoreTag = "bitttt.memory.store";
+
+    /// <summary>The <see cref="MemoryStoreTag"/> of memory files.</summary>
+    public const string FileStore = "file";
+
+    /// <summary>The <see cref="MemoryStoreTag"/> of conversation grains (BitTtt.Orleans), written through Orleans grain storage.</summary>
+    public const string GrainStore = "grain";
 
     /// <summary>The activity (span) of one generation; its tags follow OpenTelemetry's GenAI conventions where one applies.</summary>
     public const string GenerationActivityName = "bitttt.generate";

@@ -60,6 +60,20 @@ public static class SequenceMemory
         if (delta) for (int i = 0; i < c.NumLayers; i++) DeltaKernels.TransposeHeads(read[2 * i], state.S[i], c.TttHeads, c.TttHeadDim);
     }
 
+    /// <summary>Writes the bytes of a memory file to <paramref name="destination"/> (see <see cref="MemoryFile"/>).</summary>
+    public static void SaveMemory(this SequenceState state, Stream destination)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        MemoryFile.Save(destination, Owner(state), state.Position, FileArrays(state));
+    }
+
+    /// <summary>Replaces the state with the memory read from <paramref name="source"/>; errors begin with <paramref name="sourceName"/>.</summary>
+    public static void LoadMemory(this SequenceState state, Stream source, string sourceName, BitLlamaLoadLimits? limits = null)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        LoadFileArrays(state, arrays => MemoryFile.Load(source, sourceName, Owner(state), arrays, limits));
+    }
+
     static MemoryOwner Owner(SequenceState state) => new(state.Weights.Config, state.Weights.Describe(), state.Weights.Fingerprint);
 
     /// <summary>
