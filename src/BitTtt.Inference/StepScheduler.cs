@@ -166,12 +166,18 @@ internal sealed class StepScheduler : IDisposable
             if (_active[i].StopReason() is { } stop) Unregister(_active[i], stop);
     }
 
-    /// <summary>Removes a call from the loop; with <paramref name="failure"/>, ends it with that exception.</summary>
+    /// <summary>
+    /// Removes a call from the loop; with <paramref name="failure"/>, ends it with that exception. Without one, a call that
+    /// is ready again stays: its reader took the piece <see cref="LlamaGeneration.Deliver"/> handed over and asked for the
+    /// next one (a <see cref="Submit"/> that found the call still registered) before this lock was taken, and removing it
+    /// now would leave that reader waiting for a step that never comes.
+    /// </summary>
     void Unregister(LlamaGeneration call, Exception? failure)
     {
         if (failure is not null) call.Fail(failure, _handoff);
         lock (_handoff)
         {
+            if (failure is null && call.Ready) return;
             _active.Remove(call);
             _registered.Remove(call);
         }
