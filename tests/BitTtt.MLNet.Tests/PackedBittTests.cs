@@ -1,5 +1,6 @@
 using BitTtt.Formats;
 using BitTtt.MLNet;
+using BitTtt.Tests.Shared;
 using Microsoft.ML;
 
 namespace BitTtt.MLNet.Tests;
@@ -15,7 +16,7 @@ public sealed class PackedBittTests
     public void SaveAsBittPackedWritesAPackedFileThatLoadsPredictsAndSavesAgain()
     {
         var ml = new MLContext(seed: 1);
-        string fp32 = RandomModel.Write(), packed = TinyCorpus.NewPath("packed.bitt"), again = TinyCorpus.NewPath("again.bitt");
+        string fp32 = TinyModels.WriteSeeded(), packed = TinyCorpus.NewPath("packed.bitt"), again = TinyCorpus.NewPath("again.bitt");
         using (var model = ml.Model.LoadBitt(fp32)) ml.Model.SaveAsBitt(model, packed, packed: true);
         using (var package = ModelPackage.Open(packed)) Assert.IsTrue(package.IsPacked);
         Assert.IsLessThan(new FileInfo(fp32).Length, new FileInfo(packed).Length);
