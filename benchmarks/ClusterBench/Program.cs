@@ -80,19 +80,8 @@ static string Tokenizer()
 static BitLlamaConfig Default(string tokenizer) =>
     new() { VocabSize = BitLlamaTokenizer.FromJson(tokenizer).VocabSize, HiddenDim = 256, NumLayers = 8, InnerLr = 0.1f, TttChunk = 4, TttHeads = 4, TttConv = 4 };
 
-static string Model(string dir, string name, string tokenizer, BitLlamaConfig config)
-{
-    var rng = new Random(1);
-    var tensors = BitLlamaWeights.Expected(config).Select(t =>
-    {
-        var data = new float[t.Shape.Aggregate(1L, (a, b) => a * b)];
-        for (int i = 0; i < data.Length; i++) data[i] = t.Shape.Length == 1 ? 1f : (float)((rng.NextDouble() * 2 - 1) / Math.Sqrt(t.Shape[^1]));
-        return new SafeTensorData(t.Name, t.Shape, data);
-    }).ToList();
-    string path = Path.Combine(dir, name + ".bitt");
-    ModelPackage.WriteBitt(path, config, tokenizer, tensors);
-    return path;
-}
+static string Model(string dir, string name, string tokenizer, BitLlamaConfig config) =>
+    RandomModel.Create(config, seed: 1, tokenizerJson: tokenizer).WriteBitt(Path.Combine(dir, name + ".bitt"));
 
 static ChatOptions Turn(string? id, int tokens) => new() { ConversationId = id, MaxOutputTokens = tokens, Temperature = 0.8f, Seed = 1, StopSequences = ["\u0001"] };
 
