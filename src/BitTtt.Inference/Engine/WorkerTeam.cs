@@ -67,7 +67,8 @@ internal sealed class WorkerTeam : IDisposable
         _items = items;
         Volatile.Write(ref _done, 0);
         Volatile.Write(ref _claim, stage << 32);          // publishes the job: helpers watch the stage number
-        if (Volatile.Read(ref _sleeping) > 0) _wake.Release(Math.Min(_helpers, Volatile.Read(ref _sleeping)));
+        int sleeping = Volatile.Read(ref _sleeping);      // read once: a helper may stop sleeping (timeout) between two reads
+        if (sleeping > 0) _wake.Release(Math.Min(_helpers, sleeping));
         Work(stage);
         var spin = new SpinWait();
         while (Volatile.Read(ref _done) < items) spin.SpinOnce(sleep1Threshold: -1);
@@ -144,6 +145,6 @@ internal sealed class WorkerTeam : IDisposable
     {
         if (_disposed) return;
         _disposed = true;
-        _wake.Release(_helpers);
+        if (_helpers > 0) _wake.Release(_helpers);
     }
 }
