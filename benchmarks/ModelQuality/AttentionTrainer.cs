@@ -21,10 +21,13 @@ static class AttentionTrainer
         using var optimizer = new AdamW(model.named_parameters(), options.WeightDecay);
         var sampler = WindowSampler.FromSeed(options.EffectiveSeed);
         int window = options.ContextLen + 1;
+        // A corpus of examples (conversations) is drawn example by example with the assistant replies' mask, as the trainer does.
+        var examples = train.HasFlags ? new ExampleWindows(train, window, options.TrainOnAllTokens) : null;
         for (int step = 0; step < options.MaxSteps; step++)
         {
             double lr = LearningRateSchedule.At(step, options.MaxSteps, options.LearningRate, options.MinLearningRate, options.WarmupSteps);
-            double loss = Step(model, optimizer, sampler.NextBatch(train, options.BatchSize, window), lr, options.GradientClip);
+            var (ids, mask) = examples is null ? (sampler.NextBatch(train, options.BatchSize, window), null) : sampler.NextExampleBatch(examples, options.BatchSize, window);
+            double loss = Step(model, optimizer, ids, mask, lr, options.GradientClip);
             if (!double.IsFinite(loss))
                 throw new InvalidOperationException($"attention: training loss became {loss} at step {step + 1}; try a lower --lr");
             progress?.Invoke(step + 1, loss);
@@ -32,14 +35,13 @@ static class AttentionTrainer
         return model;
     }
 
-    static double Step(AttentionModel model, AdamW optimizer, long[] ids, double lr, double clip)
+    static double Step(AttentionModel model, AdamW optimizer, long[] ids, float[]? mask, double lr, double clip)
     {
         using var scope = NewDisposeScope();
-        int vocab = model.Config.VocabSize;
         long window = model.Config.ContextLen + 1, batch = ids.Length / window;
         var tokens = tensor(ids, [batch, window]);                              // (B, T + 1)
         var logits = model.forward(tokens.narrow(1, 0, window - 1));            // (B, T, V)
-        var lossTensor = nn.functional.cross_entropy(logits.reshape(-1, vocab), tokens.narrow(1, 1, window - 1).reshape(-1));
+        var lossTensor = BitLlamaTrainer.Loss(logits, tokens, mask, CPU);
         double loss = lossTensor.item<float>();
         if (!double.IsFinite(loss)) return loss;
         lossTensor.backward();

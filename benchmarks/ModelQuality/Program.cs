@@ -10,12 +10,16 @@ using System.Globalization;
 //   dotnet run -c Release --project benchmarks/ModelQuality -- [options]
 //   dotnet run -c Release --project benchmarks/ModelQuality -- recall-text --output recall.txt [--lines 20000 --pairs 8 --recall-seed 1]
 //   dotnet run -c Release --project benchmarks/ModelQuality -- self-check     (the scores on predictors with known answers)
+//   dotnet run -c Release --project benchmarks/ModelQuality -- answer [options]   answers from the conversation (AnswerRun.cs)
+//   dotnet run -c Release --project benchmarks/ModelQuality -- answer-data --output chats.jsonl [--examples N --seed N --desk-share X]
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 try
 {
     if (args.FirstOrDefault() == "recall-text") return RecallTextCommand(Arguments.Parse(args.Skip(1).ToArray()));
+    if (args.FirstOrDefault() == "answer-data") return AnswerRun.DataCommand(AnswerArguments.Parse(args.Skip(1).ToArray()));
+    if (args.FirstOrDefault() == "answer") return AnswerRun.Run(AnswerArguments.Parse(args.Skip(1).ToArray()));
     if (args.FirstOrDefault() == "score" && args.Length > 1) return QualityRun.Score(args[1], Arguments.Parse(args.Skip(2).ToArray()));
     if (args.FirstOrDefault() == "self-check") return SelfCheck.Run(Arguments.Parse(args.Skip(1).ToArray()));
     var a = Arguments.Parse(args);

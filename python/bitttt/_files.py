@@ -189,6 +189,12 @@ def write_tokens(path, ids):
 
 def tokens_count(path):
     """Checks tokens.bin's header against its size and returns the number of ids."""
+    return tokens_info(path)[1]
+
+
+def tokens_info(path):
+    """(version, count) of tokens.bin after checking its header against its size: version 1 holds ids (a text),
+    version 2 ids then one flag byte per token (examples: bit 0 = the loss counts the token, bit 1 = an example starts)."""
     if not os.path.isfile(path):
         raise FileNotFoundError("%s: token file not found" % path)
     length = os.path.getsize(path)
@@ -199,9 +205,10 @@ def tokens_count(path):
     if header[:4] != TOKENS_MAGIC:
         raise FormatError("%s: not a token file (magic is not \"BTOK\")" % path)
     version, count = struct.unpack_from("<IQ", header, 4)
-    if version != 1:
-        raise FormatError("%s: token file version %d is not supported (expected 1)" % (path, version))
-    if TOKENS_HEADER + count * 4 != length:
+    if version not in (1, 2):
+        raise FormatError("%s: token file version %d is not supported (expected 1 or 2)" % (path, version))
+    per_token = 4 if version == 1 else 5
+    if TOKENS_HEADER + count * per_token != length:
         raise FormatError("%s: header says %d tokens (%d bytes) but the file is %d bytes (truncated or corrupt)"
-                          % (path, count, TOKENS_HEADER + count * 4, length))
-    return count
+                          % (path, count, TOKENS_HEADER + count * per_token, length))
+    return version, count

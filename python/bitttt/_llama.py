@@ -178,8 +178,21 @@ class Session(_Handle):
         return self._generate(prompt, None, max_tokens=max_tokens, temperature=temperature, top_k=top_k,
                               top_p=top_p, repetition_penalty=repetition_penalty, seed=seed, stop=stop)
 
+    def chat(self, messages, max_tokens=None, temperature=None, callback=None, **options):
+        """The model's reply to ``messages`` (the OpenAI form: a list of ``{"role": "system"|"user"|"assistant",
+        "content": "..."}``), as every chat door gives it (docs/model.md §6): with the model's chat template the reply
+        ends at its end-of-turn token; a model without one is asked in the plain-text format. The session keeps the
+        messages and the reply, so a conversation that continues passes only its new messages. ``callback(piece)`` and
+        the sampling keywords are those of ``stream_completion``. Returns the reply's text."""
+        if isinstance(messages, (str, bytes)) or not hasattr(messages, "__iter__"):
+            raise TypeError("messages must be a list of {'role': ..., 'content': ...} dicts, got %s" % type(messages).__name__)
+        data = json.dumps(list(messages), ensure_ascii=False).encode("utf-8")
+        return self._run("bitttt_chat", data, callback, max_tokens=max_tokens, temperature=temperature, **options)
+
     def _generate(self, prompt, callback, **options):
-        data = _native.text_arg(prompt, "prompt")
+        return self._run("bitttt_generate", _native.text_arg(prompt, "prompt"), callback, **options)
+
+    def _run(self, function, data, callback, **options):
         if callback is not None and not callable(callback):
             raise TypeError("callback must be callable, got %s" % type(callback).__name__)
         sampling, keep = _sampling(self._defaults, **options)
@@ -197,7 +210,7 @@ class Session(_Handle):
                 return 0
 
         fn = _native.PIECE_FN(on_piece)
-        status = lib().bitttt_generate(self._handle, data, len(data), ctypes.byref(sampling), fn, None)
+        status = getattr(lib(), function)(self._handle, data, len(data), ctypes.byref(sampling), fn, None)
         del keep
         if raised:
             raise raised[0]
@@ -305,6 +318,17 @@ class Llama(_Handle):
     def complete(self, prompt, max_tokens=None, temperature=None, top_k=None, top_p=None,
                  repetition_penalty=None, seed=None, stop=None):
         return self._session().complete(prompt, max_tokens, temperature, top_k, top_p, repetition_penalty, seed, stop)
+
+    def chat(self, messages, max_tokens=None, temperature=None, callback=None, **options):
+        """The reply to the whole conversation ``messages`` in a fresh session (as a client that sends the whole history
+        each time); see ``Session.chat``, whose memory keeps a conversation between calls."""
+        with self.session() as s:
+            return s.chat(messages, max_tokens, temperature, callback, **options)
+
+    @property
+    def chat_template(self):
+        """The chat template the model stores (config field ``chat``: its role and end-of-turn tokens), or None."""
+        return self.config.get("chat")
 
     def feed(self, tokens):
         return self._session().feed(tokens)

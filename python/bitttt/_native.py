@@ -122,6 +122,7 @@ _PROTOTYPES = {
     "bitttt_model_sampling": (_i32, [_u64, ctypes.POINTER(Sampling)]),
     "bitttt_generate": (_i32, [_u64, _cp, _sz, ctypes.POINTER(Sampling), PIECE_FN, _vp]),
     "bitttt_corpus_prepare": (_i32, [_cp, _vp, _sz, ctypes.POINTER(_sz)]),
+    "bitttt_chat": (_i32, [_u64, _cp, _sz, ctypes.POINTER(Sampling), PIECE_FN, _vp]),
 }
 
 

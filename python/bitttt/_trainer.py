@@ -15,7 +15,7 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from ._config import ModelConfig
-from ._files import FormatError, atomic_write, read_safetensors, safetensors_header, tokens_count, write_text
+from ._files import FormatError, atomic_write, read_bitt, read_safetensors, safetensors_header, tokens_info, write_text
 from .torch import BitLlamaModel, _f32_bytes, _from_bytes, expected_weights
 
 # Shape key: B = global batch (windows per step), b = this rank's windows (B / world size), T = context length, V = vocab.
@@ -45,6 +45,15 @@ class WindowSampler:
         z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
         return z ^ (z >> 31)
 
+    def next_index(self, count):
+        """A uniform index in [0, count), by rejection (WindowSampler.NextIndex); counts as one window drawn."""
+        limit = _MASK - _MASK % count
+        x = self._next()
+        while x >= limit:
+            x = self._next()
+        self.windows_drawn += 1
+        return x % count
+
     def next_start(self, count, window):
         """A uniform start in [0, count − window], by rejection (no modulo bias)."""
         span = count - window + 1
@@ -66,8 +75,114 @@ def learning_rate(step, total, peak, minimum, warmup):
 
 
 def open_tokens(path):
-    count = tokens_count(path)
-    return numpy.memmap(path, dtype="<i4", mode="r", offset=16, shape=(count,)) if count else numpy.zeros(0, "<i4")
+    """(ids, flags): the ids of tokens.bin, and for a file of examples (version 2) their flags, else None."""
+    version, count = tokens_info(path)
+    if not count:
+        return numpy.zeros(0, "<i4"), (numpy.zeros(0, "u1") if version == 2 else None)
+    ids = numpy.memmap(path, dtype="<i4", mode="r", offset=16, shape=(count,))
+    flags = numpy.memmap(path, dtype="u1", mode="r", offset=16 + 4 * count, shape=(count,)) if version == 2 else None
+    return ids, flags
+
+
+TARGET, EXAMPLE_START = 1, 2
+
+
+class ExampleWindows:
+    """The rows of a corpus of examples (BitTtt.Training.ExampleWindows): example i from its first token, cut to the
+    window, padded with id 0 and mask 0; the mask of prediction t is the target flag of token t + 1 (every real token
+    after the first with train_on_all). Examples without a counted prediction in the window are never drawn."""
+
+    def __init__(self, ids, flags, window, train_on_all):
+        self.ids, self.flags, self.window, self.train_on_all = ids, flags, window, train_on_all
+        starts = numpy.flatnonzero(numpy.asarray(flags) & EXAMPLE_START)
+        ends = numpy.append(starts[1:], len(ids))
+        self.examples, self.cut = len(starts), int(numpy.sum(ends - starts > window))
+        kept = []
+        for start, end in zip(starts, ends):
+            inside = int(min(end - start, window))
+            counted = inside > 1 if train_on_all else bool(numpy.any(numpy.asarray(flags[start + 1:start + inside]) & TARGET))
+            if counted:
+                kept.append((int(start), inside))
+        self.rows = kept
+
+    def fill(self, index):
+        """(ids (window,) int64, mask (window − 1,) float32) of example `index`."""
+        start, length = self.rows[index]
+        ids = numpy.zeros(self.window, numpy.int64)
+        ids[:length] = self.ids[start:start + length]
+        mask = numpy.zeros(self.window - 1, numpy.float32)
+        predicted = numpy.arange(1, length)
+        mask[:length - 1] = 1 if self.train_on_all else (numpy.asarray(self.flags[start + predicted]) & TARGET) != 0
+        return ids, mask
+
+
+def masked_loss(logits, ids, mask, count):
+    """Sum of the cross-entropies the (b, T) mask marks, over `count` (BitLlamaTrainer.Loss for a mask)."""
+    each = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1), reduction="none")
+    return (each * mask.reshape(-1)).sum() / count
+
+
+def _draws(seed):
+    """Standard normal draws (Box–Muller over SplitMix64), PretrainedModel's NormalDraws: the same rows as .NET's."""
+    state, spare = (0x6E0F_0000_0000_0000 ^ (seed & 0xFFFFFFFF)) & _MASK, None
+    while True:
+        values = []
+        for _ in range(2):
+            state = (state + 0x9E3779B97F4A7C15) & _MASK
+            z = state
+            z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK
+            z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK
+            values.append(((z ^ (z >> 31)) >> 11) + 0.5)
+        u1, u2 = values[0] / (1 << 53), values[1] / (1 << 53)
+        radius, angle = math.sqrt(-2 * math.log(u1)), 2 * math.pi * u2
+        yield radius * math.cos(angle)
+        yield radius * math.sin(angle)
+
+
+def initial_model(path):
+    """(ModelConfig, SafeTensors, source) of a .bitt file, a model directory or a training checkpoint."""
+    if os.path.isdir(path):
+        config = ModelConfig.load(os.path.join(path, "config.json"))
+        weights = next((os.path.join(path, n) for n in ("model.safetensors", "weight.safetensors") if os.path.exists(os.path.join(path, n))), None)
+        if weights is None:
+            raise FileNotFoundError("%s: no model.safetensors (or weight.safetensors) in the model directory" % path)
+        return config, read_safetensors(weights), weights
+    if not os.path.isfile(path):
+        raise FileNotFoundError("%s: no such .bitt file, model directory or checkpoint" % path)
+    with open(path, "rb") as f:
+        magic = f.read(4)
+    if magic == b"BITT":
+        config_dict, _, tensors = read_bitt(path)
+        return ModelConfig.from_dict(config_dict, path), tensors, path
+    st = read_safetensors(path)
+    if not st.metadata.get("format", "").startswith("bitllama-checkpoint/") or "config" not in st.metadata:
+        raise FormatError("%s: neither a .bitt file nor a training checkpoint" % path)
+    return ModelConfig.from_json(st.metadata["config"], path), st, path
+
+
+def grow_into(model, start_config, tensors, source, seed):
+    """Copies a model's weights into `model` (with as many or more vocabulary rows): new embedding rows are the mean of
+    the old plus each dimension's standard deviation times a normal draw, new LM-head rows the mean (docs/model.md §6.5)."""
+    params = dict(model.named_parameters())
+    old_vocab, draws = start_config.vocab_size, _draws(seed)
+    with torch.no_grad():
+        for name, shape in expected_weights(start_config):
+            if name not in tensors.tensors:
+                raise FormatError("%s: tensor '%s' is missing" % (source, name))
+            dtype, found, data = tensors.tensors[name]
+            values = _from_bytes(data, dtype, found).to(torch.float64)
+            target = params[name]
+            if name in ("embed.weight", "lm_head.weight") and target.shape[0] > old_vocab:
+                mean = values.mean(0)
+                std = (values.pow(2).mean(0) - mean.pow(2)).clamp(min=0).sqrt()
+                rows = []
+                for _ in range(target.shape[0] - old_vocab):
+                    if name == "embed.weight":
+                        rows.append(mean + std * torch.tensor([next(draws) for _ in range(values.shape[1])], dtype=torch.float64))
+                    else:
+                        rows.append(mean.clone())
+                values = torch.cat([values, torch.stack(rows)])
+            target.copy_(values.to(target.dtype))
 
 
 def check_corpus(tokens, path, minimum, role, vocab_size):
@@ -287,9 +402,44 @@ class Trainer:
         dist.all_reduce(t)
         return t[0].item() / self.world, t[1].item() > 0
 
+    def example_batch(self, sampler, examples):
+        """Draws the step's B examples (every rank draws all B, as for windows) and returns this rank's b rows (b, T + 1),
+        their (b, T) mask and the number of counted predictions in the whole step (the loss's denominator)."""
+        picks = [examples.fill(sampler.next_index(len(examples.rows))) for _ in range(self.opts.batch_size)]
+        count = float(sum(m.sum() for _, m in picks))
+        mine = picks[self.rank * self.local_batch:(self.rank + 1) * self.local_batch]
+        ids = torch.from_numpy(numpy.stack([i for i, _ in mine])).to(self.device)
+        mask = torch.from_numpy(numpy.stack([m for _, m in mine])).to(self.device)
+        return ids, mask, count
+
+    def evaluate_examples(self, model, examples):
+        """Mean cross-entropy over the counted predictions of eval_batches × batch_size examples spread evenly (all of
+        them when there are fewer); batches dealt round-robin to ranks, the sums all-reduced."""
+        o = self.opts
+        n = len(examples.rows)
+        count = min(o.eval_batches * o.batch_size, n)
+        total, counted = 0.0, 0.0
+        with torch.no_grad():
+            for index, first in enumerate(range(0, count, o.batch_size)):
+                if index % self.world != self.rank:
+                    continue
+                rows = [examples.fill(0 if count == 1 else (n - 1) * (first + b) // (count - 1)) for b in range(min(o.batch_size, count - first))]
+                ids = torch.from_numpy(numpy.stack([i for i, _ in rows])).to(self.device)
+                mask = torch.from_numpy(numpy.stack([m for _, m in rows])).to(self.device)
+                logits = model(ids[:, :-1])
+                total += masked_loss(logits, ids, mask, 1.0).item()
+                counted += float(mask.sum())
+        if self.world > 1:
+            t = torch.tensor([total, counted], dtype=torch.float64, device=self.device)
+            dist.all_reduce(t)
+            total, counted = t[0].item(), t[1].item()
+        return total / counted
+
     def evaluate(self, model, validation):
         """Mean cross-entropy over eval_batches × batch_size windows spread evenly over the validation tokens (the same
         windows every time); batches are dealt round-robin to ranks and the sums all-reduced."""
+        if isinstance(validation, ExampleWindows):
+            return self.evaluate_examples(model, validation)
         o = self.opts
         window = min(o.context_len + 1, len(validation))
         windows = o.eval_batches * o.batch_size
@@ -316,15 +466,33 @@ def run(opts, config, paths, baselines, device, rank, world, report, stop_reques
     `stop_requested()` turns true on any rank (Ctrl+C, or torchrun passing on SIGINT/SIGTERM), every rank finishes the
     same step, the checkpoint is written, and the result says the run did not complete."""
     trainer = Trainer(opts, config, device, rank, world)
-    train = open_tokens(paths["train"])
-    validation = open_tokens(paths["validation"])
-    check_corpus(train, paths["train"], opts.context_len + 1, "training", config.vocab_size)
-    if len(validation) >= 2:
-        check_corpus(validation, paths["validation"], 2, "validation", config.vocab_size)
+    train, train_flags = open_tokens(paths["train"])
+    validation, validation_flags = open_tokens(paths["validation"])
+    examples = None
+    if train_flags is not None:
+        # Conversations: whole examples with the assistant replies' mask (BitLlamaTrainer's example path).
+        window = opts.context_len + 1
+        check_corpus(train, paths["train"], 1, "training", config.vocab_size)
+        examples = ExampleWindows(train, train_flags, window, opts.train_on_all)
+        if not examples.rows:
+            raise ValueError("%s: none of the %d training examples has a trained token (an assistant reply) within its first %d tokens "
+                             "(context_len + 1); use a larger --context-len or shorter conversations" % (paths["train"], examples.examples, window))
+        held = ExampleWindows(validation, validation_flags, window, opts.train_on_all) if validation_flags is not None and len(validation) else None
+        validation = held if held is not None and held.rows else None
     else:
-        validation = None
+        check_corpus(train, paths["train"], opts.context_len + 1, "training", config.vocab_size)
+        if len(validation) >= 2:
+            check_corpus(validation, paths["validation"], 2, "validation", config.vocab_size)
+        else:
+            validation = None
     torch.manual_seed(opts.seed)
     model = BitLlamaModel(config).to(device)
+    initial_validation = None
+    if getattr(opts, "init_from", None) and not opts.resume:
+        start_config, tensors, source = initial_model(opts.init_from)
+        grow_into(model, start_config, tensors, source, opts.seed)
+        if validation is not None:
+            initial_validation = trainer.evaluate(model, validation)
     optimizer, named = make_optimizer(model, opts.weight_decay)
     sampler, step, loss = WindowSampler.from_seed(opts.seed), 0, float("nan")
     checkpoint = os.path.join(opts.output, CHECKPOINT)
@@ -361,9 +529,15 @@ def run(opts, config, paths, baselines, device, rank, world, report, stop_reques
             lr = learning_rate(step, opts.steps, opts.lr, opts.min_lr, opts.warmup_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
-            ids = trainer.batch(sampler, train)                                                    # (b, T + 1)
-            logits = wrapped(ids[:, :-1])                                                          # (b, T, V)
-            local = F.cross_entropy(logits.reshape(-1, config.vocab_size), ids[:, 1:].reshape(-1))
+            if examples is None:
+                ids = trainer.batch(sampler, train)                                                # (b, T + 1)
+                logits = wrapped(ids[:, :-1])                                                      # (b, T, V)
+                local = F.cross_entropy(logits.reshape(-1, config.vocab_size), ids[:, 1:].reshape(-1))
+            else:
+                ids, mask, count = trainer.example_batch(sampler, examples)                        # (b, T + 1), (b, T)
+                logits = wrapped(ids[:, :-1])                                                      # (b, T, V)
+                # DDP averages the ranks' gradients: each rank's share of the step's sum, times the world size.
+                local = masked_loss(logits, ids, mask, count) * world
             loss, stopping = trainer.mean(local.item(), stop_requested())
             if not math.isfinite(loss):
                 raise diverged("training loss became %s at step %d; stopped without updating the weights." % (_net_double(loss), step + 1))
@@ -399,4 +573,6 @@ def run(opts, config, paths, baselines, device, rank, world, report, stop_reques
         if metrics:
             metrics.close()
     return {"model": model, "step": step, "start_step": start_step, "completed": completed, "stopped": stopping, "loss": loss,
-            "validation_loss": validation_loss, "checkpoint": checkpoint if last_saved >= 0 else None}
+            "validation_loss": validation_loss, "checkpoint": checkpoint if last_saved >= 0 else None,
+            "initial_validation_loss": initial_validation,
+            "examples": None if examples is None else {"examples": examples.examples, "trained": len(examples.rows), "cut": examples.cut}}

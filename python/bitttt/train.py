@@ -24,12 +24,17 @@ _TTT_TYPES = ("delta", "reconstruct")
 # The files that mark OUTPUT as an earlier run's (bit-llama train's rule): replaced only with --force.
 _RUN_FILES = ("checkpoint.safetensors", "model.bitt", "model.safetensors")
 _DELTA_ONLY = ("ttt_heads", "ttt_head_dim", "ttt_conv")
+# What a model from --init-from brings, in bit-llama train's order: their flags beside it are errors.
+_SHAPE = ("dim", "layers", "intermediate_dim", "ttt_type", "inner_lr", "ttt_chunk", "ttt_heads", "ttt_head_dim", "ttt_conv")
 
 # (flag, type, default, help) in bit-llama train's order; defaults are docs/model.md §5's (TrainingDefaults).
 FLAGS = [
-    ("--data", list, None, "UTF-8 text file, or a directory: every *.txt under it in path order; repeat for several, read in the order given (the last 5%% of all the text is held out for validation)"),
+    ("--data", list, None, "UTF-8 text file, or a directory: every *.txt under it in path order, or a .jsonl file of conversations; repeat for several, read in the order given (the last 5%% of all the text, or of the conversations, is held out for validation)"),
+    ("--format", str, "auto", "what --data holds: auto (conversations when every file's first line is {\"messages\": [...]}, as OpenAI fine-tuning files; else text), text or chat"),
+    ("--init-from", str, None, "fine-tune: start from this model (.bitt, model directory or checkpoint) and its tokenizer; its shape replaces --dim, --layers and the TTT flags, the schedule is this run's"),
+    ("--train-on-all", bool, False, "on conversations, count the loss on every token, not only the assistant replies"),
     ("--tokenizer", str, None, "tokenizer.json to use, or 'gpt2' (default: train a byte-level BPE tokenizer on --data)"),
-    ("--vocab-size", int, 4096, "vocabulary size of the tokenizer trained on --data (259 to the tokenizer size limit)"),
+    ("--vocab-size", int, 4096, "vocabulary size of the tokenizer trained on --data (263 to the tokenizer size limit; the last four ids are the chat tokens)"),
     ("--dim", int, 256, "hidden dimension (multiple of 4)"),
     ("--layers", int, 8, "number of blocks"),
     ("--intermediate-dim", int, 0, "SwiGLU width (0 = 4 * dim)"),
@@ -82,6 +87,13 @@ def validate(o, given):
     def check(ok, message):
         if not ok:
             raise UsageError(message)
+    check(o.format in ("auto", "text", "chat"), "--format must be 'auto', 'text' or 'chat', got '%s'" % o.format)
+    if o.init_from is not None:
+        # The model's shape and tokenizer come from --init-from: their flags would be silently ignored (bit-llama train's rule).
+        for name in _SHAPE:
+            check(name not in given, "--%s: the model's shape comes from --init-from %s; leave --%s out" % (name.replace("_", "-"), o.init_from, name.replace("_", "-")))
+        for name in ("tokenizer", "vocab_size"):
+            check(name not in given, "--%s: a run from --init-from uses that model's tokenizer; leave --%s out" % (name.replace("_", "-"), name.replace("_", "-")))
     check(o.dim > 0 and o.dim % 4 == 0, "--dim must be a positive multiple of 4, got %d" % o.dim)
     check(o.layers > 0, "--layers must be positive, got %d" % o.layers)
     check(o.intermediate_dim >= 0, "--intermediate-dim must be >= 0 (0 = 4 * --dim), got %d" % o.intermediate_dim)
@@ -116,6 +128,12 @@ def validate(o, given):
 
 def model_config(o, vocab_size):
     from ._config import ModelConfig
+    if o.init_from is not None:
+        # The initial model's config (its stored fields kept), this run's context_len, room for the tokenizer's ids.
+        from ._trainer import initial_model
+        config, _, source = initial_model(o.init_from)
+        config.context_len, config.vocab_size = o.context_len, max(vocab_size, config.vocab_size)
+        return config.validate(source)
     delta = o.ttt_type == "delta"
     return ModelConfig(vocab_size=vocab_size, hidden_dim=o.dim, num_layers=o.layers, inner_lr=o.inner_lr,
                        intermediate_dim=o.intermediate_dim, ttt_chunk=o.ttt_chunk, context_len=o.context_len, ttt_type=o.ttt_type,
@@ -152,7 +170,8 @@ def prepare(o, rank, size, dist):
         try:
             from . import _native
             request = {"data": o.data, "output": o.output, "tokenizer": o.tokenizer, "log_prefix": "bitttt.train: ",
-                       "vocab_size": o.vocab_size if "vocab_size" in o.given else None, "reuse": bool(o.resume)}
+                       "vocab_size": o.vocab_size if "vocab_size" in o.given else None, "reuse": bool(o.resume),
+                       "format": o.format, "init_from": o.init_from}
             outcome = {"ok": json.loads(_native.read_string(_native.lib().bitttt_corpus_prepare, json.dumps(request).encode("utf-8")))}
         except Exception as e:   # every failure is sent to the other ranks, which otherwise wait here for ever
             environment = isinstance(e, ImportError) or isinstance(e, OSError) and not isinstance(e, FileNotFoundError)
@@ -238,7 +257,7 @@ def _train(args, rank, size, local):
         finally:
             stop.restore()
         if rank == 0:
-            _finish(args, result, baselines)
+            _finish(args, result, baselines, corpus.get("chat"))
         return 130 if result["stopped"] and not result["completed"] else 0
     finally:
         if size > 1 and dist.is_initialized():
@@ -284,12 +303,14 @@ def _generation_defaults(seed):
             "repetition_penalty": shortest(s.repetition_penalty), "seed": seed}
 
 
-def _finish(args, result, baselines):
+def _finish(args, result, baselines, chat):
     from . import _trainer
     if result["step"] == result["start_step"]:
         _log(0, "nothing to train: the checkpoint is at step %d of %d (raise --steps to train further)" % (result["step"], args.steps))
     model = result["model"]
     model.config.extra["generation"] = _generation_defaults(args.seed)
+    if chat is not None:
+        model.config.extra["chat"] = chat   # the template the conversations were encoded with (docs/model.md §6.2)
     with open(os.path.join(args.output, "tokenizer.json"), encoding="utf-8") as f:
         tokenizer = f.read()
     model.save_directory(args.output, tokenizer)
@@ -297,10 +318,19 @@ def _finish(args, result, baselines):
     model.save_bitt(bitt, tokenizer)
     out = os.path.abspath(args.output)
     print("step %d/%d  train loss %.4f" % (result["step"], args.steps, result["loss"]))
+    examples = result["examples"]
+    if examples is not None:
+        text = "conversations: {:,} of {:,} trained on".format(examples["trained"], examples["examples"])
+        if examples["cut"]:
+            text += "; {:,} longer than --context-len + 1 = {} tokens were trained on their first {}".format(examples["cut"], args.context_len + 1, args.context_len + 1)
+        if examples["examples"] > examples["trained"]:
+            text += "; {:,} skipped (no assistant token within the first {})".format(examples["examples"] - examples["trained"], args.context_len + 1)
+        print(text)
     if result["validation_loss"] is not None and baselines is not None:
         print(_trainer.verdict(result["validation_loss"], baselines))
     elif result["validation_loss"] is not None:
-        print("validation loss %.4f nats" % result["validation_loss"])
+        print("validation loss %.4f nats%s%s" % (result["validation_loss"], "" if chat is None else " on the assistant replies",
+                                                 "" if result["initial_validation_loss"] is None else " (before fine-tuning: %.4f)" % result["initial_validation_loss"]))
     print("metrics: %s" % os.path.join(out, "metrics.csv") + ("" if baselines is None else ", %s" % os.path.join(out, "baselines.json")))
     print("model: %s (config.json, tokenizer.json, model.safetensors) and %s" % (out, os.path.abspath(bitt)))
     if result["checkpoint"]:

@@ -33,6 +33,39 @@ def run_cli(*args):
     return result.stdout
 
 
+def run_cli_input(stdin, *args):
+    """bit-llama with `stdin` as its standard input; its standard output."""
+    result = subprocess.run(bit_llama() + list(args), input=stdin, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise AssertionError("bit-llama %s failed (%d):\n%s" % (" ".join(args), result.returncode, result.stderr[-2000:]))
+    return result.stdout
+
+
+_chat_model = None
+PLANS = ("Bronze", "Silver", "Gold", "Platinum")
+
+
+def tiny_chat_model():
+    """A tiny model trained by `bit-llama train` on 80 conversations (a .jsonl file): it stores the chat template."""
+    global _chat_model
+    with _lock:
+        if _chat_model is None:
+            root = tempfile.mkdtemp(prefix="bitttt-py-tests-")
+            atexit.register(shutil.rmtree, root, True)
+            chats = os.path.join(root, "chats.jsonl")
+            with open(chats, "w", encoding="utf-8") as f:
+                for i in range(80):
+                    plan = PLANS[i % 4]
+                    f.write(json.dumps({"messages": [{"role": "system", "content": "Plan: %s." % plan},
+                                                     {"role": "user", "content": "Which plan am I on?"},
+                                                     {"role": "assistant", "content": "You are on the %s plan." % plan}]}) + "\n")
+            out = os.path.join(root, "chat")
+            run_cli("train", "--data", chats, "--vocab-size", "300", "--dim", "32", "--layers", "1", "--context-len", "32",
+                    "--batch-size", "4", "--steps", "30", "--warmup-steps", "5", "--lr", "2e-3", "--eval-interval", "0", "--output", out)
+            _chat_model = out
+    return _chat_model
+
+
 def _train(name, *extra):
     root = tempfile.mkdtemp(prefix="bitttt-py-tests-")
     atexit.register(shutil.rmtree, root, True)

@@ -93,6 +93,44 @@ class CliTests(unittest.TestCase):
                 self.assertEqual(f.read(), g.read(), ttt)
 
 
+class ChatTests(unittest.TestCase):
+    def test_fine_tuning_on_conversations_is_bit_llama_trains(self):
+        """--init-from a model without chat tokens, on a .jsonl of conversations: the same grown rows, template and
+        tokens as bit-llama train, and the same first steps (the weights start equal, the windows are the same)."""
+        root = tf.scratch(self)
+        base = os.path.join(root, "base")
+        # GPT-2's tokenizer has no chat tokens: fine-tuning appends them and grows the model by four rows.
+        fixture.run_cli("train", "--data", tf.corpus(root, 20_000), "--tokenizer", "gpt2", "--output", base, "--dim", "16", "--layers", "1",
+                        "--context-len", "16", "--batch-size", "4", "--steps", "3", "--warmup-steps", "1", "--eval-interval", "0", "--threads", "1")
+        chats = os.path.join(root, "chats.jsonl")
+        with open(chats, "w", encoding="utf-8") as f:
+            for i in range(60):
+                plan = fixture.PLANS[i % 4]
+                f.write(json.dumps({"messages": [{"role": "system", "content": "Plan: %s." % plan}, {"role": "user", "content": "Which plan?"},
+                                                 {"role": "assistant", "content": "You are on the %s plan." % plan}]}) + "\n")
+        flags = ["--data", chats, "--init-from", os.path.join(base, "model.bitt"), "--context-len", "32", "--batch-size", "4",
+                 "--steps", "4", "--warmup-steps", "2", "--lr", "1e-3", "--eval-interval", "2", "--eval-batches", "2", "--seed", "3"]
+        twin, dotnet = os.path.join(root, "twin"), os.path.join(root, "dotnet")
+        (code, stdout, stderr), = tf.train(flags + ["--output", twin])
+        self.assertEqual(code, 0, stderr)
+        self.assertIn("conversations: 57 of 57 trained on", stdout)
+        self.assertRegex(stdout, r"validation loss \d+\.\d{4} nats on the assistant replies \(before fine-tuning: \d+\.\d{4}\)")
+        fixture.run_cli("train", *flags, "--output", dotnet, "--threads", "1")
+        for name in ("tokenizer.json", "tokens.bin", "val.bin"):
+            with open(os.path.join(twin, name), "rb") as f, open(os.path.join(dotnet, name), "rb") as g:
+                self.assertEqual(f.read(), g.read(), name)
+        with open(os.path.join(twin, "config.json")) as f, open(os.path.join(dotnet, "config.json")) as g:
+            twin_config, dotnet_config = json.load(f), json.load(g)
+        self.assertEqual(twin_config, dotnet_config)
+        self.assertEqual(twin_config["chat"]["end_of_turn"], "<|end|>")
+        self.assertEqual(twin_config["vocab_size"], 50257 + 4)
+        with open(os.path.join(twin, "metrics.csv")) as f, open(os.path.join(dotnet, "metrics.csv")) as g:
+            twin_rows = [r.split(",") for r in f.read().splitlines()[1:]]
+            dotnet_rows = [r.split(",") for r in g.read().splitlines()[1:]]
+        for a, b in zip(twin_rows, dotnet_rows):
+            self.assertAlmostEqual(float(a[2]), float(b[2]), delta=2e-3 * float(b[2]), msg="train loss at step %s" % a[0])
+
+
 class DeviceTests(unittest.TestCase):
     def test_a_torch_device_runs_the_twin_token_by_token_as_the_engine(self):
         directory = fixture.tiny_delta_model()

@@ -116,6 +116,6 @@ def tiny_flags(data, output, *extra, lr="1e-3", steps=20):
     """A tiny shape: a whole 20-step run takes seconds on one thread. At lr 1e-3 no weight or activation of these runs
     crosses a ternary/int8 rounding edge differently when the batch is split over processes; at 3e-3 one does
     (delta, step 9), and from there two runs part as any two float reductions of one batch may (docs/distributed.md)."""
-    return ["--data", data, "--output", output, "--vocab-size", "260", "--dim", "16", "--layers", "1", "--context-len", "16",
+    return ["--data", data, "--output", output, "--vocab-size", "264", "--dim", "16", "--layers", "1", "--context-len", "16",
             "--batch-size", "4", "--steps", str(steps), "--warmup-steps", "3", "--lr", lr, "--eval-interval", "10",
             "--eval-batches", "2", "--save-interval", "10"] + list(extra)

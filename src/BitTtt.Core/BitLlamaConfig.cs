@@ -209,7 +209,11 @@ public sealed record BitLlamaConfig
         return obj;
     }
 
-    public string ToJson() => ToJsonObject().ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+    // Relaxed escaping: a chat template's tokens read "<|end|>" in config.json, not "\u003C|end|\u003E".
+    public string ToJson() => ToJsonObject().ToJsonString(new JsonSerializerOptions
+    {
+        WriteIndented = true, Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    });
 
     /// <summary>Writes <c>config.json</c> atomically (temp file + rename).</summary>
     public void Save(string path) => AtomicFile.WriteAllText(path, ToJson());

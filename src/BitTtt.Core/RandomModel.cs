@@ -46,9 +46,11 @@ public sealed class RandomModel
     public static int DefaultVocabSize => s_defaultTokenizer.Value.VocabSize;
 
     /// <summary>A byte-level BPE tokenizer of at most <paramref name="vocabSize"/> ids learned from
-    /// <paramref name="texts"/>; pairs seen once are merged too, so a sentence or two fill a small vocabulary.</summary>
-    public static string TrainTokenizer(IEnumerable<string> texts, int vocabSize) =>
-        BpeTrainer.TrainFromTexts(texts, new BpeTrainerOptions { VocabSize = vocabSize, MinFrequency = 1 });
+    /// <paramref name="texts"/>; pairs seen once are merged too, so a sentence or two fill a small vocabulary. A random
+    /// model has no chat template, so its tokenizer reserves the chat tokens (<see cref="BpeTrainerOptions.ChatTokens"/>)
+    /// only when <paramref name="chatTokens"/> asks for them, e.g. to store a template with it.</summary>
+    public static string TrainTokenizer(IEnumerable<string> texts, int vocabSize, bool chatTokens = false) =>
+        BpeTrainer.TrainFromTexts(texts, new BpeTrainerOptions { VocabSize = vocabSize, MinFrequency = 1, ChatTokens = chatTokens });
 
     /// <summary>Random weights for <paramref name="config"/> with <paramref name="tokenizerJson"/> (default
     /// <see cref="DefaultTokenizerJson"/>). Throws <see cref="BitLlamaFormatException"/> for an invalid config and

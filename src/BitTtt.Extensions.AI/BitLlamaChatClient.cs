@@ -1,11 +1,14 @@
 using System.Runtime.CompilerServices;
 using BitTtt.Inference;
+using BitTtt.Tokenization;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI;
 
 /// <summary>
-/// <see cref="IChatClient"/> over a loaded BitLlama. Messages become a prompt through an <see cref="IChatTemplate"/>;
+/// <see cref="IChatClient"/> over a loaded BitLlama. Messages become the model's prompt through
+/// <see cref="LlamaSession.Reply"/> (its stored chat template, docs/model.md §6, or the plain-text format), or through
+/// an <see cref="IChatTemplate"/> the options give;
 /// the conversation's memory is the model's TTT state, kept per <see cref="ChatOptions.ConversationId"/>:
 /// <list type="bullet">
 /// <item>No ConversationId: the call starts from an empty memory. With <see cref="BitLlamaChatClientOptions.StartConversations"/>
@@ -60,7 +63,7 @@ public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
         var turn = Begin(messages, options);
         try
         {
-            var result = await turn.Session.GenerateAsync(turn.Prompt, turn.Sampling, cancellationToken).ConfigureAwait(false);
+            var result = await turn.Feed.RunAsync(turn.Session, cancellationToken).ConfigureAwait(false);
             return new ChatResponse(new ChatMessage(ChatRole.Assistant, result.Text) { MessageId = turn.ResponseId })
             {
                 ResponseId = turn.ResponseId,
@@ -80,7 +83,7 @@ public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
         var turn = Begin(messages, options);
         try
         {
-            await foreach (var u in turn.Session.GenerateStreamingAsync(turn.Prompt, turn.Sampling, cancellationToken).ConfigureAwait(false))
+            await foreach (var u in turn.Feed.RunStreamingAsync(turn.Session, cancellationToken).ConfigureAwait(false))
             {
                 var update = new ChatResponseUpdate(ChatRole.Assistant, u.Text)
                 {
@@ -101,18 +104,21 @@ public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
     }
 
     /// <summary>
-    /// What a call with these messages and options feeds the model: the prompt (the template's text for the messages,
-    /// Instructions first as a system turn) and the sampling settings (the options over <see cref="BitLlamaChatClientOptions.Defaults"/>,
-    /// with the template's stop strings). Every call of this client goes through it, and so do the conversation grains of
-    /// BitTtt.Orleans, so one process and a cluster format and sample alike. Throws <see cref="ArgumentException"/> naming
-    /// the message or ChatOptions property that is invalid.
+    /// What a call with these messages and options feeds the model: the messages (Instructions first as a system turn),
+    /// the prompt text of <see cref="BitLlamaChatClientOptions.Template"/> when one is set (else null: the model's own
+    /// chat format), and the sampling settings (the options over <see cref="BitLlamaChatClientOptions.Defaults"/>, with a
+    /// set template's stop strings). Every call of this client goes through it and runs the result with
+    /// <see cref="BitLlamaChatTurn.RunAsync"/>, and so do the conversation grains of BitTtt.Orleans, so one process and a
+    /// cluster format, stop and sample alike. Throws <see cref="ArgumentException"/> naming the message or ChatOptions
+    /// property that is invalid.
     /// </summary>
     public BitLlamaChatTurn PrepareTurn(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         var list = ChatRequestMapping.Messages(messages, options);
-        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, _options.Template.StopSequences);
-        return new BitLlamaChatTurn(_options.Template.Format(list), sampling);
+        var template = _options.Template;
+        var sampling = ChatRequestMapping.Sampling(options, _options.Defaults ?? Model.DefaultSampling, template?.StopSequences ?? []);
+        return new BitLlamaChatTurn(ChatRequestMapping.Turns(list), template?.Format(list), sampling);
     }
 
     /// <summary>
@@ -165,26 +171,27 @@ public sealed class BitLlamaChatClient : IChatClient, IBitLlamaConversations
         if (_options.OwnsModel) Model.Dispose();
     }
 
-    sealed record Turn(string Prompt, SamplingOptions Sampling, LlamaSession Session, ConversationStore.Entry? Entry, string? ConversationId, string ResponseId);
+    /// <summary>One call: what it feeds, on which session.</summary>
+    sealed record Turn(BitLlamaChatTurn Feed, LlamaSession Session, ConversationStore.Entry? Entry, string? ConversationId, string ResponseId);
 
     /// <summary>Validates everything, then takes the conversation's session (or a fresh one).</summary>
     Turn Begin(IEnumerable<ChatMessage> messages, ChatOptions? options)
     {
         ArgumentNullException.ThrowIfNull(messages);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
-        var (prompt, sampling) = PrepareTurn(messages, options);
+        var feed = PrepareTurn(messages, options);
         string responseId = Guid.NewGuid().ToString("N");
         if (options?.ConversationId is { } id)
         {
             var entry = _store.Rent(id);
-            return new Turn(prompt, sampling, entry.Session, entry, id, responseId);
+            return new Turn(feed, entry.Session, entry, id, responseId);
         }
         if (StartsConversation(options, _options.StartConversations))
         {
             var entry = _store.Start();
-            return new Turn(prompt, sampling, entry.Session, entry, entry.Id, responseId);
+            return new Turn(feed, entry.Session, entry, entry.Id, responseId);
         }
-        return new Turn(prompt, sampling, Model.CreateSession(), null, null, responseId);
+        return new Turn(feed, Model.CreateSession(), null, null, responseId);
     }
 
     void End(Turn turn)

@@ -11,8 +11,12 @@ public sealed record BitLlamaChatClientOptions
     /// </summary>
     public SamplingOptions? Defaults { get; init; }
 
-    /// <summary>Messages to prompt text; the default is <see cref="PlainTextChatTemplate"/>.</summary>
-    public IChatTemplate Template { get; init; } = PlainTextChatTemplate.Instance;
+    /// <summary>
+    /// Null (the default): the model's own chat format, <see cref="LlamaSession.Reply"/> — its stored template
+    /// (docs/model.md §6) when it has one, which stops each reply at the end-of-turn token, else the plain-text format
+    /// of <see cref="PlainTextChatTemplate"/>. Set a template only for a model trained on another text format.
+    /// </summary>
+    public IChatTemplate? Template { get; init; }
 
     /// <summary>Most conversations kept live (one TTT session each); the least recently used is evicted beyond it.</summary>
     public int MaxConversations { get; init; } = 64;
@@ -38,7 +42,6 @@ public sealed record BitLlamaChatClientOptions
     /// <summary>Throws an <see cref="OptionException"/> naming the first invalid option (a sampling one by its <see cref="SamplingOptions"/> name).</summary>
     internal void Validate()
     {
-        ArgumentNullException.ThrowIfNull(Template, nameof(Template));
         Defaults?.Validate();
         if (MaxConversations <= 0)
             throw new OptionException(nameof(MaxConversations), $"must be positive, got {MaxConversations}");

@@ -1,4 +1,5 @@
 using BitTtt.Inference;
+using BitTtt.Tokenization;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI;
@@ -23,6 +24,23 @@ internal static class ChatRequestMapping
         if (!list.Any(m => m.Role == ChatRole.User))
             throw new ArgumentException(i == 0 ? "messages is empty; give at least one user message" : "messages has no user message; give at least one", nameof(messages));
         return list;
+    }
+
+    /// <summary>
+    /// The messages as the model's chat turns (role and text). Roles other than system, user and assistant are
+    /// rejected here, before anything is fed.
+    /// </summary>
+    public static IReadOnlyList<ChatTurn> Turns(IReadOnlyList<ChatMessage> messages)
+    {
+        var turns = new ChatTurn[messages.Count];
+        for (int i = 0; i < messages.Count; i++)
+        {
+            string role = messages[i].Role.Value;
+            if (!ChatTurn.Roles.Contains(role))
+                throw new ArgumentException($"messages: role '{role}' is not supported (expected system, user or assistant)", nameof(messages));
+            turns[i] = new ChatTurn(role, messages[i].Text);
+        }
+        return turns;
     }
 
     /// <summary>

@@ -1,10 +1,13 @@
+using BitTtt.Inference;
+using BitTtt.Tokenization;
 using Microsoft.Extensions.AI;
 
 namespace BitTtt.Extensions.AI;
 
 /// <summary>
-/// Turns chat messages into the text a base language model continues. BitLlama is a base LM (no chat
-/// fine-tuning), so the template is the whole "chat format": replace it to match how your model was trained.
+/// Turns chat messages into the text a language model continues, for a model trained on a text format of its own.
+/// A model trained on conversations stores its template (docs/model.md §6) and the chat client uses it without
+/// one of these (<see cref="BitLlamaChatClientOptions.Template"/> left null).
 /// </summary>
 public interface IChatTemplate
 {
@@ -19,7 +22,8 @@ public interface IChatTemplate
 }
 
 /// <summary>
-/// The default template: one line per turn with a plain-text role marker, then the assistant cue.
+/// The plain-text format of a model without a stored template (docs/model.md §6.4): one line per turn with a
+/// plain-text role marker, then the assistant cue.
 /// <code>
 /// System: You answer briefly.
 /// User: Where did the whale swim?
@@ -32,18 +36,12 @@ public sealed class PlainTextChatTemplate : IChatTemplate
 {
     public static PlainTextChatTemplate Instance { get; } = new();
 
-    public IReadOnlyList<string> StopSequences { get; } = ["\nUser:"];
+    public IReadOnlyList<string> StopSequences { get; } = [ChatFormat.PlainTextStop];
 
+    /// <summary>The same text a model without a template is fed by <see cref="LlamaSession.Reply"/> (<see cref="ChatFormat.PlainTextPrompt"/>).</summary>
     public string Format(IReadOnlyList<ChatMessage> messages)
     {
         ArgumentNullException.ThrowIfNull(messages);
-        var text = new System.Text.StringBuilder();
-        foreach (var m in messages)
-            text.Append(Marker(m.Role)).Append(": ").Append(m.Text).Append('\n');
-        return text.Append("Assistant:").ToString();
+        return ChatFormat.PlainTextPrompt(ChatRequestMapping.Turns(messages));
     }
-
-    static string Marker(ChatRole role) =>
-        role == ChatRole.System ? "System" : role == ChatRole.User ? "User" : role == ChatRole.Assistant ? "Assistant"
-        : throw new ArgumentException($"messages: role '{role}' is not supported (expected system, user or assistant)", "messages");
 }

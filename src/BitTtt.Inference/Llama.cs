@@ -19,7 +19,7 @@ public sealed class Llama : IDisposable
     volatile bool _disposed;
     readonly Lazy<StepScheduler>? _scheduler;
 
-    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, string? source, InferenceOptions? options)
+    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, ChatFormat? chat, string? source, InferenceOptions? options)
     {
         if (tokenizer.VocabSize > weights.Config.VocabSize)
             throw BitLlamaFormatException.In(source,
@@ -30,6 +30,7 @@ public sealed class Llama : IDisposable
         SourcePath = source;
         Batching = options?.Batching ?? true;
         if (Batching) _scheduler = new Lazy<StepScheduler>(() => new StepScheduler(Weights, Handoff));
+        ChatFormat = chat;
     }
 
     /// <summary>True when the sessions of this model are decoded together (<see cref="InferenceOptions.Batching"/>).</summary>
@@ -55,6 +56,13 @@ public sealed class Llama : IDisposable
     /// </summary>
     public SamplingOptions DefaultSampling { get; }
 
+    /// <summary>
+    /// The chat template the model stores (config field <c>chat</c>, docs/model.md §6), or null for a model without
+    /// one. <see cref="LlamaSession.Reply"/> formats every door's messages with it and stops at its end of turn;
+    /// without it the doors use the plain-text format of docs/model.md §6.4.
+    /// </summary>
+    public ChatFormat? ChatFormat { get; }
+
     /// <summary>Loads a <c>.bitt</c> file or a model directory (docs/model.md §4), auto-detected.</summary>
     public static Llama LoadAuto(string path, InferenceOptions? options = null, CancellationToken cancellationToken = default)
     {
@@ -79,6 +87,7 @@ public sealed class Llama : IDisposable
             throw BitLlamaFormatException.In(package.Path, "the model has no tokenizer (expected tokenizer.json beside it, or a 'tokenizer' in the .bitt header)");
         var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.TokenizerSource, options?.Limits);
         var defaults = SamplingOptions.FromConfig(package.Config, package.Path);   // a bad stored setting fails before the weights load
+        var chat = ChatFormat.FromConfig(package.Config, tokenizer, package.Path);
         var weights = package.IsPacked
             ? PackedBitt.Load(package, options, cancellationToken)
             : InferenceWeights.Load(package.Config, (name, shape) =>
@@ -86,7 +95,7 @@ public sealed class Llama : IDisposable
                 cancellationToken.ThrowIfCancellationRequested();
                 return package.Weights.ReadFloat32(name, shape);
             }, options);
-        return new Llama(weights, tokenizer, defaults, package.Path, options);
+        return new Llama(weights, tokenizer, defaults, chat, package.Path, options);
     }
 
     /// <summary>Builds a model from weights in memory (e.g. straight from the trainer), by docs/model.md §2 names.</summary>
@@ -96,7 +105,8 @@ public sealed class Llama : IDisposable
         ArgumentNullException.ThrowIfNull(tokenizer);
         ArgumentNullException.ThrowIfNull(weights);
         var defaults = SamplingOptions.FromConfig(config, "config");
-        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, defaults, null, options);
+        var chat = ChatFormat.FromConfig(config, tokenizer, "config");
+        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, defaults, chat, null, options);
     }
 
     /// <summary>

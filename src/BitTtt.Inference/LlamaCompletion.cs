@@ -9,12 +9,14 @@ public enum LlamaFinishReason
     StopString,
     /// <summary><see cref="SamplingOptions.MaxTokens"/> tokens were generated.</summary>
     Length,
+    /// <summary>The model ended its turn: it generated its chat template's end-of-turn token (docs/model.md §6.3).</summary>
+    EndOfTurn,
 }
 
 /// <summary>A finished completion: the text and what it cost.</summary>
 /// <param name="Text">The generated text (stop strings excluded).</param>
 /// <param name="PromptTokens">Tokens of the prompt fed into the memory.</param>
-/// <param name="CompletionTokens">Tokens sampled (and fed back), the end-of-sequence token not counted.</param>
+/// <param name="CompletionTokens">Tokens sampled (and fed back), the end-of-sequence or end-of-turn token not counted.</param>
 /// <param name="FinishReason">Why generation ended.</param>
 public sealed record LlamaCompletion(string Text, int PromptTokens, int CompletionTokens, LlamaFinishReason FinishReason)
 {

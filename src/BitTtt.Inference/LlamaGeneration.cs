@@ -79,11 +79,28 @@ internal sealed class LlamaGeneration : IDisposable
         return generation;
     }
 
+    /// <summary>
+    /// A reply in a chat template (docs/model.md §6.3): <paramref name="promptIds"/> are fed as they are, and generation
+    /// also stops when the model produces <paramref name="endOfTurn"/> (a token-level stop). If the session's memory holds
+    /// an open turn (its last token is not the end of turn), the end of turn is fed first.
+    /// </summary>
+    public static LlamaGeneration Reply(LlamaSession session, int[] promptIds, SamplingOptions options, int endOfTurn, bool collect, CancellationToken cancellation)
+    {
+        ArgumentNullException.ThrowIfNull(promptIds);
+        ArgumentNullException.ThrowIfNull(options);
+        var generation = new LlamaGeneration(session, options, collect, cancellation);
+        generation._promptIds = promptIds;
+        generation._endOfTurn = endOfTurn;
+        return generation;
+    }
+
     /// <summary>Feeding <paramref name="tokens"/> without generating (Learn, Logits); the last one's logits are kept.</summary>
     public static LlamaGeneration Feed(LlamaSession session, int[] tokens, CancellationToken cancellation) =>
         new(session, null, collect: true, cancellation) { _ids = tokens };
 
     string? _promptText;
+    int[]? _promptIds;
+    int? _endOfTurn;
 
     public int PromptTokens { get; private set; }
     /// <summary>Tokens of the prompt restored from the prefix cache rather than fed (counted in <see cref="PromptTokens"/>).</summary>
@@ -98,12 +115,15 @@ internal sealed class LlamaGeneration : IDisposable
     /// </summary>
     public void Start()
     {
-        if (_promptText is null) return;
+        if (_promptText is null && _promptIds is null) return;
         _session.ThrowIfUnusable();
         _cancellation.ThrowIfCancellationRequested();
         _telemetry = new GenerationTelemetry(_options!);
-        _ids = _tokenizer.Encode(_promptText);
+        _ids = _promptIds ?? _tokenizer.Encode(_promptText!);
+        if (_endOfTurn is int end && _session.Position > 0 && _session.LastToken != end)
+            _ids = [end, .. _ids];   // close the turn a reply left open (cut by its limit, a stop string or a cancellation)
         _promptText = null;
+        _promptIds = null;
         if (_ids.Length == 0 && !_session.HasLogits)
             throw new ArgumentException("the prompt is empty and the session has no context to continue from; give a prompt or Learn(text) first", "prompt");
         // The cache's keys are every token read since an empty memory, so only a fresh session can use it.
@@ -197,6 +217,7 @@ internal sealed class LlamaGeneration : IDisposable
         int recent = _session.CopyRecent(_context);
         int next = _sampler!.Sample(_session.CurrentLogits[.._vocab], _context.AsSpan(0, recent));
         if (next == _tokenizer.EosId) { Finish(LlamaFinishReason.EndOfSequence); return; }
+        if (next == _endOfTurn) { Finish(LlamaFinishReason.EndOfTurn); return; }   // not fed: the next turn closes it
         _telemetry?.FirstToken();
         _next = next;
     }

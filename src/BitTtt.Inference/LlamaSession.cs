@@ -1,6 +1,7 @@
 using System.Runtime.CompilerServices;
 using BitTtt.Inference.Diagnostics;
 using BitTtt.Inference.Engine;
+using BitTtt.Tokenization;
 
 namespace BitTtt.Inference;
 
@@ -47,6 +48,9 @@ public sealed class LlamaSession : IDisposable
     public long Position => _state.Position;
 
     internal bool HasLogits { get; private set; }
+
+    /// <summary>The last token fed, or null when unknown (nothing fed since the last reset, or a memory was loaded).</summary>
+    internal int? LastToken => _recent.Count > 0 ? _recent[^1] : null;
     internal ReadOnlySpan<float> CurrentLogits => _logits;
 
     /// <summary>Feeds <paramref name="tokens"/> (advancing the memory) and returns the logits of the last one.</summary>
@@ -300,7 +304,13 @@ public sealed class LlamaSession : IDisposable
     public async IAsyncEnumerable<LlamaCompletionUpdate> GenerateStreamingAsync(string prompt, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var generation = LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: false, cancellationToken);
+        await foreach (var update in Stream(LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: false, cancellationToken)).ConfigureAwait(false))
+            yield return update;
+    }
+
+    /// <summary>Streams a call's updates (prompt and steps off the caller's thread); the call's own token cancels it.</summary>
+    async IAsyncEnumerable<LlamaCompletionUpdate> Stream(LlamaGeneration generation)
+    {
         var lease = Enter();
         try
         {
@@ -321,6 +331,63 @@ public sealed class LlamaSession : IDisposable
             generation.Dispose();
             lease.Dispose();
         }
+    }
+
+    /// <summary>
+    /// The model's reply to <paramref name="messages"/>: the one way every chat door (the chat client, the web API, the
+    /// CLI, the C ABI and Python) turns messages into a prompt. With the model's chat template
+    /// (<see cref="Llama.ChatFormat"/>, docs/model.md §6.3) the messages become token ids (their text never parsed for
+    /// special tokens), followed by the assistant's marker, and the reply ends when the model produces the end-of-turn
+    /// token (<see cref="LlamaFinishReason.EndOfTurn"/>); a turn the memory left open is closed first. Without a template
+    /// the plain-text format (docs/model.md §6.4) is fed and the reply stops at <see cref="ChatFormat.PlainTextStop"/>.
+    /// The memory keeps the messages and the reply: in a continuing conversation give only the new messages. Null
+    /// options = the model's <see cref="Llama.DefaultSampling"/>. The calling thread waits while the steps run (on the
+    /// batching thread, beside other sessions; on this thread when batching is off).
+    /// </summary>
+    public LlamaCompletion Reply(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        using var generation = ReplyGeneration(messages, options, collect: true, cancellationToken);
+        using var _ = Enter();
+        generation.Start();
+        return generation.RunToEnd(Model.Scheduler)!;
+    }
+
+    /// <summary><see cref="Reply"/> without blocking the caller; the session is taken at once (an overlapping call throws here).</summary>
+    public Task<LlamaCompletion> ReplyAsync(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null, CancellationToken cancellationToken = default)
+    {
+        var generation = ReplyGeneration(messages, options, collect: true, cancellationToken);
+        var lease = Enter();
+        return Run();
+
+        async Task<LlamaCompletion> Run()
+        {
+            using (lease)
+            using (generation)
+            {
+                await Task.Yield();   // never on the caller's thread
+                generation.Start();
+                return (await generation.RunToEndAsync(Model.Scheduler).ConfigureAwait(false))!;
+            }
+        }
+    }
+
+    /// <summary><see cref="Reply"/> streamed as updates, like <see cref="GenerateStreamingAsync"/>.</summary>
+    public async IAsyncEnumerable<LlamaCompletionUpdate> ReplyStreamingAsync(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null,
+        [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await foreach (var update in Stream(ReplyGeneration(messages, options, collect: false, cancellationToken)).ConfigureAwait(false))
+            yield return update;
+    }
+
+    LlamaGeneration ReplyGeneration(IReadOnlyList<ChatTurn> messages, SamplingOptions? options, bool collect, CancellationToken cancellationToken)
+    {
+        ArgumentNullException.ThrowIfNull(messages);
+        if (messages.Count == 0) throw new ArgumentException("messages is empty; give at least one message", nameof(messages));
+        options ??= Model.DefaultSampling;
+        if (Model.ChatFormat is { } format)
+            return LlamaGeneration.Reply(this, format.EncodeReply(messages), options, format.EndOfTurnId, collect, cancellationToken);
+        var plain = options with { StopStrings = [.. options.StopStrings.Append(ChatFormat.PlainTextStop).Distinct(StringComparer.Ordinal)] };
+        return LlamaGeneration.Completion(this, ChatFormat.PlainTextPrompt(messages), plain, collect, cancellationToken);
     }
 
     /// <summary>The engine state (the scheduler and the direct driver step it).</summary>

@@ -34,6 +34,11 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
     {
         ArgumentNullException.ThrowIfNull(inputSchema);
         _options.Validate();
+        if (_options.Chat)
+        {
+            new ChatColumns(_options).Check(inputSchema);
+            return BitLlamaTransformer.AddedShape(_catalog, inputSchema, _options.CompletionColumnName);
+        }
         var tokens = SchemaChecks.Tokens(inputSchema, _options.TokensColumnName);
         if (_options.Tokenizer is null && !SchemaChecks.HasAnnotation(tokens, SchemaChecks.TokenizerAnnotation))
             throw NoTokenizer(_options.TokensColumnName);
@@ -45,34 +50,30 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
     {
         ArgumentNullException.ThrowIfNull(input);
         _options.Validate();
-        var column = SchemaChecks.Tokens(input.Schema, _options.TokensColumnName);
-        var tokenizer = _options.Tokenizer
-            ?? (SchemaChecks.TextAnnotation(column, SchemaChecks.TokenizerAnnotation) is { } json
-                ? BitLlamaTokenizer.FromJson(json, $"tokenizer of column '{column.Name}'")
-                : throw NoTokenizer(column.Name));
-        string prompt = _options.PromptColumnName
-            ?? SchemaChecks.TextAnnotation(column, SchemaChecks.SourceColumnAnnotation)
-            ?? BitLlamaDefaults.TextColumnName;
+        if (_options.Chat) new ChatColumns(_options).Check(input.Schema);
+        else SchemaChecks.Tokens(input.Schema, _options.TokensColumnName);
 
         var env = MlHost.Environment(_catalog);
         var host = MlHost.Host(env);
         using var channel = host.Start("Fit");
-        LoaderCheck.WarnIfCut(input, prompt, channel);
         var run = _options.ForRun(TrainingEnvironment.Seed(host, _options.Seed), TrainingEnvironment.Device(env, _options.Device, channel));
         var clock = Stopwatch.StartNew();
         string work = Path.Combine(_options.WorkingDirectory ?? Path.GetTempPath(), $"bitllama-fit-{Guid.NewGuid():N}");
         Directory.CreateDirectory(work);
         try
         {
-            var corpus = new TokenColumnWriter(tokenizer, _options.RowSeparator);
             string trainPath = Path.Combine(work, "train.tokens"), validPath = Path.Combine(work, "valid.tokens");
-            WriteTokens(input, column, corpus, trainPath, validPath, channel);
+            var corpus = _options.Chat ? WriteConversations(input, trainPath, validPath, channel) : WriteTokenColumn(input, trainPath, validPath, channel);
+            var tokenizer = corpus.Tokenizer;
             using var train = TokenFile.Open(trainPath);
             using var valid = File.Exists(validPath) ? TokenFile.Open(validPath) : null;
-            CheckEnough(train, column.Name);
-            var useValid = valid is not null && valid.Count > _options.ContextLen ? valid : null;
+            if (corpus.Chat is null) CheckEnough(train, corpus.Column);
+            var useValid = valid is null ? null
+                : corpus.Chat is null ? (valid.Count > _options.ContextLen ? valid : null)
+                : (valid.ExampleStarts.Count > 0 ? valid : null);
+            string shape = run.InitialModel is { } initial ? $"fine-tuning {initial}" : $"model D={run.HiddenDim}, layers={run.NumLayers}";
             MlHost.Info(channel, $"Training on {train.Count:N0} tokens, validating on {(useValid?.Count ?? 0):N0}; " +
-                $"model D={run.HiddenDim}, layers={run.NumLayers}, vocabulary={tokenizer.VocabSize}, {run.MaxSteps} steps on {run.Device}, seed {run.Seed}.");
+                $"{shape}, vocabulary={tokenizer.VocabSize}, {run.MaxSteps} steps on {run.Device}, seed {run.Seed}.");
 
             var trainer = new BitLlamaTrainer(run, tokenizer.VocabSize);
             var result = trainer.Train(train, useValid, new LoggingProgress(channel, _options.Progress), _options.CancellationToken);
@@ -88,11 +89,14 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
                 UnigramValidationLoss = result.Baselines?.Unigram, Baselines = result.Baselines,
                 TrainTokens = train.Count, ValidationTokens = useValid?.Count ?? 0,
                 CheckpointPath = result.CheckpointPath, Elapsed = clock.Elapsed,
+                InitialValidationLoss = result.InitialValidationLoss, Examples = result.Examples,
             };
             MlHost.Info(channel, $"Trained {summary.Steps} steps in {summary.Elapsed.TotalSeconds:F0} s: train loss {summary.TrainLoss:F3}" +
-                (summary.ValidationLoss is { } v && summary.Baselines is { } b ? $"; {b.Verdict(v)}" : "") + ".");
+                (summary.ValidationLoss is { } v && summary.Baselines is { } b ? $"; {b.Verdict(v)}" : "") +
+                (summary.InitialValidationLoss is { } before && summary.ValidationLoss is { } after ? $"; validation {before:F3} before fine-tuning, {after:F3} after" : "") + ".");
             var config = run.StoredGeneration(run.EffectiveSeed).StoreIn(result.Config);
-            var transformer = new BitLlamaTransformer(_catalog, config, tokenizer, result.Weights, new ColumnSettings(prompt, _options.CompletionColumnName));
+            if (corpus.Chat is { } chat) config = chat.StoreIn(config);   // the model keeps its template (docs/model.md §6.2)
+            var transformer = new BitLlamaTransformer(_catalog, config, tokenizer, result.Weights, corpus.Settings);
             BitLlamaTrainingSummaryExtensions.Attach(transformer, summary);
             return transformer;
         }
@@ -100,6 +104,73 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
         {
             try { Directory.Delete(work, recursive: true); } catch (IOException) { } catch (UnauthorizedAccessException) { }
         }
+    }
+
+    /// <summary>What a Fit trains on: the tokenizer, the transformer's columns, the chat template (conversations) and the column read.</summary>
+    sealed record Corpus(BitLlamaTokenizer Tokenizer, ColumnSettings Settings, ChatFormat? Chat, string Column);
+
+    Corpus WriteTokenColumn(IDataView input, string trainPath, string validPath, IChannel channel)
+    {
+        var column = SchemaChecks.Tokens(input.Schema, _options.TokensColumnName);
+        var tokenizer = _options.Tokenizer
+            ?? (SchemaChecks.TextAnnotation(column, SchemaChecks.TokenizerAnnotation) is { } json
+                ? BitLlamaTokenizer.FromJson(json, $"tokenizer of column '{column.Name}'")
+                : throw NoTokenizer(column.Name));
+        if (_options.InitialModel is { } initial) CheckExtends(tokenizer, initial, $"the tokenizer of column '{column.Name}'");
+        string prompt = _options.PromptColumnName
+            ?? SchemaChecks.TextAnnotation(column, SchemaChecks.SourceColumnAnnotation)
+            ?? BitLlamaDefaults.TextColumnName;
+        LoaderCheck.WarnIfCut(input, prompt, channel);
+        WriteTokens(input, column, new TokenColumnWriter(tokenizer, _options.RowSeparator), trainPath, validPath, channel);
+        return new Corpus(tokenizer, new ColumnSettings(prompt, _options.CompletionColumnName), null, column.Name);
+    }
+
+    /// <summary>A fine-tuning run's token ids must mean what they meant to the model: its tokenizer's ids, maybe more.</summary>
+    static void CheckExtends(BitLlamaTokenizer tokenizer, string initial, string what)
+    {
+        var model = BitLlamaTokenizer.FromJson(TrainingData.InitialModelFiles(initial).TokenizerJson, initial);
+        bool same = tokenizer.VocabSize >= model.VocabSize
+            && Enumerable.Range(0, model.VocabSize).All(id => tokenizer.GetTokenBytes(id).SequenceEqual(model.GetTokenBytes(id)));
+        if (!same)
+            throw new ArgumentException($"{what} is not the tokenizer of InitialModel {initial}; tokenize with the model's tokenizer " +
+                "(TokenizeForBitLlama with TokenizeForBitLlamaOptions.Tokenizer set to it) so the ids mean what the model learnt", nameof(BitLlamaOptions.InitialModel));
+    }
+
+    Corpus WriteConversations(IDataView input, string trainPath, string validPath, IChannel channel)
+    {
+        var chat = new ChatColumns(_options);
+        var start = _options.InitialModel is { } initial ? TrainingData.InitialModelFiles(initial) : null;
+        if (start is not null && _options.Tokenizer is not null)
+            throw new ArgumentException("BitLlamaOptions.Tokenizer: a run from InitialModel uses that model's tokenizer; leave Tokenizer null", nameof(BitLlamaOptions.Tokenizer));
+        var tokenizer = (start is not null ? BitLlamaTokenizer.FromJson(start.TokenizerJson, start.TokenizerSource) : null)
+            ?? _options.Tokenizer
+            ?? (input.Schema.GetColumnOrNull(_options.TokensColumnName) is { } tokens && SchemaChecks.TextAnnotation(tokens, SchemaChecks.TokenizerAnnotation) is { } json
+                ? BitLlamaTokenizer.FromJson(json, $"tokenizer of column '{tokens.Name}'") : null)
+            ?? TrainTokenizer(input, chat, channel);
+        var extended = tokenizer.WithSpecialTokens(ChatFormat.DefaultTokens);
+        if (extended.VocabSize > tokenizer.VocabSize)
+            MlHost.Info(channel, $"The tokenizer lacks the chat tokens: added as ids {tokenizer.VocabSize}..{extended.VocabSize - 1}; the model grows by as many rows.");
+        var format = start is not null && ChatFormat.FromConfig(start.Config, extended, start.Source) is { } stored ? stored : ChatFormat.Default(extended);
+        using (var train = new TokenFileWriter(trainPath, withFlags: true))
+        {
+            bool holdOut = _options.ValidationSet is not null || _options.ValidationFraction > 0;
+            using var valid = holdOut ? new TokenFileWriter(validPath, withFlags: true) : null;
+            int every = _options.ValidationFraction > 0 ? Math.Max(2, (int)Math.Round(1 / _options.ValidationFraction)) : 0;
+            var (trained, held) = chat.Write(input, _options.ValidationSet, format, train, valid, every);
+            if (trained == 0)
+                throw new ArgumentException($"Column '{chat.InputColumn}' holds no conversation to train on (every row is blank).");
+            train.Commit();
+            valid?.Commit();
+            MlHost.Info(channel, $"Encoded {trained:N0} training and {held:N0} validation conversations with the chat template.");
+        }
+        var settings = new ColumnSettings(chat.InputColumn, _options.CompletionColumnName) { Messages = _options.MessagesColumnName is not null };
+        return new Corpus(extended, settings, format, chat.InputColumn);
+    }
+
+    BitLlamaTokenizer TrainTokenizer(IDataView input, ChatColumns chat, IChannel channel)
+    {
+        MlHost.Info(channel, $"Training a byte-level BPE tokenizer (vocabulary {BitLlamaDefaults.VocabSize}) on the conversations' text.");
+        return BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromTexts(chat.Texts(input), new BpeTrainerOptions()), "trained tokenizer");
     }
 
     void WriteTokens(IDataView input, DataViewSchema.Column column, TokenColumnWriter corpus, string trainPath, string validPath, IChannel channel)

@@ -17,13 +17,32 @@ public sealed class BitLlamaOptions : TrainingOptions
     // Columns
     /// <summary>Token ids (vector of UInt32 or Int32), normally the output of <c>TokenizeForBitLlama</c>.</summary>
     public string TokensColumnName { get; set; } = BitLlamaDefaults.TokensColumnName;
-    /// <summary>The prompt column of the fitted transformer; null = the text column the tokens came from.</summary>
+    /// <summary>
+    /// The prompt column of the fitted transformer; null = the text column the tokens came from. With
+    /// <see cref="ResponseColumnName"/> it is also what training reads: each row is a conversation of one user message
+    /// (this column) and the assistant's reply.
+    /// </summary>
     public string? PromptColumnName { get; set; }
+    /// <summary>
+    /// Train on conversations: each row's <see cref="PromptColumnName"/> is a user message and this String column the
+    /// reply the model learns (the loss counts the replies only, unless <see cref="TrainingOptions.TrainOnAllTokens"/>).
+    /// The fitted model stores the chat template (docs/model.md §6) and its <c>Completion</c> column is the model's reply to
+    /// the prompt column. Null: train on the token column.
+    /// </summary>
+    public string? ResponseColumnName { get; set; }
+    /// <summary>
+    /// Train on conversations: a String column holding one conversation per row as JSON, the OpenAI fine-tuning format
+    /// (<c>{"messages": [{"role", "content"}, ...]}</c> or the bare messages array); blank rows are skipped. The fitted
+    /// transformer reads the same column and its <c>Completion</c> is the model's next reply. Null: not used.
+    /// </summary>
+    public string? MessagesColumnName { get; set; }
     /// <summary>The string column the fitted transformer adds.</summary>
     public string CompletionColumnName { get; set; } = BitLlamaDefaults.CompletionColumnName;
     /// <summary>
     /// The tokenizer of the token column. Null = the one <c>TokenizeForBitLlama</c> attached to the column;
-    /// set it when the ids come from elsewhere.
+    /// set it when the ids come from elsewhere. On conversations: the tokenizer to encode them with (the chat tokens are
+    /// added when it lacks them); null = <see cref="TrainingOptions.InitialModel"/>'s, else the token column's if the
+    /// input has one, else a byte-level BPE trained on the messages' text.
     /// </summary>
     public BitLlamaTokenizer? Tokenizer { get; set; }
 
@@ -61,6 +80,12 @@ public sealed class BitLlamaOptions : TrainingOptions
         OptionChecks.Name(TokensColumnName, nameof(TokensColumnName));
         OptionChecks.Name(CompletionColumnName, nameof(CompletionColumnName));
         if (PromptColumnName is not null) OptionChecks.Name(PromptColumnName, nameof(PromptColumnName));
+        if (ResponseColumnName is not null) OptionChecks.Name(ResponseColumnName, nameof(ResponseColumnName));
+        if (MessagesColumnName is not null) OptionChecks.Name(MessagesColumnName, nameof(MessagesColumnName));
+        OptionChecks.Check(ResponseColumnName is null || MessagesColumnName is null, nameof(ResponseColumnName),
+            $"and {nameof(MessagesColumnName)} are two ways to give conversations: set one of them");
+        OptionChecks.Check(ResponseColumnName is null || PromptColumnName is not null, nameof(ResponseColumnName),
+            $"needs {nameof(PromptColumnName)}: the user message each reply answers");
         base.Validate();
         Check(ValidationFraction >= 0 && ValidationFraction < 1, nameof(ValidationFraction), $"must be in [0, 1), got {ValidationFraction}");
         ArgumentNullException.ThrowIfNull(Generation, nameof(Generation));
@@ -68,6 +93,9 @@ public sealed class BitLlamaOptions : TrainingOptions
         if (Generation.StopStrings.Count > 0)
             throw new OptionException(nameof(Generation) + "." + nameof(SamplingOptions.StopStrings), "cannot be stored with a model; give stop strings with each call");
     }
+
+    /// <summary>True when the estimator trains on conversations (<see cref="ResponseColumnName"/> or <see cref="MessagesColumnName"/>).</summary>
+    internal bool Chat => ResponseColumnName is not null || MessagesColumnName is not null;
 
     /// <summary>What the fitted model stores: <see cref="Generation"/>, with the training seed when it names none.</summary>
     internal SamplingOptions StoredGeneration(int trainingSeed) => Generation with { Seed = Generation.Seed ?? trainingSeed };

@@ -1,3 +1,5 @@
+using BitTtt.Training;
+
 namespace BitTtt.MLNet;
 
 /// <summary>What a BitLlama Fit measured.</summary>
@@ -25,6 +27,10 @@ public sealed record BitLlamaTrainingSummary
     public long ValidationTokens { get; init; }
     public string? CheckpointPath { get; init; }
     public required TimeSpan Elapsed { get; init; }
+    /// <summary>Fine-tuning (<c>InitialModel</c>): the validation loss of the model it started from, before the first step.</summary>
+    public double? InitialValidationLoss { get; init; }
+    /// <summary>Conversations: how many were trained on, cut to the window, or skipped (docs/training.md, "Conversations"); null for a text.</summary>
+    public ExampleStats? Examples { get; init; }
 }
 
 /// <summary>

@@ -72,7 +72,9 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     /// <summary>
     /// The completion the <c>Completion</c> column holds for this prompt. An empty prompt (a blank line of a
     /// file) gives an empty completion: there is no context to continue, and one such row must not fail a
-    /// whole Transform.
+    /// whole Transform. A model with a chat template (trained on conversations, docs/model.md §6) answers instead: the
+    /// prompt is a user message (or, for a model fitted on a messages column, the row's conversation as JSON) and the
+    /// completion is the model's reply through <see cref="LlamaSession.Reply"/>, up to its end of turn.
     /// </summary>
     public string Generate(string? prompt)
     {
@@ -80,6 +82,10 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
         if (string.IsNullOrEmpty(prompt)) return "";
         Interlocked.Increment(ref _generated);
         using var session = _llama.CreateSession();
+        if (Settings.Messages)
+            return session.Reply(ChatData.Parse(prompt, $"column '{PromptColumnName}'", requireAssistant: false), _llama.DefaultSampling).Text;
+        if (_llama.ChatFormat is not null)
+            return session.Reply([new ChatTurn(ChatTurn.User, prompt)], _llama.DefaultSampling).Text;
         return session.Complete(prompt, _llama.DefaultSampling);
     }
 

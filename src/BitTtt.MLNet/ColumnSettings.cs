@@ -14,11 +14,22 @@ internal sealed record ColumnSettings(string PromptColumnName, string Completion
 
     public static ColumnSettings Default { get; } = new(BitLlamaDefaults.TextColumnName, BitLlamaDefaults.CompletionColumnName);
 
-    public JsonObject ToJson() => new()
+    /// <summary>
+    /// The prompt column holds a conversation as JSON per row (<c>prompt_format</c> "messages"), to which the completion is
+    /// the model's next reply; false: a prompt text (a user message for a model with a chat template).
+    /// </summary>
+    public bool Messages { get; init; }
+
+    public JsonObject ToJson()
     {
-        ["prompt_column"] = PromptColumnName,
-        ["completion_column"] = CompletionColumnName,
-    };
+        var json = new JsonObject
+        {
+            ["prompt_column"] = PromptColumnName,
+            ["completion_column"] = CompletionColumnName,
+        };
+        if (Messages) json["prompt_format"] = "messages";
+        return json;
+    }
 
     /// <summary>Reads the <c>mlnet</c> field of a config; a model trained elsewhere has none and gets the default columns.</summary>
     public static ColumnSettings FromConfig(BitLlamaConfig config, string source)
@@ -29,9 +40,12 @@ internal sealed record ColumnSettings(string PromptColumnName, string Completion
         ColumnSettings settings;
         try
         {
+            string format = obj["prompt_format"]?.GetValue<string>() ?? "text";
+            if (format is not ("text" or "messages"))
+                throw BitLlamaFormatException.In(source, $"config field '{ConfigKey}.prompt_format' must be \"text\" or \"messages\", found '{format}'");
             settings = new ColumnSettings(
                 obj["prompt_column"]?.GetValue<string>() ?? Default.PromptColumnName,
-                obj["completion_column"]?.GetValue<string>() ?? Default.CompletionColumnName);
+                obj["completion_column"]?.GetValue<string>() ?? Default.CompletionColumnName) { Messages = format == "messages" };
         }
         catch (Exception e) when (e is InvalidOperationException or FormatException)
         {

@@ -30,11 +30,18 @@ public static unsafe class CorpusExports
     }
 
     // Request: {"data": PATH or [PATH, ...] (files, or directories of *.txt), "output": DIR, "tokenizer": PATH | "gpt2" | null,
-    //           "vocab_size": N | null, "reuse": bool, "log_prefix": "name: " | null}
+    //           "vocab_size": N | null, "reuse": bool, "log_prefix": "name: " | null,
+    //           "format": "auto" | "text" | "chat" | null, "init_from": PATH | null}
     //   reuse: keep OUTPUT/tokenizer.json, tokens.bin and val.bin when they exist (a resumed run).
     //   log_prefix: progress lines go to standard error with this prefix; without it, nothing is printed.
+    //   format: what the data holds (null: auto, told by the content); init_from: the model a fine-tuning run starts from
+    //   (its tokenizer is the run's, with the chat tokens added for conversations).
     // Result: {"vocab_size": N, "tokenizer_trained": bool, "tokenized": bool, "train_tokens": N,
-    //          "validation_tokens": N, "baselines": {"unigram": x, "bigram": x, "trigram": x} | null}
+    //          "validation_tokens": N, "baselines": {"unigram": x, "bigram": x, "trigram": x} | null,
+    //          "chat": {"system", "user", "assistant", "end_of_turn"} | null (the template conversations were encoded with),
+    //          "train_conversations": N, "validation_conversations": N}
+    //   Conversations are written as token files of examples (version 2: ids, then a flag byte per token), and have no
+    //   n-gram baselines (their loss counts the assistant replies only).
     static string Prepare(string requestJson)
     {
         using var request = JsonDocument.Parse(requestJson);
@@ -62,10 +69,14 @@ public static unsafe class CorpusExports
         }
         AtomicFile.RemoveStaleTemporariesIn(output);
         Action<string>? log = logPrefix is null ? null : line => Console.Error.WriteLine(logPrefix + line);
-        var prepared = TrainingData.Prepare(data, tokenizerPath, vocabSize, output, reuse, log);
+        var format = Optional(root, "format") is { } f ? TrainingData.ParseFormat(f) : TrainingData.Format.Auto;
+        var prepared = TrainingData.Prepare(new TrainingData.Request(data, output)
+        {
+            Tokenizer = tokenizerPath, VocabSize = vocabSize, Resume = reuse, DataFormat = format, InitialModel = Optional(root, "init_from"),
+        }, log);
         using var train = TokenFile.Open(Path.Combine(output, TrainingData.TrainFileName));
         using var validation = TokenFile.Open(Path.Combine(output, TrainingData.ValidationFileName));
-        var baselines = validation.Count >= 2 ? TrainingData.MeasureBaselines(train, validation, prepared.Tokenizer.VocabSize) : null;
+        var baselines = prepared.Chat is null && validation.Count >= 2 ? TrainingData.MeasureBaselines(train, validation, prepared.Tokenizer.VocabSize) : null;
 
         using var stream = new MemoryStream();
         using (var w = new Utf8JsonWriter(stream))
@@ -85,6 +96,15 @@ public static unsafe class CorpusExports
                 w.WriteNumber("trigram", baselines.Trigram);
                 w.WriteEndObject();
             }
+            if (prepared.Chat is not { } chat) w.WriteNull("chat");
+            else
+            {
+                w.WriteStartObject("chat");
+                foreach (string field in new[] { "system", "user", "assistant", "end_of_turn" }) w.WriteString(field, chat.TokenOf(field));
+                w.WriteEndObject();
+            }
+            w.WriteNumber("train_conversations", prepared.TrainConversations);
+            w.WriteNumber("validation_conversations", prepared.ValidationConversations);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(stream.ToArray());

@@ -265,6 +265,24 @@ public static unsafe class Exports
         catch (Exception e) { return Errors.Report(e); }
     }
 
+    [UnmanagedCallersOnly(EntryPoint = "bitttt_chat", CallConvs = [typeof(CallConvCdecl)])]
+    public static int Chat(ulong session, byte* messagesJson, nuint length, NativeSampling* options,
+        delegate* unmanaged[Cdecl]<void*, byte*, nuint, int> onPiece, void* userData)
+    {
+        try
+        {
+            var s = HandleTable.Get<NativeSession>(session);
+            string json = Marshalling.Utf8(messagesJson, length, "messages_json");
+            IReadOnlyList<BitTtt.Tokenization.ChatTurn> messages;
+            try { messages = ChatData.Parse(json, "messages_json", requireAssistant: false); }
+            catch (FormatException e) { throw new ArgumentException(e.Message, e); }
+            var sampling = Marshalling.Options(options, s.Model.DefaultSampling);
+            s.Chat(messages, sampling, piece => onPiece == null || Emit(onPiece, userData, piece));
+            return 0;
+        }
+        catch (Exception e) { return Errors.Report(e); }
+    }
+
     /// <summary>Hands one piece to the C callback as UTF-8 (NUL-terminated too); nonzero return = continue.</summary>
     static bool Emit(delegate* unmanaged[Cdecl]<void*, byte*, nuint, int> onPiece, void* userData, string piece)
     {

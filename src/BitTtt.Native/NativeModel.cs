@@ -164,6 +164,23 @@ public sealed class NativeSession
         }
     }
 
+    /// <summary>The reply to <paramref name="messages"/> (<see cref="LlamaSession.ReplyStreamingAsync"/>), streamed like <see cref="Generate"/>.</summary>
+    public void Chat(IReadOnlyList<BitTtt.Tokenization.ChatTurn> messages, SamplingOptions options, Func<string, bool> onPiece)
+    {
+        Model.RequireTokenizer("chat");
+        options.Validate(NameStyle.Snake);
+        var updates = _session!.ReplyStreamingAsync(messages, options).GetAsyncEnumerator();
+        try
+        {
+            while (updates.MoveNextAsync().AsTask().GetAwaiter().GetResult())
+                if (updates.Current.Text.Length > 0 && !onPiece(updates.Current.Text)) break;
+        }
+        finally
+        {
+            updates.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
     Scope Enter()
     {
         if (Interlocked.Exchange(ref _busy, 1) != 0)

@@ -156,7 +156,7 @@ internal sealed class ConversationGrain(
     {
         try
         {
-            await foreach (var update in session.GenerateStreamingAsync(turn.Prompt, turn.Sampling, cancellationToken))
+            await foreach (var update in turn.RunStreamingAsync(session, cancellationToken))   // the model's chat format and end-of-turn stop, as the chat client
                 await pieces.WriteAsync(update, cancellationToken);
             pieces.Complete();
         }
@@ -207,7 +207,7 @@ internal sealed class ConversationGrain(
         return null;
     }
 
-    /// <summary>The prompt and sampling through the chat client's own mapping, or the refusal naming what is invalid.</summary>
+    /// <summary>The turn (messages, a set template's prompt, sampling) through the chat client's own mapping, or the refusal naming what is invalid.</summary>
     (BitLlamaChatTurn?, ConversationUpdate?) Prepare(ConversationTurn turn)
     {
         var options = new ChatOptions

@@ -35,6 +35,13 @@ public sealed class TrainingResult
     public string? MetricsPath { get; init; }
     /// <summary><c>loss.png</c> in the checkpoint directory, or null when there is none or it could not be drawn (a warning said why).</summary>
     public string? LossCurvePath { get; init; }
+    /// <summary>
+    /// A fine-tuning run (<see cref="TrainingOptions.InitialModel"/>): the validation loss of the starting weights, before
+    /// the first step (with grown rows, docs/model.md §6.5); null otherwise, and on a resumed run.
+    /// </summary>
+    public double? InitialValidationLoss { get; init; }
+    /// <summary>A corpus of examples (conversations): how they fit the window; null for a text.</summary>
+    public ExampleStats? Examples { get; init; }
 }
 
 /// <summary>
@@ -46,14 +53,26 @@ public sealed class TrainingResult
 public sealed class BitLlamaTrainer
 {
     readonly TrainingOptions _options;
+    readonly IReadOnlyList<SafeTensorData>? _initialWeights;
 
+    /// <summary>
+    /// A trainer for a tokenizer of <paramref name="vocabSize"/> ids: a new model of the options' shape, or, with
+    /// <see cref="TrainingOptions.InitialModel"/>, that model (loaded now; grown to <paramref name="vocabSize"/> rows
+    /// when its tokenizer had fewer ids, docs/model.md §6.5).
+    /// </summary>
     public BitLlamaTrainer(TrainingOptions options, int vocabSize)
     {
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
         if (vocabSize <= 0) throw new ArgumentException($"vocab size must be positive, got {vocabSize}", nameof(vocabSize));
         _options = options;
-        Config = options.ToConfig(vocabSize);
+        if (options.InitialModel is { } path)
+        {
+            var start = PretrainedModel.Load(path);
+            Config = start.ConfigFor(vocabSize, options.ContextLen);
+            _initialWeights = start.Grow(Config, options.EffectiveSeed);
+        }
+        else Config = options.ToConfig(vocabSize);
     }
 
     public BitLlamaConfig Config { get; }
@@ -66,14 +85,26 @@ public sealed class BitLlamaTrainer
     {
         ArgumentNullException.ThrowIfNull(train);
         int window = _options.ContextLen + 1;
-        CheckCorpus(train, window, "training");
-        if (validation is not null) CheckCorpus(validation, 2, "validation");
+        ExampleWindows? trainExamples = null, validationExamples = null;
+        if (validation is not null && validation.HasFlags != train.HasFlags)
+            throw new ArgumentException($"{train.FilePath} and {validation.FilePath}: one holds examples (conversations) and the other a text; train and validate on the same kind");
+        if (train.HasFlags)
+        {
+            trainExamples = Examples(train, window, "training");
+            if (validation is not null) validationExamples = Examples(validation, window, "validation");
+        }
+        else
+        {
+            CheckCorpus(train, window, "training");
+            if (validation is not null) CheckCorpus(validation, 2, "validation");
+        }
         var device = TorchDevice.Resolve(_options.Device);
         torch.set_num_threads(_options.Threads > 0 ? _options.Threads : Environment.ProcessorCount);
         if (CheckpointPath is { } path) TrainingCheckpoint.EnsureWritable(path);
 
         manual_seed(_options.EffectiveSeed);
         using var model = new BitLlamaModel(Config);
+        if (_initialWeights is not null) LoadInitialWeights(model);
         model.to(device);
         using var optimizer = new AdamW(model.named_parameters(), _options.WeightDecay);
         var sampler = WindowSampler.FromSeed(_options.EffectiveSeed);
@@ -85,7 +116,10 @@ public sealed class BitLlamaTrainer
             (step, sampler, loss) = (saved.Step, new WindowSampler(saved.RngState, saved.WindowsDrawn), saved.TrainLoss);
         }
 
-        var baselines = validation is null ? null : MeasureBaselines(train, validation, Config.VocabSize);
+        // The n-gram baselines score every validation token; the loss of a corpus of examples counts only some of them.
+        var baselines = validation is null || train.HasFlags ? null : MeasureBaselines(train, validation, Config.VocabSize);
+        double? initialValidation = _initialWeights is not null && validation is not null && !_options.Resume
+            ? Evaluate(model, validation, validationExamples, device) : null;
         if (baselines is not null && _options.CheckpointDirectory is { } directory)
             TrainingMetrics.WriteBaselines(directory, baselines, train.Count, validation!.Count);
         using var metrics = _options.CheckpointDirectory is { } metricsDirectory ? TrainingMetrics.Open(metricsDirectory, step) : null;
@@ -106,7 +140,10 @@ public sealed class BitLlamaTrainer
         {
             if (cancellationToken.IsCancellationRequested || step - startStep >= (_options.StopAfterSteps ?? int.MaxValue)) break;
             double lr = LearningRateSchedule.At(step, _options.MaxSteps, _options.LearningRate, _options.MinLearningRate, _options.WarmupSteps);
-            loss = TrainStep(model, optimizer, sampler.NextBatch(train, _options.BatchSize, window), device, lr, _options.GradientClip);
+            var (ids, mask) = trainExamples is null
+                ? (sampler.NextBatch(train, _options.BatchSize, window), null)
+                : sampler.NextExampleBatch(trainExamples, _options.BatchSize, window);
+            loss = TrainStep(model, optimizer, ids, mask, device, lr, _options.GradientClip);
             if (!double.IsFinite(loss))
                 throw Diverged($"training loss became {loss} at step {step + 1}; stopped without updating the weights.", lastSaved);
             step++;
@@ -114,7 +151,7 @@ public sealed class BitLlamaTrainer
             bool evaluate = validation is not null && (_options.EvalInterval > 0 && step % _options.EvalInterval == 0 || step == _options.MaxSteps);
             if (evaluate)
             {
-                (validationLoss, validationStep) = (Evaluate(model, validation, device), step);
+                (validationLoss, validationStep) = (Evaluate(model, validation, validationExamples, device), step);
                 if (divergence.Check(step, validationLoss!.Value, "validation") is { } tooHighValidation) throw Diverged(tooHighValidation, lastSaved);
             }
             int done = step - startStep;
@@ -131,7 +168,7 @@ public sealed class BitLlamaTrainer
         bool completed = step >= _options.MaxSteps;
         if (validation is not null && validationStep != step)
         {
-            validationLoss = Evaluate(model, validation, device);
+            validationLoss = Evaluate(model, validation, validationExamples, device);
             if (divergence.Check(step, validationLoss!.Value, "validation") is { } tooHigh) throw Diverged(tooHigh, lastSaved);
         }
         Save();
@@ -142,7 +179,31 @@ public sealed class BitLlamaTrainer
             Weights = ModelWeights.Export(model), CheckpointPath = lastSaved >= 0 ? CheckpointPath : null, Baselines = baselines,
             MetricsPath = metrics is null ? null : Path.GetFullPath(Path.Combine(_options.CheckpointDirectory!, TrainingMetrics.FileName)),
             LossCurvePath = metrics is { LossCurveWritten: true } ? Path.GetFullPath(metrics.LossCurvePath) : null,
+            InitialValidationLoss = initialValidation, Examples = trainExamples?.Stats,
         };
+    }
+
+    void LoadInitialWeights(BitLlamaModel model)
+    {
+        var byName = _initialWeights!.ToDictionary(w => w.Name);
+        using var _ = no_grad();
+        foreach (var (name, p) in model.named_parameters())
+            ModelWeights.CopyInto(p, byName[name].Data.ToArray());
+    }
+
+    /// <summary>The rows of a corpus of examples; none with a counted token inside the window is an error naming the file.</summary>
+    ExampleWindows Examples(TokenFile tokens, int window, string role)
+    {
+        CheckIds(tokens, role);
+        var examples = new ExampleWindows(tokens, window, _options.TrainOnAllTokens);
+        if (examples.Count == 0)
+        {
+            FormattableString text = examples.Stats.Examples == 0
+                ? (FormattableString)$"{tokens.FilePath}: the {role} corpus holds no example"
+                : $"{tokens.FilePath}: none of the {examples.Stats.Examples} {role} examples has a trained token (an assistant reply) within its first {window} tokens (context_len + 1); use a larger {OptionMessage.Name(nameof(TrainingOptions.ContextLen))} or shorter conversations";
+            throw OptionMessage.Attach(new ArgumentException(text.ToString()), text);
+        }
+        return examples;
     }
 
     /// <summary>
@@ -186,16 +247,17 @@ public sealed class BitLlamaTrainer
         return model.parameters().All(p => p.isfinite().all().item<bool>());
     }
 
-    /// <summary>One optimizer step on a (B, T + 1) batch of ids; returns the loss before the update.</summary>
-    static double TrainStep(BitLlamaModel model, AdamW optimizer, long[] ids, Device device, double lr, double clip)
+    /// <summary>
+    /// One optimizer step on a (B, T + 1) batch of ids; returns the loss before the update. With a (B, T)
+    /// <paramref name="mask"/> the loss is the mean over the predictions it marks (an example's counted tokens).
+    /// </summary>
+    static double TrainStep(BitLlamaModel model, AdamW optimizer, long[] ids, float[]? mask, Device device, double lr, double clip)
     {
         using var scope = NewDisposeScope();
-        int vocab = model.Config.VocabSize;
         long window = model.Config.ContextLen + 1, batch = ids.Length / window;
         var tokens = tensor(ids, [batch, window]).to(device);                  // (B, T + 1)
         var logits = model.forward(tokens.narrow(1, 0, window - 1));            // (B, T, V)
-        var targets = tokens.narrow(1, 1, window - 1);                          // (B, T)
-        var lossTensor = nn.functional.cross_entropy(logits.reshape(-1, vocab), targets.reshape(-1));
+        var lossTensor = Loss(logits, tokens, mask, device);
         double loss = lossTensor.item<float>();
         if (!double.IsFinite(loss)) return loss;
         lossTensor.backward();
@@ -206,12 +268,28 @@ public sealed class BitLlamaTrainer
     }
 
     /// <summary>
-    /// Mean cross-entropy over EvalBatches × BatchSize windows spread evenly over the validation file
-    /// (the same windows every time, so evaluations are comparable and use no randomness).
+    /// Mean next-token cross-entropy of (B, T, V) <paramref name="logits"/> against (B, T + 1) <paramref name="tokens"/>:
+    /// over every prediction, or over those a (B, T) <paramref name="mask"/> marks.
     /// </summary>
-    double? Evaluate(BitLlamaModel model, TokenFile? validation, Device device)
+    internal static Tensor Loss(Tensor logits, Tensor tokens, float[]? mask, Device device)
+    {
+        long vocab = logits.shape[2];
+        var targets = tokens.narrow(1, 1, tokens.shape[1] - 1).reshape(-1);       // (B·T)
+        if (mask is null) return nn.functional.cross_entropy(logits.reshape(-1, vocab), targets);
+        var weights = tensor(mask).to(device);                                     // (B·T)
+        var each = nn.functional.cross_entropy(logits.reshape(-1, vocab), targets, reduction: nn.Reduction.None);
+        return (each * weights).sum() / weights.sum();
+    }
+
+    /// <summary>
+    /// Mean cross-entropy over EvalBatches × BatchSize windows spread evenly over the validation file
+    /// (the same windows every time, so evaluations are comparable and use no randomness). A corpus of examples:
+    /// over as many examples (all, when there are fewer), spread evenly, the mean over their counted predictions.
+    /// </summary>
+    double? Evaluate(BitLlamaModel model, TokenFile? validation, ExampleWindows? examples, Device device)
     {
         if (validation is null) return null;
+        if (examples is not null) return EvaluateExamples(model, examples, device);
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         int window = (int)Math.Min(_options.ContextLen + 1, validation.Count);
@@ -236,6 +314,29 @@ public sealed class BitLlamaTrainer
         return total / windows;
     }
 
+    double EvaluateExamples(BitLlamaModel model, ExampleWindows examples, Device device)
+    {
+        using var scope = NewDisposeScope();
+        using var _ = no_grad();
+        int window = _options.ContextLen + 1;
+        int count = Math.Min(_options.EvalBatches * _options.BatchSize, examples.Count);
+        double total = 0, counted = 0;
+        for (int first = 0; first < count; first += _options.BatchSize)
+        {
+            int batch = Math.Min(_options.BatchSize, count - first);
+            var ids = new long[batch * window];
+            var mask = new float[batch * (window - 1)];
+            for (int b = 0; b < batch; b++)
+                examples.Fill(count == 1 ? 0 : (int)((long)(examples.Count - 1) * (first + b) / (count - 1)), b, ids, mask);
+            var tokens = tensor(ids, [batch, window]).to(device);
+            var logits = model.forward(tokens.narrow(1, 0, window - 1));
+            double weight = mask.Sum();
+            total += Loss(logits, tokens, mask, device).item<float>() * weight;
+            counted += weight;
+        }
+        return total / counted;
+    }
+
     void CheckCorpus(TokenFile tokens, int minimum, string role)
     {
         if (tokens.Count < minimum)
@@ -245,8 +346,13 @@ public sealed class BitLlamaTrainer
                 : $"{tokens.FilePath}: the {role} corpus has {tokens.Count} tokens, fewer than one window of {minimum} tokens";
             throw OptionMessage.Attach(new ArgumentException(text.ToString()), text);
         }
+        CheckIds(tokens, role);
+    }
+
+    void CheckIds(TokenFile tokens, string role)
+    {
         var (min, max) = tokens.Range();
-        if (min < 0 || max >= Config.VocabSize)
+        if (tokens.Count > 0 && (min < 0 || max >= Config.VocabSize))
             throw new ArgumentException(
                 $"{tokens.FilePath}: the {role} corpus holds token id {(min < 0 ? min : max)}, outside the model's vocabulary [0, {Config.VocabSize}) " +
                 "(tokenizer/config vocab mismatch)");

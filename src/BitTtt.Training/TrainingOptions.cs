@@ -64,6 +64,20 @@ public class TrainingOptions
     public int Threads { get; set; } = TrainingDefaults.Threads;
     /// <summary>Draw <c>loss.png</c> (written beside the checkpoint) with a log10 step axis instead of a linear one.</summary>
     public bool LossCurveLogX { get; set; }
+    /// <summary>
+    /// Fine-tune: start from this model's weights (a <c>.bitt</c> file, a model directory, or a training checkpoint
+    /// with its <c>tokenizer.json</c> beside it; <see cref="PretrainedModel"/>). The model's shape comes from it, so
+    /// <see cref="HiddenDim"/>, <see cref="NumLayers"/>, <see cref="IntermediateDim"/>, the TTT options and
+    /// <see cref="InnerLr"/> are not used; <see cref="ContextLen"/> and the schedule are this run's own (the steps count
+    /// from 0, the optimizer starts afresh). A tokenizer with more ids than the model (new special tokens) grows its
+    /// embedding and LM head (docs/model.md §6.5). Null: a new model.
+    /// </summary>
+    public string? InitialModel { get; set; }
+    /// <summary>
+    /// On conversations, count the loss on every token instead of only the assistant replies and their end of turn
+    /// (docs/model.md §6.3). A text is always trained on every token.
+    /// </summary>
+    public bool TrainOnAllTokens { get; set; }
 
     /// <summary>
     /// Throws <see cref="ArgumentOutOfRangeException"/> (an <see cref="ArgumentException"/>) naming the first invalid option.
@@ -109,6 +123,7 @@ public class TrainingOptions
         Check(StopAfterSteps is null or > 0, nameof(StopAfterSteps), $"must be positive, got {StopAfterSteps}");
         Check(Threads >= 0, nameof(Threads), $"must be >= 0 (0 = all cores), got {Threads}");
         Check(!Resume || CheckpointDirectory is not null, nameof(Resume), $"needs {Opt(nameof(CheckpointDirectory))} (the checkpoint to resume from)");
+        Check(InitialModel is null || InitialModel.Trim().Length > 0, nameof(InitialModel), $"must name a .bitt file, a model directory or a checkpoint, got '{InitialModel}'");
     }
 
     // The bounds of docs/model.md §1 that BitLlamaConfig enforces, checked here too so a run fails before any work, naming the option.

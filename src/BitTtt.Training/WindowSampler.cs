@@ -38,6 +38,26 @@ internal sealed class WindowSampler
         return (long)(x % range);
     }
 
+    /// <summary>A uniform index in [0, count), by rejection (no modulo bias); counts as one window drawn.</summary>
+    public int NextIndex(int count)
+    {
+        ulong range = (ulong)count;
+        ulong limit = ulong.MaxValue - ulong.MaxValue % range;
+        ulong x;
+        do x = Next(); while (x >= limit);
+        WindowsDrawn++;
+        return (int)(x % range);
+    }
+
+    /// <summary>A batch of examples drawn uniformly: (batch, window) ids and the (batch, window − 1) prediction mask.</summary>
+    public (long[] Ids, float[] Mask) NextExampleBatch(ExampleWindows examples, int batch, int window)
+    {
+        var ids = new long[batch * window];
+        var mask = new float[batch * (window - 1)];
+        for (int b = 0; b < batch; b++) examples.Fill(NextIndex(examples.Count), b, ids, mask);
+        return (ids, mask);
+    }
+
     /// <summary>Fills (batch, window) ids row by row, as int64 for the embedding and the loss.</summary>
     public long[] NextBatch(TokenFile tokens, int batch, int window)
     {

@@ -80,6 +80,25 @@ public sealed class ProjectReferenceTests
     }
 
     [TestMethod]
+    public void NoSourceProjectCompilesAnotherProjectsFiles()
+    {
+        // A linked <Compile Include="../Other/File.cs"> is a reference the table cannot see: the file's types would
+        // exist twice, and the edge would bypass the layering. Shared code lives in the lower project instead.
+        var problems = new List<string>();
+        foreach (string csproj in Directory.EnumerateFiles(Path.Combine(RepositoryRoot.Path, "src"), "*.csproj", SearchOption.AllDirectories))
+        {
+            string folder = Path.GetDirectoryName(csproj)! + Path.DirectorySeparatorChar;
+            foreach (var include in XDocument.Load(csproj).Descendants("Compile").Select(e => (string?)e.Attribute("Include")).OfType<string>())
+            {
+                string full = Path.GetFullPath(Path.Combine(folder, include.Replace('\\', '/')));
+                if (!full.StartsWith(folder, StringComparison.Ordinal))
+                    problems.Add($"{Relative(csproj)} compiles {Relative(full)}: move the file to a project both may reference");
+            }
+        }
+        Assert.IsEmpty(problems, string.Join(Environment.NewLine, problems));
+    }
+
+    [TestMethod]
     public void OnlyTheOrleansProjectReferencesOrleans()
     {
         var problems = new List<string>();

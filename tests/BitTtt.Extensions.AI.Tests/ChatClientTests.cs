@@ -49,11 +49,21 @@ public sealed class ChatClientTests
         using var client = _llama.AsChatClient(new BitLlamaChatClientOptions { Defaults = _llama.DefaultSampling with { TopK = 7 } });
         var options = new ChatOptions { Instructions = "Be brief.", MaxOutputTokens = 6, Temperature = 0, StopSequences = ["."] };
         var turn = client.PrepareTurn(Ask("Where did the whale go?"), options);
-        Assert.AreEqual(PlainTextChatTemplate.Instance.Format([new(ChatRole.System, "Be brief."), .. Ask("Where did the whale go?")]), turn.Prompt);
+        // The model has no template: the turn is its messages in the model's own (plain-text) format, run by Reply.
+        Assert.IsNull(turn.Prompt);
+        CollectionAssert.AreEqual(new[] { "system", "user" }, turn.Messages.Select(m => m.Role).ToArray());
+        Assert.AreEqual("Be brief.", turn.Messages[0].Content);
         Assert.AreEqual(7, turn.Sampling.TopK, "the client's defaults under the options");
-        CollectionAssert.AreEquivalent(new[] { ".", "\nUser:" }, turn.Sampling.StopStrings.ToArray());
+        CollectionAssert.AreEquivalent(new[] { "." }, turn.Sampling.StopStrings.ToArray());
         using var session = _llama.CreateSession();
-        var byHand = session.Generate(turn.Prompt, turn.Sampling);
+        var byHand = session.Generate(PlainTextChatTemplate.Instance.Format([new(ChatRole.System, "Be brief."), .. Ask("Where did the whale go?")]),
+            turn.Sampling with { StopStrings = [.. turn.Sampling.StopStrings, "\nUser:"] });
+        using (var other = _llama.CreateSession()) Assert.AreEqual(byHand, await turn.RunAsync(other));
+        // A caller's template gives its text and its stop strings.
+        using var bracket = _llama.AsChatClient(new BitLlamaChatClientOptions { Template = PlainTextChatTemplate.Instance });
+        var templated = bracket.PrepareTurn(Ask("Where did the whale go?"), options);
+        Assert.AreEqual(PlainTextChatTemplate.Instance.Format([new(ChatRole.System, "Be brief."), .. Ask("Where did the whale go?")]), templated.Prompt);
+        CollectionAssert.AreEquivalent(new[] { ".", "\nUser:" }, templated.Sampling.StopStrings.ToArray());
         var response = await client.GetResponseAsync(Ask("Where did the whale go?"), options);
         Assert.AreEqual(byHand.Text, response.Text);
         Assert.AreEqual((long)byHand.PromptTokens, response.Usage!.InputTokenCount);

@@ -27,6 +27,18 @@ internal static class DocSnippets
             Console.Write(update.Text);
     }
 
+    static async Task AskAChatModel(Llama llama)
+    {
+        // llama.ChatFormat is the stored template (null for a model trained on text only).
+        using IChatClient chat = llama.AsChatClient();
+        ChatResponse answer = await chat.GetResponseAsync(
+        [
+            new ChatMessage(ChatRole.System, "Account card. Plan: Gold. Agent: Priya."),
+            new ChatMessage(ChatRole.User, "Which plan am I on?"),
+        ]);
+        Console.WriteLine(answer.Text);   // ends where the model ended its turn
+    }
+
     sealed class BracketTemplate : IChatTemplate
     {
         public IReadOnlyList<string> StopSequences { get; } = ["\n[user]"];

@@ -10,6 +10,13 @@ internal static class TinyLlama
 
     public static BitLlamaTokenizer Tokenizer() => BitLlamaTokenizer.FromJson(TokenizerJson);
 
+    static readonly Lazy<string> s_chatTokenizer = new(() => RandomModel.TrainTokenizer(RandomModel.DefaultTexts, vocabSize: 300, chatTokens: true));
+
+    /// <summary>The same texts and size with the chat tokens reserved (its last 4 ids), for models that store a template.</summary>
+    public static string ChatTokenizerJson => s_chatTokenizer.Value;
+
+    public static BitLlamaTokenizer ChatTokenizer() => BitLlamaTokenizer.FromJson(ChatTokenizerJson);
+
     public static BitLlamaConfig Config(int dim = 32, int chunk = 4) => TinyModels.Config(vocab: RandomModel.DefaultVocabSize, dim: dim, chunk: chunk);
 
     public static List<SafeTensorData> Tensors(BitLlamaConfig c, int seed) => RandomModel.Weights(c, seed);

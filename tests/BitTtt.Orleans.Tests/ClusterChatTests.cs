@@ -44,9 +44,11 @@ public sealed class ClusterChatTests
     [TestMethod]
     [DataRow("reconstruct")]
     [DataRow("delta")]
+    [DataRow("chat")]   // a stored chat template: the grains format with it and stop at its end of turn, as the chat client does
     public async Task ClusterTurnsGiveTheTextAndMemoryOfOneProcess(string tttType)
     {
         string model = TestModels.Of(tttType);
+        using (var llama = Llama.LoadAuto(model)) Assert.AreEqual(tttType == "chat", llama.ChatFormat is not null);
         var (replies, memories) = await ReferenceAsync(model, 3);
         await using var cluster = await TestCluster.StartAsync(model);
         var chat = cluster.Client();

@@ -1,12 +1,15 @@
 using System.CommandLine;
 using BitTtt.Inference;
+using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Commands;
 
 /// <summary>
 /// <c>bit-llama chat MODEL</c>: reads lines from stdin; each line is a turn whose reply is streamed to
-/// stdout. The TTT memory carries across turns. Commands: <c>/reset</c>, <c>/save FILE</c>,
-/// <c>/load FILE</c>, <c>/quit</c>.
+/// stdout. The TTT memory carries across turns. A model with a chat template (docs/model.md §6) gets each line as a
+/// user message (after <c>--system</c> on the first turn) through <see cref="LlamaSession.Reply"/>, and its reply ends
+/// at the end-of-turn token; a model without one continues each line as text, as it always did.
+/// Commands: <c>/reset</c>, <c>/save FILE</c>, <c>/load FILE</c>, <c>/quit</c>.
 /// </summary>
 internal sealed class ChatCommand : ICliCommand
 {
@@ -17,14 +20,20 @@ internal sealed class ChatCommand : ICliCommand
         var model = new Argument<string>("model") { Description = "A .bitt file or a model directory" };
         var sampling = new SamplingArguments();
         var engine = new EngineArguments();
+        var system = new Option<string?>("--system") { Description = "A system message before the first turn (and after /reset); needs a model with a chat template" };
         var command = new Command("chat", "Interactive generation that keeps its TTT memory across turns (/reset, /save FILE, /load FILE, /quit)") { model };
         sampling.AddTo(command);
         engine.AddTo(command);
+        command.Options.Add(system);
         command.SetAction((r, ct) => CliCommands.RunAsync(async ct =>
         {
             var overrides = sampling.Read(r);
-            using var llama = Llama.LoadAuto(r.GetValue(model)!, engine.Read(r));
+            string path = r.GetValue(model)!;
+            using var llama = Llama.LoadAuto(path, engine.Read(r));
             var options = llama.DefaultSampling.With(overrides);   // the model's defaults, with the flags given
+            string? instructions = r.GetValue(system);
+            if (instructions is not null && llama.ChatFormat is null)
+                throw new ArgumentException($"--system: {path} has no chat template (docs/model.md §6), so its chat continues each line as text; train it on conversations to give it one");
             using var session = llama.CreateSession();
             using var stdout = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false)) { AutoFlush = true };
             bool interactive = !Console.IsInputRedirected;
@@ -40,8 +49,18 @@ internal sealed class ChatCommand : ICliCommand
                     continue;
                 }
                 if (line.Length == 0) continue;
-                await foreach (var piece in session.CompleteStreamingAsync(line + "\n", options, ct))
-                    await stdout.WriteAsync(piece);
+                if (llama.ChatFormat is null)
+                {
+                    await foreach (var piece in session.CompleteStreamingAsync(line + "\n", options, ct))
+                        await stdout.WriteAsync(piece);
+                }
+                else
+                {
+                    List<ChatTurn> turn = [new(ChatTurn.User, line)];
+                    if (session.Position == 0 && instructions is not null) turn.Insert(0, new ChatTurn(ChatTurn.System, instructions));
+                    await foreach (var update in session.ReplyStreamingAsync(turn, options, ct))
+                        await stdout.WriteAsync(update.Text);
+                }
                 await stdout.WriteLineAsync();
             }
             return 0;

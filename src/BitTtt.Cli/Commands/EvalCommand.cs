@@ -1,13 +1,16 @@
 using System.CommandLine;
 using System.Globalization;
 using BitTtt.Inference;
+using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Commands;
 
 /// <summary>
 /// <c>bit-llama eval MODEL --data FILE [--train-data FILE]</c>: nats/token, bits per byte, perplexity and the
 /// in-context copy score of a model on a text (managed engine), and the n-gram baselines when the training
-/// text is given. See docs/evaluation.md.
+/// text is given. On conversations (a .jsonl file, told by its content): the loss on the assistant replies and the
+/// exact-match rate of greedy answers (<see cref="ChatEvaluator"/>), beside a <c>--compare</c> model's (the model before
+/// fine-tuning). See docs/evaluation.md.
 /// </summary>
 internal sealed class EvalCommand : ICliCommand
 {
@@ -23,15 +26,50 @@ internal sealed class EvalCommand : ICliCommand
         var heldOut = new Option<bool>("--held-out") { Description = "score only the part of --data that train holds out for validation (its last 5% by bytes, from a line start)" };
         var compareHeads = new Option<bool>("--compare-lm-heads") { Description = "score the text with the int8 and the fp32 LM head and print the difference (the int8 head's cost)" };
         var heads = new EngineArguments();
-        var command = new Command("eval", "Score a model on a text: nats/token, bits per byte, perplexity, copy score and n-gram baselines.")
+        var compare = new Option<string?>("--compare") { Description = "conversations only: score this model too, side by side (e.g. the model before fine-tuning)" };
+        var command = new Command("eval", "Score a model on a text (nats/token, bits per byte, perplexity, copy score and n-gram baselines) or on conversations (reply loss and exact-match answers).")
         {
-            model, data, train, maxTokens, copyTokens, heldOut, compareHeads,
+            model, data, train, maxTokens, copyTokens, heldOut, compareHeads, compare,
         };
         heads.AddTo(command);
-        command.SetAction(r => CliCommands.Run(() => Run(r.GetValue(model)!, r.Get(data), r.GetValue(train),
-            new EvaluationOptions { MaxTokens = r.Get(maxTokens), CopyPassageTokens = r.Get(copyTokens) }, r.Get(heldOut), r.Get(compareHeads), heads.Read(r)))
-            .GetAwaiter().GetResult());
+        command.SetAction(r => CliCommands.Run(() =>
+        {
+            string dataPath = r.Get(data);
+            if (File.Exists(dataPath) && ChatData.IsChatFile(dataPath))
+            {
+                foreach (var textOnly in new Option[] { train, maxTokens, copyTokens, heldOut, compareHeads })
+                    if (r.GetResult(textOnly) is { Implicit: false })
+                        throw new ArgumentException($"{textOnly.Name} applies to a text; {dataPath} holds conversations");
+                return RunChat(r.GetValue(model)!, dataPath, r.GetValue(compare), heads.Read(r));
+            }
+            if (r.GetValue(compare) is not null) throw new ArgumentException($"--compare applies to conversations; {dataPath} is a text");
+            return Run(r.GetValue(model)!, dataPath, r.GetValue(train), new EvaluationOptions { MaxTokens = r.Get(maxTokens), CopyPassageTokens = r.Get(copyTokens) },
+                r.Get(heldOut), r.Get(compareHeads), heads.Read(r));
+        }).GetAwaiter().GetResult());
         return command;
+    }
+
+    /// <summary>The reply loss and exact-match answers of MODEL (and of --compare) on the conversations of <paramref name="dataPath"/>.</summary>
+    static int RunChat(string modelPath, string dataPath, string? comparePath, InferenceOptions engine)
+    {
+        var conversations = ChatData.Read(dataPath).Select(e => e.Messages).ToList();   // every line checked before a model loads
+        var inv = CultureInfo.InvariantCulture;
+        var rows = new List<(string Name, ChatEvaluation Score)>();
+        foreach (string path in comparePath is null ? [modelPath] : new[] { modelPath, comparePath })
+        {
+            using var llama = Llama.LoadAuto(path, engine);
+            rows.Add((path, ChatEvaluator.Evaluate(llama, conversations)));
+        }
+        var first = rows[0].Score;
+        Console.WriteLine(string.Create(inv, $"{dataPath}: {first.Conversations:N0} conversations, {first.Replies:N0} assistant replies, each after the conversation before it (greedy answers)"));
+        int width = Math.Max(5, rows.Max(x => x.Name.Length));
+        Console.WriteLine($"{"model".PadRight(width)}  format      reply loss (nats/token)  exact match");
+        foreach (var (name, s) in rows)
+            Console.WriteLine(string.Create(inv,
+                $"{name.PadRight(width)}  {(s.Chat ? "template  " : "plain text")}  {s.NatsPerToken,11:0.0000} over {s.ReplyTokens,6:N0}  {s.ExactMatches}/{s.Replies} ({s.ExactMatchRate:P1})"));
+        if (rows.Any(x => !x.Score.Chat))
+            Console.WriteLine("plain text: a model without a chat template is asked in the plain-text format (docs/model.md §6.4); its reply loss is over \" \" + reply + \"\\n\"");
+        return 0;
     }
 
     static int Run(string modelPath, string dataPath, string? trainPath, EvaluationOptions options, bool heldOut, bool compareHeads, InferenceOptions engine)

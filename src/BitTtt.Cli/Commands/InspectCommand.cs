@@ -55,10 +55,7 @@ internal sealed class InspectCommand : ICliCommand
     static bool IsBitt(string path)
     {
         if (!File.Exists(path)) return false;
-        if (path.EndsWith(".bitt", StringComparison.OrdinalIgnoreCase)) return true;
-        using var stream = File.OpenRead(path);
-        Span<byte> magic = stackalloc byte[4];
-        return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual(ModelPackage.Magic);
+        return path.EndsWith(".bitt", StringComparison.OrdinalIgnoreCase) || ModelPackage.IsBitt(path);
     }
 
     static Table ConfigTable(BitLlamaConfig config)

@@ -31,16 +31,28 @@ internal sealed class TrainCommand : ICliCommand
     static int Run(ParseResult r)
     {
         var arguments = TrainFlags.Bind(r);
+        if (arguments.InitialModel is not null)
+        {
+            // The model's shape is the initial model's: a shape flag would be silently ignored, so it is an error.
+            if (ShapeOptions.Select(TrainFlags.Of).FirstOrDefault(f => f.Given(r)) is { } shape)
+                throw new ArgumentException($"{shape.Flag}: the model's shape comes from --init-from {arguments.InitialModel}; leave {shape.Flag} out");
+            if (new[] { nameof(TrainArguments.Tokenizer), nameof(TrainArguments.VocabSize) }.Select(TrainFlags.Of).FirstOrDefault(f => f.Given(r)) is { } tok)
+                throw new ArgumentException($"{tok.Flag}: a run from --init-from uses that model's tokenizer; leave {tok.Flag} out");
+        }
         if (arguments.TttType == TttType.Reconstruct
             && new[] { nameof(TrainingOptions.TttHeads), nameof(TrainingOptions.TttHeadDim), nameof(TrainingOptions.TttConv) }
                 .Select(TrainFlags.Of).FirstOrDefault(f => f.Given(r)) is { } given)
             throw new ArgumentException($"{given.Flag} applies only to --ttt-type delta");
         arguments.Validate();
         bool vocabSizeGiven = TrainFlags.Of(nameof(TrainArguments.VocabSize)).Given(r);
-        if (arguments.Tokenizer is null) new BpeTrainerOptions { VocabSize = arguments.VocabSize }.Validate();
-        arguments.ToConfig(arguments.VocabSize);   // the shape fits (vocab_size × hidden_dim in one array, ...)
+        if (arguments.InitialModel is { } initial) TrainingData.InitialModelFiles(initial);   // found and readable, before any work
+        else
+        {
+            if (arguments.Tokenizer is null) new BpeTrainerOptions { VocabSize = arguments.VocabSize }.Validate();
+            arguments.ToConfig(arguments.VocabSize);   // the shape fits (vocab_size × hidden_dim in one array, ...)
+        }
         if (arguments.Resume && arguments.Force) throw new ArgumentException("--resume continues the run in --output and --force replaces it: give one of them");
-        if (arguments.InnerUpdateMayDiverge)
+        if (arguments.InitialModel is null && arguments.InnerUpdateMayDiverge)
             Console.Error.WriteLine(arguments.TttType == TttType.Delta
                 ? $"bit-llama: warning: inner_lr = {arguments.EffectiveInnerLr:0.###} > 2; the delta rule's update can diverge (lower --inner-lr)"
                 : $"bit-llama: warning: inner_lr * ttt_chunk = {arguments.EffectiveInnerLr * arguments.TttChunk:0.###} >= 2; the TTT inner update can diverge (lower --inner-lr or --ttt-chunk)");
@@ -83,8 +95,11 @@ internal sealed class TrainCommand : ICliCommand
         string checkpointPath = Path.Combine(outputDir, TrainingCheckpoint.FileName);
         if (options.Resume && !File.Exists(checkpointPath))
             throw new FileNotFoundException($"--resume: no checkpoint at {checkpointPath} (run without --resume to start training)", checkpointPath);
-        var data = TrainingData.Prepare(options.Data, options.Tokenizer, vocabSizeGiven ? options.VocabSize : null, outputDir, options.Resume,
-            line => Console.Error.WriteLine($"bit-llama: {line}"), ct);
+        var data = TrainingData.Prepare(new TrainingData.Request(options.Data, outputDir)
+        {
+            Tokenizer = options.Tokenizer, VocabSize = vocabSizeGiven ? options.VocabSize : null, Resume = options.Resume,
+            DataFormat = options.Format, InitialModel = options.InitialModel,
+        }, line => Console.Error.WriteLine($"bit-llama: {line}"), ct);
         var tok = data.Tokenizer;
         string trainPath = Path.Combine(outputDir, TrainingData.TrainFileName), validationPath = Path.Combine(outputDir, TrainingData.ValidationFileName);
         using var train = TokenFile.Open(trainPath);
@@ -94,7 +109,8 @@ internal sealed class TrainCommand : ICliCommand
         TrainingResult result;
         try
         {
-            result = trainer.Train(train, validation.Count >= 2 ? validation : null, progress, ct);
+            bool validate = data.Chat is null ? validation.Count >= 2 : validation.ExampleStarts.Count > 0;
+            result = trainer.Train(train, validate ? validation : null, progress, ct);
         }
         finally
         {
@@ -107,15 +123,21 @@ internal sealed class TrainCommand : ICliCommand
         // The training seed is stored as the model's sampling seed, as ML.NET's Fit does: every door that loads the
         // model (ML.NET, generate, chat, the web API, Python) then reproduces its answers unless given another seed.
         var config = new SamplingOptions { Seed = options.EffectiveSeed }.StoreIn(result.Config);
+        // A model trained on conversations stores the template they were encoded with (docs/model.md §6.2).
+        if (data.Chat is { } chat) config = chat.StoreIn(config);
         ModelPackage.WriteDirectory(outputDir, config, tok.ToJson(), weights);
         string bitt = Path.Combine(outputDir, "model.bitt");
         ModelPackage.WriteBitt(bitt, config, tok.ToJson(), weights);
         var inv = CultureInfo.InvariantCulture;
         Console.WriteLine(string.Create(inv, $"step {result.Step}/{options.MaxSteps}  train loss {result.TrainLoss:0.0000}"));
+        if (result.Examples is { } examples) Console.WriteLine(Describe(examples, options.ContextLen));
         if (result.ValidationLoss is { } v && result.Baselines is { } baselines)
             Console.WriteLine(baselines.Verdict(v));
         else if (result.ValidationLoss is { } alone)
-            Console.WriteLine(string.Create(inv, $"validation loss {alone:0.0000} nats"));
+            Console.WriteLine(string.Create(inv, $"validation loss {alone:0.0000} nats{(data.Chat is null ? "" : " on the assistant replies")}") +
+                (result.InitialValidationLoss is { } before ? string.Create(inv, $" (before fine-tuning: {before:0.0000})") : ""));
+        if (data.Chat is not null && result.Completed && data.ValidationConversations > 0)
+            PrintAnswers(options, outputDir, config, tok, weights, data.ValidationConversations, ct);
         Console.WriteLine($"metrics: {result.MetricsPath ?? Path.Combine(Path.GetFullPath(outputDir), "metrics.csv")}" +
             (result.Baselines is null ? "" : $", {Path.Combine(Path.GetFullPath(outputDir), "baselines.json")}"));
         if (result.LossCurvePath is { } lossCurve) Console.WriteLine($"loss curve: {lossCurve}");
@@ -124,6 +146,49 @@ internal sealed class TrainCommand : ICliCommand
         if (result.Completed) return 0;
         Console.WriteLine($"stopped at step {result.Step} of {options.MaxSteps}; continue with the same arguments plus --resume");
         return ct.IsCancellationRequested ? 130 : 0;
+    }
+
+    /// <summary>The properties a model from --init-from brings; their flags are errors beside it.</summary>
+    static readonly string[] ShapeOptions =
+    [
+        nameof(TrainingOptions.HiddenDim), nameof(TrainingOptions.NumLayers), nameof(TrainingOptions.IntermediateDim), nameof(TrainingOptions.TttType),
+        nameof(TrainingOptions.InnerLr), nameof(TrainingOptions.TttChunk), nameof(TrainingOptions.TttHeads), nameof(TrainingOptions.TttHeadDim),
+        nameof(TrainingOptions.TttConv),
+    ];
+
+    static string Describe(ExampleStats s, int contextLen)
+    {
+        string text = $"conversations: {s.Trained:N0} of {s.Examples:N0} trained on";
+        if (s.Cut > 0) text += $"; {s.Cut:N0} longer than --context-len + 1 = {contextLen + 1} tokens were trained on their first {contextLen + 1}";
+        if (s.Skipped > 0) text += $"; {s.Skipped:N0} skipped (no assistant token within the first {contextLen + 1})";
+        return text;
+    }
+
+    /// <summary>
+    /// The exact-match rate of greedy answers on the validation conversations (the last ones of --data): of the trained
+    /// model, and of the --init-from model as it was, through its own chat format (what a user of it got before).
+    /// </summary>
+    static void PrintAnswers(TrainArguments options, string outputDir, BitLlamaConfig config, BitLlamaTokenizer tok,
+        IReadOnlyList<SafeTensorData> weights, int validationConversations, CancellationToken ct)
+    {
+        var held = new Queue<IReadOnlyList<ChatTurn>>(validationConversations + 1);   // the last ones, without holding the others
+        foreach (var example in TrainingData.DataFiles(options.Data, options.Format).SelectMany(f => ChatData.Read(f)))
+        {
+            held.Enqueue(example.Messages);
+            if (held.Count > validationConversations) held.Dequeue();
+        }
+        using var trained = Llama.FromWeights(config, tok, weights);
+        var after = ChatEvaluator.Evaluate(trained, held, cancellationToken: ct);
+        string line = string.Create(CultureInfo.InvariantCulture,
+            $"answers: {after.ExactMatches}/{after.Replies} validation replies exact ({after.ExactMatchRate:P1})");
+        if (options.InitialModel is { } initial)
+        {
+            var start = PretrainedModel.Load(initial);
+            using var before = Llama.FromWeights(start.Config, start.Tokenizer, start.Weights);
+            var was = ChatEvaluator.Evaluate(before, held, cancellationToken: ct);
+            line += string.Create(CultureInfo.InvariantCulture, $"; before fine-tuning {was.ExactMatches}/{was.Replies} ({was.ExactMatchRate:P1}{(was.Chat ? "" : ", plain-text format")})");
+        }
+        Console.WriteLine(line);
     }
 
     /// <summary>

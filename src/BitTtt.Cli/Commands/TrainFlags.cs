@@ -14,6 +14,8 @@ namespace BitTtt.Cli.Commands;
 internal sealed class TrainArguments : TrainingOptions
 {
     public string[] Data { get; set; } = [];
+    /// <summary>What --data holds: told by the content, or as given.</summary>
+    public TrainingData.Format Format { get; set; }
     public string? Tokenizer { get; set; }
     public int VocabSize { get; set; } = BpeTrainerOptions.DefaultVocabSize;
     public bool Force { get; set; }
@@ -33,7 +35,11 @@ internal static class TrainFlags
 
     public static IReadOnlyList<TrainFlag> All { get; } =
     [
-        Row(a => a.Data, "--data", "UTF-8 text file, or a directory: every *.txt under it in path order; repeat for several, read in the order given (the last 5% of all the text is held out for validation)", required: true),
+        Row(a => a.Data, "--data", "UTF-8 text file, or a directory: every *.txt under it in path order, or a .jsonl file of conversations; repeat for several, read in the order given (the last 5% of all the text, or of the conversations, is held out for validation)", required: true),
+        Row(a => a.Format, "--format", "what --data holds: auto (conversations when every file's first line is {\"messages\": [...]}, as OpenAI fine-tuning files; else text), text or chat",
+            toProperty: TrainingData.ParseFormat, toFlag: TrainingData.FormatName),
+        Row(a => a.InitialModel, "--init-from", "fine-tune: start from this model (.bitt, model directory or checkpoint) and its tokenizer; its shape replaces --dim, --layers and the TTT flags, the schedule is this run's"),
+        Row(a => a.TrainOnAllTokens, "--train-on-all", "on conversations, count the loss on every token, not only the assistant replies"),
         Row(a => a.Tokenizer, "--tokenizer", "tokenizer.json to use, or 'gpt2' (default: train a byte-level BPE tokenizer on --data)"),
         Row(a => a.VocabSize, "--vocab-size", $"vocabulary size of the tokenizer trained on --data ({BpeTrainerOptions.MinVocabSize} to {BpeTrainerOptions.MaxVocabSize})"),
         Row(a => a.HiddenDim, "--dim", "hidden dimension (multiple of 4)"),

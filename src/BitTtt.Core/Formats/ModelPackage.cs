@@ -28,6 +28,14 @@ public sealed partial class ModelPackage : IDisposable
     /// <summary>"BITT", the first four bytes of a .bitt file.</summary>
     public static ReadOnlySpan<byte> Magic => "BITT"u8;
 
+    /// <summary>Whether the file at <paramref name="path"/> begins with <see cref="Magic"/> (false when it is shorter).</summary>
+    public static bool IsBitt(string path)
+    {
+        Span<byte> magic = stackalloc byte[4];
+        using var stream = File.OpenRead(path);
+        return stream.ReadAtLeast(magic, 4, throwOnEndOfStream: false) == 4 && magic.SequenceEqual(Magic);
+    }
+
     /// <summary>Largest .bitt JSON header accepted by default (config + tokenizer); see <see cref="BitLlamaLoadLimits.MaxBittHeaderBytes"/>.</summary>
     public const long MaxHeaderLength = 64L << 20;
 

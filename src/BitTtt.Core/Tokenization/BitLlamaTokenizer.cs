@@ -13,6 +13,7 @@ namespace BitTtt.Tokenization;
 public sealed class BitLlamaTokenizer
 {
     private readonly byte[]?[] _tokenBytes;
+    private readonly Func<ByteLevelBpeModel>? _model;
     private readonly Lazy<string>? _json;
     private readonly KeyValuePair<string, int>[] _specials;
 
@@ -21,6 +22,7 @@ public sealed class BitLlamaTokenizer
         Inner = inner;
         _specials = [.. specials.Where(kv => kv.Key.Length > 0)];
         _tokenBytes = tokenBytes;
+        _model = model;
         _json = model is null ? null : new Lazy<string>(() => TokenizerJson.Write(model()));
         UnkId = idOf(BpeVocabulary.Unk);
         BosId = idOf(BpeVocabulary.Bos) ?? idOf(Gpt2Encoding.EndOfText);
@@ -119,10 +121,72 @@ public sealed class BitLlamaTokenizer
         _json?.Value ?? throw new NotSupportedException(
             $"ToJson: the wrapped {Inner.GetType().Name} does not expose its merges; load the tokenizer with FromJson to be able to save it");
 
+    /// <summary>The special tokens (<c>added_tokens</c> of a tokenizer.json) and their ids.</summary>
+    public IReadOnlyList<KeyValuePair<string, int>> SpecialTokens => _specials;
+
+    /// <summary>The id of special token <paramref name="token"/> (e.g. <c>&lt;|end|&gt;</c>), or null when the tokenizer has no such special token.</summary>
+    public int? SpecialTokenId(string token)
+    {
+        foreach (var (text, id) in _specials)
+            if (text == token) return id;
+        return null;
+    }
+
+    /// <summary>
+    /// This tokenizer with every token of <paramref name="tokens"/> it lacks appended as a special token (ids
+    /// <see cref="VocabSize"/>, +1, ... in the order given; docs/model.md §6.1): the existing ids are unchanged, so a
+    /// model's rows for them still apply. Itself when nothing is missing. A wrapped BpeTokenizer hides its merges:
+    /// NotSupportedException, as for <see cref="ToJson"/>.
+    /// </summary>
+    public BitLlamaTokenizer WithSpecialTokens(IEnumerable<string> tokens)
+    {
+        ArgumentNullException.ThrowIfNull(tokens);
+        var list = tokens.ToList();
+        if (list.All(t => SpecialTokenId(t) is not null)) return this;
+        if (_model is null)
+            throw new NotSupportedException($"WithSpecialTokens: the wrapped {Inner.GetType().Name} does not expose its merges; load the tokenizer with FromJson to extend it");
+        return FromJson(TokenizerJson.Write(_model().WithSpecialTokens(list)), "tokenizer with added special tokens");
+    }
+
     /// <summary>Encodes text; special-token strings in it (e.g. <c>&lt;s&gt;</c>) become their ids.</summary>
-    public int[] Encode(string text)
+    public int[] Encode(string text) => Encode(text, parseSpecialTokens: true);
+
+    /// <summary>
+    /// Encodes text. With <paramref name="parseSpecialTokens"/> false a special token's string in the text is
+    /// encoded as the characters it is made of, never as the special id (how a chat message is encoded,
+    /// docs/model.md §6.3: a user cannot end a turn by typing <c>&lt;|end|&gt;</c>); the ids still decode to the text.
+    /// </summary>
+    public int[] Encode(string text, bool parseSpecialTokens)
     {
         ArgumentNullException.ThrowIfNull(text);
+        return parseSpecialTokens ? EncodeWithSpecials(text) : EncodePlain(text);
+    }
+
+    // The text is cut one character into every special token's string: neither piece holds a whole special string,
+    // so the inner tokenizer (which knows the specials) encodes both as text.
+    int[] EncodePlain(string text)
+    {
+        var ids = new List<int>(text.Length / 3 + 4);
+        int start = 0;
+        while (start < text.Length)
+        {
+            int cut = -1;
+            foreach (var (special, _) in _specials)
+            {
+                int at = text.IndexOf(special, start, StringComparison.Ordinal);
+                if (at >= 0 && (cut < 0 || at < cut)) cut = at;
+            }
+            if (cut < 0) break;
+            cut += char.IsHighSurrogate(text[cut]) && cut + 1 < text.Length ? 2 : 1;
+            ids.AddRange(Inner.EncodeToIds(text.AsSpan(start, cut - start)));
+            start = cut;
+        }
+        if (start < text.Length) ids.AddRange(Inner.EncodeToIds(text.AsSpan(start)));
+        return [.. ids];
+    }
+
+    int[] EncodeWithSpecials(string text)
+    {
         // Specials are split out here rather than left to the inner tokenizer: Microsoft.ML.Tokenizers 2.0.1's
         // TiktokenTokenizer encodes "<|endoftext|>" as plain text once its word cache has evicted it
         // (after about a megabyte of input), which would make the ids depend on what was encoded before.

@@ -50,7 +50,7 @@ internal static class BpeMergeLearner
 
         var merges = new List<(int, int)>();
         var delta = new Dictionary<long, long>();
-        while (tokenBytes.Count < options.VocabSize && heap.TryDequeue(out long best, out var entry))
+        while (tokenBytes.Count < options.LearnedVocabSize && heap.TryDequeue(out long best, out var entry))
         {
             if (entry.Count != pairCounts.GetValueOrDefault(best) || entry.Count <= 0) continue;  // stale
             if (entry.Count < options.MinFrequency) break;

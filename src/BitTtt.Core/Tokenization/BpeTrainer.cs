@@ -4,7 +4,8 @@ namespace BitTtt.Tokenization;
 
 /// <summary>
 /// Trains a byte-level BPE tokenizer (ids: <c>&lt;unk&gt;</c>=0, <c>&lt;s&gt;</c>=1, <c>&lt;/s&gt;</c>=2, the 256
-/// byte symbols, then merges in order) and returns it as Hugging Face <c>tokenizer.json</c> text.
+/// byte symbols, the merges in order, then the reserved chat tokens, docs/model.md §6.1) and returns it as Hugging
+/// Face <c>tokenizer.json</c> text.
 /// Files are streamed in chunks and pre-tokenized with the GPT-2 split pattern; words are counted once,
 /// then merges are learned incrementally (see <see cref="BpeMergeLearner"/>).
 /// </summary>
@@ -50,6 +51,6 @@ public static class BpeTrainer
     private static string Train(IReadOnlyDictionary<string, long> wordCounts, BpeTrainerOptions options, CancellationToken cancellationToken)
     {
         BpeMerges learned = BpeMergeLearner.Learn(wordCounts, options, cancellationToken);
-        return TokenizerJson.Write(ByteLevelBpeModel.FromMerges(learned));
+        return TokenizerJson.Write(ByteLevelBpeModel.FromMerges(learned, options.ReservedTokens));
     }
 }

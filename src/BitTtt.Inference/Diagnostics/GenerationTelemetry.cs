@@ -69,6 +69,7 @@ internal sealed class GenerationTelemetry
     {
         LlamaFinishReason.Length => "length",
         LlamaFinishReason.StopString => "stop",
+        LlamaFinishReason.EndOfTurn => "end_of_turn",
         _ => "end_of_sequence",
     };
 }

@@ -177,6 +177,18 @@ int32_t bitttt_generate(bitttt_session session, const char *prompt, size_t promp
  * Every file is written atomically. Give a buffer of 4096 bytes: the result is far shorter. */
 int32_t bitttt_corpus_prepare(const char *request_json, char *result_json, size_t capacity, size_t *length);
 
+/* ---- chat ---------------------------------------------------------------------------------- */
+
+/* The model's reply to a conversation (docs/model.md 6): messages_json (UTF-8, length bytes) holds the messages as the
+ * OpenAI format writes them, [{"role": "system"|"user"|"assistant", "content": "..."}, ...] or {"messages": [...]}.
+ * A model with a chat template (config field "chat") gets them as token ids (a message's text is never read as special
+ * tokens) and the reply stops at its end-of-turn token; a model without one gets the plain-text format
+ * ("User: ...\nAssistant:") and the reply stops at "\nUser:". The session keeps the messages and the reply, so a
+ * conversation that continues passes only its new messages. options NULL = the model's defaults. Pieces go to
+ * on_piece as with bitttt_generate. A malformed message is BITTTT_E_INVALID_ARGUMENT naming it (messages[1].role). */
+int32_t bitttt_chat(bitttt_session session, const char *messages_json, size_t length,
+                    const bitttt_sampling *options, bitttt_piece_fn on_piece, void *user_data);
+
 #ifdef __cplusplus
 }
 #endif

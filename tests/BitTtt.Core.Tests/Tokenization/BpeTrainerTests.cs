@@ -7,7 +7,7 @@ namespace BitTtt.Core.Tests.Tokenization;
 [TestClass]
 public sealed class BpeTrainerTests
 {
-    private static readonly BpeTrainerOptions Tiny = new() { VocabSize = 262, MinFrequency = 1 };
+    private static readonly BpeTrainerOptions Tiny = new() { VocabSize = 262, MinFrequency = 1, ChatTokens = false };
 
     [TestMethod]
     public void FirstMergesOfAaabAreAAThenAB()
@@ -47,8 +47,11 @@ public sealed class BpeTrainerTests
         Assert.AreEqual(3 + '\n', (int)vocab["\u010A"]!); // 'Ċ'
         Assert.AreEqual(3 + 0xFF, (int)vocab["ÿ"]!);
         var added = root["added_tokens"]!.AsArray();
-        Assert.AreEqual(3, added.Count);
+        Assert.AreEqual(3 + ChatFormat.DefaultTokens.Count, added.Count);
         Assert.IsTrue(added.All(t => (bool)t!["special"]!));
+        // The chat tokens are the last four ids, after the merges (docs/model.md §6.1).
+        int size = vocab.Count;
+        CollectionAssert.AreEqual(ChatFormat.DefaultTokens.ToList(), Enumerable.Range(size - 4, 4).Select(id => vocab.First(kv => (int)kv.Value! == id).Key).ToList());
         Assert.AreEqual("ByteLevel", (string)root["pre_tokenizer"]!["type"]!);
         Assert.AreEqual("ByteLevel", (string)root["decoder"]!["type"]!);
         // "hello" x3 and " hello" x2: every merge has frequency >= 2 and the whole word becomes one token.
@@ -63,8 +66,12 @@ public sealed class BpeTrainerTests
         var capped = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromTexts([text], new BpeTrainerOptions { VocabSize = 270 }));
         Assert.AreEqual(270, capped.VocabSize);
         var all = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromTexts(["abcd abcd xyz"], new BpeTrainerOptions { VocabSize = 4096, MinFrequency = 2 }));
-        // Pairs seen twice: a b, b c, c d (one chain -> 3 merges); x y, y z and the space pairs occur once.
-        Assert.AreEqual(259 + 3, all.VocabSize);
+        // Pairs seen twice: a b, b c, c d (one chain -> 3 merges); x y, y z and the space pairs occur once. The 4 chat tokens follow.
+        Assert.AreEqual(259 + 3 + 4, all.VocabSize);
+        Assert.AreEqual(259 + 3, all.SpecialTokenId("<|system|>"));
+        var plain = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromTexts(["abcd abcd xyz"], new BpeTrainerOptions { VocabSize = 4096, ChatTokens = false }));
+        Assert.AreEqual(259 + 3, plain.VocabSize);
+        Assert.IsNull(plain.SpecialTokenId("<|system|>"));
     }
 
     [TestMethod]
@@ -127,7 +134,9 @@ public sealed class BpeTrainerTests
     {
         var e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { VocabSize = 258 }));
         StringAssert.Contains(e.Message, "VocabSize 258");
-        StringAssert.Contains(e.Message, "259");
+        StringAssert.Contains(e.Message, "at least 263 ids (3 special tokens + 256 byte symbols + 4 chat tokens)");
+        e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { VocabSize = 258, ChatTokens = false }));
+        StringAssert.Contains(e.Message, "at least 259 ids (3 special tokens + 256 byte symbols)");
         Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { MinFrequency = 0 }));
         // The largest vocabulary is the largest tokenizer that loads: nothing is trained that could not be read back.
         e = Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => BpeTrainer.TrainFromTexts(["abc"], new BpeTrainerOptions { VocabSize = int.MaxValue }));

@@ -1,7 +1,7 @@
 namespace BitTtt.Training;
 
 /// <summary>
-/// The training defaults of docs/model.md §5, in one place: <see cref="TrainingOptions"/>, the <c>bit-llama train</c>
+/// The training defaults of docs/model.md §5, in one place: <c>TrainingOptions</c> (BitTtt.Training), the <c>bit-llama train</c>
 /// flags and the ML.NET layer's <c>BitLlamaDefaults</c> all read them from here.
 /// </summary>
 public static class TrainingDefaults
