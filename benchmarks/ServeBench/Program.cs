@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Json;
-using System.Threading.Channels;
 using BitTtt;
 using BitTtt.Inference;
 using BitTtt.Samples.BusinessApp;
@@ -11,49 +10,54 @@ using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.Extensions.DependencyInjection;
 
-// Serving figures, in one process (all traffic on 127.0.0.1):
-// (1) 32 concurrent generations through the library, two ways: each decode step a thread-pool work item
-//     (what LlamaSession.CompleteStreamingAsync does) vs a dedicated thread per generation feeding a channel;
-// (2) samples/BusinessApp on Kestrel: 1, 8 and 32 concurrent clients streaming /v1/chat (SSE): requests/s
-//     and time to first token (first data event), median and 95th percentile.
-// Without --model it writes a random-weight model (hidden 256, 4 layers, a BPE vocabulary from data/moby-dick.txt):
-// speed does not depend on what the weights say.
+// Serving figures, in one process (all traffic on 127.0.0.1), with the engine's defaults:
+// (1) the library: one completion alone, then 32 and 64 at once (CompleteAsync): tokens/s in all and the ratio to one;
+// (2) samples/BusinessApp on Kestrel: 1, 8, 32 and 64 concurrent clients streaming /v1/chat (SSE): requests/s,
+//     tokens/s, and time to first token (the first data event, prompt included), median and 95th percentile.
+// Without --model it writes a random-weight model of the default shape (hidden 256, 8 layers, delta TTT, a 16,384-token
+// BPE vocabulary trained on data/moby-dick.txt): speed does not depend on what the weights say. The program uses only
+// the public API, so the same file builds against an earlier version of the library for a before/after comparison.
 //
 // (3) with --prefix-reuse, instead: a stateless client (the OpenAI wire, resending the whole history each turn) has a
 //     conversation of --turns turns (10) with the app twice at once, prefix cache off and on, and the time to first
-//     token of each turn is printed side by side; the rounds (--rounds, 3) give a median per turn.
+//     token of each turn is printed side by side; the rounds (--rounds, 3) give a median per turn (its own smaller
+//     model: hidden 256, 4 layers, delta, a 2,048-token vocabulary).
 //
-// Usage: dotnet run -c Release --project benchmarks/ServeBench [-- --model PATH] [--tokens N] [--quick]
+// Usage: dotnet run -c Release --project benchmarks/ServeBench [-- --model PATH] [--tokens N] [--quick] [--ttt-type reconstruct]
 //        dotnet run -c Release --project benchmarks/ServeBench -- --prefix-reuse [--model PATH] [--turns N] [--rounds N] [--tokens N]
 
 CultureInfo.DefaultThreadCurrentCulture = CultureInfo.InvariantCulture;
 string? model = Arg("--model");
 int tokens = int.Parse(Arg("--tokens") ?? "32");
 bool quick = args.Contains("--quick");
+string tttType = Arg("--ttt-type") ?? "delta";
 string work = Path.Combine(Path.GetTempPath(), $"servebench-{Environment.ProcessId}");
 Directory.CreateDirectory(work);
 try
 {
-    model ??= WriteRandomModel(work, delta: args.Contains("--prefix-reuse"));
     if (args.Contains("--prefix-reuse"))
     {
-        await PrefixReuse(model, int.Parse(Arg("--turns") ?? "10"), int.Parse(Arg("--rounds") ?? "3"), tokens);
+        await PrefixReuse(model ?? WriteRandomModel(work, "delta", layers: 4, vocab: 2048, text: 200_000), int.Parse(Arg("--turns") ?? "10"), int.Parse(Arg("--rounds") ?? "3"), tokens);
         return;
     }
-    Console.WriteLine($"model {model}, {tokens} tokens per request, {Environment.ProcessorCount} logical cores (machine shared: compare ratios within this run)");
+    model ??= WriteRandomModel(work, tttType);
+    Console.WriteLine($"model {model}, {tokens} tokens per request, {Environment.ProcessorCount} logical cores, load average {LoadAverage()} " +
+        "(machine shared: compare ratios within this run)");
     using (var llama = Llama.LoadAuto(model))
     {
-        await Generations(llama, 4, tokens, dedicated: false);   // warm-up (JIT) for both, not reported
-        await Generations(llama, 4, tokens, dedicated: true);
+        Console.WriteLine($"  {llama.Config.TttType} {llama.Config.HiddenDim} x {llama.Config.NumLayers}, vocab {llama.Config.VocabSize}");
+        await Generations(llama, 4, tokens);   // warm-up (JIT), not reported
         for (int round = 0; round < (quick ? 1 : 3); round++)
         {
-            var pool = await Generations(llama, 32, tokens, dedicated: false);
-            var threads = await Generations(llama, 32, tokens, dedicated: true);
-            Console.WriteLine($"library, 32 generations: thread-pool steps {pool.TokensPerSecond:F0} tok/s, first piece {pool.MeanFirstMs:F0} ms | " +
-                $"dedicated threads {threads.TokensPerSecond:F0} tok/s, first piece {threads.MeanFirstMs:F0} ms | ratio pool/threads {pool.TokensPerSecond / threads.TokensPerSecond:F2}");
+            var one = await Generations(llama, 1, tokens);
+            var many = await Generations(llama, 32, tokens);
+            var most = await Generations(llama, 64, tokens);
+            Console.WriteLine($"library: 1 generation {one.TokensPerSecond:F0} tok/s | 32 at once {many.TokensPerSecond:F0} tok/s ({many.TokensPerSecond / one.TokensPerSecond:F2}x), " +
+                $"first piece {many.MeanFirstMs:F0} ms | 64 at once {most.TokensPerSecond:F0} tok/s ({most.TokensPerSecond / one.TokensPerSecond:F2}x), first piece {most.MeanFirstMs:F0} ms");
         }
     }
     await Serve(model, tokens, quick);
+    Console.WriteLine($"load average at the end {LoadAverage()}");
 }
 finally
 {
@@ -62,16 +66,20 @@ finally
 
 string? Arg(string name) => Array.IndexOf(args, name) is int i and >= 0 && i + 1 < args.Length ? args[i + 1] : null;
 
-static string WriteRandomModel(string dir, bool delta)
+static string LoadAverage() => File.Exists("/proc/loadavg") ? string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3)) : "n/a";
+
+static string WriteRandomModel(string dir, string tttType, int layers = 8, int vocab = 16384, int text = int.MaxValue)
 {
     string book = File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "data", "moby-dick.txt"));
-    string json = RandomModel.TrainTokenizer([book[..200_000]], vocabSize: 2048);
-    var config = new BitLlamaConfig { VocabSize = BitLlamaTokenizer.FromJson(json).VocabSize, HiddenDim = 256, NumLayers = 4, InnerLr = 0.1f, TttChunk = 4 };
-    if (delta) config = config with { TttType = TttType.Delta, TttHeads = 4, TttConv = 4, InnerLr = 1f, TttChunk = 1 };   // what new models train
+    string json = RandomModel.TrainTokenizer([book[..Math.Min(text, book.Length)]], vocabSize: vocab);
+    int ids = BitLlamaTokenizer.FromJson(json).VocabSize;
+    var config = tttType == "reconstruct"
+        ? new BitLlamaConfig { VocabSize = ids, HiddenDim = 256, NumLayers = layers, InnerLr = 0.1f, TttChunk = 16 }
+        : new BitLlamaConfig { VocabSize = ids, HiddenDim = 256, NumLayers = layers, InnerLr = 1f, TttChunk = 16, TttType = TttType.Delta };
     return RandomModel.Create(config, seed: 1, json).WriteBitt(Path.Combine(dir, "bench.bitt"));
 }
 
-static async Task<(double TokensPerSecond, double MeanFirstMs)> Generations(Llama llama, int count, int tokens, bool dedicated)
+static async Task<(double TokensPerSecond, double MeanFirstMs)> Generations(Llama llama, int count, int tokens)
 {
     var options = new SamplingOptions { MaxTokens = tokens, Temperature = 0.8f };
     var clock = Stopwatch.StartNew();
@@ -80,41 +88,32 @@ static async Task<(double TokensPerSecond, double MeanFirstMs)> Generations(Llam
     await Task.WhenAll(Enumerable.Range(0, count).Select(async i =>
     {
         using var session = llama.CreateSession();
-        await foreach (var piece in dedicated ? OnThread(session, "The whale", options) : session.CompleteStreamingAsync("The whale", options with { Seed = i }))
-            if (totals[i]++ == 0) firsts[i] = clock.Elapsed.TotalMilliseconds;
+        await foreach (var update in session.GenerateStreamingAsync("The whale", options with { Seed = i }))
+        {
+            if (totals[i] == 0 && update.Text.Length > 0) firsts[i] = clock.Elapsed.TotalMilliseconds;
+            totals[i] = update.CompletionTokens;
+        }
     }));
     double seconds = clock.Elapsed.TotalSeconds;
-    return (count * tokens / seconds, firsts.Average());
-}
-
-// The alternative design: one thread per generation runs the synchronous loop and hands pieces over a channel.
-static IAsyncEnumerable<string> OnThread(LlamaSession session, string prompt, SamplingOptions options)
-{
-    var channel = Channel.CreateUnbounded<string>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
-    var thread = new Thread(() =>
-    {
-        try { session.StreamCompletion(prompt, options.MaxTokens, options.Temperature, p => channel.Writer.TryWrite(p)); }
-        finally { channel.Writer.Complete(); }
-    }) { IsBackground = true };
-    thread.Start();
-    return channel.Reader.ReadAllAsync();
+    return (totals.Sum() / seconds, firsts.Average());
 }
 
 static async Task Serve(string model, int tokens, bool quick)
 {
     var app = BusinessApi.Build(["--model", model, "--urls", "http://127.0.0.1:0", "--environment", "Production",
-        "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.AspNetCore=Error", "--Api:MaxConcurrentRequests=64",
-        "--BitLlama:MaxConversations=256", "--BitLlama:StartConversations=false"]);
+        "--Logging:LogLevel:Default=Warning", "--Logging:LogLevel:Microsoft.AspNetCore=Error", "--Api:MaxConcurrentRequests=128",
+        "--BitLlama:MaxConversations=512", "--BitLlama:StartConversations=false"]);
     await app.StartAsync();
     try
     {
         var address = new Uri(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.Single());
         using var http = new HttpClient { BaseAddress = address, Timeout = TimeSpan.FromMinutes(5) };
+        await StreamOnce(http, tokens, 0);   // warm-up: JIT, the first conversation
         Console.WriteLine("| concurrent clients | requests | requests/s | tokens/s | first token median | first token p95 |");
         Console.WriteLine("|---|---|---|---|---|---|");
-        foreach (int clients in new[] { 1, 8, 32 })
+        foreach (int clients in new[] { 1, 8, 32, 64 })
         {
-            int perClient = Math.Max(1, (quick ? 16 : 64) / clients);
+            int perClient = Math.Max(1, (quick ? 64 : 128) / clients);
             var ttft = new List<double>();
             var clock = Stopwatch.StartNew();
             await Task.WhenAll(Enumerable.Range(0, clients).Select(c => Task.Run(async () =>

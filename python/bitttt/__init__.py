@@ -6,7 +6,7 @@ logits when it is importable.
     llama = bitttt.Llama.load_auto("model.bitt")
     llama.stream_completion("Call me", 50, 0.8, lambda piece: print(piece, end=""))   # return False to stop
 """
-from ._llama import INT8_LM_HEAD, Llama, Session
+from ._llama import FP32_LM_HEAD, INT8_LM_HEAD, NO_BATCHING, Llama, Session
 from ._native import (ABI_VERSION, BitTttError, EngineIOError, EngineMemoryError, InvalidArgumentError,
                       InvalidHandleError, ModelFormatError, ModelNotFoundError, SessionBusyError, UnsupportedError)
 
@@ -23,7 +23,7 @@ def abi_version():
 
 
 __all__ = [
-    "Llama", "Session", "INT8_LM_HEAD", "ABI_VERSION", "abi_version", "BitTttError", "InvalidArgumentError",
+    "Llama", "Session", "INT8_LM_HEAD", "FP32_LM_HEAD", "NO_BATCHING", "ABI_VERSION", "abi_version", "BitTttError", "InvalidArgumentError",
     "InvalidHandleError", "ModelNotFoundError", "ModelFormatError", "SessionBusyError", "UnsupportedError",
     "EngineIOError", "EngineMemoryError",
 ]

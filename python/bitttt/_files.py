@@ -171,6 +171,10 @@ def read_bitt(path):
         raise FormatError("%s: .bitt header is not valid UTF-8 JSON (%s)" % (path, e)) from None
     if not isinstance(header, dict) or not isinstance(header.get("config"), dict):
         raise FormatError("%s: header has no 'config' (expected {\"config\": {...}, \"tokenizer\": {...}})" % path)
+    if header.get("packing") is not None:
+        raise FormatError("%s: a packed .bitt (packing %s) holds 2-bit ternary codes and int8 rows, not the fp32 weights the "
+                          "PyTorch twin trains and runs (docs/format.md §7); use the fp32 .bitt it was packed from "
+                          "(bitttt.Llama, the NativeAOT engine, reads both)" % (path, header.get("packing")))
     tokenizer = header.get("tokenizer")
     return header["config"], (json.dumps(tokenizer, ensure_ascii=False) if tokenizer is not None else None), \
         SafeTensors(path, data, 12 + n)

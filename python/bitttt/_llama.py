@@ -13,6 +13,8 @@ except ImportError:  # pragma: no cover - depends on the environment
     _np = None
 
 INT8_LM_HEAD = 1
+FP32_LM_HEAD = 2
+NO_BATCHING = 4
 _INT32_MIN, _INT32_MAX = -(2 ** 31), 2 ** 31 - 1
 
 
@@ -43,6 +45,11 @@ def _token_ids(tokens):
 # bitttt_sampling fields (stop -> stop_strings). None keeps the model's default (bitttt_model_sampling).
 _SAMPLING_KEYWORDS = (("max_tokens", int), ("temperature", float), ("top_k", int), ("top_p", float),
                       ("repetition_penalty", float))
+
+
+def _flags(int8_lm_head, batching):
+    """bitttt.h's load flags: the int8 LM head and batching are the library's defaults; False asks for the other."""
+    return (0 if int8_lm_head else FP32_LM_HEAD) | (0 if batching else NO_BATCHING)
 
 
 def _model_sampling(model_handle):
@@ -242,20 +249,20 @@ class Llama(_Handle):
         self.eos_id = None if info.eos_id < 0 else info.eos_id
 
     @classmethod
-    def load_auto(cls, path, int8_lm_head=False):
+    def load_auto(cls, path, int8_lm_head=True, batching=True):
         """Loads a ``.bitt`` file or a model directory (config.json + tokenizer.json + model.safetensors)."""
         handle = ctypes.c_uint64(0)
-        call("bitttt_model_load", _native.path_arg(path, "path"), INT8_LM_HEAD if int8_lm_head else 0, ctypes.byref(handle))
+        call("bitttt_model_load", _native.path_arg(path, "path"), _flags(int8_lm_head, batching), ctypes.byref(handle))
         return cls(handle.value)
 
     @classmethod
-    def from_config(cls, config, safetensors_path, tokenizer_path=None, int8_lm_head=False):
+    def from_config(cls, config, safetensors_path, tokenizer_path=None, int8_lm_head=True, batching=True):
         """A model from a config (dict or JSON text, docs/model.md §1), a bare safetensors file and optionally a tokenizer.json."""
         text = config if isinstance(config, str) else json.dumps(config)
         tok = None if tokenizer_path is None else _native.path_arg(tokenizer_path, "tokenizer_path")
         handle = ctypes.c_uint64(0)
         call("bitttt_model_from_config", _native.text_arg(text, "config"), _native.path_arg(safetensors_path, "safetensors_path"),
-             tok, INT8_LM_HEAD if int8_lm_head else 0, ctypes.byref(handle))
+             tok, _flags(int8_lm_head, batching), ctypes.byref(handle))
         return cls(handle.value)
 
     @property

@@ -38,6 +38,38 @@ class GenerationTests(unittest.TestCase):
         self.assertEqual("".join(pieces), whole)
         self.assertEqual(streamed, whole)
 
+    def test_a_token_limit_inside_a_character_drops_its_bytes_instead_of_ending_in_u_fffd(self):
+        # Temperature 2 on a prompt with accents and CJK picks multi-byte tokens often, so some of these 160 limits fall
+        # inside a character. Each text must be free of U+FFFD and a prefix of the next longer one: the old ending
+        # ("\ufffd" for the cut character) broke both, where the longer completion had the whole character.
+        for seed in range(40):
+            previous = None
+            for max_tokens in range(1, 5):
+                text = self.llama.complete("héllo wörld 你", max_tokens=max_tokens, temperature=2.0, top_k=0, top_p=1.0,
+                                           repetition_penalty=1.0, seed=seed)
+                self.assertNotIn("\ufffd", text, "seed %d, max_tokens %d" % (seed, max_tokens))
+                if previous is not None:
+                    self.assertTrue(text.startswith(previous), "seed %d: %r then %r" % (seed, previous, text))
+                previous = text
+
+    def test_a_packed_bitt_loads_and_generates_like_the_fp32_file(self):
+        # bit-llama export --packed: 2-bit ternary codes and int8 rows (docs/format.md §7); the library reads both forms,
+        # and the packed file's logits stay within the documented 2 % of the largest |logit| of the fp32 file's.
+        packed = os.path.join(self.temp, "packed.bitt")
+        fp32 = os.path.join(fixture.tiny_model(), "model.bitt")
+        fixture.run_cli("export", fp32, "--packed", "--output", packed)
+        self.assertLess(os.path.getsize(packed), os.path.getsize(fp32))
+        ids = self.llama.encode("Call me Ishmael. Some years ago")
+        with bitttt.Llama.load_auto(packed) as small:
+            self.assertTrue(small.complete("The whale", max_tokens=8, temperature=0.0))
+            with small.session() as a, self.llama.session() as b:
+                for token in ids:
+                    x, y = list(a.forward(token)), list(b.forward(token))
+                    scale = max(abs(v) for v in y)
+                    self.assertLess(max(abs(p - q) for p, q in zip(x, y)), 0.02 * scale)
+        with bitttt.Llama.load_auto(fp32, int8_lm_head=False, batching=False) as exact:   # the other engine options load too
+            self.assertTrue(exact.complete("The whale", max_tokens=4, temperature=0.0))
+
     def test_callback_returning_false_stops(self):
         seen = []
 

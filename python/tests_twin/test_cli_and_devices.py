@@ -185,3 +185,18 @@ class DeviceTests(unittest.TestCase):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PackedFileTests(unittest.TestCase):
+    def test_a_packed_bitt_is_refused_with_one_clear_error(self):
+        # The packed .bitt keeps 2-bit ternary codes and int8 rows, not the fp32 weights training needs: the twin says
+        # so (as TorchSharp does), naming the file, instead of failing on the first U8 tensor.
+        import tempfile
+        from bitttt.torch import BitLlamaModel
+        from bitttt._files import FormatError
+        packed = os.path.join(tempfile.mkdtemp(prefix="bitttt-twin-packed-"), "packed.bitt")
+        fixture.run_cli("export", os.path.join(fixture.tiny_model(), "model.bitt"), "--packed", "--output", packed)
+        with self.assertRaises(FormatError) as caught:
+            BitLlamaModel.load_with_tokenizer(packed)
+        self.assertIn("packed.bitt: a packed .bitt (packing 1)", str(caught.exception))
+        self.assertIn("use the fp32 .bitt", str(caught.exception))

@@ -15,8 +15,10 @@ public sealed class BitLlamaServiceOptions : SamplingOverrides
 
     /// <summary>A <c>.bitt</c> file or model directory; a relative path is relative to the current directory. Required unless the model is registered by a factory.</summary>
     public string ModelPath { get; set; } = "";
-    /// <summary>See <see cref="InferenceOptions.Int8LmHead"/>.</summary>
-    public bool Int8LmHead { get; set; }
+    /// <summary>See <see cref="InferenceOptions.Int8LmHead"/> (on by default).</summary>
+    public bool Int8LmHead { get; set; } = new InferenceOptions().Int8LmHead;
+    /// <summary>See <see cref="InferenceOptions.Batching"/> (on by default).</summary>
+    public bool Batching { get; set; } = new InferenceOptions().Batching;
     public int MaxConversations { get; set; } = new BitLlamaChatClientOptions().MaxConversations;
     public string? MemoryDirectory { get; set; }
     public bool StartConversations { get; set; } = new BitLlamaChatClientOptions().StartConversations;
@@ -59,7 +61,7 @@ public sealed class BitLlamaServiceOptions : SamplingOverrides
             throw new InvalidOperationException($"{SectionName}:ModelPath is not set; give the path of a .bitt file or model directory (configuration, or AddBitLlama(path))");
         if (!File.Exists(ModelPath) && !Directory.Exists(ModelPath))
             throw new FileNotFoundException($"{SectionName}:ModelPath '{ModelPath}' does not exist ({Path.GetFullPath(ModelPath)}; expected a .bitt file or a model directory)", ModelPath);
-        return Llama.LoadAuto(ModelPath, new InferenceOptions { Int8LmHead = Int8LmHead });
+        return Llama.LoadAuto(ModelPath, new InferenceOptions { Int8LmHead = Int8LmHead, Batching = Batching });
     }
 
     /// <summary>

@@ -17,8 +17,9 @@ namespace BitTtt.Inference;
 public sealed class Llama : IDisposable
 {
     volatile bool _disposed;
+    readonly Lazy<StepScheduler>? _scheduler;
 
-    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, ChatFormat? chat, string? source)
+    Llama(InferenceWeights weights, BitLlamaTokenizer tokenizer, SamplingOptions defaults, ChatFormat? chat, string? source, InferenceOptions? options)
     {
         if (tokenizer.VocabSize > weights.Config.VocabSize)
             throw BitLlamaFormatException.In(source,
@@ -27,8 +28,19 @@ public sealed class Llama : IDisposable
         Tokenizer = tokenizer;
         DefaultSampling = defaults;
         SourcePath = source;
+        Batching = options?.Batching ?? true;
+        if (Batching) _scheduler = new Lazy<StepScheduler>(() => new StepScheduler(Weights, Handoff));
         ChatFormat = chat;
     }
+
+    /// <summary>True when the sessions of this model are decoded together (<see cref="InferenceOptions.Batching"/>).</summary>
+    public bool Batching { get; }
+
+    /// <summary>The batching scheduler, made with the first call; null when batching is off.</summary>
+    internal StepScheduler? Scheduler => _scheduler?.Value;
+
+    /// <summary>Guards what a call hands between the thread that steps it and its reader.</summary>
+    internal Lock Handoff { get; } = new();
 
     public BitLlamaConfig Config => Weights.Config;
     /// <summary>The file or directory the model was loaded from; null when built from weights in memory.</summary>
@@ -76,12 +88,14 @@ public sealed class Llama : IDisposable
         var tokenizer = BitLlamaTokenizer.FromJson(package.TokenizerJson, package.TokenizerSource, options?.Limits);
         var defaults = SamplingOptions.FromConfig(package.Config, package.Path);   // a bad stored setting fails before the weights load
         var chat = ChatFormat.FromConfig(package.Config, tokenizer, package.Path);
-        var weights = InferenceWeights.Load(package.Config, (name, shape) =>
-        {
-            cancellationToken.ThrowIfCancellationRequested();
-            return package.Weights.ReadFloat32(name, shape);
-        }, options);
-        return new Llama(weights, tokenizer, defaults, chat, package.Path);
+        var weights = package.IsPacked
+            ? PackedBitt.Load(package, options, cancellationToken)
+            : InferenceWeights.Load(package.Config, (name, shape) =>
+            {
+                cancellationToken.ThrowIfCancellationRequested();
+                return package.Weights.ReadFloat32(name, shape);
+            }, options);
+        return new Llama(weights, tokenizer, defaults, chat, package.Path, options);
     }
 
     /// <summary>Builds a model from weights in memory (e.g. straight from the trainer), by docs/model.md §2 names.</summary>
@@ -92,7 +106,20 @@ public sealed class Llama : IDisposable
         ArgumentNullException.ThrowIfNull(weights);
         var defaults = SamplingOptions.FromConfig(config, "config");
         var chat = ChatFormat.FromConfig(config, tokenizer, "config");
-        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, defaults, chat, null);
+        return new Llama(InferenceWeights.Load(config, weights, options), tokenizer, defaults, chat, null, options);
+    }
+
+    /// <summary>
+    /// Writes this model as a packed <c>.bitt</c> (docs/format.md §7): 2-bit ternary weights, int8 embedding and LM head
+    /// rows, with its config (and stored generation defaults) and tokenizer; about a sixth of the fp32 file. The engine
+    /// loads it without converting anything, with logits within the tolerance docs/format.md states of this model's;
+    /// memory files saved with either load into both. Atomic. (Training and the TorchSharp engine need the fp32 file.)
+    /// </summary>
+    public void SavePacked(string path)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        PackedBitt.Write(path, Weights, Config, Tokenizer.ToJson());
     }
 
     /// <summary>A new session with its own TTT state (starting empty), sharing this model's weights.</summary>
@@ -166,7 +193,8 @@ public sealed class Llama : IDisposable
     public void Dispose()
     {
         if (_disposed) return;
-        _disposed = true;   // sessions check this before every token and prompt batch
+        _disposed = true;   // sessions check this before every token and prompt chunk
+        if (_scheduler is { IsValueCreated: true }) _scheduler.Value.Dispose();
         PrefixCache?.Clear();
     }
 }

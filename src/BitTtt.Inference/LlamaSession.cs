@@ -15,8 +15,10 @@ namespace BitTtt.Inference;
 /// disposing the model) during a call stops it within one token or one prompt batch with
 /// <see cref="ObjectDisposedException"/>, and every later call throws it.</para>
 /// <para>Cancellation: every long call takes a <see cref="CancellationToken"/>, checked before each token and
-/// each prompt batch (<see cref="SequenceState.MaxBatch"/> tokens). A cancelled call leaves the session usable;
-/// its memory holds what was fed before the cancellation (the prompt batches and tokens completed).</para>
+/// each prompt chunk (<see cref="SequenceState.MaxBatch"/> tokens). A cancelled call leaves the session usable;
+/// its memory holds what was fed before the cancellation (the prompt chunks and tokens completed).</para>
+/// <para>Batching: while several sessions of one model run calls, the model's scheduler advances them together, one
+/// forward step for all (<see cref="InferenceOptions.Batching"/>); each session's results are bitwise what it gets alone.</para>
 /// Every completion continues the memory: the prompt and the generated text are learned as they pass.
 /// </summary>
 public sealed class LlamaSession : IDisposable
@@ -56,7 +58,8 @@ public sealed class LlamaSession : IDisposable
     {
         using var _ = Enter();
         if (tokens.IsEmpty) throw new ArgumentException("no tokens given", nameof(tokens));
-        FeedChecked(tokens, cancellationToken);
+        Engine.Forward.CheckCall(Model.Config, tokens, default);
+        LlamaGeneration.Feed(this, tokens.ToArray(), cancellationToken).RunToEnd(Model.Scheduler);
         return (float[])_logits.Clone();
     }
 
@@ -78,6 +81,8 @@ public sealed class LlamaSession : IDisposable
             cancellationToken.ThrowIfCancellationRequested();
             var batch = tokens.Slice(start, Math.Min(SequenceState.MaxBatch, tokens.Length - start));
             bool last = start + batch.Length == tokens.Length;
+            // The session is held by this call, so no scheduler step touches its state: it is stepped here, alone,
+            // which gives bitwise what a shared step would (batch invariance).
             Forward.RunHidden(_state, batch, hidden.AsSpan(start * dim, batch.Length * dim), last ? _logits : Span<float>.Empty);
             Remember(batch);
         }
@@ -100,7 +105,9 @@ public sealed class LlamaSession : IDisposable
         ArgumentNullException.ThrowIfNull(text);
         using var _ = Enter();
         var ids = Model.Tokenizer.Encode(text);
-        if (ids.Length > 0) FeedChecked(ids, cancellationToken);
+        if (ids.Length == 0) return;
+        Engine.Forward.CheckCall(Model.Config, ids, default);
+        LlamaGeneration.Feed(this, ids, cancellationToken).RunToEnd(Model.Scheduler);
     }
 
     /// <summary><see cref="Learn"/> off the caller's thread.</summary>
@@ -141,7 +148,7 @@ public sealed class LlamaSession : IDisposable
         RestoreStateHeld(state);
     }
 
-    /// <summary><see cref="CaptureState"/> for a caller that already holds the session (a running generation).</summary>
+    /// <summary><see cref="CaptureState"/> for a caller that already holds the session (a running call, between its steps).</summary>
     internal LlamaSessionState CaptureStateHeld()
     {
         var memory = SequenceMemory.Arrays(_state).Select(a => (float[])a.Clone()).ToArray();
@@ -240,9 +247,9 @@ public sealed class LlamaSession : IDisposable
         ArgumentNullException.ThrowIfNull(onToken);
         var options = Model.DefaultSampling with { MaxTokens = maxTokens, Temperature = temperature };
         using var _ = Enter();
-        using var generation = new LlamaGeneration(this, prompt, options);
-        generation.Prefill(CancellationToken.None);
-        for (string? piece = generation.Next(CancellationToken.None); piece is not null; piece = generation.Next(CancellationToken.None))
+        using var generation = LlamaGeneration.Completion(this, prompt, options, collect: false, CancellationToken.None);
+        generation.Start();
+        for (string? piece = generation.Next(Model.Scheduler); piece is not null; piece = generation.Next(Model.Scheduler))
             if (!onToken(piece)) break;
     }
 
@@ -250,28 +257,38 @@ public sealed class LlamaSession : IDisposable
     public string Complete(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default) =>
         Generate(prompt, options, cancellationToken).Text;
 
-    /// <summary>The completion with its token counts and finish reason, computed on the calling thread.</summary>
+    /// <summary>
+    /// The completion with its token counts and finish reason. The calling thread waits while the model's steps run
+    /// (on the batching thread, beside other sessions; on this thread when batching is off).
+    /// </summary>
     public LlamaCompletion Generate(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
         using var _ = Enter();
-        using var generation = new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling);
-        return generation.RunToEnd(cancellationToken);
+        using var generation = LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: true, cancellationToken);
+        generation.Start();
+        return generation.RunToEnd(Model.Scheduler)!;
     }
 
-    /// <summary><see cref="Generate"/> on the thread pool; the session is taken at once (an overlapping call throws here).</summary>
+    /// <summary><see cref="Generate"/> without blocking the caller; the session is taken at once (an overlapping call throws here).</summary>
     public Task<LlamaCompletion> GenerateAsync(string prompt, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var generation = new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling);
+        var generation = LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: true, cancellationToken);
         var lease = Enter();
-        return Task.Run(() =>
+        return Run();
+
+        async Task<LlamaCompletion> Run()
         {
             using (lease)
             using (generation)
-                return generation.RunToEnd(cancellationToken);
-        }, CancellationToken.None);
+            {
+                await Task.Yield();   // tokenizing a long prompt is work too: never on the caller's thread
+                generation.Start();
+                return (await generation.RunToEndAsync(Model.Scheduler).ConfigureAwait(false))!;
+            }
+        }
     }
 
-    /// <summary>Streams the completion; each piece is whole UTF-8 characters. Decode steps run on the thread pool.</summary>
+    /// <summary>Streams the completion; each piece is whole UTF-8 characters. Decode steps run off the caller's thread.</summary>
     public async IAsyncEnumerable<string> CompleteStreamingAsync(string prompt, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -280,31 +297,29 @@ public sealed class LlamaSession : IDisposable
     }
 
     /// <summary>
-    /// Streams the completion as updates (the last one carries the finish reason and token counts). The prompt
-    /// and each decode step run on the thread pool, never on the caller's thread; the caller's thread is free
-    /// while a token is computed.
+    /// Streams the completion as updates (the last one carries the finish reason and token counts). The prompt and
+    /// each decode step run off the caller's thread (the model's batching thread, or the thread pool when batching is
+    /// off); the next token is fed only when the next piece is asked for.
     /// </summary>
     public async IAsyncEnumerable<LlamaCompletionUpdate> GenerateStreamingAsync(string prompt, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var update in Stream(new LlamaGeneration(this, prompt, options ?? Model.DefaultSampling), cancellationToken).ConfigureAwait(false))
+        await foreach (var update in Stream(LlamaGeneration.Completion(this, prompt, options ?? Model.DefaultSampling, collect: false, cancellationToken)).ConfigureAwait(false))
             yield return update;
     }
 
-    async IAsyncEnumerable<LlamaCompletionUpdate> Stream(LlamaGeneration generation, [EnumeratorCancellation] CancellationToken cancellationToken)
+    /// <summary>Streams a call's updates (prompt and steps off the caller's thread); the call's own token cancels it.</summary>
+    async IAsyncEnumerable<LlamaCompletionUpdate> Stream(LlamaGeneration generation)
     {
         var lease = Enter();
         try
         {
-            string? piece = await Task.Run(() =>
-            {
-                generation.Prefill(cancellationToken);
-                return generation.Next(cancellationToken);
-            }, cancellationToken).ConfigureAwait(false);
+            generation.Start();
+            string? piece = await generation.NextAsync(Model.Scheduler).ConfigureAwait(false);
             while (piece is not null)
             {
                 yield return new LlamaCompletionUpdate(piece, generation.PromptTokens, generation.CompletionTokens, null);
-                piece = await Task.Run(() => generation.Next(cancellationToken), cancellationToken).ConfigureAwait(false);
+                piece = await generation.NextAsync(Model.Scheduler).ConfigureAwait(false);
             }
             yield return new LlamaCompletionUpdate("", generation.PromptTokens, generation.CompletionTokens, generation.FinishReason)
             {
@@ -319,66 +334,73 @@ public sealed class LlamaSession : IDisposable
     }
 
     /// <summary>
-    /// The model's reply to <paramref name="messages"/>, computed on the calling thread: the one way every chat door
-    /// (the chat client, the web API, the CLI, the C ABI and Python) turns messages into a prompt. With the model's
-    /// chat template (<see cref="Llama.ChatFormat"/>, docs/model.md §6.3) the messages become token ids (their text
-    /// never parsed for special tokens), followed by the assistant's marker, and the reply ends when the model
-    /// produces the end-of-turn token (<see cref="LlamaFinishReason.EndOfTurn"/>); a turn the memory left open is
-    /// closed first. Without a template the plain-text format (docs/model.md §6.4) is fed and the reply stops at
-    /// <see cref="ChatFormat.PlainTextStop"/>. The memory keeps the messages and the reply: in a continuing
-    /// conversation give only the new messages. Null options = the model's <see cref="Llama.DefaultSampling"/>.
+    /// The model's reply to <paramref name="messages"/>: the one way every chat door (the chat client, the web API, the
+    /// CLI, the C ABI and Python) turns messages into a prompt. With the model's chat template
+    /// (<see cref="Llama.ChatFormat"/>, docs/model.md §6.3) the messages become token ids (their text never parsed for
+    /// special tokens), followed by the assistant's marker, and the reply ends when the model produces the end-of-turn
+    /// token (<see cref="LlamaFinishReason.EndOfTurn"/>); a turn the memory left open is closed first. Without a template
+    /// the plain-text format (docs/model.md §6.4) is fed and the reply stops at <see cref="ChatFormat.PlainTextStop"/>.
+    /// The memory keeps the messages and the reply: in a continuing conversation give only the new messages. Null
+    /// options = the model's <see cref="Llama.DefaultSampling"/>. The calling thread waits while the steps run (on the
+    /// batching thread, beside other sessions; on this thread when batching is off).
     /// </summary>
     public LlamaCompletion Reply(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var generation = ReplyGeneration(messages, options);
+        using var generation = ReplyGeneration(messages, options, collect: true, cancellationToken);
         using var _ = Enter();
-        return generation.RunToEnd(cancellationToken);
+        generation.Start();
+        return generation.RunToEnd(Model.Scheduler)!;
     }
 
-    /// <summary><see cref="Reply"/> on the thread pool; the session is taken at once (an overlapping call throws here).</summary>
+    /// <summary><see cref="Reply"/> without blocking the caller; the session is taken at once (an overlapping call throws here).</summary>
     public Task<LlamaCompletion> ReplyAsync(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null, CancellationToken cancellationToken = default)
     {
-        var generation = ReplyGeneration(messages, options);
+        var generation = ReplyGeneration(messages, options, collect: true, cancellationToken);
         var lease = Enter();
-        return Task.Run(() =>
+        return Run();
+
+        async Task<LlamaCompletion> Run()
         {
-            using (lease) return generation.RunToEnd(cancellationToken);
-        }, CancellationToken.None);
+            using (lease)
+            using (generation)
+            {
+                await Task.Yield();   // never on the caller's thread
+                generation.Start();
+                return (await generation.RunToEndAsync(Model.Scheduler).ConfigureAwait(false))!;
+            }
+        }
     }
 
     /// <summary><see cref="Reply"/> streamed as updates, like <see cref="GenerateStreamingAsync"/>.</summary>
     public async IAsyncEnumerable<LlamaCompletionUpdate> ReplyStreamingAsync(IReadOnlyList<ChatTurn> messages, SamplingOptions? options = null,
         [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        await foreach (var update in Stream(ReplyGeneration(messages, options), cancellationToken).ConfigureAwait(false))
+        await foreach (var update in Stream(ReplyGeneration(messages, options, collect: false, cancellationToken)).ConfigureAwait(false))
             yield return update;
     }
 
-    LlamaGeneration ReplyGeneration(IReadOnlyList<ChatTurn> messages, SamplingOptions? options)
+    LlamaGeneration ReplyGeneration(IReadOnlyList<ChatTurn> messages, SamplingOptions? options, bool collect, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(messages);
         if (messages.Count == 0) throw new ArgumentException("messages is empty; give at least one message", nameof(messages));
         options ??= Model.DefaultSampling;
         if (Model.ChatFormat is { } format)
-            return new LlamaGeneration(this, format.EncodeReply(messages), options, format.EndOfTurnId);
+            return LlamaGeneration.Reply(this, format.EncodeReply(messages), options, format.EndOfTurnId, collect, cancellationToken);
         var plain = options with { StopStrings = [.. options.StopStrings.Append(ChatFormat.PlainTextStop).Distinct(StringComparer.Ordinal)] };
-        return new LlamaGeneration(this, ChatFormat.PlainTextPrompt(messages), plain);
+        return LlamaGeneration.Completion(this, ChatFormat.PlainTextPrompt(messages), plain, collect, cancellationToken);
     }
 
-    /// <summary>Feeds tokens one engine batch at a time, checking cancellation and disposal between batches.</summary>
-    internal void FeedChecked(ReadOnlySpan<int> ids, CancellationToken cancellationToken)
+    /// <summary>The engine state (the scheduler and the direct driver step it).</summary>
+    internal SequenceState State => _state;
+
+    /// <summary>Where a step writes this session's logits (V).</summary>
+    internal float[] LogitsBuffer => _logits;
+
+    /// <summary>After a step fed <paramref name="tokens"/>: the repetition window, and whether its logits are now current.</summary>
+    internal void Fed(ReadOnlySpan<int> tokens, bool logits)
     {
-        for (int start = 0; start < ids.Length; start += SequenceState.MaxBatch)
-        {
-            ThrowIfUnusable();
-            cancellationToken.ThrowIfCancellationRequested();
-            var batch = ids.Slice(start, Math.Min(SequenceState.MaxBatch, ids.Length - start));
-            bool last = start + batch.Length == ids.Length;
-            // Forward.Run splits a long call into the same MaxBatch slices, so feeding by slices gives identical logits.
-            Forward.Run(_state, batch, last ? _logits : Span<float>.Empty);
-            if (last) HasLogits = true;
-            Remember(batch);
-        }
+        if (logits) HasLogits = true;
+        Remember(tokens);
     }
 
     /// <summary>Keeps the recent tokens the repetition penalty looks at.</summary>
@@ -400,6 +422,13 @@ public sealed class LlamaSession : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ObjectDisposedException.ThrowIf(Model.IsDisposed, Model);
+    }
+
+    /// <summary>True (with the exception a call would throw) when this session or its model is disposed.</summary>
+    internal bool IsUnusable(out Exception? disposed)
+    {
+        disposed = _disposed ? new ObjectDisposedException(nameof(LlamaSession)) : Model.IsDisposed ? new ObjectDisposedException(nameof(Llama)) : null;
+        return disposed is not null;
     }
 
     Lease Enter()

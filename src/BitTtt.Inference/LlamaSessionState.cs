@@ -11,7 +11,7 @@ namespace BitTtt.Inference;
 /// </summary>
 public sealed class LlamaSessionState
 {
-    readonly float[][] _memory;   // MemoryFile layout: W, G per layer (reconstruct) or S, conv tails (delta)
+    readonly float[][] _memory;   // the engine's arrays: W, G per layer (reconstruct) or S (by columns), conv tails (delta)
     readonly float[]? _logits;    // (V), null when nothing has been fed since the last reset or load
     readonly int[] _recent;       // the last (up to) RepetitionWindow tokens, oldest first
 

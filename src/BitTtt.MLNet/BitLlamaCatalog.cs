@@ -71,6 +71,18 @@ public static partial class BitLlamaCatalog
     }
 
     /// <summary>
+    /// Saves the model's BitLlama as a <c>.bitt</c>; <paramref name="packed"/> writes the packed file (docs/format.md §7:
+    /// 2-bit ternary weights, int8 embedding and LM head, about a sixth of the size), which <c>LoadBitt</c>, the managed
+    /// engine and Python read; training and the TorchSharp engine need the fp32 file.
+    /// </summary>
+    public static void SaveAsBitt(this ModelOperationsCatalog catalog, ITransformer model, string path, bool packed)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentException.ThrowIfNullOrWhiteSpace(path);
+        BittFile.Save(Find(model), path, packed);
+    }
+
+    /// <summary>
     /// Writes the <c>.bitt</c> file into <paramref name="stream"/> at its position (the stream stays open). The
     /// file is built completely before the first byte goes to the stream, so a failure while building writes
     /// nothing; a stream that cannot be written is an <see cref="ArgumentException"/> before any work.
@@ -80,6 +92,14 @@ public static partial class BitLlamaCatalog
         ArgumentNullException.ThrowIfNull(catalog);
         ArgumentNullException.ThrowIfNull(stream);
         BittFile.Save(Find(model), stream);
+    }
+
+    /// <summary>The stream form of <see cref="SaveAsBitt(ModelOperationsCatalog, ITransformer, string, bool)"/>.</summary>
+    public static void SaveAsBitt(this ModelOperationsCatalog catalog, ITransformer model, Stream stream, bool packed)
+    {
+        ArgumentNullException.ThrowIfNull(catalog);
+        ArgumentNullException.ThrowIfNull(stream);
+        BittFile.Save(Find(model), stream, packed);
     }
 
     /// <summary>

@@ -25,12 +25,24 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
 
     internal BitLlamaTransformer(TransformsCatalog catalog, BitLlamaConfig config, BitLlamaTokenizer tokenizer,
         IReadOnlyList<SafeTensorData> weights, ColumnSettings settings)
+        : this(catalog, config, tokenizer, Llama.FromWeights(config, tokenizer, weights), weights, settings)
+    {
+    }
+
+    /// <summary>Over a model loaded from a packed .bitt: no fp32 weights, so it saves packed.</summary>
+    internal BitLlamaTransformer(TransformsCatalog catalog, BitLlamaConfig config, BitLlamaTokenizer tokenizer, Llama llama, ColumnSettings settings)
+        : this(catalog, config, tokenizer, llama, null, settings)
+    {
+    }
+
+    BitLlamaTransformer(TransformsCatalog catalog, BitLlamaConfig config, BitLlamaTokenizer tokenizer, Llama llama,
+        IReadOnlyList<SafeTensorData>? weights, ColumnSettings settings)
     {
         Settings = settings;
         Config = config;
         Tokenizer = tokenizer;
         Weights = weights;
-        _llama = Llama.FromWeights(config, tokenizer, weights);
+        _llama = llama;
         Inner = CreateMapping(catalog, settings.PromptColumnName, settings.CompletionColumnName, Generate)
             .Fit(TokenizeForBitLlamaTransformer.EmptyInput(settings.PromptColumnName));
     }
@@ -54,7 +66,8 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     internal ColumnSettings Settings { get; }
     /// <summary>Completions generated so far (tests check that Transform is lazy).</summary>
     internal int CompletionsGenerated => Volatile.Read(ref _generated);
-    internal IReadOnlyList<SafeTensorData> Weights { get; }
+    /// <summary>The fp32 weights (a fitted model, or one loaded from an fp32 .bitt); null when loaded from a packed .bitt.</summary>
+    internal IReadOnlyList<SafeTensorData>? Weights { get; }
 
     /// <summary>
     /// The completion the <c>Completion</c> column holds for this prompt. An empty prompt (a blank line of a
@@ -81,12 +94,17 @@ public sealed class BitLlamaTransformer : CustomMappingWrapper, IDisposable
     private protected override void SaveModel(ModelSaveContext ctx) =>
         ModelZip.Save(ctx, Inner, ModelZip.ModelEntry, ModelZip.ModelPayload(this));
 
-    /// <summary>Writes the model as a single <c>.bitt</c> file (docs/model.md §4.3), atomically.</summary>
-    internal void SaveBitt(string path)
+    /// <summary>
+    /// Writes the model as a single <c>.bitt</c> file (docs/model.md §4.3), atomically: fp32, or packed (docs/format.md §7)
+    /// when <paramref name="packed"/> or when the model was loaded from a packed file (it has no fp32 weights then).
+    /// </summary>
+    internal void SaveBitt(string path, bool packed = false)
     {
         ThrowIfDisposed();
         // The generation defaults the Completion column used (the model's), then the columns: a reloaded model answers alike.
-        ModelPackage.WriteBitt(path, Settings.WriteTo(_llama.DefaultSampling.StoreIn(Config)), Tokenizer.ToJson(), Weights);
+        var config = Settings.WriteTo(_llama.DefaultSampling.StoreIn(Config));
+        if (packed || Weights is null) Inference.Engine.PackedBitt.Write(path, _llama.Weights, config, Tokenizer.ToJson());
+        else ModelPackage.WriteBitt(path, config, Tokenizer.ToJson(), Weights);
     }
 
     /// <summary>

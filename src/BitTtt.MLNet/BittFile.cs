@@ -1,4 +1,5 @@
 using BitTtt.Formats;
+using BitTtt.Inference;
 using BitTtt.Tokenization;
 using Microsoft.ML;
 
@@ -16,6 +17,8 @@ internal static class BittFile
         var tokenizer = BitLlamaTokenizer.FromJson(tokenizerJson, displayName ?? package.TokenizerSource);   // DIR/tokenizer.json, not DIR
         var settings = ColumnSettings.FromConfig(package.Config, source);
         BitTtt.Inference.SamplingOptions.FromConfig(package.Config, source);   // a bad stored generation setting names the file, before the weights load
+        if (package.IsPacked)   // the engine reads a packed file straight into its arrays; there are no fp32 weights to keep
+            return new BitLlamaTransformer(transforms, package.Config, tokenizer, Llama.FromPackage(package), settings);
         var weights = package.Weights.Tensors
             .Select(t => new SafeTensorData(t.Name, t.Shape, package.Weights.ReadFloat32(t.Name)))
             .ToList();
@@ -44,9 +47,9 @@ internal static class BittFile
     }
 
     /// <summary>Atomic (temporary file + rename); a path that cannot be written is one error naming it, with no file left behind.</summary>
-    public static void Save(BitLlamaTransformer model, string path)
+    public static void Save(BitLlamaTransformer model, string path, bool packed = false)
     {
-        try { model.SaveBitt(path); }
+        try { model.SaveBitt(path, packed); }
         catch (UnauthorizedAccessException e)
         {
             throw new UnauthorizedAccessException($"SaveAsBitt: cannot write '{path}': {e.Message} Choose a writable path; nothing was written.", e);
@@ -58,14 +61,14 @@ internal static class BittFile
     }
 
     /// <summary>The whole file is built in a temporary file before its first byte reaches <paramref name="stream"/>.</summary>
-    public static void Save(BitLlamaTransformer model, Stream stream)
+    public static void Save(BitLlamaTransformer model, Stream stream, bool packed = false)
     {
         if (!stream.CanWrite)
             throw new ArgumentException("SaveAsBitt: the stream cannot be written (CanWrite is false); pass a writable stream, e.g. File.Create(path). Nothing was written.", nameof(stream));
         string temp = TempPath("save");
         try
         {
-            model.SaveBitt(temp);
+            model.SaveBitt(temp, packed);
             using var file = File.OpenRead(temp);
             file.CopyTo(stream);
             stream.Flush();

@@ -15,7 +15,7 @@ public static unsafe class Exports
     public const uint AbiVersion = 2;
 
     /// <summary>bitttt_model_load / _from_config flags.</summary>
-    const uint FlagInt8LmHead = 1;
+    const uint FlagInt8LmHead = 1, FlagFp32LmHead = 2, FlagNoBatching = 4;
 
     [UnmanagedCallersOnly(EntryPoint = "bitttt_abi_version", CallConvs = [typeof(CallConvCdecl)])]
     public static uint GetAbiVersion() => AbiVersion;
@@ -291,11 +291,20 @@ public static unsafe class Exports
         fixed (byte* p = bytes) return onPiece(userData, p, (nuint)n) != 0;
     }
 
+    /// <summary>bitttt.h's load flags over <see cref="InferenceOptions"/>' defaults (0 = the defaults: int8 head, batching on).</summary>
     static InferenceOptions Options(uint flags)
     {
-        if ((flags & ~FlagInt8LmHead) != 0)
-            throw new ArgumentException($"flags 0x{flags:x}: unknown bits 0x{flags & ~FlagInt8LmHead:x} (known: BITTTT_INT8_LM_HEAD = 1)");
-        return new InferenceOptions { Int8LmHead = (flags & FlagInt8LmHead) != 0 };
+        const uint known = FlagInt8LmHead | FlagFp32LmHead | FlagNoBatching;
+        if ((flags & ~known) != 0)
+            throw new ArgumentException($"flags 0x{flags:x}: unknown bits 0x{flags & ~known:x} (known: BITTTT_INT8_LM_HEAD = 1, BITTTT_FP32_LM_HEAD = 2, BITTTT_NO_BATCHING = 4)");
+        if ((flags & FlagInt8LmHead) != 0 && (flags & FlagFp32LmHead) != 0)
+            throw new ArgumentException($"flags 0x{flags:x}: BITTTT_INT8_LM_HEAD and BITTTT_FP32_LM_HEAD exclude each other");
+        var defaults = new InferenceOptions();
+        return defaults with
+        {
+            Int8LmHead = (flags & FlagFp32LmHead) == 0 && ((flags & FlagInt8LmHead) != 0 || defaults.Int8LmHead),
+            Batching = (flags & FlagNoBatching) == 0 && defaults.Batching,
+        };
     }
 }
 

@@ -132,7 +132,6 @@ internal sealed class ConversationGrain(
                 yield return failure;
                 yield break;
             }
-            if (!turn.Keep) DeactivateOnIdle();
             kept = true;
             yield return WithText(reply, "");
         }
@@ -143,6 +142,10 @@ internal sealed class ConversationGrain(
             catch (Exception) { }   // already thrown to the caller, or the caller has gone: the session is free either way
             if (!kept) Revert();
             _busy = false;
+            // A one-off call's grain goes once the caller has disposed the stream, not before its final update: deactivating
+            // earlier drops the enumerator the caller is still reading (EnumerationAbortedException), which happens when
+            // the pieces were all generated before the caller read them.
+            if (!turn.Keep) DeactivateOnIdle();
         }
     }
 

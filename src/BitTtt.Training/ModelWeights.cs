@@ -68,6 +68,9 @@ public static class ModelWeights
     public static BitLlamaModel LoadModel(string path, string device = "cpu")
     {
         using var package = ModelPackage.Open(path);
+        if (package.IsPacked)
+            throw BitLlamaFormatException.In(path, "a packed .bitt holds 2-bit ternary codes and int8 rows, not the fp32 weights TorchSharp trains and runs " +
+                "(docs/format.md §7); use the fp32 .bitt it was packed from (the managed engine reads both)");
         var model = new BitLlamaModel(package.Config);
         try
         {

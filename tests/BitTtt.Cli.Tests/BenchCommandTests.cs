@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using BitTtt.Formats;
+using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Tests;
 
@@ -7,27 +8,36 @@ namespace BitTtt.Cli.Tests;
 public sealed class BenchCommandTests
 {
     [TestMethod]
-    public void JsonHasEveryFigureOfTheReport()
+    public void JsonHasEveryTargetFigureWithItsRatio()
     {
-        var r = CliRunner.Run("bench", "--dim", "32", "--layers", "2", "--vocab-size", "300", "--prompt-tokens", "16", "--decode-tokens", "8", "--json");
+        var r = CliRunner.Run("bench", "--dim", "32", "--layers", "2", "--vocab-size", "300", "--prompt-tokens", "16", "--long-prompt-tokens", "40",
+            "--decode-tokens", "8", "--sessions", "4", "--json");
         Assert.AreEqual(0, r.ExitCode, r.StdErr);
         var json = JsonNode.Parse(r.StdOut)!.AsObject();
-        Assert.IsGreaterThan(0.0, json["decode_tokens_per_s"]!["managed"]!.GetValue<double>());
-        Assert.IsGreaterThan(0.0, json["decode_tokens_per_s"]!["torch"]!.GetValue<double>());
-        Assert.IsGreaterThan(0.0, json["decode_tokens_per_s"]!["managed_int8_head"]!.GetValue<double>());
-        Assert.IsGreaterThan(0.0, json["prefill_tokens_per_s"]!["managed"]!.GetValue<double>());
-        Assert.IsGreaterThan(0.0, json["prefill_tokens_per_s"]!["torch"]!.GetValue<double>());
-        Assert.IsGreaterThan(0.0, json["load_ms"]!.GetValue<double>());
-        Assert.IsGreaterThan(0.0, json["rss_mb"]!.GetValue<double>());
-        var gemv = json["gemv"]!.AsArray();
-        CollectionAssert.AreEqual(new[] { "256x256", "1024x256", "256x1024", "4096x4096" },
-            gemv.Select(g => $"{g!["rows"]}x{g["cols"]}").ToArray());
-        foreach (var g in gemv)
+        Assert.IsGreaterThan(0.0, json["peak_gmacs_one_thread"]!.GetValue<double>());
+        foreach (var type in new[] { "reconstruct", "delta" })
         {
-            Assert.IsGreaterThan(0.0, g!["ternary_gmacs"]!.GetValue<double>());
-            Assert.IsGreaterThan(0.0, g["fp32_gmacs"]!.GetValue<double>());
-            Assert.IsGreaterThan(0.0, g["torch_gmacs"]!.GetValue<double>());
+            var t = json["ttt_types"]![type]!;
+            Assert.IsGreaterThan(0.0, t["decode_tokens_per_s"]!["managed"]!.GetValue<double>(), type);
+            Assert.IsGreaterThan(0.0, t["decode_tokens_per_s"]!["managed_fp32_head"]!.GetValue<double>(), type);
+            Assert.IsGreaterThan(0.0, t["decode_tokens_per_s"]!["torch"]!.GetValue<double>(), type);
+            Assert.IsGreaterThan(0.0, t["prefill_tokens_per_s"]!["16"]!.GetValue<double>(), type);
+            Assert.IsGreaterThan(0.0, t["prefill_tokens_per_s"]!["40"]!.GetValue<double>(), type);
+            Assert.IsGreaterThan(0.0, t["library"]!["sessions_tokens_per_s"]!.GetValue<double>(), type);
+            Assert.IsGreaterThan(0.0, t["time_to_first_token_ms"]!["p95"]!.GetValue<double>(), type);
         }
+        var packed = json["packed"]!;
+        foreach (var key in new[] { "size_mb", "load_ms", "rss_mb" }) Assert.IsGreaterThan(0.0, packed[key]!.GetValue<double>(), key);
+        var targets = json["targets"]!.AsArray();
+        Assert.AreEqual(2 * 7 + 3, targets.Count);   // seven per TTT type, three for the packed file
+        foreach (var t in targets)
+        {
+            Assert.IsGreaterThan(0.0, t!["ratio"]!.GetValue<double>(), t.ToJsonString());
+            Assert.AreEqual(t["ratio"]!.GetValue<double>() >= 1, t["met"]!.GetValue<bool>(), t.ToJsonString());
+        }
+        CollectionAssert.AreEqual(new[] { "256x256", "1024x256", "256x1024", "4096x4096" },
+            json["gemv"]!.AsArray().Select(g => $"{g!["rows"]}x{g["cols"]}").ToArray());
+        Assert.IsGreaterThan(0.0, json["kernels"]!.AsArray().First()!["one_thread_gmacs"]!.GetValue<double>());
     }
 
     [TestMethod]
@@ -48,16 +58,16 @@ public sealed class BenchCommandTests
         try
         {
             string path = Path.Combine(dir, "random.bitt");
-            var r = CliRunner.Run("bench", "--dim", "32", "--layers", "2", "--vocab-size", "400", "--prompt-tokens", "8", "--decode-tokens", "4",
-                "--no-torch", "--json", "--save-model", path);
+            var r = CliRunner.Run("bench", "--dim", "32", "--layers", "2", "--vocab-size", "400", "--prompt-tokens", "8", "--long-prompt-tokens", "16",
+                "--decode-tokens", "4", "--sessions", "2", "--no-torch", "--json", "--save-model", path);
             Assert.AreEqual(0, r.ExitCode, r.StdErr);
             using var package = ModelPackage.Open(path);
-            Assert.AreEqual((32, 2, 400), (package.Config.HiddenDim, package.Config.NumLayers, package.Config.VocabSize));
-            Assert.AreEqual(RandomModel.DefaultTokenizerJson, package.TokenizerJson);
+            Assert.AreEqual((32, 2, 400, TttType.Delta), (package.Config.HiddenDim, package.Config.NumLayers, package.Config.VocabSize, package.Config.TttType));
+            Assert.IsLessThanOrEqualTo(400, BitLlamaTokenizer.FromJson(package.TokenizerJson!).VocabSize);
             foreach (var expected in RandomModel.Weights(package.Config, seed: 42))
                 CollectionAssert.AreEqual(expected.Data.ToArray(), package.Weights.ReadFloat32(expected.Name), expected.Name);
 
-            var again = CliRunner.Run("bench", path, "--prompt-tokens", "8", "--decode-tokens", "4", "--no-torch", "--json");
+            var again = CliRunner.Run("bench", path, "--prompt-tokens", "8", "--long-prompt-tokens", "16", "--decode-tokens", "4", "--sessions", "2", "--no-torch", "--json");
             Assert.AreEqual(0, again.ExitCode, again.StdErr);
         }
         finally

@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using BitTtt.Inference;
+using BitTtt.Tests.Shared;
+using BitTtt.Tokenization;
 
 namespace BitTtt.Cli.Tests;
 
@@ -26,6 +28,20 @@ public sealed class GenerateCommandTests
         Assert.AreEqual(expected + Environment.NewLine, r.StdOut);
     }
 
+    /// <summary>The reproduction: a token limit that stops inside a multi-byte character prints no U+FFFD.</summary>
+    [TestMethod]
+    public void AGenerationStoppedMidCharacterPrintsNoReplacementCharacter()
+    {
+        using var llama = Llama.LoadAuto(_model);
+        var hit = MidCharacterCompletions.Find(llama, "Call me", Enumerable.Range(0, 40), [3, 4]).First(x => x.EndsMidCharacter);
+        var o = hit.Options;
+        var r = CliRunner.Run("generate", _model, "--prompt", hit.Prompt, "--max-tokens", $"{o.MaxTokens}", "--seed", $"{o.Seed}",
+            "--temperature", "2", "--top-k", "0", "--top-p", "1", "--repetition-penalty", "1");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        Assert.AreEqual(hit.Expected + Environment.NewLine, r.StdOut);
+        Assert.DoesNotContain('\uFFFD', r.StdOut);
+    }
+
     [TestMethod]
     public void StopFlagEndsTheTextBeforeTheStopString()
     {
@@ -39,12 +55,19 @@ public sealed class GenerateCommandTests
     }
 
     [TestMethod]
-    public void Int8LmHeadFlagGeneratesWithTheInt8Copy()
+    public void TheLmHeadFlagsChooseTheHead()
     {
-        var r = CliRunner.Run("generate", _model, "--prompt", "the whale", "--max-tokens", "12", "--temperature", "0", "--int8-lm-head");
-        Assert.AreEqual(0, r.ExitCode, r.StdErr);
-        using var llama = Llama.LoadAuto(_model, new InferenceOptions { Int8LmHead = true });
-        Assert.AreEqual(llama.Complete("the whale", new SamplingOptions { MaxTokens = 12, Temperature = 0 }) + Environment.NewLine, r.StdOut);
+        string[] args = ["generate", _model, "--prompt", "the whale", "--max-tokens", "12", "--temperature", "0"];
+        var fp32 = CliRunner.Run([.. args, "--fp32-lm-head"]);
+        Assert.AreEqual(0, fp32.ExitCode, fp32.StdErr);
+        using var exact = Llama.LoadAuto(_model, new InferenceOptions { Int8LmHead = false });
+        Assert.AreEqual(exact.Complete("the whale", new SamplingOptions { MaxTokens = 12, Temperature = 0 }) + Environment.NewLine, fp32.StdOut);
+        var int8 = CliRunner.Run([.. args, "--int8-lm-head"]);   // the default, still accepted
+        Assert.AreEqual(0, int8.ExitCode, int8.StdErr);
+        Assert.AreEqual(CliRunner.Run(args).StdOut, int8.StdOut);
+        var both = CliRunner.Run([.. args, "--int8-lm-head", "--fp32-lm-head"]);
+        Assert.AreNotEqual(0, both.ExitCode);
+        StringAssert.Contains(both.StdErr, "exclude each other");
     }
 
     [TestMethod]
@@ -161,13 +184,38 @@ public sealed class GenerateOnTrainedModelTests
             var chat = GenerateCommandTests.RunWithInput("the sea\n/save " + Path.Combine(dir, "m.bttm") + "\nthe ship\n", "chat", bitt, "--max-tokens", "5");
             Assert.AreEqual(0, chat.ExitCode, chat.StdErr);
             StringAssert.Contains(chat.StdOut, "[memory saved to");
-            var managed = Logits(CliRunner.Run("logits", bitt, "--tokens", "5,17,2,200,40"));
+            var managed = Logits(CliRunner.Run("logits", bitt, "--tokens", "5,17,2,200,40", "--fp32-lm-head"));   // TorchSharp's head is fp32
             var torch = Logits(CliRunner.Run("logits", bitt, "--tokens", "5,17,2,200,40", "--engine", "torch"));
             Assert.AreEqual(5, managed.Length);
             Assert.AreEqual(torch[0].Length, managed[0].Length);
             // Same tolerance argument as TorchParityTests: float summation order, plus at most an int8 rounding flip.
             for (int t = 0; t < 5; t++)
                 for (int v = 0; v < torch[t].Length; v++) Assert.AreEqual(torch[t][v], managed[t][v], 5e-3, $"position {t}, logit {v}");
+
+            // The packed file: bit-llama export --packed from the run's checkpoint and from its .bitt give the same weights,
+            // which the managed engine reads (logits close to the fp32 file's) and TorchSharp refuses with one clear line.
+            string fromCheckpoint = Path.Combine(dir, "a.bitt"), fromModel = Path.Combine(dir, "b.bitt");
+            Assert.AreEqual(0, CliRunner.Run("export", output, "--packed", "--output", fromCheckpoint).ExitCode);
+            var export = CliRunner.Run("export", bitt, "--packed", "--output", fromModel);
+            Assert.AreEqual(0, export.ExitCode, export.StdErr);
+            StringAssert.Contains(export.StdOut, "packed");
+            var checkpointLogits = Logits(CliRunner.Run("logits", fromCheckpoint, "--tokens", "5,17,2,200,40"));
+            Assert.IsLessThan(new FileInfo(bitt).Length, new FileInfo(fromModel).Length);
+            var packedLogits = Logits(CliRunner.Run("logits", fromModel, "--tokens", "5,17,2,200,40"));
+            var int8Logits = Logits(CliRunner.Run("logits", bitt, "--tokens", "5,17,2,200,40"));
+            for (int t = 0; t < 5; t++)
+            {
+                CollectionAssert.AreEqual(checkpointLogits[t], packedLogits[t], $"packed from the checkpoint vs from the .bitt, position {t}");
+                for (int v = 0; v < torch[t].Length; v++) Assert.AreEqual(int8Logits[t][v], packedLogits[t][v], 0.05, $"packed: position {t}, logit {v}");
+            }
+            var refused = CliRunner.Run("logits", fromModel, "--tokens", "5", "--engine", "torch");
+            Assert.AreEqual(1, refused.ExitCode);
+            StringAssert.Contains(refused.StdErr, "b.bitt: a packed .bitt holds 2-bit ternary codes and int8 rows");
+            var inspect = CliRunner.Run("inspect", fromModel);
+            Assert.AreEqual(0, inspect.ExitCode, inspect.StdErr);
+            StringAssert.Contains(inspect.StdOut, "U8");
+            var notBitt = CliRunner.Run("export", bitt, "--packed", "--output", Path.Combine(dir, "packed-dir"));
+            StringAssert.Contains(notBitt.StdErr, "a packed model is a single .bitt file");
         }
         finally
         {

@@ -15,10 +15,11 @@ public sealed class DeltaKernelTests
     static float MaxAbsDiff(float[] a, float[] b) => EngineTests.MaxAbsDiff(a, b);
 
     [TestMethod]
+    [TestCategory("Kernels")]
     public void UpdateAndReadMatchesTheReferenceOnEveryWidth()
     {
         var rng = new Random(1);
-        foreach (int dh in Enumerable.Range(0, 70).Append(127).Append(257))
+        foreach (int dh in Enumerable.Range(0, 70).Append(80).Append(127).Append(128).Append(256).Append(257))
         {
             var s = Random(rng, dh * dh).Select(x => x * 0.3f).ToArray();
             var k = Random(rng, dh);
@@ -39,13 +40,17 @@ public sealed class DeltaKernelTests
     [TestMethod]
     public void UpdateAndReadIsTheDeltaRuleWrittenOut()
     {
-        // dh = 2 by hand: S = [[1, 2], [3, 4]], k = (1, 0), v = (0, 1), β = 0.5, q = (0, 1).
-        // Sk − v = (1, 3) − (0, 1) = (1, 2); S −= 0.5·(1, 2)·(1, 0)ᵀ → [[0.5, 2], [2, 4]]; o = S q = (2, 4).
-        float[] s = [1, 2, 3, 4];
-        var o = new float[2];
-        DeltaKernels.UpdateAndReadReference(s, [1, 0], [0, 1], [0, 1], 0.5f, o);
-        CollectionAssert.AreEqual(new float[] { 0.5f, 2, 2, 4 }, s);
-        CollectionAssert.AreEqual(new float[] { 2, 4 }, o);
+        // dh = 2 by hand: S = [[1, 2], [3, 4]], held by columns as [1, 3, 2, 4]; k = (1, 0), v = (0, 1), β = 0.5, q = (0, 1).
+        // Sk − v = (1, 3) − (0, 1) = (1, 2); S −= 0.5·(1, 2)·(1, 0)ᵀ → [[0.5, 2], [2, 4]] (by columns [0.5, 2, 2, 4]); o = S q = (2, 4).
+        foreach (bool reference in new[] { true, false })
+        {
+            float[] s = [1, 3, 2, 4];
+            var o = new float[2];
+            if (reference) DeltaKernels.UpdateAndReadReference(s, [1, 0], [0, 1], [0, 1], 0.5f, o);
+            else DeltaKernels.UpdateAndRead(s, [1, 0], [0, 1], [0, 1], 0.5f, o);
+            CollectionAssert.AreEqual(new float[] { 0.5f, 2, 2, 4 }, s);
+            CollectionAssert.AreEqual(new float[] { 2, 4 }, o);
+        }
     }
 
     [TestMethod]
@@ -63,6 +68,18 @@ public sealed class DeltaKernelTests
                 DeltaKernels.CausalConvReference(window, wT, taps, reference);
                 Assert.IsLessThan(1e-5f, MaxAbsDiff(fast, reference), $"K {taps}, F {f}");
             }
+    }
+
+    [TestMethod]
+    public void HeadsTransposeBetweenRowsAndColumnsAndBack()
+    {
+        var rows = Random(new Random(3), 3 * 5 * 5);
+        var columns = new float[rows.Length];
+        var back = new float[rows.Length];
+        DeltaKernels.TransposeHeads(rows, columns, 3, 5);
+        Assert.AreEqual(rows[2 * 25 + 1 * 5 + 4], columns[2 * 25 + 4 * 5 + 1]);   // head 2, row 1, column 4
+        DeltaKernels.TransposeHeads(columns, back, 3, 5);
+        CollectionAssert.AreEqual(rows, back);
     }
 
     [TestMethod]

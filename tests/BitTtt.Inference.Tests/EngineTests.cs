@@ -193,43 +193,6 @@ public sealed class EngineTests
         Assert.AreEqual(0L, allocated, $"{TttCases.Name(c)}: bytes allocated by 100 decode steps (fewest of five rounds)");
     }
 
-    /// <summary>
-    /// The LM head's ordering rule (SplitGemv): the split partitions rows, never a row's sum, so every logit is
-    /// the same whole-row reduction as in the unsplit call, whichever thread runs which half and in whatever
-    /// order. Pinned for the fp32 head and the int8 head, on an odd row count above the split threshold.
-    /// </summary>
-    [TestMethod]
-    [DataRow(false)]
-    [DataRow(true)]
-    public void SplitLmHeadEqualsTheUnsplitRowsBitForBit(bool int8)
-    {
-        var rng = new Random(5);
-        int rows = 5001, cols = 256;
-        Assert.IsGreaterThanOrEqualTo(SplitGemv.SplitThreshold, (long)rows * cols);
-        var m = Enumerable.Range(0, rows * cols).Select(_ => (float)rng.NextDouble() - 0.5f).ToArray();
-        var x = Enumerable.Range(0, cols).Select(_ => (float)rng.NextDouble()).ToArray();
-        var q = Int8RowMatrix.Quantize(m, rows, cols);
-        var unsplit = new float[rows];
-        if (int8) q.Gemv(x, unsplit, 0, rows);
-        else for (int r = 0; r < rows; r++) unsplit[r] = System.Numerics.Tensors.TensorPrimitives.Dot(m.AsSpan(r * cols, cols), x);
-        if (int8)   // any row partition, later rows first, gives the same rows
-            foreach (int cut in new[] { 1, rows / 2, 2500, rows - 1 })
-            {
-                var parts = new float[rows];
-                q.Gemv(x, parts, cut, rows);
-                q.Gemv(x, parts, 0, cut);
-                CollectionAssert.AreEqual(unsplit, parts, $"cut at {cut}");
-            }
-        var y = new float[rows];
-        var head = int8 ? new SplitGemv(q, x, y) : new SplitGemv(m, x, y);
-        for (int i = 0; i < 200; i++)
-        {
-            Array.Clear(y);
-            head.Run();
-            CollectionAssert.AreEqual(unsplit, y, $"run {i}");
-        }
-    }
-
     /// <summary>The engine reads exactly the tensors of BitLlamaWeights.Expected (the one docs/model.md §2 list), each once, at its shape.</summary>
     [TestMethod]
     [DataRow(TttType.Reconstruct, 4)]
@@ -263,6 +226,26 @@ public sealed class EngineTests
         var changed = new Dictionary<string, float[]>(w) { [tensor] = w[tensor].Select(x => -x).ToArray() };
         Assert.AreNotEqual(a.Fingerprint, TinyModels.Load(c, changed).Fingerprint, tensor);
         StringAssert.EndsWith(a.Describe(), described);
+    }
+
+    /// <summary>
+    /// Memory files name their model's fingerprint, so it must not change when the engine's layouts do: these values were
+    /// computed by the engine that packed ternary weights in 128-weight row blocks and kept the fp32 head, on the same
+    /// weights (every tensor of BitLlamaWeights.Expected in order, uniform ±1 from Random(3)).
+    /// </summary>
+    [TestMethod]
+    [DataRow(TttType.Reconstruct, "ba75c7061ff07f42a1801aeae1c598c99470cfe1816491b3a3c2c8153dfd3f00")]
+    [DataRow(TttType.Delta, "0641f6db2e9b148065900fb308da6030c6f0af0a81992fb7ac9b1de13832f77d")]
+    public void TheFingerprintIsTheOneEarlierVersionsComputed(TttType type, string expected)
+    {
+        var c = type == TttType.Delta
+            ? new BitLlamaConfig { VocabSize = 61, HiddenDim = 36, NumLayers = 2, InnerLr = 1f, TttChunk = 1, TttType = TttType.Delta, TttHeads = 3, TttHeadDim = 13, TttConv = 4 }
+            : new BitLlamaConfig { VocabSize = 61, HiddenDim = 32, NumLayers = 2, InnerLr = 0.1f, TttChunk = 4 };
+        var rng = new Random(3);
+        var w = BitLlamaWeights.Expected(c).ToDictionary(e => e.Name,
+            e => Enumerable.Range(0, (int)e.Shape.Aggregate(1L, (a, b) => a * b)).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray());
+        Assert.AreEqual(expected, InferenceWeights.Load(c, (name, _) => w[name]).Fingerprint);
+        Assert.AreEqual(expected, InferenceWeights.Load(c, (name, _) => w[name], new InferenceOptions { Int8LmHead = false }).Fingerprint);
     }
 
     [TestMethod]

@@ -28,7 +28,7 @@ public sealed class HiddenStatesTests
     {
         var w = TinyModels.RandomWeights(c, seed);
         using var llama = Create(c, w);
-        var tokens = TinyModels.RandomTokens(71, c.VocabSize, seed);   // 32 + 32 + 7: crosses two engine batches
+        var tokens = TinyModels.RandomTokens(71, c.VocabSize, seed);   // 64 + 7: crosses an engine chunk boundary
         var expected = ReferenceForward.FinalHidden(c, w, tokens);
         using var session = llama.CreateSession();
         float[] hidden = session.HiddenStates(tokens);

@@ -141,7 +141,7 @@ public sealed class LlamaTests
         Assert.AreEqual(llama.CreateSession().Complete("the sea", Sampled), string.Concat(pieces));
         using var cts = new CancellationTokenSource();
         cts.Cancel();
-        Assert.ThrowsExactly<TaskCanceledException>(() => llama.CreateSession().CompleteStreamingAsync("the sea", Sampled, cts.Token)
+        Assert.ThrowsExactly<OperationCanceledException>(() => llama.CreateSession().CompleteStreamingAsync("the sea", Sampled, cts.Token)
             .GetAsyncEnumerator().MoveNextAsync().AsTask().GetAwaiter().GetResult());
     }
 

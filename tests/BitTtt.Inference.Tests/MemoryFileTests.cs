@@ -12,6 +12,32 @@ public sealed class MemoryFileTests
     [TestInitialize]
     public void Init() => _dir = TempFiles.NewDirectory();
 
+    /// <summary>
+    /// docs/format.md §6: a delta memory file stores each head's S by rows, whatever layout the engine computes in (it
+    /// holds S by columns), so files written by earlier versions load and files written now load in them.
+    /// </summary>
+    [TestMethod]
+    public void ADeltaMemoryFileStoresEachHeadsStateByRows()
+    {
+        var c = TinyModels.DeltaConfig(heads: 3, headDim: 5, conv: 2);
+        var state = new SequenceState(TinyModels.Load(c, TinyModels.RandomWeights(c, 4)));
+        Forward.Run(state, [1, 2, 3, 4, 5], []);
+        string path = Path.Combine(_dir, "rows.bttm");
+        state.SaveMemory(path);
+        var owner = new Formats.MemoryOwner(c, state.Weights.Describe(), state.Weights.Fingerprint);
+        var file = Formats.MemoryFile.Layout(c).Select(a => new float[a.Length]).ToArray();
+        Assert.AreEqual(5, Formats.MemoryFile.Load(path, owner, file));
+        for (int l = 0; l < c.NumLayers; l++)
+        {
+            var columns = state.StateS(l).ToArray();
+            Assert.IsTrue(columns.Any(x => x != 0));
+            for (int h = 0; h < 3; h++)
+                for (int r = 0; r < 5; r++)
+                    for (int j = 0; j < 5; j++)
+                        Assert.AreEqual(columns[h * 25 + j * 5 + r], file[2 * l][h * 25 + r * 5 + j], $"layer {l}, head {h}, S[{r}, {j}]");
+        }
+    }
+
     [TestMethod]
     public void SavedMemoryContinuesExactlyWhereItStopped()
     {

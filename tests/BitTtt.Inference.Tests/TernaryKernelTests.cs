@@ -1,7 +1,12 @@
+using BitTtt.Formats;
 using BitTtt.Inference.Kernels;
 
 namespace BitTtt.Inference.Tests;
 
+/// <summary>
+/// The packed ternary layout (TernaryPacking) and the ternary × int8 GEMM: every SIMD path against the scalar
+/// reference, bit for bit, on odd shapes and token counts; CI reruns this class with DOTNET_EnableHWIntrinsic=0.
+/// </summary>
 [TestClass]
 [TestCategory("Kernels")]
 public sealed class TernaryKernelTests
@@ -13,47 +18,72 @@ public sealed class TernaryKernelTests
         return v;
     }
 
-    static sbyte[] RandomInt8(Random rng, int n, int padded)
-    {
-        var v = new sbyte[padded];
-        for (int i = 0; i < n; i++) v[i] = (sbyte)rng.Next(-128, 128);
-        return v;
-    }
-
     [TestMethod]
-    public void BlockSizeIsPinned()
+    public void TheLayoutAndItsSizeFormulaArePinned()
     {
-        Assert.AreEqual(128, PackedTernaryMatrix.BlockSize);
-        Assert.AreEqual(32, PackedTernaryMatrix.BlockBytes);
+        Assert.AreEqual(16, TernaryPacking.GroupRows);
+        Assert.AreEqual(32, TernaryPacking.RowPadding);
+        Assert.AreEqual(16, TernaryPacking.TileCols);
+        Assert.AreEqual(64, TernaryPacking.TileBytes);
         var m = PackedTernaryMatrix.FromTernary(new sbyte[3 * 130], 3, 130, 1f);
-        Assert.AreEqual(256, m.PaddedCols);
-        Assert.AreEqual(64, m.RowBytes);
-        Assert.AreEqual(3 * 64, m.SizeInBytes);
+        Assert.AreEqual(32, m.PaddedRows);
+        Assert.AreEqual(144, m.PaddedCols);
+        Assert.AreEqual(32 * 144 / 4, m.SizeInBytes);
+        Assert.AreEqual(32L * 144 / 4, TernaryPacking.PackedBytes(3, 130));
+        Assert.AreEqual(1024L * 256 / 4, TernaryPacking.PackedBytes(1024, 256));   // the default model's gate_proj: 64 KiB
     }
 
     [TestMethod]
     public void CodeMappingAndBitPositionsFollowTheDocumentedLayout()
     {
-        // weight 0 -> bits 0-1 of byte 0, weight 32 -> bits 2-3 of byte 0, weight 97 -> bits 6-7 of byte 1.
-        var t = new sbyte[128];
-        t[0] = -1; t[32] = 1; t[97] = 1; t[5] = 0;
-        var m = PackedTernaryMatrix.FromTernary(t, 1, 128, 1f);
-        var row = m.Row(0);
-        Assert.AreEqual(0, row[0] & 3);               // -1 -> 0
-        Assert.AreEqual(2, (row[0] >> 2) & 3);        // +1 -> 2
-        Assert.AreEqual(2, (row[1] >> 6) & 3);
-        Assert.AreEqual(1, row[5] & 3);               // 0 -> 1
+        // byte 4i + j of tile t holds row i's columns 16t + j (bits 0-1), + 4 (2-3), + 8 (4-5), + 12 (6-7); code = w + 1.
+        int rows = 40, cols = 40;
+        var t = new sbyte[rows * cols];
+        t[0 * cols + 0] = -1;     // tile 0, byte 0, bits 0-1 -> code 0
+        t[0 * cols + 4] = 1;      // tile 0, byte 0, bits 2-3 -> code 2
+        t[2 * cols + 13] = 1;     // tile 0, byte 4·2 + 1 = 9, bits 6-7
+        t[17 * cols + 18] = -1;   // group 1, tile 1, byte 4·1 + 2 = 6, bits 0-1
+        var codes = PackedTernaryMatrix.FromTernary(t, rows, cols, 1f).Codes;
+        int tiles = 48 / 16;      // 40 columns padded to 48
+        Assert.AreEqual(0, codes[0] & 3);
+        Assert.AreEqual(2, (codes[0] >> 2) & 3);
+        Assert.AreEqual(1, (codes[0] >> 4) & 3);                          // a zero weight is code 1
+        Assert.AreEqual(2, (codes[9] >> 6) & 3);
+        Assert.AreEqual(0, codes[(1 * tiles + 1) * 64 + 6] & 3);
+        Assert.AreEqual(1, (codes[(1 * tiles + 2) * 64 + 4 * 3 + 3] >> 6) & 3);   // column 47 is padding: weight 0
+        Assert.AreEqual((1 * tiles + 1) * 64 + 6, TernaryPacking.Locate(17, 18, 48).Offset);
     }
 
     [TestMethod]
     public void PackingRoundTripsOnOddShapes()
     {
         var rng = new Random(1);
-        foreach (var (r, c) in new[] { (0, 5), (1, 0), (1, 1), (3, 127), (5, 128), (7, 129), (2, 257), (4, 300) })
+        foreach (var (r, c) in new[] { (0, 5), (1, 0), (1, 1), (3, 15), (5, 16), (7, 17), (33, 129), (2, 257), (31, 300) })
         {
             var t = RandomTernary(rng, r * c);
-            CollectionAssert.AreEqual(t, PackedTernaryMatrix.FromTernary(t, r, c, 2f).ToTernary(), $"{r}x{c}");
+            var m = PackedTernaryMatrix.FromTernary(t, r, c, 2f);
+            CollectionAssert.AreEqual(t, m.ToTernary(), $"{r}x{c}");
+            Assert.AreEqual(TernaryPacking.PackedBytes(r, c), m.SizeInBytes, $"{r}x{c}");
+            var back = PackedTernaryMatrix.FromCodes(m.Codes.ToArray(), r, c, 2f, "w");
+            CollectionAssert.AreEqual(t, back.ToTernary(), $"{r}x{c} from codes");
+            var dequantized = TernaryPacking.Dequantize(m.Codes, 2f, r, c);
+            for (int i = 0; i < t.Length; i++) Assert.AreEqual(t[i] / 2f, dequantized[i]);
         }
+    }
+
+    [TestMethod]
+    public void PackedCodesFromAFileAreChecked()
+    {
+        var m = PackedTernaryMatrix.FromTernary(RandomTernary(new Random(2), 5 * 20), 5, 20, 1f);
+        var bad = m.Codes.ToArray();
+        bad[70] |= 3;   // a code 3 somewhere in group 0, tile 1
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => PackedTernaryMatrix.FromCodes(bad, 5, 20, 1f, "x.weight")).Message, "byte 70 holds the code 3");
+        var padding = m.Codes.ToArray();
+        var (offset, shift) = TernaryPacking.Locate(6, 0, 32);   // row 6 is a padding row of a 5-row weight
+        padding[offset] = (byte)(padding[offset] & ~(3 << shift) | (2 << shift));
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => PackedTernaryMatrix.FromCodes(padding, 5, 20, 1f, "x.weight")).Message, "padding weight [6, 0]");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => PackedTernaryMatrix.FromCodes(m.Codes[..^1], 5, 20, 1f, "x.weight")).Message, "needs 256");
+        StringAssert.Contains(Assert.ThrowsExactly<ArgumentException>(() => PackedTernaryMatrix.FromCodes(m.Codes.ToArray(), 5, 20, float.NaN, "x.weight")).Message, "scale NaN");
     }
 
     [TestMethod]
@@ -79,7 +109,7 @@ public sealed class TernaryKernelTests
         CollectionAssert.AreEqual(new sbyte[] { 127, 2, 0, 4, -127 }, x.Row(0)[..5].ToArray());
         Assert.AreEqual(1f, x.Scale(0));
         Assert.AreEqual(127 + 2 + 4 - 127, x.Sum(0));
-        Assert.AreEqual(128, x.Row(0).Length);
+        Assert.AreEqual(16, x.Row(0).Length);   // padded to the weights' 16-column tiles
         Assert.IsTrue(x.Row(0)[5..].ToArray().All(v => v == 0));
         Assert.AreEqual(127f / 1e-5f, x.Scale(1));   // all-zero row: eps guard
         Assert.AreEqual(0, x.Sum(1));
@@ -107,96 +137,112 @@ public sealed class TernaryKernelTests
         }
     }
 
+    /// <summary>Every implementation of the GEMM on this machine, by name (the dispatching one included).</summary>
+    static IEnumerable<(string Name, Action<PackedTernaryMatrix, Int8Activations, float[], int, int> Gemm)> Paths()
+    {
+        yield return ("dispatch", (w, x, y, b0, b1) => TernaryKernels.GemmBlocks(w, x, y, b0, b1));
+        if (System.Runtime.Intrinsics.X86.Avx512BW.IsSupported) yield return ("avx512", (w, x, y, b0, b1) => TernaryKernels.GemmAvx512(w, x, y, b0, b1));
+        if (System.Runtime.Intrinsics.X86.Avx2.IsSupported) yield return ("avx2", (w, x, y, b0, b1) => TernaryKernels.GemmAvx2(w, x, y, b0, b1));
+        if (System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated) yield return ("vector128", (w, x, y, b0, b1) => TernaryKernels.GemmVector128(w, x, y, b0, b1));
+    }
+
+    static (PackedTernaryMatrix W, Int8Activations X) Case(Random rng, int rows, int cols, int tokens)
+    {
+        var w = PackedTernaryMatrix.FromTernary(RandomTernary(rng, rows * cols), rows, cols, 0.5f + (float)rng.NextDouble());
+        var x = new Int8Activations(Math.Max(tokens, 1), cols);
+        x.Quantize(Enumerable.Range(0, tokens * cols).Select(_ => (float)(rng.NextDouble() * 6 - 3)).ToArray(), tokens);
+        return (w, x);
+    }
+
     [TestMethod]
-    public void EverySimdPathEqualsTheReferenceOnEveryLength0To257()
+    public void EveryPathEqualsTheReferenceBitForBitOnOddShapes()
     {
         var rng = new Random(3);
-        for (int n = 0; n <= 257; n++)
-        {
-            var t = RandomTernary(rng, n);
-            var m = PackedTernaryMatrix.FromTernary(t, 1, n, 1f);
-            var x = RandomInt8(rng, n, m.PaddedCols);
-            int expected = 0, sumX = 0;
-            for (int i = 0; i < n; i++) { expected += t[i] * x[i]; sumX += x[i]; }
-            var row = m.Row(0);
-            Assert.AreEqual(expected, TernaryKernels.DotCodesReference(row, x) - sumX, $"reference n={n}");
-            Assert.AreEqual(expected, TernaryKernels.DotCodes(row, x) - sumX, $"dispatch n={n}");
-            if (System.Runtime.Intrinsics.X86.Avx512BW.IsSupported)
-                Assert.AreEqual(expected, TernaryKernels.DotCodesAvx512(row, x) - sumX, $"avx512 n={n}");
-            if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
-                Assert.AreEqual(expected, TernaryKernels.DotCodesAvx2(row, x) - sumX, $"avx2 n={n}");
-            if (System.Runtime.Intrinsics.Vector128.IsHardwareAccelerated)
-                Assert.AreEqual(expected, TernaryKernels.DotCodesVector128(row, x) - sumX, $"vector128 n={n}");
-        }
+        // Rows across group and block edges, columns across tiles and the int16 widening every 128 columns, and token
+        // counts through every tail of the 8-, 4- and 1-token steps.
+        foreach (int rows in new[] { 1, 15, 16, 17, 31, 33, 64, 100 })
+            foreach (int cols in new[] { 1, 15, 16, 17, 100, 127, 128, 129, 257, 300 })
+                foreach (int tokens in new[] { 0, 1, 3, 4, 5, 8, 9, 13 })
+                {
+                    var (w, x) = Case(rng, rows, cols, tokens);
+                    var expected = new float[tokens * rows];
+                    TernaryKernels.GemmReference(w, x, expected, 0, TernaryKernels.Blocks(w));
+                    foreach (var (name, gemm) in Paths())
+                    {
+                        var y = Enumerable.Repeat(float.NaN, tokens * rows + 3).ToArray();
+                        gemm(w, x, y, 0, TernaryKernels.Blocks(w));
+                        CollectionAssert.AreEqual(expected, y[..(tokens * rows)], $"{name} {rows}x{cols} T={tokens}");
+                        Assert.IsTrue(y[(tokens * rows)..].All(float.IsNaN), $"{name} {rows}x{cols} T={tokens} wrote past the output");
+                    }
+                }
     }
 
     [TestMethod]
-    public void ExtremeActivationsDoNotSaturate()
-    {
-        foreach (sbyte v in new sbyte[] { -128, 127 })
-        {
-            var t = Enumerable.Repeat((sbyte)1, 1024).ToArray();
-            var m = PackedTernaryMatrix.FromTernary(t, 1, 1024, 1f);
-            var x = Enumerable.Repeat(v, 1024).ToArray();
-            Assert.AreEqual(2 * 1024 * v, TernaryKernels.DotCodesReference(m.Row(0), x));
-            Assert.AreEqual(2 * 1024 * v, TernaryKernels.DotCodes(m.Row(0), x));
-            if (System.Runtime.Intrinsics.X86.Avx2.IsSupported)
-                Assert.AreEqual(2 * 1024 * v, TernaryKernels.DotCodesAvx2(m.Row(0), x));
-        }
-    }
-
-    [TestMethod]
-    public void GemvAndGemmEqualTheIntegerReferenceOnOddShapes()
+    public void TheReferenceIsTheIntegerDotScaledAsTheModelSays()
     {
         var rng = new Random(4);
-        foreach (var (rows, cols, tokens) in new[] { (1, 1, 1), (3, 5, 2), (17, 127, 3), (33, 129, 7), (5, 257, 1), (64, 256, 16), (1031, 515, 9) })
+        foreach (var (rows, cols, tokens) in new[] { (1, 1, 1), (3, 5, 2), (17, 127, 3), (33, 129, 7), (5, 257, 1) })
         {
-            var w = new float[rows * cols];
-            for (int i = 0; i < w.Length; i++) w[i] = (float)(rng.NextDouble() * 2 - 1);
-            var m = PackedTernaryMatrix.Quantize(w, rows, cols);
-            var q = m.ToTernary();
-            var xf = new float[tokens * cols];
-            for (int i = 0; i < xf.Length; i++) xf[i] = (float)(rng.NextDouble() * 6 - 3);
-            var x = new Int8Activations(tokens, cols);
-            x.Quantize(xf, tokens);
+            var (w, x) = Case(rng, rows, cols, tokens);
+            var q = w.ToTernary();
             var y = new float[tokens * rows];
-            TernaryKernels.Gemm(m, x, y);
-            var yi = new int[rows];
+            TernaryKernels.GemmReference(w, x, y, 0, TernaryKernels.Blocks(w));
             for (int t = 0; t < tokens; t++)
-            {
-                TernaryKernels.GemvInt(m, x, t, yi);
                 for (int r = 0; r < rows; r++)
                 {
                     int expected = 0;
                     for (int c = 0; c < cols; c++) expected += q[r * cols + c] * x.Row(t)[c];
-                    Assert.AreEqual(expected, yi[r], $"{rows}x{cols} t={t} r={r}");
-                    Assert.AreEqual(expected / (x.Scale(t) * m.Scale), y[t * rows + r], $"{rows}x{cols} t={t} r={r}");
+                    Assert.AreEqual(expected / (x.Scale(t) * w.Scale), y[t * rows + r], $"{rows}x{cols} t={t} r={r}");   // docs/model.md §3
                 }
-            }
         }
     }
 
     [TestMethod]
-    public void ParallelGemmEqualsTheSingleThreadedRowsOnOddShapes()
+    public void ExtremeActivationsDoNotOverflowTheInt16Sums()
+    {
+        // All codes 2 (+1) or all 0 (-1) against all -128 or all 127: every int16 lane holds its largest sums.
+        foreach (sbyte wq in new sbyte[] { -1, 1 })
+            foreach (sbyte v in new sbyte[] { -128, 127 })
+            {
+                int rows = 32, cols = 1024, tokens = 9;
+                var w = PackedTernaryMatrix.FromTernary(Enumerable.Repeat(wq, rows * cols).ToArray(), rows, cols, 1f);
+                var x = new Int8Activations(tokens, cols);
+                x.Quantize(Enumerable.Repeat((float)v, tokens * cols).ToArray(), tokens);   // a = 1 when max|x| = 127; -128 clamps
+                var expected = new float[tokens * rows];
+                TernaryKernels.GemmReference(w, x, expected, 0, 1);
+                Assert.AreEqual(wq * cols * x.Row(0)[0] / x.Scale(0), expected[0]);
+                foreach (var (name, gemm) in Paths())
+                {
+                    var y = new float[tokens * rows];
+                    gemm(w, x, y, 0, 1);
+                    CollectionAssert.AreEqual(expected, y, $"{name} w={wq} x={v}");
+                }
+            }
+    }
+
+    [TestMethod]
+    public void ATokensOutputsDoNotDependOnTheOtherTokensOrTheRowSplit()
     {
         var rng = new Random(6);
-        // Odd row counts put the split inside a row pair; odd columns exercise the padding.
-        foreach (var (rows, cols, tokens) in new[] { (67, 130, 31), (257, 65, 32), (1023, 300, 29), (999, 257, 17) })
+        int rows = 999, cols = 257, tokens = 17;
+        var w = PackedTernaryMatrix.FromTernary(RandomTernary(rng, rows * cols), rows, cols, 1.7f);
+        var xf = Enumerable.Range(0, tokens * cols).Select(_ => (float)(rng.NextDouble() * 6 - 3)).ToArray();
+        var x = new Int8Activations(tokens, cols);
+        x.Quantize(xf, tokens);
+        var all = new float[tokens * rows];
+        TernaryKernels.Gemm(w, x, all);
+        var one = new Int8Activations(1, cols);
+        var alone = new float[rows];
+        for (int t = 0; t < tokens; t++)
         {
-            var m = PackedTernaryMatrix.Quantize(Enumerable.Range(0, rows * cols).Select(_ => (float)(rng.NextDouble() * 2 - 1)).ToArray(), rows, cols);
-            Assert.IsGreaterThanOrEqualTo(TernaryKernels.ParallelThreshold, (long)rows * m.PaddedCols * tokens, $"{rows}x{cols}x{tokens} must take the parallel path");
-            var x = new Int8Activations(tokens, cols);
-            x.Quantize(Enumerable.Range(0, tokens * cols).Select(_ => (float)(rng.NextDouble() * 6 - 3)).ToArray(), tokens);
-            var expected = new float[tokens * rows];
-            TernaryKernels.GemmRows(m, x, expected, 0, rows);
-            var y = new float[tokens * rows];
-            for (int i = 0; i < 20; i++)   // the pool thread may or may not take a part: every interleaving must agree
-            {
-                Array.Fill(y, float.NaN);
-                TernaryKernels.Gemm(m, x, y);
-                CollectionAssert.AreEqual(expected, y, $"{rows}x{cols}x{tokens}, run {i}");
-            }
+            one.Quantize(xf.AsSpan(t * cols, cols), 1);
+            TernaryKernels.Gemm(w, one, alone);
+            CollectionAssert.AreEqual(all[(t * rows)..((t + 1) * rows)], alone, $"token {t} alone vs beside {tokens - 1} others");
         }
+        var split = new float[tokens * rows];
+        int blocks = TernaryKernels.Blocks(w);
+        foreach (var (b0, b1) in new[] { (7, blocks), (0, 3), (3, 7) }) TernaryKernels.GemmBlocks(w, x, split, b0, b1);   // any order
+        CollectionAssert.AreEqual(all, split);
     }
 
     [TestMethod]
@@ -209,7 +255,7 @@ public sealed class TernaryKernelTests
         var ok = new Int8Activations(1, 10);
         ok.Quantize(new float[10], 1);
         Assert.ThrowsExactly<ArgumentException>(() => TernaryKernels.Gemm(m, ok, new float[3]));
-        Assert.ThrowsExactly<ArgumentException>(() => TernaryKernels.DotCodes(new byte[32], new sbyte[100]));
+        Assert.ThrowsExactly<ArgumentOutOfRangeException>(() => TernaryKernels.GemmBlocks(m, ok, new float[4], 0, 2));
         Assert.ThrowsExactly<ArgumentException>(() => PackedTernaryMatrix.Quantize(new float[5], 2, 3));
     }
 }

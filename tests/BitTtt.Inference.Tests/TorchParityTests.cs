@@ -40,7 +40,7 @@ public sealed class TorchParityTests
 
     static float[][] ManagedLogits(Dictionary<string, float[]> weights, BitLlamaConfig config, int[] ids)
     {
-        var state = new SequenceState(InferenceWeights.Load(config, (name, _) => weights[name]));
+        var state = new SequenceState(InferenceWeights.Load(config, (name, _) => weights[name], new InferenceOptions { Int8LmHead = false }));   // TorchSharp's head is fp32
         return ids.Select(id =>
         {
             var logits = new float[config.VocabSize];

@@ -14,7 +14,7 @@ public sealed class MLContextConventionTests
         options.ValidationFraction = 0;
         var pipeline = TinyPipeline.Create(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
         model = ((IEnumerable<ITransformer>)pipeline).OfType<BitLlamaTransformer>().Single();
-        return model.Weights.Single(w => w.Name == "embed.weight").Data.ToArray();
+        return model.Weights!.Single(w => w.Name == "embed.weight").Data.ToArray();   // a fitted model keeps its fp32 weights
     }
 
     [TestMethod]

@@ -98,7 +98,7 @@ public sealed class TrainingTests
             options.Seed = seed;
             var model = TinyPipeline.Create(ml, options).Fit(ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath));
             embed = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single()
-                .Weights.Single(w => w.Name == "embed.weight").Data.ToArray();
+                .Weights!.Single(w => w.Name == "embed.weight").Data.ToArray();
             return ml.Model.CreatePredictionEngine<TextRow, Completion>(model).Predict(new TextRow { Text = "The whale" }).Text;
         }
         string a = Fit(3, out var embedA), b = Fit(3, out var embedB);

@@ -19,17 +19,17 @@ internal sealed class ChatCommand : ICliCommand
     {
         var model = new Argument<string>("model") { Description = "A .bitt file or a model directory" };
         var sampling = new SamplingArguments();
-        var int8Head = new Option<bool>("--int8-lm-head") { Description = "Run the LM head on an int8 copy: faster decode, logits off by ~1e-2 (default: fp32 as docs/model.md)" };
+        var engine = new EngineArguments();
         var system = new Option<string?>("--system") { Description = "A system message before the first turn (and after /reset); needs a model with a chat template" };
         var command = new Command("chat", "Interactive generation that keeps its TTT memory across turns (/reset, /save FILE, /load FILE, /quit)") { model };
         sampling.AddTo(command);
-        command.Options.Add(int8Head);
+        engine.AddTo(command);
         command.Options.Add(system);
         command.SetAction((r, ct) => CliCommands.RunAsync(async ct =>
         {
             var overrides = sampling.Read(r);
             string path = r.GetValue(model)!;
-            using var llama = Llama.LoadAuto(path, new InferenceOptions { Int8LmHead = r.Get(int8Head) });
+            using var llama = Llama.LoadAuto(path, engine.Read(r));
             var options = llama.DefaultSampling.With(overrides);   // the model's defaults, with the flags given
             string? instructions = r.GetValue(system);
             if (instructions is not null && llama.ChatFormat is null)

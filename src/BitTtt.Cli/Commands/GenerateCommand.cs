@@ -13,17 +13,17 @@ internal sealed class GenerateCommand : ICliCommand
         var model = new Argument<string>("model") { Description = "A .bitt file or a model directory" };
         var prompt = new Option<string>("--prompt") { Description = "Text to continue", Required = true };
         var sampling = new SamplingArguments();
-        var int8Head = new Option<bool>("--int8-lm-head") { Description = "Run the LM head on an int8 copy: faster decode, logits off by ~1e-2 (default: fp32 as docs/model.md)" };
+        var engine = new EngineArguments();
         var command = new Command("generate", "Generate text from a prompt, streamed to stdout") { model, prompt };
         sampling.AddTo(command);
-        command.Options.Add(int8Head);
+        engine.AddTo(command);
         command.SetAction((r, ct) => CliCommands.RunAsync(async ct =>
         {
             var overrides = sampling.Read(r);
             string text = r.Get(prompt);
             if (text.Length == 0)   // checked before the model loads; the library's message speaks of Learn(text), a CLI user has no such call
                 throw new ArgumentException("--prompt: the prompt is empty; give some text to continue");
-            using var llama = Llama.LoadAuto(r.GetValue(model)!, new InferenceOptions { Int8LmHead = r.Get(int8Head) });
+            using var llama = Llama.LoadAuto(r.GetValue(model)!, engine.Read(r));
             var options = llama.DefaultSampling.With(overrides);   // the model's defaults, with the flags given
             using var stdout = new StreamWriter(Console.OpenStandardOutput(), new System.Text.UTF8Encoding(false)) { AutoFlush = true };
             await foreach (var piece in llama.CompleteStreamingAsync(text, options, ct))

@@ -22,7 +22,9 @@ internal sealed class LogitsCommand : ICliCommand
         var tokens = new Option<string>("--tokens") { Description = "comma-separated token ids", Required = true };
         var engine = new Option<string>("--engine") { Description = "which implementation computes the logits: managed (the packed-ternary CPU engine) or torch", DefaultValueFactory = _ => "managed" };
         var device = new Option<string>("--device") { Description = "cpu or cuda (torch engine)", DefaultValueFactory = _ => "cpu" };
+        var heads = new EngineArguments();
         var command = new Command("logits", "Print the logits a model computes for a token sequence, as JSON.") { model, tokens, engine, device };
+        heads.AddTo(command);
         command.SetAction(r => CliCommands.Run(() =>
         {
             var ids = TokenIds.Parse(r.Get(tokens), "--tokens");
@@ -32,7 +34,7 @@ internal sealed class LogitsCommand : ICliCommand
                 throw new ArgumentException($"--device {r.Get(device)} applies to --engine torch; the managed engine runs on the CPU");
             float[][] rows = r.Get(engine).ToLowerInvariant() switch
             {
-                "managed" => ManagedLogits(r.GetValue(model)!, ids),
+                "managed" => ManagedLogits(r.GetValue(model)!, ids, heads.Read(r)),
                 "torch" => TorchLogits(r.GetValue(model)!, ids, r.Get(device)),
                 _ => throw new ArgumentException($"--engine '{r.Get(engine)}' is not known; available: managed, torch"),
             };
@@ -42,12 +44,14 @@ internal sealed class LogitsCommand : ICliCommand
         return command;
     }
 
-    /// <summary>The managed engine, token by token from a zero state (no tokenizer needed).</summary>
-    static float[][] ManagedLogits(string path, int[] ids)
+    /// <summary>The managed engine, token by token from a zero state (no tokenizer needed); an fp32 or packed file.</summary>
+    static float[][] ManagedLogits(string path, int[] ids, Inference.InferenceOptions options)
     {
         InferenceWeights weights;
         using (var package = ModelPackage.Open(path))
-            weights = InferenceWeights.Load(package.Config, (name, shape) => package.Weights.ReadFloat32(name, shape));
+            weights = package.IsPacked
+                ? PackedBitt.Load(package, options)
+                : InferenceWeights.Load(package.Config, (name, shape) => package.Weights.ReadFloat32(name, shape), options);
         int vocab = weights.Config.VocabSize;
         CheckVocabulary(ids, vocab);
         var state = new SequenceState(weights);

@@ -32,6 +32,40 @@ public sealed partial class ModelPackage
         });
     }
 
+    /// <summary>
+    /// Writes a packed .bitt (docs/format.md §7) atomically: <paramref name="tensors"/> must be the packed tensors of
+    /// <see cref="PackedWeights.Expected"/> (names, dtypes and shapes are checked before anything is written), and
+    /// <paramref name="fingerprint"/> the fingerprint of the model they were packed from.
+    /// </summary>
+    public static void WriteBittPacked(string path, BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorBytes> tensors, string fingerprint)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(tensors);
+        if (fingerprint is not { Length: 64 } || !fingerprint.All(char.IsAsciiHexDigitLower))
+            throw new ArgumentException("the fingerprint must be 64 lowercase hex digits", nameof(fingerprint));
+        CheckInputs(config, tokenizerJson, null);   // the packed tensors are checked below
+        var expected = PackedWeights.Expected(config);
+        var given = tensors.ToDictionary(t => t.Name, StringComparer.Ordinal);
+        foreach (var (name, dtype, shape) in expected)
+            if (!given.TryGetValue(name, out var t) || t.DType != dtype || !t.Shape.AsSpan().SequenceEqual(shape))
+                throw new ArgumentException($"packed tensor '{name}': expected {dtype} {SafeTensorShapes.Format(shape)}" +
+                    (given.TryGetValue(name, out var found) ? $", found {found.DType} {SafeTensorShapes.Format(found.Shape)}" : ", missing"), nameof(tensors));
+        byte[] header = BuildBittHeader(config, tokenizerJson, extra: json =>
+        {
+            json.WriteNumber("packing", PackedWeights.Version);
+            json.WriteString("fingerprint", fingerprint);
+        });
+        AtomicFile.Write(path, stream =>
+        {
+            Span<byte> preamble = stackalloc byte[12];
+            Magic.CopyTo(preamble);
+            BinaryPrimitives.WriteUInt64LittleEndian(preamble[4..], (ulong)header.Length);
+            stream.Write(preamble);
+            stream.Write(header);
+            SafeTensorsWriter.WriteBytes(stream, tensors);
+        });
+    }
+
     /// <summary>Writes config.json, tokenizer.json and model.safetensors into <paramref name="directory"/>.
     /// A new directory, or one that holds only a model, is replaced as a whole (<see cref="AtomicDirectory"/>):
     /// a reader or a crash sees the previous model or the new one, never a directory without config.json.
@@ -81,6 +115,11 @@ public sealed partial class ModelPackage
     static byte[] BuildBittHeader(BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
     {
         CheckInputs(config, tokenizerJson, tensors);
+        return BuildBittHeader(config, tokenizerJson, extra: null);
+    }
+
+    static byte[] BuildBittHeader(BitLlamaConfig config, string tokenizerJson, Action<Utf8JsonWriter>? extra)
+    {
         var buffer = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer))
         {
@@ -89,16 +128,16 @@ public sealed partial class ModelPackage
             config.ToJsonObject().WriteTo(json);
             json.WritePropertyName("tokenizer");
             json.WriteRawValue(tokenizerJson);
+            extra?.Invoke(json);
             json.WriteEndObject();
         }
         return buffer.WrittenSpan.ToArray();
     }
 
-    static void CheckInputs(BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData> tensors)
+    static void CheckInputs(BitLlamaConfig config, string tokenizerJson, IReadOnlyList<SafeTensorData>? tensors)
     {
         ArgumentNullException.ThrowIfNull(config);
         ArgumentNullException.ThrowIfNull(tokenizerJson);
-        ArgumentNullException.ThrowIfNull(tensors);
         try
         {
             config.Validate("config");
@@ -117,6 +156,6 @@ public sealed partial class ModelPackage
         {
             throw new ArgumentException($"tokenizer JSON is invalid: {e.Message}", nameof(tokenizerJson), e);
         }
-        BitLlamaWeights.ValidateForWrite(tensors, config);
+        if (tensors is not null) BitLlamaWeights.ValidateForWrite(tensors, config);
     }
 }

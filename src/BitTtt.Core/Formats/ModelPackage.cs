@@ -9,8 +9,10 @@ namespace BitTtt.Formats;
 //   header_len   u64                bytes of header; readers reject it past the end of the file or over 100 MB
 //   header       header_len bytes   UTF-8 JSON object {"config": {...}, "tokenizer": {...}}:
 //                                   "config" is config.json (docs/model.md §1), required;
-//                                   "tokenizer" is a Hugging Face tokenizer.json object
-//   body         to EOF             a complete safetensors file (docs/model.md §4.1) starting at byte 12 + header_len
+//                                   "tokenizer" is a Hugging Face tokenizer.json object;
+//                                   "packing": 1 and "fingerprint": "<64 hex>" in a packed file (docs/format.md §7)
+//   body         to EOF             a complete safetensors file (docs/model.md §4.1) starting at byte 12 + header_len:
+//                                   fp32 weights (docs/model.md §2), or the packed tensors of PackedWeights
 
 /// <summary>Where a model came from.</summary>
 public enum ModelPackageKind { Bitt, Directory }
@@ -40,14 +42,25 @@ public sealed partial class ModelPackage : IDisposable
     public const string ConfigFileName = "config.json", TokenizerFileName = "tokenizer.json",
         WeightsFileName = "model.safetensors", AlternateWeightsFileName = "weight.safetensors";
 
-    ModelPackage(string path, ModelPackageKind kind, BitLlamaConfig config, string? tokenizerJson, SafeTensorsReader weights)
+    ModelPackage(string path, ModelPackageKind kind, BitLlamaConfig config, string? tokenizerJson, SafeTensorsReader weights, BittPacking packing)
     {
         Path = path;
         Kind = kind;
         Config = config;
         TokenizerJson = tokenizerJson;
         Weights = weights;
+        Packing = packing.Version;
+        PackedFingerprint = packing.Fingerprint;
     }
+
+    /// <summary>0 for fp32 weights (docs/model.md §2); <see cref="PackedWeights.Version"/> for a packed .bitt (docs/format.md §7).</summary>
+    public int Packing { get; }
+
+    /// <summary>True for a packed .bitt: ternary codes and int8 rows instead of fp32 weights.</summary>
+    public bool IsPacked => Packing != 0;
+
+    /// <summary>A packed file's <c>fingerprint</c>: the fingerprint of the model it was packed from, which memory files name.</summary>
+    public string? PackedFingerprint { get; }
 
     public string Path { get; }
     public ModelPackageKind Kind { get; }
@@ -77,12 +90,12 @@ public sealed partial class ModelPackage : IDisposable
 
     static ModelPackage OpenBitt(string path, BitLlamaLoadLimits limits)
     {
-        var (config, tokenizer, bodyOffset) = ReadBittHeader(path, limits);
-        return WithWeights(path, ModelPackageKind.Bitt, config, tokenizer, () => SafeTensorsReader.Open(path, bodyOffset, limits));
+        var (config, tokenizer, packing, bodyOffset) = ReadBittHeader(path, limits);
+        return WithWeights(path, ModelPackageKind.Bitt, config, tokenizer, () => SafeTensorsReader.Open(path, bodyOffset, limits), packing);
     }
 
     /// <summary>Reads and checks magic, header length and JSON header; returns where the body starts.</summary>
-    static (BitLlamaConfig Config, string? Tokenizer, long BodyOffset) ReadBittHeader(string path, BitLlamaLoadLimits limits)
+    static (BitLlamaConfig Config, string? Tokenizer, BittPacking Packing, long BodyOffset) ReadBittHeader(string path, BitLlamaLoadLimits limits)
     {
         using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1, FileOptions.RandomAccess);
         long fileLength = stream.Length;
@@ -102,11 +115,11 @@ public sealed partial class ModelPackage : IDisposable
         var header = new byte[headerLength];
         if (RandomAccess.Read(stream.SafeFileHandle, header, 12) != header.Length)
             throw BitLlamaFormatException.In(path, "file shrank while reading the header");
-        var (config, tokenizer) = ParseBittHeader(path, header, limits);
-        return (config, tokenizer, 12 + (long)headerLength);
+        var (config, tokenizer, packing) = ParseBittHeader(path, header, limits);
+        return (config, tokenizer, packing, 12 + (long)headerLength);
     }
 
-    static (BitLlamaConfig, string?) ParseBittHeader(string path, byte[] header, BitLlamaLoadLimits limits)
+    static (BitLlamaConfig, string?, BittPacking) ParseBittHeader(string path, byte[] header, BitLlamaLoadLimits limits)
     {
         JsonDocument doc = StrictJson.Parse(header, path, "header", limits.MaxBittHeaderBytes, limits);
         using (doc)
@@ -128,7 +141,7 @@ public sealed partial class ModelPackage : IDisposable
                     throw BitLlamaFormatException.In(path, $"header 'tokenizer' is {raw.Length} characters, more than the {limits.MaxTokenizerJsonBytes}-byte limit (BitLlamaLoadLimits.MaxTokenizerJsonBytes)");
                 tokenizer = tokenizerElement.GetRawText();
             }
-            return (config, tokenizer);
+            return (config, tokenizer, BittPacking.Read(path, root));
         }
     }
 
@@ -145,7 +158,7 @@ public sealed partial class ModelPackage : IDisposable
         if (!File.Exists(weightsPath)) weightsPath = System.IO.Path.Combine(directory, AlternateWeightsFileName);
         if (!File.Exists(weightsPath))
             throw BitLlamaFormatException.In(name, $"model directory has neither {WeightsFileName} nor {AlternateWeightsFileName}");
-        return WithWeights(directory, ModelPackageKind.Directory, config, tokenizer, () => SafeTensorsReader.Open(weightsPath, 0, limits));
+        return WithWeights(directory, ModelPackageKind.Directory, config, tokenizer, () => SafeTensorsReader.Open(weightsPath, 0, limits), default);
     }
 
     /// <summary>Only checks size, UTF-8 and that tokenizer.json is a JSON object; BitTtt.Tokenization reads its content.</summary>
@@ -158,13 +171,14 @@ public sealed partial class ModelPackage : IDisposable
         return Encoding.UTF8.GetString(bytes);
     }
 
-    static ModelPackage WithWeights(string path, ModelPackageKind kind, BitLlamaConfig config, string? tokenizer, Func<SafeTensorsReader> open)
+    static ModelPackage WithWeights(string path, ModelPackageKind kind, BitLlamaConfig config, string? tokenizer, Func<SafeTensorsReader> open, BittPacking packing)
     {
         var weights = open();
         try
         {
-            BitLlamaWeights.Validate(weights, config);
-            return new ModelPackage(path, kind, config, tokenizer, weights);
+            if (packing.Version != 0) PackedWeights.Validate(weights, config);
+            else BitLlamaWeights.Validate(weights, config);
+            return new ModelPackage(path, kind, config, tokenizer, weights, packing);
         }
         catch
         {
@@ -184,4 +198,26 @@ public sealed partial class ModelPackage : IDisposable
     }
 
     public void Dispose() => Weights.Dispose();
+}
+
+/// <summary>The packed .bitt's header fields: <c>packing</c> (absent: fp32 weights) and the source model's <c>fingerprint</c>.</summary>
+internal readonly record struct BittPacking(int Version, string? Fingerprint)
+{
+    public static BittPacking Read(string path, JsonElement header)
+    {
+        bool hasPacking = header.TryGetProperty("packing", out var p) && p.ValueKind != JsonValueKind.Null;
+        bool hasFingerprint = header.TryGetProperty("fingerprint", out var f) && f.ValueKind != JsonValueKind.Null;
+        if (!hasPacking)
+        {
+            if (hasFingerprint) throw BitLlamaFormatException.In(path, "header has a 'fingerprint' but no 'packing' (only a packed .bitt carries one)");
+            return default;
+        }
+        if (p.ValueKind != JsonValueKind.Number || !p.TryGetInt32(out int version))
+            throw BitLlamaFormatException.In(path, $"header 'packing' must be an integer, found {p.GetRawText()}");
+        if (version != PackedWeights.Version)
+            throw BitLlamaFormatException.In(path, $"header 'packing' is {version}; this reader knows packing {PackedWeights.Version} (docs/format.md §7; a newer writer?)");
+        if (!hasFingerprint || f.ValueKind != JsonValueKind.String || f.GetString() is not { Length: 64 } hex || !hex.All(char.IsAsciiHexDigitLower))
+            throw BitLlamaFormatException.In(path, "header 'fingerprint' of a packed file must be 64 lowercase hex digits (the SHA-256 the model's memory files name)");
+        return new BittPacking(version, hex);
+    }
 }

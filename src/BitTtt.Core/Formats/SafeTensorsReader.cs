@@ -11,12 +11,12 @@ namespace BitTtt.Formats;
 //   N        u64       header length in bytes; readers reject N > 100 MB or N past the end of the file
 //   header   N bytes   UTF-8 JSON object, padded with spaces to a multiple of 8 by writers:
 //                        { "__metadata__": { "key": "value", ... },              optional, string -> string
-//                          "<name>": { "dtype": "F32" | "F16" | "BF16",
+//                          "<name>": { "dtype": "F32" | "F16" | "BF16" | "U8" | "I8",
 //                                      "shape": [d0, d1, ...],                    [] is a scalar
 //                                      "data_offsets": [begin, end] }, ... }      relative to the buffer
 //   buffer   to EOF    tensor data, row-major, little-endian. The tensors tile the buffer exactly, in any
 //                      order: no gap, no overlap, nothing after the last one, and for each tensor
-//                      end - begin = element size (F32 4, F16 2, BF16 2) × product(shape).
+//                      end - begin = element size (F32 4, F16 2, BF16 2, U8 1, I8 1) × product(shape).
 
 /// <summary>
 /// Reads a safetensors file (docs/model.md §4.1) without loading it: the header is parsed and checked on
@@ -107,10 +107,12 @@ public sealed unsafe class SafeTensorsReader : IDisposable
             ? info
             : throw BitLlamaFormatException.In(FilePath, $"tensor '{name}' is missing (the file has {Tensors.Count} tensors)");
 
-    /// <summary>The tensor's values as float (F16 and BF16 are widened exactly).</summary>
+    /// <summary>The tensor's values as float (F16 and BF16 are widened exactly; U8 and I8 are packed codes, not floats).</summary>
     public float[] ReadFloat32(string name)
     {
         var info = Get(name);
+        if (info.DType is SafeTensorDType.U8 or SafeTensorDType.I8)
+            throw BitLlamaFormatException.In(FilePath, $"tensor '{name}' is {info.DType} (packed weights), not a float tensor");
         if (info.ElementCount > Array.MaxLength)
             throw BitLlamaFormatException.In(FilePath, $"tensor '{name}' has {info.ElementCount} elements, more than one array can hold");
         var result = new float[info.ElementCount];
@@ -133,6 +135,8 @@ public sealed unsafe class SafeTensorsReader : IDisposable
     {
         ObjectDisposedException.ThrowIf(_base == null, this);
         var info = Get(name);
+        if (info.DType is SafeTensorDType.U8 or SafeTensorDType.I8)
+            throw BitLlamaFormatException.In(FilePath, $"tensor '{name}' is {info.DType} (packed weights), not a float tensor");
         if (destination.Length != info.ElementCount)
             throw new ArgumentException(
                 $"destination holds {destination.Length} floats, tensor '{name}' {SafeTensorShapes.Format(info.Shape)} has {info.ElementCount}",
@@ -144,6 +148,16 @@ public sealed unsafe class SafeTensorsReader : IDisposable
             int n = Math.Min(ChunkElements, destination.Length - done);
             Convert(info.DType, src + (long)done * elementSize, destination.Slice(done, n));
         }
+    }
+
+    /// <summary>Copies the tensor's bytes as stored (any dtype) into <paramref name="destination"/>, which must hold exactly them.</summary>
+    public void ReadBytes(string name, Span<byte> destination)
+    {
+        ObjectDisposedException.ThrowIf(_base == null, this);
+        var info = Get(name);
+        if (destination.Length != info.ByteLength)
+            throw new ArgumentException($"destination holds {destination.Length} bytes, tensor '{name}' has {info.ByteLength}", nameof(destination));
+        new ReadOnlySpan<byte>(_base + info.Offset, destination.Length).CopyTo(destination);
     }
 
     static void Convert(SafeTensorDType dtype, byte* src, Span<float> dst)

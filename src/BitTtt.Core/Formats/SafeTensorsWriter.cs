@@ -9,16 +9,17 @@ namespace BitTtt.Formats;
 //   N        u64       header length in bytes; readers reject N > 100 MB or N past the end of the file
 //   header   N bytes   UTF-8 JSON object, padded with spaces to a multiple of 8 by writers:
 //                        { "__metadata__": { "key": "value", ... },              optional, string -> string
-//                          "<name>": { "dtype": "F32" | "F16" | "BF16",
+//                          "<name>": { "dtype": "F32" | "F16" | "BF16" | "U8" | "I8",
 //                                      "shape": [d0, d1, ...],                    [] is a scalar
 //                                      "data_offsets": [begin, end] }, ... }      relative to the buffer
 //   buffer   to EOF    tensor data, row-major, little-endian. The tensors tile the buffer exactly, in any
 //                      order: no gap, no overlap, nothing after the last one, and for each tensor
-//                      end - begin = element size (F32 4, F16 2, BF16 2) × product(shape).
+//                      end - begin = element size (F32 4, F16 2, BF16 2, U8 1, I8 1) × product(shape).
 
 /// <summary>
-/// Writes F32 safetensors files (docs/model.md §4.1): tensors in the order given, contiguous, header padded to
-/// 8 bytes. Data is streamed tensor by tensor; nothing is concatenated in memory.
+/// Writes safetensors files (docs/model.md §4.1): F32 tensors from floats, or tensors of any dtype from their bytes
+/// (the packed .bitt), in the order given, contiguous, header padded to 8 bytes. Data is streamed tensor by
+/// tensor; nothing is concatenated in memory.
 /// </summary>
 public static class SafeTensorsWriter
 {
@@ -46,6 +47,19 @@ public static class SafeTensorsWriter
         }
     }
 
+    /// <summary>Writes tensors given as bytes of their dtype; every tensor is checked before the first byte is written.</summary>
+    public static void WriteBytes(Stream stream, IReadOnlyList<SafeTensorBytes> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        ArgumentNullException.ThrowIfNull(tensors);
+        byte[] header = BuildHeader(tensors.Select(t => (t.Name, t.DType, t.Shape, (long)t.Data.Length)).ToList(), metadata);
+        Span<byte> length = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64LittleEndian(length, (ulong)header.Length);
+        stream.Write(length);
+        stream.Write(header);
+        foreach (var t in tensors) stream.Write(t.Data.Span);
+    }
+
     /// <summary>Writes <paramref name="path"/> atomically: a failure leaves any previous file untouched.</summary>
     public static void WriteFile(string path, IReadOnlyList<SafeTensorData> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -55,7 +69,10 @@ public static class SafeTensorsWriter
     }
 
     /// <summary>The header JSON, space-padded to a multiple of 8 bytes so the data starts aligned.</summary>
-    internal static byte[] BuildHeader(IReadOnlyList<SafeTensorData> tensors, IReadOnlyDictionary<string, string>? metadata)
+    internal static byte[] BuildHeader(IReadOnlyList<SafeTensorData> tensors, IReadOnlyDictionary<string, string>? metadata) =>
+        BuildHeader(tensors.Select(t => (t.Name, SafeTensorDType.F32, t.Shape, 4L * t.Data.Length)).ToList(), metadata);
+
+    static byte[] BuildHeader(IReadOnlyList<(string Name, SafeTensorDType DType, long[] Shape, long Bytes)> tensors, IReadOnlyDictionary<string, string>? metadata)
     {
         var buffer = new ArrayBufferWriter<byte>();
         using (var json = new Utf8JsonWriter(buffer))
@@ -75,9 +92,9 @@ public static class SafeTensorsWriter
             long offset = 0;
             foreach (var t in tensors)
             {
-                long bytes = CheckTensor(t, names) * 4;
+                long bytes = CheckTensor(t.Name, t.DType, t.Shape, t.Bytes, names) * SafeTensorShapes.ElementSize(t.DType);
                 json.WriteStartObject(t.Name);
-                json.WriteString("dtype", "F32");
+                json.WriteString("dtype", t.DType.ToString());
                 json.WriteStartArray("shape");
                 foreach (long d in t.Shape) json.WriteNumberValue(d);
                 json.WriteEndArray();
@@ -97,8 +114,9 @@ public static class SafeTensorsWriter
         return header;
     }
 
-    static long CheckTensor(SafeTensorData t, HashSet<string> names)
+    static long CheckTensor(string name, SafeTensorDType dtype, long[] shape, long bytes, HashSet<string> names)
     {
+        var t = (Name: name, Shape: shape);
         if (string.IsNullOrEmpty(t.Name))
             throw new ArgumentException("a tensor has an empty name", "tensors");
         if (t.Name == "__metadata__")
@@ -118,9 +136,11 @@ public static class SafeTensorsWriter
         {
             throw new ArgumentException($"tensor '{t.Name}': shape {SafeTensorShapes.Format(t.Shape)} is too large", "tensors");
         }
-        if (t.Data.Length != count)
-            throw new ArgumentException(
-                $"tensor '{t.Name}': data has {t.Data.Length} values, but shape {SafeTensorShapes.Format(t.Shape)} needs {count}", "tensors");
+        int size = SafeTensorShapes.ElementSize(dtype);
+        if (bytes != count * size)
+            throw new ArgumentException(dtype == SafeTensorDType.F32 && bytes % 4 == 0
+                ? $"tensor '{t.Name}': data has {bytes / 4} values, but shape {SafeTensorShapes.Format(t.Shape)} needs {count}"
+                : $"tensor '{t.Name}': data has {bytes} bytes, but {dtype} × shape {SafeTensorShapes.Format(t.Shape)} needs {count * size}", "tensors");
         return count;
     }
 }

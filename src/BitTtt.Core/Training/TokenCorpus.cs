@@ -7,6 +7,24 @@ namespace BitTtt.Training;
 public static class TokenCorpus
 {
     /// <summary>
+    /// The text <c>Encode</c> holds out of <paramref name="textPath"/> for validation: from the first line that
+    /// starts at or after <paramref name="validationFraction"/> of the file's bytes from its end, to the end.
+    /// </summary>
+    public static string HeldOutText(string textPath, double validationFraction = TrainingDefaults.ValidationFraction)
+    {
+        if (!File.Exists(textPath)) throw new FileNotFoundException($"{textPath}: text not found", textPath);
+        using var reader = TrainingText.Open(textPath);
+        long splitAt = (long)(reader.BaseStream.Length * (1 - validationFraction)), bytesRead = 0;
+        var held = new StringBuilder();
+        while (reader.ReadLine() is { } line)
+        {
+            if (bytesRead >= splitAt && validationFraction > 0) held.Append(line).Append('\n');
+            bytesRead += Encoding.UTF8.GetByteCount(line) + 1;
+        }
+        return held.ToString();
+    }
+
+    /// <summary>
     /// Encodes <paramref name="textPath"/> with <paramref name="tokenizer"/>: the last
     /// <paramref name="validationFraction"/> of the file (by bytes, starting at a line boundary) goes to
     /// <paramref name="validationPath"/>, the rest to <paramref name="trainPath"/>. Text is encoded in

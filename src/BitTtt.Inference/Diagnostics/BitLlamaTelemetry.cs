@@ -125,4 +125,19 @@ public static class BitLlamaTelemetry
 
     /// <summary>The activity (span) of one generation; its tags follow OpenTelemetry's GenAI conventions where one applies.</summary>
     public const string GenerationActivityName = "bitttt.generate";
+
+    static readonly InstrumentAdvice<int> SequenceBuckets = new() { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 48, 64] };
+    static readonly InstrumentAdvice<int> TokenBuckets = new() { HistogramBucketBoundaries = [1, 2, 4, 8, 16, 32, 64, 128, 192, 256] };
+
+    /// <summary>Sessions in one forward step of the batching scheduler (the batch size).</summary>
+    public static readonly Histogram<int> StepSequences =
+        Meter.CreateHistogram("bitttt.step.sequences", "{sequence}", "Sessions advanced together by one forward step", advice: SequenceBuckets);
+
+    /// <summary>Tokens in one forward step: one per decoding session plus the prompt chunks.</summary>
+    public static readonly Histogram<int> StepTokens =
+        Meter.CreateHistogram("bitttt.step.tokens", "{token}", "Tokens fed by one forward step (decode tokens and prompt chunks)", advice: TokenBuckets);
+
+    /// <summary>Calls ready for a step that did not fit in it and wait for the next (the scheduler's queue length).</summary>
+    public static readonly Histogram<int> StepQueued =
+        Meter.CreateHistogram("bitttt.step.queued", "{call}", "Calls waiting for a later step when a step is full", advice: SequenceBuckets);
 }

@@ -16,52 +16,68 @@ internal sealed class ReconstructWeights
 }
 
 /// <summary>
-/// The reconstruct TTT sub-layer (docs/model.md §3a) for a batch of T tokens: the down projection as one GEMM over
-/// the batch, then the chunked TTT rule token by token, then one up GEMM. Decode is the same code with T = 1, so a
-/// prompt fed at once or token by token gives bit-identical logits.
-/// Shape key (docs/model.md): T = time (tokens in the batch), D = hidden, d = D/4, b = ttt_chunk.
+/// The reconstruct TTT sub-layer (docs/model.md §3a) for the rows of a step: the down projection as one GEMM over
+/// every row, then the chunked TTT rule token by token per sequence, then one up GEMM. Row r of W and G needs only
+/// row r and the token's unit key, so a sequence's rule splits into 16-row blocks that run on all cores; each row's
+/// arithmetic is the same as in decode, so any batch and any split of a prompt give bit-identical logits.
+/// Shape key (docs/model.md): N = rows of the step, D = hidden, d = D/4, b = ttt_chunk.
 /// </summary>
 internal static class ReconstructLayer
 {
-    /// <summary>Reads the T normed rows in <c>s.Normed</c>, advances layer <paramref name="layer"/>'s W and G, writes up(pred) to <c>s.SubLayerOut</c>.</summary>
-    internal static void Run(SequenceState s, int layer, ReconstructWeights w, int T)
+    /// <summary>Rows of W and G per work item.</summary>
+    internal const int RowBlock = 16;
+
+    /// <summary>Reads NormedInt8, advances layer <paramref name="layer"/>'s W and G of every sequence, writes up(pred) to SubLayerOut.</summary>
+    internal static void Run(StepBatch b, WorkerTeam? team, int layer, ReconstructWeights w)
     {
-        var c = s.Weights.Config;
-        int d = c.TttDim, dim = c.HiddenDim;
-        s.NormedInt8.Quantize(s.Normed.AsSpan(0, T * dim), T);
-        var f = s.Features.AsSpan(0, T * d);
-        TernaryKernels.Gemm(w.Down, s.NormedInt8, f);                                                      // (T, D) -> (T, d)
-        for (int t = 0; t < T; t++)
-            Token(s, layer, f.Slice(t * d, d), s.Predictions.AsSpan(t * d, d), s.Position + t, c.TttChunk, c.InnerLr);   // (d) per token
-        s.PredictionsInt8.Quantize(s.Predictions.AsSpan(0, T * d), T);
-        TernaryKernels.Gemm(w.Up, s.PredictionsInt8, s.SubLayerOut.AsSpan(0, T * dim));                   // (T, d) -> (T, D)
+        var c = b.Weights.Config;
+        int d = c.TttDim;
+        var jobs = b.Jobs;
+        jobs.Gemm.Set(b.NormedInt8, w.Down, b.Features);                                      // (N, D) -> (N, d)
+        Forward.RunGemm(team, jobs.Gemm);
+        for (int r = 0; r < b.Rows; r++)                                                      // k = f / (‖f‖ + 1e-6) per row
+        {
+            var f = b.Features.AsSpan(r * d, d);
+            TensorPrimitives.Divide(f, MathF.Sqrt(TensorPrimitives.SumOfSquares(f)) + 1e-6f, b.UnitKeys.AsSpan(r * d, d));
+        }
+        jobs.Reconstruct.Layer = layer;
+        jobs.Reconstruct.BlocksPerSequence = (d + RowBlock - 1) / RowBlock;
+        Forward.Parallel(team, jobs.Reconstruct, b.Sequences * jobs.Reconstruct.BlocksPerSequence, 3L * b.Rows * d * d);
+        jobs.Quantize.Source = b.Predictions;
+        jobs.Quantize.Target = b.PredictionsInt8!;
+        Forward.QuantizeRows(team, jobs.Quantize, b.Rows);
+        jobs.Gemm.Set(b.PredictionsInt8!, w.Up, b.SubLayerOut);                               // (N, d) -> (N, D)
+        Forward.RunGemm(team, jobs.Gemm);
     }
 
     /// <summary>
-    /// One token of the chunked TTT rule (docs/model.md §3a): k = f/(‖f‖+1e-6); pred = (W - ηG)k; G += (Wk - k)kᵀ;
-    /// at the end of a chunk W -= ηG, G = 0. <paramref name="position"/> is the token's index in the sequence.
+    /// Rows [16·<paramref name="block"/>, 16·block + 16) of sequence <paramref name="s"/>'s W and G, token by token
+    /// (docs/model.md §3a): pred = (W − ηG)k; G += (Wk − k)kᵀ; at the end of a chunk W −= ηG, G = 0.
     /// </summary>
-    static void Token(SequenceState s, int layer, ReadOnlySpan<float> f, Span<float> pred, long position, int chunk, float eta)
+    internal static void Rows(StepBatch b, int layer, int s, int block)
     {
-        int d = f.Length;
-        float[] w = s.W[layer], g = s.G[layer];                                                             // (d, d) each
-        var k = s.UnitKey.AsSpan(0, d);
-        TensorPrimitives.Divide(f, MathF.Sqrt(TensorPrimitives.SumOfSquares(f)) + 1e-6f, k);
-        for (int r = 0; r < d; r++)
+        var c = b.Weights.Config;
+        int d = c.TttDim, chunk = c.TttChunk, first = block * RowBlock, last = Math.Min(d, first + RowBlock);
+        float eta = c.InnerLr;
+        var state = b.State(s);
+        float[] w = state.W[layer], g = state.G[layer];                                       // (d, d) each
+        for (int t = 0; t < b.Count(s); t++)
         {
-            s.WKey[r] = TensorPrimitives.Dot(w.AsSpan(r * d, d), k);                                        // (W k)_r
-            s.GKey[r] = TensorPrimitives.Dot(g.AsSpan(r * d, d), k);                                        // (G k)_r
-        }
-        for (int r = 0; r < d; r++)
-        {
-            pred[r] = s.WKey[r] - eta * s.GKey[r];
-            float e = s.WKey[r] - k[r];                                                                     // residual of the inner loss
-            TensorPrimitives.MultiplyAdd(k, e, g.AsSpan(r * d, d), g.AsSpan(r * d, d));                     // G += e kᵀ
-        }
-        if ((position + 1) % chunk == 0)
-        {
-            TensorPrimitives.MultiplyAdd(g, -eta, w, w);                                                    // W -= η G
-            Array.Clear(g);
+            int row = b.Start(s) + t;
+            var k = b.UnitKeys.AsSpan(row * d, d);
+            var pred = b.Predictions.AsSpan(row * d, d);
+            bool chunkEnds = (state.Position + t + 1) % chunk == 0;
+            for (int r = first; r < last; r++)
+            {
+                var wr = w.AsSpan(r * d, d);
+                var gr = g.AsSpan(r * d, d);
+                float wk = TensorPrimitives.Dot(wr, k), gk = TensorPrimitives.Dot(gr, k);       // (W k)_r, (G k)_r
+                pred[r] = wk - eta * gk;
+                TensorPrimitives.MultiplyAdd(k, wk - k[r], gr, gr);                            // G_r += (Wk − k)_r kᵀ
+                if (!chunkEnds) continue;
+                TensorPrimitives.MultiplyAdd(gr, -eta, wr, wr);                                // W_r −= η G_r
+                gr.Clear();
+            }
         }
     }
 }

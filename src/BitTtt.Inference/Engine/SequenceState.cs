@@ -1,61 +1,35 @@
-using BitTtt.Inference.Kernels;
-
 namespace BitTtt.Inference.Engine;
 
 /// <summary>
-/// Everything one sequence owns: the TTT state and the position, plus scratch buffers sized once so a
-/// token allocates nothing. The TTT state is, per layer, W at the chunk start and the running gradient
-/// sum G for reconstruct (docs/model.md §3a), or S (one dh×dh map per head) and the convolution tails (the last
-/// K−1 pre-convolution xq, xk, xv rows) for delta (docs/model.md §3b); the other type's arrays are empty.
-/// Not thread-safe; one per session. Shape key (docs/model.md): T = time (tokens in a batch, ≤ <see cref="MaxBatch"/>),
-/// D = hidden, d = D/4, I = intermediate, V = vocab, L = layers, H = delta heads, dh = head width, F = H·dh,
+/// What one sequence owns: the TTT state and the position. The TTT state is, per layer, W at the chunk start and
+/// the running gradient sum G for reconstruct (docs/model.md §3a), or S (one dh×dh map per head) and the
+/// convolution tails (the last K−1 pre-convolution xq, xk, xv rows) for delta (docs/model.md §3b); the other
+/// type's arrays are empty. The buffers a forward step works in belong to the step (<see cref="StepBatch"/>), so a
+/// session decoded beside others carries only this; <see cref="Forward.Run"/> on a state alone uses a step of its
+/// own, made on first use. Not thread-safe; one per session.
+/// Shape key (docs/model.md): D = hidden, d = D/4, V = vocab, L = layers, H = delta heads, dh = head width, F = H·dh,
 /// K = ttt_conv, Kt = max(K − 1, 0) tail rows.
 /// </summary>
 public sealed class SequenceState
 {
-    /// <summary>Prompt tokens processed per batched step.</summary>
-    public const int MaxBatch = 32;
+    /// <summary>Tokens of one sequence per step: a longer prompt is fed in chunks of this many.</summary>
+    public const int MaxBatch = 64;
 
     internal readonly float[][] W;        // (L) × (d, d)   reconstruct; empty for delta
     internal readonly float[][] G;        // (L) × (d, d)   reconstruct; empty for delta
-    internal readonly float[][] S;        // (L) × (H, dh, dh) delta; empty for reconstruct
+    internal readonly float[][] S;        // (L) × (H, dh, dh) delta, each head's S by columns (DeltaKernels.UpdateAndRead); empty for reconstruct
     internal readonly float[][] ConvTail; // (L) × (3, Kt, F) delta: xq, xk, xv tails, oldest row first
 
-    // Scratch, named by what it holds. Reconstruct and delta share the first block; the int8 copies are the
-    // BitLinear inputs (one per activation width), each quantized once and read by every projection of that input.
-    internal readonly float[] Hidden;       // (T, D) residual stream
-    internal readonly float[] Normed;       // (T, D) rmsnorm(h): the TTT and SwiGLU sub-layers' input
-    internal readonly float[] SubLayerOut;  // (T, D) the TTT or SwiGLU sub-layer's output, added to Hidden
-    internal readonly float[] Gate;         // (T, I) gate_proj(m), then silu(gate)·up
-    internal readonly float[] Up;           // (T, I) up_proj(m)
-    internal readonly float[] FinalNormed;  // (D) rmsnorm(h, norm_f) of the token whose logits are wanted
-    internal readonly float[] Logits;       // (V)
-    internal readonly SplitGemv LmHead;     // FinalNormed -> Logits
-    internal readonly Int8Activations NormedInt8;   // (T, D) int8 copy of Normed
-    internal readonly Int8Activations SwiGluInt8;   // (T, I) int8 copy of silu(gate)·up, down_proj's input
-
-    // Reconstruct scratch (allocated for both types, small; only reconstruct reads it).
-    internal readonly float[] Features;     // (T, d) down(a)
-    internal readonly float[] Predictions;  // (T, d) TTT predictions, up_proj's input
-    internal readonly float[] UnitKey;      // (d) k = f / (‖f‖ + 1e-6) of one token
-    internal readonly float[] WKey;         // (d) W k
-    internal readonly float[] GKey;         // (d) G k
-    internal readonly Int8Activations PredictionsInt8;  // (T, d) int8 copy of Predictions
-
-    // Delta scratch (empty for reconstruct).
-    internal readonly float[] QWindow, KWindow, VWindow; // (Kt + T, F) each: the layer's tail rows, then the batch's pre-convolution projections
-    internal readonly float[] ConvQ, ConvK, ConvV;       // (F) one token after the convolution
-    internal readonly float[] DeltaOut;                  // (T, F) concat_h(o_h) + v, o_proj's input
-    internal readonly Int8Activations? DeltaOutInt8;     // (T, F) int8 copy of DeltaOut
+    StepBatch? _ownBatch;
+    float[]? _ownLogits;
 
     public SequenceState(InferenceWeights weights)
     {
         ArgumentNullException.ThrowIfNull(weights);
         Weights = weights;
         var c = weights.Config;
-        int dim = c.HiddenDim, d = c.TttDim, inter = c.IntermediateDim;
         bool delta = c.TttType == TttType.Delta;
-        int f = delta ? c.TttInnerDim : 0, dh = c.TttHeadDim, tail = TailRows(c);
+        int d = c.TttDim, f = delta ? c.TttInnerDim : 0, dh = c.TttHeadDim, tail = TailRows(c);
         int wSize = delta ? 0 : d * d, sSize = delta ? c.TttHeads * dh * dh : 0;
         W = new float[c.NumLayers][];
         G = new float[c.NumLayers][];
@@ -68,33 +42,15 @@ public sealed class SequenceState
             S[i] = new float[sSize];
             ConvTail[i] = new float[3 * tail * f];
         }
-        Hidden = new float[MaxBatch * dim];
-        Normed = new float[MaxBatch * dim];
-        SubLayerOut = new float[MaxBatch * dim];
-        Gate = new float[MaxBatch * inter];
-        Up = new float[MaxBatch * inter];
-        FinalNormed = new float[dim];
-        Logits = new float[c.VocabSize];
-        LmHead = weights.LmHeadInt8 is { } q ? new SplitGemv(q, FinalNormed, Logits) : new SplitGemv(weights.LmHead, FinalNormed, Logits);
-        NormedInt8 = new Int8Activations(MaxBatch, dim);
-        SwiGluInt8 = new Int8Activations(MaxBatch, inter);
-        Features = new float[MaxBatch * d];
-        Predictions = new float[MaxBatch * d];
-        UnitKey = new float[d];
-        WKey = new float[d];
-        GKey = new float[d];
-        PredictionsInt8 = new Int8Activations(MaxBatch, d);
-        QWindow = new float[(tail + MaxBatch) * f];
-        KWindow = new float[(tail + MaxBatch) * f];
-        VWindow = new float[(tail + MaxBatch) * f];
-        ConvQ = new float[f];
-        ConvK = new float[f];
-        ConvV = new float[f];
-        DeltaOut = new float[MaxBatch * f];
-        DeltaOutInt8 = delta ? new Int8Activations(MaxBatch, f) : null;
     }
 
     public InferenceWeights Weights { get; }
+
+    /// <summary>The step <see cref="Forward.Run"/> uses for this state alone (<see cref="MaxBatch"/> rows), made on first use.</summary>
+    internal StepBatch OwnBatch => _ownBatch ??= new StepBatch(Weights, MaxBatch, 1);
+
+    /// <summary>Where <see cref="Forward.Run"/> has the head write before copying to the caller's span (V).</summary>
+    internal float[] OwnLogits => _ownLogits ??= new float[Weights.Config.VocabSize];
 
     /// <summary>Pre-convolution rows a delta layer carries to the next token: K − 1 (none without a convolution).</summary>
     internal static int TailRows(BitLlamaConfig c) => c.TttType == TttType.Delta ? Math.Max(c.TttConv - 1, 0) : 0;
@@ -118,7 +74,7 @@ public sealed class SequenceState
     /// <summary>Layer <paramref name="layer"/>'s running inner-gradient sum G of the current chunk, (d, d).</summary>
     internal Span<float> StateG(int layer) => G[layer];
 
-    /// <summary>Layer <paramref name="layer"/>'s delta state S, (H, dh, dh) row-major per head.</summary>
+    /// <summary>Layer <paramref name="layer"/>'s delta state S, (H, dh, dh), each head by columns (memory files store rows).</summary>
     internal Span<float> StateS(int layer) => S[layer];
 
     /// <summary>Layer <paramref name="layer"/>'s conv tails, (3, Kt, F): xq, xk, xv, oldest row first.</summary>
@@ -127,6 +83,7 @@ public sealed class SequenceState
     /// <summary>Copies another state of the same model (W and G, or S and the conv tails; position).</summary>
     public void CopyFrom(SequenceState other)
     {
+        ArgumentNullException.ThrowIfNull(other);
         if (!ReferenceEquals(other.Weights, Weights) && other.Weights.Fingerprint != Weights.Fingerprint)
             throw new ArgumentException("the state belongs to a different model", nameof(other));
         for (int i = 0; i < W.Length; i++)

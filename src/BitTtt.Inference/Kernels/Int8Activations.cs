@@ -2,14 +2,15 @@ using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 using System.Runtime.Intrinsics.X86;
+using BitTtt.Formats;
 
 namespace BitTtt.Inference.Kernels;
 
 /// <summary>
 /// Activations quantized per token (row) to int8 as docs/model.md §3: a = 127 / max(max|x|, 1e-5),
-/// xq = clamp(round_half_even(x·a), -128, 127). Each row is zero-padded to
-/// <see cref="PackedTernaryMatrix.BlockSize"/> so kernels never read past it, and keeps Σ xq so the
-/// ternary kernel can undo its +1 code offset. Buffers are allocated once; quantizing allocates nothing.
+/// xq = clamp(round_half_even(x·a), -128, 127). Each row is zero-padded to a multiple of
+/// <see cref="TernaryPacking.TileCols"/> (the packed weights' column padding) so kernels never read past it, and
+/// keeps Σ xq so the ternary kernel can undo its +1 code offset. Buffers are allocated once; quantizing allocates nothing.
 /// Shape key: T = rows (tokens), C = cols, Cp = C padded.
 /// </summary>
 public sealed class Int8Activations
@@ -23,7 +24,7 @@ public sealed class Int8Activations
         ArgumentOutOfRangeException.ThrowIfNegative(capacityRows);
         ArgumentOutOfRangeException.ThrowIfNegative(cols);
         Cols = cols;
-        PaddedCols = PackedTernaryMatrix.PadCols(cols);
+        PaddedCols = TernaryPacking.PadCols(cols);
         Capacity = capacityRows;
         _values = new sbyte[(long)capacityRows * PaddedCols];
         _scales = new float[capacityRows];
@@ -37,6 +38,8 @@ public sealed class Int8Activations
     public int Count { get; private set; }
 
     public ReadOnlySpan<sbyte> Row(int t) => _values.AsSpan(t * PaddedCols, PaddedCols);
+    /// <summary>The first value of row 0; rows follow every <see cref="PaddedCols"/> bytes (for kernels).</summary>
+    internal ref sbyte Start => ref MemoryMarshal.GetArrayDataReference(_values);
     public float Scale(int t) => _scales[t];
     public int Sum(int t) => _sums[t];
 
@@ -49,6 +52,25 @@ public sealed class Int8Activations
             throw new ArgumentException($"expected at least {rows} x {Cols} values, got {x.Length}", nameof(x));
         for (int t = 0; t < rows; t++)
             _sums[t] = QuantizeRow(x.Slice(t * Cols, Cols), _values.AsSpan(t * PaddedCols, PaddedCols), out _scales[t]);
+        Count = rows;
+    }
+
+    /// <summary>
+    /// Quantizes rows [<paramref name="start"/>, <paramref name="end"/>) of the (T, C) floats <paramref name="x"/> in place
+    /// of the same rows, leaving <see cref="Count"/> alone (several threads may quantize disjoint ranges; then <see cref="SetCount"/>).
+    /// </summary>
+    public void QuantizeRange(ReadOnlySpan<float> x, int start, int end)
+    {
+        if ((uint)start > (uint)end || end > Capacity || x.Length < (long)end * Cols)
+            throw new ArgumentOutOfRangeException(nameof(end), $"rows [{start}, {end}) of {Cols} values: capacity {Capacity}, {x.Length} values given");
+        for (int t = start; t < end; t++)
+            _sums[t] = QuantizeRow(x.Slice(t * Cols, Cols), _values.AsSpan(t * PaddedCols, PaddedCols), out _scales[t]);
+    }
+
+    /// <summary>Declares rows 0 .. <paramref name="rows"/> − 1 quantized (after <see cref="QuantizeRange"/>).</summary>
+    public void SetCount(int rows)
+    {
+        if ((uint)rows > (uint)Capacity) throw new ArgumentOutOfRangeException(nameof(rows), $"{rows} rows exceed the capacity of {Capacity}");
         Count = rows;
     }
 

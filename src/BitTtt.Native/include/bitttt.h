@@ -56,8 +56,10 @@ typedef enum bitttt_status {
 typedef uint64_t bitttt_model;
 typedef uint64_t bitttt_session;
 
-/* Flags of bitttt_model_load / bitttt_model_from_config. */
-#define BITTTT_INT8_LM_HEAD 1u  /* int8 LM head: faster decode, logits move by ~1e-2 (docs/inference.md) */
+/* Flags of bitttt_model_load / bitttt_model_from_config; 0 = the defaults (int8 LM head, sessions batched). */
+#define BITTTT_INT8_LM_HEAD 1u  /* int8 LM head (the default; kept so older callers stay valid) */
+#define BITTTT_FP32_LM_HEAD 2u  /* fp32 LM head: logits as the TorchSharp model's, slower decode (docs/inference.md) */
+#define BITTTT_NO_BATCHING  4u  /* step each session alone on its calling thread instead of decoding sessions together */
 
 /* The library's ABI version; compare with BITTTT_ABI_VERSION before any other call. */
 uint32_t bitttt_abi_version(void);

@@ -120,7 +120,7 @@ public sealed class HostileModelPackageTests
     [TestMethod]
     public void BodyWithWrongDtype() =>
         Rejects(TestFiles.Bitt(Header(), TestFiles.SafeTensors("""{"embed.weight":{"dtype":"Q4_0","shape":[1],"data_offsets":[0,4]}}""", new byte[4])),
-            "safetensors body", "tensor 'embed.weight': unknown dtype 'Q4_0' (accepted: F32, F16, BF16)");
+            "safetensors body", "tensor 'embed.weight': unknown dtype 'Q4_0' (accepted: F32, F16, BF16, U8, I8)");
 
     [TestMethod]
     public void BodyWithOverlappingOffsets() =>

@@ -132,7 +132,7 @@ public sealed class HostileSafeTensorsTests
 
     [TestMethod]
     public void UnknownDtype() =>
-        Rejects("""{"ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}""", new byte[8], "tensor 'ids': unknown dtype 'I64' (accepted: F32, F16, BF16)");
+        Rejects("""{"ids":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}""", new byte[8], "tensor 'ids': unknown dtype 'I64' (accepted: F32, F16, BF16, U8, I8)");
 
     [TestMethod]
     public void MissingDtype() =>
