@@ -35,8 +35,9 @@ catch (ArgumentException e)
 static int RecallTextCommand(Arguments a)
 {
     if (a.Output is null) throw new ArgumentException("recall-text needs --output FILE");
-    new RecallText(a.Pairs, a.Keys, a.Values).Write(a.Output, a.Lines, a.RecallSeed);
-    Console.WriteLine($"{a.Output}: {a.Lines} MQAR lines, {a.Pairs} pairs each, {a.Keys} keys, {a.Values} values, seed {a.RecallSeed}");
+    var layout = RecallLayout.FromCorpusName(a.Layout) ?? throw new ArgumentException($"--layout: expected recall or recall-FEATURES (sep, header, shared), got '{a.Layout}'");
+    new RecallText(a.Pairs, a.Keys, a.Values, layout).Write(a.Output, a.Lines, a.RecallSeed);
+    Console.WriteLine($"{a.Output}: {a.Lines} MQAR lines in layout {layout.CorpusName}, {a.Pairs} pairs each, {a.Keys} keys, {a.Values} values, seed {a.RecallSeed}");
     return 0;
 }
 
@@ -52,6 +53,13 @@ sealed record Arguments
     public double Lr { get; init; } = 2e-3;
     public int Seed { get; init; } = 42;
     public int Threads { get; init; }
+    /// <summary>Warm-up steps; null: min(100, steps / 10).</summary>
+    public int? WarmupSteps { get; init; }
+    /// <summary>Delta layer shape; null: the product's defaults.</summary>
+    public int? TttHeads { get; init; }
+    public int? TttConv { get; init; }
+    public int? TttChunk { get; init; }
+    public float? InnerLr { get; init; }
     public string[] Types { get; init; } = ["reconstruct", "delta", "attention"];
     public string[] Corpora { get; init; } = ["moby", "recall"];
     public string Data { get; init; } = FindMobyDick();
@@ -61,6 +69,8 @@ sealed record Arguments
     public int Keys { get; init; } = 64;
     public int Values { get; init; } = 64;
     public int RecallSeed { get; init; } = 1;
+    /// <summary>The MQAR layout of <c>recall-text</c> and <c>self-check</c>, as a corpus name ("recall-sep-header-shared").</summary>
+    public string Layout { get; init; } = "recall";
     public string? Output { get; init; }
     public bool Help { get; init; }
 
@@ -68,12 +78,16 @@ sealed record Arguments
         usage: ModelQuality [options]                    train each --types on each --corpora, print the table
           --steps N (2000)  --dim N (64)  --layers N (2)  --context-len N (128)  --batch-size N (8)  --vocab-size N (1024)
           --lr X (0.002)    --seed N (42, model init and batch order)         --threads N (0 = all cores)
-          --types reconstruct,delta,attention            --corpora moby,recall
+          --warmup-steps N (min(100, steps/10))  --inner-lr X  --ttt-heads N  --ttt-conv N  --ttt-chunk N
+                            (the TTT options apply to the product's layers; unset: the product's defaults)
+          --types reconstruct,delta,attention            --corpora moby,recall[,recall-sep,recall-header,recall-shared,recall-sep-header-shared ...]
           --data PATH (data/moby-dick.txt)               --work DIR (a temp folder: tokenizers, token files, recall text)
-          --lines N (20000) --pairs N (8) --keys N (64) --values N (64) --recall-seed N (1)   the MQAR corpus
-        usage: ModelQuality recall-text --output FILE [--lines N --pairs N --keys N --values N --recall-seed N]
+          --lines N (20000) --pairs N (8) --keys N (64) --values N (64) --recall-seed N (1)   the MQAR corpora
+                            recall-FEATURES: the same task in another layout, features joined by '-': sep (" ;" after each pair),
+                            header (a word before each half), shared (keys and values from one set of words)
+        usage: ModelQuality recall-text --output FILE [--layout recall-sep-header-shared --lines N --pairs N --keys N --values N --recall-seed N]
         usage: ModelQuality score MODEL [--data PATH]     validation loss and copy score of a saved .bitt/model directory
-        usage: ModelQuality self-check [--context-len N --pairs N ...]   the scores on a lookup "induction" predictor and a context-free one
+        usage: ModelQuality self-check [--context-len N --pairs N --layout L ...]   the scores on a lookup "induction" predictor and a context-free one
         """;
 
     public static Arguments Parse(string[] args)
@@ -97,6 +111,11 @@ sealed record Arguments
                 "--lr" => s with { Lr = double.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out double x) ? x : throw new ArgumentException($"--lr {v}: expected a number") },
                 "--seed" => s with { Seed = Int() },
                 "--threads" => s with { Threads = Int() },
+                "--warmup-steps" => s with { WarmupSteps = Int() },
+                "--ttt-heads" => s with { TttHeads = Int() },
+                "--ttt-conv" => s with { TttConv = Int() },
+                "--ttt-chunk" => s with { TttChunk = Int() },
+                "--inner-lr" => s with { InnerLr = float.TryParse(v, NumberStyles.Float, CultureInfo.InvariantCulture, out float f) ? f : throw new ArgumentException($"--inner-lr {v}: expected a number") },
                 "--types" => s with { Types = v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) },
                 "--corpora" => s with { Corpora = v.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) },
                 "--data" => s with { Data = v },
@@ -107,13 +126,14 @@ sealed record Arguments
                 "--values" => s with { Values = Int() },
                 "--recall-seed" => s with { RecallSeed = Int() },
                 "--output" => s with { Output = v },
+                "--layout" => s with { Layout = v },
                 _ => throw new ArgumentException($"unknown option {a}"),
             };
         }
         foreach (var t in s.Types)
             if (t is not ("reconstruct" or "delta" or "attention")) throw new ArgumentException($"--types: unknown type '{t}' (expected reconstruct, delta, attention)");
         foreach (var c in s.Corpora)
-            if (c is not ("moby" or "recall")) throw new ArgumentException($"--corpora: unknown corpus '{c}' (expected moby, recall)");
+            if (c != "moby" && RecallLayout.FromCorpusName(c) is null) throw new ArgumentException($"--corpora: unknown corpus '{c}' (expected moby, recall or recall-FEATURES)");
         if (s.Lines <= 0) throw new ArgumentException($"--lines must be positive, got {s.Lines}");
         return s;
     }

@@ -6,11 +6,20 @@ using TorchSharp;
 using static TorchSharp.torch;
 
 /// <summary>One trained model's measurements (Scores.cs says what each is).</summary>
-sealed record ResultRow(string Corpus, string Model, double ValidationLoss, double? CopyScore, double? RecallScore, double? QueryValueLoss, TimeSpan TrainTime, string Note);
+sealed record ResultRow(string Corpus, string Model, double ValidationLoss, double? CopyScore, double? RecallScore, double? QueryValueLoss, TimeSpan TrainTime, string Note)
+{
+    /// <summary>The validation loss in bits per UTF-8 byte of the validation text: comparable across vocabularies.</summary>
+    public double BitsPerByte { get; init; }
+}
 
 /// <summary>A tokenized corpus: tokenizer, train/validation token files and, for MQAR, its generator.</summary>
 sealed record Corpus(string Name, string TextPath, BitLlamaTokenizer Tokenizer, TokenFile Train, TokenFile Validation, RecallText? Recall) : IDisposable
 {
+    /// <summary>Tokens per UTF-8 byte of the validation text (to turn nats per token into bits per byte).</summary>
+    public double TokensPerByte { get; } = (double)Validation.Count / System.Text.Encoding.UTF8.GetByteCount(Tokenizer.Decode(Validation.ReadAll()));
+
+    public double BitsPerByte(double natsPerToken) => natsPerToken * TokensPerByte / Math.Log(2);
+
     public void Dispose()
     {
         Train.Dispose();
@@ -23,7 +32,9 @@ static class QualityRun
     public static int Run(Arguments a)
     {
         Directory.CreateDirectory(a.Work);
-        Console.WriteLine($"ModelQuality: D={a.Dim}, {a.Layers} layers, context {a.ContextLen}, batch {a.BatchSize}, {a.Steps} steps, lr {a.Lr}, " +
+        var delta = Options(a, "delta");
+        Console.WriteLine($"ModelQuality: D={a.Dim}, {a.Layers} layers, context {a.ContextLen}, batch {a.BatchSize}, {a.Steps} steps, lr {a.Lr}, warm-up {delta.WarmupSteps}, " +
+            $"delta: {delta.TttHeads} heads, conv {delta.TttConv}, inner lr {delta.EffectiveInnerLr}; " +
             $"BPE {a.VocabSize}, seed {a.Seed}, threads {(a.Threads > 0 ? a.Threads : Environment.ProcessorCount)} of {Environment.ProcessorCount} cores");
         var rows = new List<ResultRow>();
         var clock = Stopwatch.StartNew();
@@ -31,14 +42,18 @@ static class QualityRun
         {
             using var corpus = Prepare(name, a);
             foreach (var (baseline, loss) in Baselines(corpus))
-                rows.Add(new ResultRow(name, baseline, loss, null, null, null, TimeSpan.Zero, "validation tokens"));
-            foreach (string type in a.Types) rows.Add(TrainAndScore(corpus, type, a));
+                rows.Add(new ResultRow(name, baseline, loss, null, null, null, TimeSpan.Zero, "validation tokens") { BitsPerByte = corpus.BitsPerByte(loss) });
+            foreach (string type in a.Types)
+            {
+                var row = TrainAndScore(corpus, type, a);
+                rows.Add(row with { BitsPerByte = corpus.BitsPerByte(row.ValidationLoss) });
+            }
         }
         Console.WriteLine();
-        Console.WriteLine("| corpus | model | validation loss (nats) | copy score | recall score | query-value loss (nats) | train time | note |");
-        Console.WriteLine("|---|---|---|---|---|---|---|---|");
+        Console.WriteLine("| corpus | model | validation loss (nats) | bits/byte | copy score | recall score | query-value loss (nats) | train time | note |");
+        Console.WriteLine("|---|---|---|---|---|---|---|---|---|");
         foreach (var r in rows)
-            Console.WriteLine($"| {r.Corpus} | {r.Model} | {r.ValidationLoss:F3} | {Cell(r.CopyScore)} | {Cell(r.RecallScore)} | {Cell(r.QueryValueLoss)} | " +
+            Console.WriteLine($"| {r.Corpus} | {r.Model} | {r.ValidationLoss:F3} | {r.BitsPerByte:F3} | {Cell(r.CopyScore)} | {Cell(r.RecallScore)} | {Cell(r.QueryValueLoss)} | " +
                 $"{(r.TrainTime > TimeSpan.Zero ? $"{r.TrainTime.TotalSeconds:F0} s" : "")} | {r.Note} |");
         Console.WriteLine($"\nwall time {clock.Elapsed.TotalMinutes:F1} min (machine shared with other work: times are indicative only)");
         return 0;
@@ -73,9 +88,9 @@ static class QualityRun
         Directory.CreateDirectory(dir);
         RecallText? recall = null;
         string text = a.Data;
-        if (name == "recall")
+        if (RecallLayout.FromCorpusName(name) is { } layout)
         {
-            recall = new RecallText(a.Pairs, a.Keys, a.Values);
+            recall = new RecallText(a.Pairs, a.Keys, a.Values, layout);
             text = Path.Combine(dir, "recall.txt");
             recall.Write(text, a.Lines, a.RecallSeed);
         }
@@ -87,8 +102,11 @@ static class QualityRun
         if (recall is not null)
         {
             int split = recall.Keys.Concat(recall.Values).Count(w => tokenizer.Encode(w).Length != 1);
-            Console.WriteLine($"recall: {recall.Pairs} pairs per line, {recall.Keys.Count} keys, {recall.Values.Count} values, text seed {a.RecallSeed}; " +
-                (split == 0 ? "every key and value is one token" : $"{split} keys/values take more than one token"));
+            var rng = new Random(a.RecallSeed);
+            var lengths = Enumerable.Range(0, 200).Select(_ => Scores.EncodeRecallLine(tokenizer, recall.Line(rng)).Ids.Length).ToArray();
+            Console.WriteLine($"{name}: {recall.Pairs} pairs per line, {recall.Keys.Count} keys, {recall.Values.Count} values, text seed {a.RecallSeed}; " +
+                (split == 0 ? "every key and value is one token" : $"{split} keys/values take more than one token") +
+                $"; {lengths.Average():F1} tokens per line (newline included)");
         }
         return new Corpus(name, text, tokenizer, TokenFile.Open(trainPath), TokenFile.Open(validationPath), recall);
     }
@@ -100,18 +118,31 @@ static class QualityRun
         return [("unigram (add-one)", b.Unigram), ("Kneser-Ney bigram", b.Bigram), ("Kneser-Ney trigram", b.Trigram)];
     }
 
-    static TrainingOptions Options(Arguments a, string type) => new TrainingOptions
+    static TrainingOptions Options(Arguments a, string type)
     {
-        HiddenDim = a.Dim, NumLayers = a.Layers, ContextLen = a.ContextLen, BatchSize = a.BatchSize, MaxSteps = a.Steps,
-        LearningRate = a.Lr, WarmupSteps = Math.Min(100, a.Steps / 10), Seed = a.Seed, Threads = a.Threads,
-        EvalInterval = 0, SaveInterval = int.MaxValue,
-    }.WithMixer(type);
+        var options = new TrainingOptions
+        {
+            HiddenDim = a.Dim, NumLayers = a.Layers, ContextLen = a.ContextLen, BatchSize = a.BatchSize, MaxSteps = a.Steps,
+            LearningRate = a.Lr, WarmupSteps = a.WarmupSteps ?? Math.Min(100, a.Steps / 10), Seed = a.Seed, Threads = a.Threads,
+            EvalInterval = 0, SaveInterval = int.MaxValue,
+        }.WithMixer(type);
+        if (type == "delta")
+        {
+            options.TttHeads = a.TttHeads ?? options.TttHeads;
+            options.TttConv = a.TttConv ?? options.TttConv;
+        }
+        if (type != "attention") options.InnerLr = a.InnerLr ?? options.InnerLr;
+        if (type != "attention") options.TttChunk = a.TttChunk ?? options.TttChunk;
+        return options;
+    }
 
     static ResultRow TrainAndScore(Corpus c, string type, Arguments a)
     {
         var options = Options(a, type);
         int every = Math.Max(1, a.Steps / 10);
         var clock = Stopwatch.StartNew();
+        using var process = Process.GetCurrentProcess();
+        var cpuStart = process.TotalProcessorTime;
         void Report(int step, double loss)
         {
             if (step % every == 0 || step == a.Steps)
@@ -121,6 +152,8 @@ static class QualityRun
             ? AttentionTrainer.Train(options, c.Tokenizer.VocabSize, c.Train, Report)
             : TrainProduct(options, c, Report);
         var trainTime = clock.Elapsed;
+        process.Refresh();
+        var trainCpu = process.TotalProcessorTime - cpuStart;
         using (model)
         {
             model.eval();
@@ -130,7 +163,8 @@ static class QualityRun
             (double Score, double QueryValueLoss)? recall = c.Recall is { } r
                 ? Scores.RecallScore(forward, c.Tokenizer, r, a.ContextLen, seed: a.RecallSeed + 1_000_000) : null;
             Console.Error.WriteLine($"  {c.Name}/{type}: validation {validation:F3}, copy {copy:F3}" + (recall is { } s ? $", recall {s.Score:F3}" : ""));
-            return new ResultRow(c.Name, type, validation, copy, recall?.Score, recall?.QueryValueLoss, trainTime, $"seed {a.Seed}, {Parameters(model) / 1e3:F0} k params");
+            return new ResultRow(c.Name, type, validation, copy, recall?.Score, recall?.QueryValueLoss, trainTime,
+                $"seed {a.Seed}, {Parameters(model) / 1e3:F0} k params, {trainCpu.TotalSeconds:F0} s of CPU");
         }
     }
 

@@ -9,9 +9,10 @@ using static TorchSharp.torch;
 //   copy score       a validation passage of context_len / 2 tokens fed twice: mean loss on the second
 //                    copy ÷ mean loss on the first (the first token of each copy not scored). 1 = the model
 //                    makes no use of having just seen the passage; near 0 = it copies.
-//   recall score     on fresh MQAR lines (RecallText, a seed never trained on): mean loss on the query half
-//                    ÷ mean loss on the listing half. Also the mean loss on the query half's value tokens
-//                    alone: ln |values| without recall, 0 with perfect recall.
+//   recall score     on fresh MQAR lines (RecallText, a seed never trained on): mean loss on the keys and
+//                    values of the query half ÷ mean loss on those of the listing half (separators and headers
+//                    are not scored). Also the mean loss on the query half's value tokens alone: ln |values|
+//                    without recall, 0 with perfect recall.
 //
 // Shape key (docs/model.md): B = batch, T = time, V = vocab.
 
@@ -83,43 +84,28 @@ static class Scores
         return second / first;
     }
 
-    /// <summary>Token roles of one MQAR line: 0 = not scored, 1 = listing, 2 = query key, 3 = query value.</summary>
-    public static (int[] Ids, byte[] Roles) EncodeRecallLine(BitLlamaTokenizer tokenizer, string listing, string query)
+    /// <summary>The ids of one MQAR line and its newline, with the <see cref="RecallRole"/> of every token.</summary>
+    public static (int[] Ids, byte[] Roles) EncodeRecallLine(BitLlamaTokenizer tokenizer, IReadOnlyList<(string Text, RecallRole Role)> line)
     {
-        var parts = new (string Text, byte Role)[] { (listing, 1), (RecallText.Separator, 0), (query, 2), ("\n", 0) };
         var ids = new List<int>();
         var roles = new List<byte>();
-        foreach (var (text, role) in parts)
+        foreach (var (text, role) in line.Append(("\n", RecallRole.None)))
         {
             var encoded = tokenizer.Encode(text);
             ids.AddRange(encoded);
-            roles.AddRange(Enumerable.Repeat(role, encoded.Length));
+            roles.AddRange(Enumerable.Repeat((byte)role, encoded.Length));
         }
-        var whole = tokenizer.Encode(listing + RecallText.Separator + query + "\n");
+        var whole = tokenizer.Encode(string.Concat(line.Select(p => p.Text)) + "\n");
         if (!whole.SequenceEqual(ids))
-            throw new InvalidOperationException("recall score: the tokenizer merges across the listing/separator/query boundary; the roles of tokens would be wrong");
-        int start = ids.Count - tokenizer.Encode("\n").Length - tokenizer.Encode(query).Length;
-        for (int i = start, n = 0; i < ids.Count && roles[i] == 2; i++)
-        {
-            if (IsValue(tokenizer, ids[i], ref n)) roles[i] = 3;
-        }
+            throw new InvalidOperationException("recall score: the tokenizer merges across the words of an MQAR line; the roles of tokens would be wrong");
         return ([.. ids], [.. roles]);
-    }
-
-    // A query half alternates key, value; counts tokens by word so a multi-token word keeps one role.
-    static bool IsValue(BitLlamaTokenizer tokenizer, int id, ref int index)
-    {
-        string piece = tokenizer.Decode([id]);
-        bool startsWord = piece.StartsWith(' ');
-        if (startsWord) index++;
-        return index % 2 == 0;
     }
 
     /// <summary>(query ÷ listing loss, mean loss on query values) over <paramref name="lines"/> fresh lines packed into context-long rows.</summary>
     public static (double Score, double QueryValueLoss) RecallScore(Func<Tensor, Tensor> forward, BitLlamaTokenizer tokenizer, RecallText recall, int context, int seed, int lines = 256)
     {
         var rng = new Random(seed);
-        var encoded = Enumerable.Range(0, lines).Select(_ => recall.Line(rng)).Select(l => EncodeRecallLine(tokenizer, l.Listing, l.Query)).ToList();
+        var encoded = Enumerable.Range(0, lines).Select(_ => EncodeRecallLine(tokenizer, recall.Line(rng))).ToList();
         if (encoded.Max(e => e.Ids.Length) > context + 1)
             throw new ArgumentException($"recall score: an MQAR line has {encoded.Max(e => e.Ids.Length)} tokens, more than context + 1 = {context + 1}; use fewer --pairs or a longer --context-len");
         // Pack whole lines into rows of context + 1 tokens (padded by repeating the row's last line's tail, unscored).
@@ -153,7 +139,8 @@ static class Scores
                     count[role]++;
                 }
         }
-        double listing = sum[1] / count[1], query = (sum[2] + sum[3]) / (count[2] + count[3]);
-        return (query / listing, sum[3] / count[3]);
+        double listing = sum[(int)RecallRole.Listing] / count[(int)RecallRole.Listing];
+        double query = (sum[(int)RecallRole.QueryKey] + sum[(int)RecallRole.QueryValue]) / (count[(int)RecallRole.QueryKey] + count[(int)RecallRole.QueryValue]);
+        return (query / listing, sum[(int)RecallRole.QueryValue] / count[(int)RecallRole.QueryValue]);
     }
 }

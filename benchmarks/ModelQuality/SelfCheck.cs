@@ -18,7 +18,7 @@ static class SelfCheck
     {
         string dir = Path.Combine(a.Work, "self-check");
         Directory.CreateDirectory(dir);
-        var recall = new RecallText(a.Pairs, a.Keys, a.Values);
+        var recall = new RecallText(a.Pairs, a.Keys, a.Values, RecallLayout.FromCorpusName(a.Layout) ?? throw new ArgumentException($"--layout: unknown layout '{a.Layout}'"));
         string text = Path.Combine(dir, "recall.txt");
         recall.Write(text, 2000, a.RecallSeed);
         var tokenizer = BitLlamaTokenizer.FromJson(BpeTrainer.TrainFromFiles([text], new BpeTrainerOptions { VocabSize = a.VocabSize }), "self-check tokenizer");
@@ -31,8 +31,10 @@ static class SelfCheck
         {
             double copy = Scores.CopyScore(forward, validation, context);
             var (score, queryValue) = Scores.RecallScore(forward, tokenizer, recall, context, seed: a.RecallSeed + 1);
+            // With one set of words for keys and values a query key may also stand as a value in the listing; the
+            // lookup then answers with what followed that value (about one query in ten for 6 pairs over 64 words).
             bool pass = name == "induction"
-                ? copy < 0.9 && score < 0.7 && queryValue < 0.5
+                ? copy < 0.9 && score < (recall.Layout.Shared ? 0.8 : 0.7) && queryValue < (recall.Layout.Shared ? 1.0 : 0.5)
                 : Math.Abs(copy - 1) < 0.02 && Math.Abs(queryValue - Math.Log(v)) < 0.02;
             Console.WriteLine($"{name}: copy score {copy:F3}, recall score {score:F3}, query-value loss {queryValue:F3} (ln V = {Math.Log(v):F3}) -> {(pass ? "ok" : "WRONG")}");
             ok &= pass;

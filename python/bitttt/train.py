@@ -19,6 +19,7 @@ import json
 import os
 import signal
 import sys
+import time
 
 _TTT_TYPES = ("delta", "reconstruct")
 # The files that mark OUTPUT as an earlier run's (bit-llama train's rule): replaced only with --force.
@@ -62,6 +63,8 @@ FLAGS = [
     ("--resume", bool, False, "continue the run in OUTPUT from its checkpoint.safetensors"),
     ("--force", bool, False, "start over in an OUTPUT that holds an earlier run, replacing its checkpoint and model"),
     ("--stop-after-steps", int, None, "end this invocation after N steps with a checkpoint (continue later with --resume)"),
+    ("--time-budget", str, None, "wall-clock budget such as 10m, 90s or 1h30m: picks --dim, --layers, --batch-size, --lr, --warmup-steps, "
+                                 "--steps (and --vocab-size) for this machine and text; flags given explicitly are kept"),
 ]
 
 
@@ -122,6 +125,14 @@ def validate(o, given):
     check(o.threads >= 0, "--threads must be >= 0 (0 = all cores), got %d" % o.threads)
     check(o.stop_after_steps is None or o.stop_after_steps > 0, "--stop-after-steps must be positive, got %s" % o.stop_after_steps)
     check(o.device == "cpu" or o.device == "cuda" or o.device.startswith("cuda:"), "--device must be cpu or cuda, got '%s'" % o.device)
+    if o.time_budget is not None:
+        from . import _budget
+        seconds = _budget.parse(o.time_budget)
+        check(seconds is not None, "--time-budget must be a duration such as 10m, 90s, 1h30m or 00:10:00, got '%s'" % o.time_budget)
+        check(o.init_from is None, "--time-budget sizes a new model; a fine-tune takes its shape from --init-from, so give its steps instead")
+        check(not o.resume, "--time-budget plans a new run; to continue one, resume with the shape and steps its plan chose "
+                            "(printed at its start) instead of --time-budget")
+        o.time_budget_seconds = seconds
     if o.inner_lr is None:
         o.inner_lr = 1.0 if o.ttt_type == "delta" else 0.1
 
@@ -235,7 +246,16 @@ def _train(args, rank, size, local):
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo", init_method="env://", rank=rank, world_size=size,
                                 timeout=datetime.timedelta(hours=4))
     try:
+        started = time.monotonic()
+        if args.time_budget is not None and "vocab_size" not in args.given and args.tokenizer is None:
+            from . import _budget
+            text = _budget.text_bytes(args.data)
+            args.vocab_size = _budget.vocabulary_for(text)
+            args.given = args.given | {"vocab_size"}
+            _log(rank, "time budget: a %d-token vocabulary for %s bytes of text" % (args.vocab_size, format(text, ",")))
         corpus = prepare(args, rank, size, dist)
+        if args.time_budget is not None:
+            _plan_for_budget(args, corpus, device, rank, size, dist, args.time_budget_seconds - (time.monotonic() - started))
         config = model_config(args, corpus["vocab_size"])
         baselines = corpus["baselines"]
         if rank == 0 and baselines is not None:
@@ -262,6 +282,32 @@ def _train(args, rank, size, local):
     finally:
         if size > 1 and dist.is_initialized():
             dist.destroy_process_group()
+
+
+def _plan_for_budget(args, corpus, device, rank, size, dist, left):
+    """Rank 0 measures the candidate shapes and plans (bit-llama train's rule, bitttt._budget); every rank applies the
+    same plan."""
+    from . import _budget
+    if left <= 0:
+        raise UsageError("--time-budget %s was spent before training started (tokenizing took longer); give a larger budget" % args.time_budget)
+    chosen = None
+    if rank == 0:
+        _log(rank, "time budget: measuring step times for %s training tokens ..." % format(corpus["train_tokens"], ","))
+        chosen, trials = _budget.plan(args, corpus["vocab_size"], corpus["train_tokens"], left, args.given,
+                                      lambda c: _budget.measure_seconds_per_step(c, model_config(c, corpus["vocab_size"]), device),
+                                      lambda c: model_config(c, corpus["vocab_size"]))
+        for trial in trials:
+            _log(rank, "  " + trial)
+        _log(rank, _budget.describe(chosen, args.time_budget_seconds))
+        _log(rank, "the same run without the budget: --vocab-size %d --dim %d --layers %d --batch-size %d --lr %s --warmup-steps %d --steps %d"
+             % (corpus["vocab_size"], chosen["dim"], chosen["layers"], chosen["batch_size"], "%.6g" % chosen["lr"], chosen["warmup_steps"], chosen["steps"]))
+    if size > 1:
+        box = [chosen]
+        dist.broadcast_object_list(box, src=0)
+        chosen = box[0]
+    _budget.apply(args, chosen)
+    if args.batch_size % size != 0:
+        raise UsageError("the time budget's --batch-size %d is not a multiple of the world size %d; give --batch-size" % (args.batch_size, size))
 
 
 class _StopOnSignal:

@@ -36,6 +36,28 @@ class CliTests(unittest.TestCase):
                 self.assertEqual(float(python[flag]) if re.match(r"^[0-9.eE+-]+$", default) else python[flag],
                                  float(default) if re.match(r"^[0-9.eE+-]+$", default) else default, flag)
 
+    def test_a_time_budget_plans_the_run_as_bit_llama_train_does(self):
+        root = tf.scratch(self)
+        out = os.path.join(root, "budget")
+        (code, stdout, stderr), = tf.train(["--data", tf.corpus(root), "--output", out, "--time-budget", "8s", "--context-len", "16",
+                                            "--eval-interval", "0"])
+        self.assertEqual(code, 0, stderr)
+        self.assertIn("time budget: a 512-token vocabulary for ", stderr)
+        self.assertRegex(stderr, r"time budget 8s: D=64, 2 layers, batch 8, lr 0\.002, \d+ steps")
+        repeat = re.search(r"the same run without the budget: --vocab-size \d+ --dim 64 --layers 2 --batch-size 8 --lr 0\.002 "
+                           r"--warmup-steps \d+ --steps (\d+)", stderr)
+        self.assertIsNotNone(repeat, stderr)
+        with open(os.path.join(out, "metrics.csv")) as f:
+            self.assertEqual(len(f.read().splitlines()), int(repeat.group(1)) + 1, "one metrics row per planned step")
+        with open(os.path.join(out, "config.json")) as f:
+            config = json.load(f)
+        self.assertEqual((config["hidden_dim"], config["num_layers"]), (64, 2))
+        for extra, message in ((["--time-budget", "10x"], "--time-budget must be a duration such as 10m, 90s, 1h30m or 00:10:00, got '10x'"),
+                               (["--time-budget", "1m", "--resume"], "--time-budget plans a new run")):
+            (code, _, stderr), = tf.train(["--data", tf.corpus(root), "--output", out] + extra)
+            self.assertEqual(code, 1, extra)
+            self.assertIn(message, stderr)
+
     def test_outputs_are_bit_llama_trains(self):
         root = tf.scratch(self)
         out = os.path.join(root, "out")

@@ -71,6 +71,14 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
             var useValid = valid is null ? null
                 : corpus.Chat is null ? (valid.Count > _options.ContextLen ? valid : null)
                 : (valid.ExampleStarts.Count > 0 ? valid : null);
+            TrainingPlan? plan = null;
+            if (run.TimeBudget is { } budget)
+            {
+                plan = TimeBudgetPlanner.Plan(run, tokenizer.VocabSize, train.Count, budget - clock.Elapsed);
+                TimeBudgetPlanner.Apply(run, plan);
+                foreach (var trial in plan.Trials) MlHost.Info(channel, $"Time budget: {trial}.");
+                MlHost.Info(channel, $"{plan.Describe(budget)}.");
+            }
             string shape = run.InitialModel is { } initial ? $"fine-tuning {initial}" : $"model D={run.HiddenDim}, layers={run.NumLayers}";
             MlHost.Info(channel, $"Training on {train.Count:N0} tokens, validating on {(useValid?.Count ?? 0):N0}; " +
                 $"{shape}, vocabulary={tokenizer.VocabSize}, {run.MaxSteps} steps on {run.Device}, seed {run.Seed}.");
@@ -88,12 +96,14 @@ public sealed class BitLlamaEstimator : IEstimator<BitLlamaTransformer>
                 Steps = result.Step, Completed = result.Completed, TrainLoss = result.TrainLoss, ValidationLoss = result.ValidationLoss,
                 UnigramValidationLoss = result.Baselines?.Unigram, Baselines = result.Baselines,
                 TrainTokens = train.Count, ValidationTokens = useValid?.Count ?? 0,
-                CheckpointPath = result.CheckpointPath, Elapsed = clock.Elapsed,
+                CheckpointPath = result.CheckpointPath, Elapsed = clock.Elapsed, Plan = plan,
+                Advice = TrainingAdvice.For(result, run, train.Count, tokenizerTrained: false)?.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 InitialValidationLoss = result.InitialValidationLoss, Examples = result.Examples,
             };
             MlHost.Info(channel, $"Trained {summary.Steps} steps in {summary.Elapsed.TotalSeconds:F0} s: train loss {summary.TrainLoss:F3}" +
                 (summary.ValidationLoss is { } v && summary.Baselines is { } b ? $"; {b.Verdict(v)}" : "") +
                 (summary.InitialValidationLoss is { } before && summary.ValidationLoss is { } after ? $"; validation {before:F3} before fine-tuning, {after:F3} after" : "") + ".");
+            if (summary.Advice is { } advice) MlHost.Warning(channel, advice);
             var config = run.StoredGeneration(run.EffectiveSeed).StoreIn(result.Config);
             if (corpus.Chat is { } chat) config = chat.StoreIn(config);   // the model keeps its template (docs/model.md §6.2)
             var transformer = new BitLlamaTransformer(_catalog, config, tokenizer, result.Weights, corpus.Settings);

@@ -27,6 +27,14 @@ public sealed record BitLlamaTrainingSummary
     public long ValidationTokens { get; init; }
     public string? CheckpointPath { get; init; }
     public required TimeSpan Elapsed { get; init; }
+    /// <summary>What <see cref="BitTtt.Training.TrainingOptions.TimeBudget"/> chose (shape, batch, learning rate, steps); null without a budget.</summary>
+    public BitTtt.Training.TrainingPlan? Plan { get; init; }
+    /// <summary>
+    /// When the model does not beat all three <see cref="Baselines"/>: which one it misses and what to change (more
+    /// steps, a smaller model or vocabulary, a time budget), naming the options as <c>BitLlamaOptions</c> spells them.
+    /// Null when it beats them or without validation data.
+    /// </summary>
+    public string? Advice { get; init; }
     /// <summary>Fine-tuning (<c>InitialModel</c>): the validation loss of the model it started from, before the first step.</summary>
     public double? InitialValidationLoss { get; init; }
     /// <summary>Conversations: how many were trained on, cut to the window, or skipped (docs/training.md, "Conversations"); null for a text.</summary>

@@ -35,4 +35,6 @@ internal static class MlHost
     public static IHost Host(IHostEnvironment env) => env.Register("BitLlama");
 
     public static void Info(IChannel channel, string message) => channel.Info(MessageSensitivity.None, message);
+
+    public static void Warning(IChannel channel, string message) => channel.Warning(MessageSensitivity.None, message);
 }

@@ -31,6 +31,8 @@ public sealed class TrainingResult
     public string? CheckpointPath { get; init; }
     /// <summary>The n-gram baselines on the same split (nats/token), when there is a validation file.</summary>
     public BaselineLosses? Baselines { get; init; }
+    /// <summary>Every validation loss of this invocation with its step, in order (the last is <see cref="ValidationLoss"/>).</summary>
+    public IReadOnlyList<(int Step, double Loss)> ValidationHistory { get; init; } = [];
     /// <summary><c>metrics.csv</c> in the checkpoint directory, or null without one.</summary>
     public string? MetricsPath { get; init; }
     /// <summary><c>loss.png</c> in the checkpoint directory, or null when there is none or it could not be drawn (a warning said why).</summary>
@@ -126,6 +128,7 @@ public sealed class BitLlamaTrainer
         int startStep = step, lastSaved = _options.Resume ? step : -1;
         double? validationLoss = null;
         int validationStep = -1;
+        var history = new List<(int Step, double Loss)>();
         var clock = Stopwatch.StartNew();
         void Save()
         {
@@ -152,6 +155,7 @@ public sealed class BitLlamaTrainer
             if (evaluate)
             {
                 (validationLoss, validationStep) = (Evaluate(model, validation, validationExamples, device), step);
+                history.Add((step, validationLoss!.Value));
                 if (divergence.Check(step, validationLoss!.Value, "validation") is { } tooHighValidation) throw Diverged(tooHighValidation, lastSaved);
             }
             int done = step - startStep;
@@ -169,6 +173,7 @@ public sealed class BitLlamaTrainer
         if (validation is not null && validationStep != step)
         {
             validationLoss = Evaluate(model, validation, validationExamples, device);
+            history.Add((step, validationLoss!.Value));
             if (divergence.Check(step, validationLoss!.Value, "validation") is { } tooHigh) throw Diverged(tooHigh, lastSaved);
         }
         Save();
@@ -176,7 +181,7 @@ public sealed class BitLlamaTrainer
         return new TrainingResult
         {
             Config = Config, Step = step, StartStep = startStep, Completed = completed, ValidationLoss = validationLoss, TrainLoss = loss,
-            Weights = ModelWeights.Export(model), CheckpointPath = lastSaved >= 0 ? CheckpointPath : null, Baselines = baselines,
+            Weights = ModelWeights.Export(model), CheckpointPath = lastSaved >= 0 ? CheckpointPath : null, Baselines = baselines, ValidationHistory = history,
             MetricsPath = metrics is null ? null : Path.GetFullPath(Path.Combine(_options.CheckpointDirectory!, TrainingMetrics.FileName)),
             LossCurvePath = metrics is { LossCurveWritten: true } ? Path.GetFullPath(metrics.LossCurvePath) : null,
             InitialValidationLoss = initialValidation, Examples = trainExamples?.Stats,
@@ -265,6 +270,36 @@ public sealed class BitLlamaTrainer
         optimizer.Step(lr);
         model.zero_grad();
         return loss;
+    }
+
+    /// <summary>
+    /// Wall-clock seconds of one training step of a new model for <paramref name="options"/> on random tokens (the
+    /// best of <paramref name="timed"/> steps after <paramref name="warmup"/>), with the options' thread count and
+    /// device: what <see cref="TimeBudgetPlanner"/> plans with. The random generator is seeded, so the measurement does not
+    /// disturb a run's reproducibility; libtorch's is restored by the run's own <c>manual_seed</c>.
+    /// </summary>
+    public static double MeasureSecondsPerStep(TrainingOptions options, int vocabSize, int warmup = 1, int timed = 2)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        var config = options.ToConfig(vocabSize);
+        var device = TorchDevice.Resolve(options.Device);
+        torch.set_num_threads(options.Threads > 0 ? options.Threads : Environment.ProcessorCount);
+        manual_seed(options.EffectiveSeed);
+        using var model = new BitLlamaModel(config);
+        model.to(device);
+        using var optimizer = new AdamW(model.named_parameters(), options.WeightDecay);
+        var rng = new Random(options.EffectiveSeed);
+        long window = options.ContextLen + 1;
+        double best = double.MaxValue;
+        for (int step = 0; step < warmup + timed; step++)
+        {
+            var ids = new long[options.BatchSize * window];
+            for (int i = 0; i < ids.Length; i++) ids[i] = rng.Next(vocabSize);
+            var clock = Stopwatch.StartNew();
+            TrainStep(model, optimizer, ids, null, device, options.LearningRate, options.GradientClip);
+            if (step >= warmup) best = Math.Min(best, clock.Elapsed.TotalSeconds);
+        }
+        return best;
     }
 
     /// <summary>

@@ -65,6 +65,13 @@ public class TrainingOptions
     /// <summary>Draw <c>loss.png</c> (written beside the checkpoint) with a log10 step axis instead of a linear one.</summary>
     public bool LossCurveLogX { get; set; }
     /// <summary>
+    /// A wall-clock budget for the run: <see cref="TimeBudgetPlanner"/> picks <see cref="HiddenDim"/>, <see cref="NumLayers"/>,
+    /// <see cref="BatchSize"/>, <see cref="LearningRate"/>, <see cref="WarmupSteps"/> and <see cref="MaxSteps"/> from the
+    /// number of training tokens and a step time measured on this machine (and the tokenizer's vocabulary from the
+    /// text's size where the run trains its tokenizer). Null = the options as set.
+    /// </summary>
+    public TimeSpan? TimeBudget { get; set; }
+    /// <summary>
     /// Fine-tune: start from this model's weights (a <c>.bitt</c> file, a model directory, or a training checkpoint
     /// with its <c>tokenizer.json</c> beside it; <see cref="PretrainedModel"/>). The model's shape comes from it, so
     /// <see cref="HiddenDim"/>, <see cref="NumLayers"/>, <see cref="IntermediateDim"/>, the TTT options and
@@ -123,6 +130,9 @@ public class TrainingOptions
         Check(StopAfterSteps is null or > 0, nameof(StopAfterSteps), $"must be positive, got {StopAfterSteps}");
         Check(Threads >= 0, nameof(Threads), $"must be >= 0 (0 = all cores), got {Threads}");
         Check(!Resume || CheckpointDirectory is not null, nameof(Resume), $"needs {Opt(nameof(CheckpointDirectory))} (the checkpoint to resume from)");
+        Check(TimeBudget is null || TimeBudget > TimeSpan.Zero, nameof(TimeBudget), $"must be positive, got {TimeBudget}");
+        Check(TimeBudget is null || InitialModel is null, nameof(TimeBudget), $"sizes a new model; a fine-tune takes its shape from {Opt(nameof(InitialModel))}, so give its steps instead");
+        Check(TimeBudget is null || !Resume, nameof(TimeBudget), $"plans a new run; to continue one, resume with the shape and steps its plan chose (printed at its start) instead of {Opt(nameof(TimeBudget))}");
         Check(InitialModel is null || InitialModel.Trim().Length > 0, nameof(InitialModel), $"must name a .bitt file, a model directory or a checkpoint, got '{InitialModel}'");
     }
 
@@ -149,6 +159,9 @@ public class TrainingOptions
         try { TorchDevice.Parse(device); return true; }
         catch (ArgumentException) { return false; }
     }
+
+    /// <summary>A shallow copy (of the derived type too), for trying variations of a run's settings.</summary>
+    internal TrainingOptions Copy() => (TrainingOptions)MemberwiseClone();
 
     /// <summary>The seed this run uses: <see cref="Seed"/>, or <see cref="TrainingDefaults.Seed"/>.</summary>
     public int EffectiveSeed => Seed ?? TrainingDefaults.Seed;

@@ -105,6 +105,44 @@ public sealed class TrainCommandTests
     }
 
     [TestMethod]
+    public void ATimeBudgetPlansTheRunAndAnUndertrainedRunSaysWhatToChange()
+    {
+        string dir = TempDir(), text = WriteText(dir), output = Path.Combine(dir, "budget");
+        var clock = Stopwatch.StartNew();
+        var r = CliRunner.Run(["train", "--data", text, "--output", output, "--time-budget", "8s", "--context-len", "16", "--threads", "1", "--eval-interval", "0"]);
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        StringAssert.Contains(r.StdErr, "time budget: a 512-token vocabulary for ");
+        StringAssert.Contains(r.StdErr, "s/step, ");
+        StringAssert.Matches(r.StdErr, new System.Text.RegularExpressions.Regex(@"time budget 8s: D=64, 2 layers, batch 8, lr 0\.002, \d+ steps"));
+        var repeat = System.Text.RegularExpressions.Regex.Match(r.StdErr, @"the same run without the budget: --vocab-size (\d+) --dim 64 --layers 2 --batch-size 8 --lr 0\.002 --warmup-steps (\d+) --steps (\d+)");
+        Assert.IsTrue(repeat.Success, r.StdErr);
+        var config = BitLlamaConfig.Load(Path.Combine(output, "config.json"));
+        Assert.AreEqual((64, 2), (config.HiddenDim, config.NumLayers));
+        int steps = int.Parse(repeat.Groups[3].Value);
+        Assert.AreEqual(steps + 1, File.ReadAllLines(Path.Combine(output, "metrics.csv")).Length, "one metrics row per planned step");
+        Assert.IsLessThan(60, clock.Elapsed.TotalSeconds, "an 8 s budget took a minute");
+
+        // Three steps of a tiny model: undertrained, and the advice names the flags to change.
+        r = Train(text, Path.Combine(dir, "short"), "--steps", "3");
+        Assert.AreEqual(0, r.ExitCode, r.StdErr);
+        StringAssert.Matches(r.StdOut, new System.Text.RegularExpressions.Regex(@"undertrained: validation \d+\.\d\d nats is (no better than the unigram|above the Kneser-Ney bigram)"));
+        StringAssert.Contains(r.StdOut, "--steps");
+        StringAssert.Contains(r.StdOut, "--time-budget sizes the model");
+
+        foreach (var (args, message) in new (string[], string)[]
+        {
+            (["--time-budget", "10x"], "--time-budget must be a duration such as 10m, 90s, 1h30m or 00:10:00, got '10x'"),
+            (["--time-budget", "1m", "--resume"], "--time-budget plans a new run"),
+        })
+        {
+            r = Train(text, output, args);
+            Assert.AreEqual(1, r.ExitCode, string.Join(" ", args));
+            StringAssert.Contains(r.StdErr, message);
+        }
+        Directory.Delete(dir, recursive: true);
+    }
+
+    [TestMethod]
     [DataRow("--ttt-type mamba", "--ttt-type must be 'delta' or 'reconstruct', got 'mamba'")]
     [DataRow("--ttt-type reconstruct --ttt-conv 2", "--ttt-conv applies only to --ttt-type delta")]
     [DataRow("--ttt-heads 3", "--ttt-heads (3) must divide --dim (16)")]

@@ -66,6 +66,7 @@ public sealed class OptionsDefinitionTests
         _ when type == typeof(bool) => !(bool)value!,
         _ when type == typeof(string) => "somewhere",
         _ when type == typeof(TttType) => TttType.Reconstruct,
+        _ when type == typeof(TimeSpan?) => TimeSpan.FromMinutes(7),
         _ => throw new AssertFailedException($"no changed value for a {type.Name} option: extend this test"),
     };
 }

@@ -41,6 +41,30 @@ public sealed class TrainingTests
     }
 
     [TestMethod]
+    public void TimeBudget_PlansTheFit_AndAnUndertrainedFitSaysWhatToChange()
+    {
+        var ml = new MLContext(seed: 1);
+        var data = ml.Data.LoadFromTextFile<TextRow>(TinyCorpus.TextPath);
+        var options = TinyPipeline.Options();
+        options.TimeBudget = TimeSpan.FromSeconds(4);
+        var model = TinyPipeline.Create(ml, options).Fit(data);
+        var training = ((IEnumerable<ITransformer>)model).OfType<BitLlamaTransformer>().Single().Training!;
+        Assert.IsNotNull(training.Plan);
+        Assert.AreEqual((TimeBudgetPlanner.Shapes[0].HiddenDim, TimeBudgetPlanner.Shapes[0].NumLayers), (training.Plan.HiddenDim, training.Plan.NumLayers),
+            string.Join("\n", training.Plan.Trials));
+        Assert.AreEqual(training.Plan.MaxSteps, training.Steps);
+        Assert.AreEqual(16, options.MaxSteps, "the caller's options are not changed");
+
+        // Three steps: undertrained, and the advice names the options as an ML.NET caller spells them.
+        var shortRun = TinyPipeline.Options(maxSteps: 3);
+        var advice = ((IEnumerable<ITransformer>)TinyPipeline.Create(ml, shortRun).Fit(data)).OfType<BitLlamaTransformer>().Single().Training!.Advice;
+        Assert.IsNotNull(advice);
+        StringAssert.StartsWith(advice, "undertrained: validation ");
+        StringAssert.Contains(advice, "MaxSteps, now 3");
+        StringAssert.Contains(advice, "TimeBudget sizes the model");
+    }
+
+    [TestMethod]
     public void ValidationSet_AsText_AndInt32TokensWithAGivenTokenizer()
     {
         var ml = new MLContext(seed: 1);

@@ -187,6 +187,43 @@ public sealed class DeltaTttReferenceTests
         }
     }
 
+    // A training window from a zero state runs as one block (DeltaTttLayer.OneBlockFromZero); the same tokens after a
+    // one-token prefix run in blocks of ttt_chunk with a carried state. Outputs and the gradients of every parameter and
+    // of the input agree, so the one-block form is the same function for training, not only for the forward pass.
+    [TestMethod]
+    [DataRow(3, 40)]
+    [DataRow(16, 128)]
+    public void OneBlockTrainingFormEqualsTheChunkedFormWithGradients(int chunk, int time)
+    {
+        manual_seed(chunk + time);
+        using var scope = NewDisposeScope();
+        using var layer = TttLayerTests.RandomLayer(TttLayerTests.LayerConfig(TttType.Delta, chunk, conv: 3, headDim: 5));
+        var input = randn(2, time, 12, float64);
+        var r = randn(2, time, 12, float64);
+        (Tensor Output, Dictionary<string, Tensor> Grads) Run(bool split)
+        {
+            layer.zero_grad();
+            var a = input.detach().requires_grad_(true);
+            Tensor output;
+            if (split)
+            {
+                var (first, state) = layer.Forward(a.narrow(1, 0, 1), null);
+                var (rest, _) = layer.Forward(a.narrow(1, 1, time - 1), state);   // carried state: blocks of ttt_chunk
+                output = cat([first, rest], 1);
+            }
+            else output = layer.forward(a);                                        // one block, no final state
+            (output * r).sum().backward();
+            var grads = layer.named_parameters().ToDictionary(e => e.name, e => e.parameter.grad!.clone());
+            grads["input"] = a.grad!.clone();
+            return (output.detach(), grads);
+        }
+        var (oneBlock, oneGrads) = Run(split: false);
+        var (chunked, chunkGrads) = Run(split: true);
+        Assert.IsTrue(allclose(chunked, oneBlock, 0, 1e-10), $"outputs differ by {(chunked - oneBlock).abs().max().item<double>():E2}");
+        foreach (var (name, g) in chunkGrads)
+            Assert.IsTrue(allclose(g, oneGrads[name], 1e-9, 1e-9), $"d/d{name} differs by {(g - oneGrads[name]).abs().max().item<double>():E2}");
+    }
+
     // Gradients through every update, float64, against central differences of
     // L = Σ R ⊙ ChunkForm(normalize(conv(x)), ...) + terms in the final S and conv tail, with respect to
     // x, the conv weights and tail, β and S₀. Each input is checked along random directions δ

@@ -72,7 +72,7 @@ internal sealed class TrainCommand : ICliCommand
         Console.CancelKeyPress += onCancel;
         try
         {
-            return Train(arguments, vocabSizeGiven, cts.Token);
+            return Train(arguments, vocabSizeGiven, GivenShape(r), cts.Token);
         }
         finally
         {
@@ -80,8 +80,17 @@ internal sealed class TrainCommand : ICliCommand
         }
     }
 
-    static int Train(TrainArguments options, bool vocabSizeGiven, CancellationToken ct)
+    /// <summary>The options a time budget plans that the user set with a flag: the plan keeps these.</summary>
+    static HashSet<string> GivenShape(ParseResult r) =>
+    [
+        .. new[] { nameof(TrainingOptions.HiddenDim), nameof(TrainingOptions.NumLayers), nameof(TrainingOptions.BatchSize),
+            nameof(TrainingOptions.LearningRate), nameof(TrainingOptions.WarmupSteps), nameof(TrainingOptions.MaxSteps) }
+            .Where(p => TrainFlags.Of(p).Given(r)),
+    ];
+
+    static int Train(TrainArguments options, bool vocabSizeGiven, IReadOnlySet<string> givenShape, CancellationToken ct)
     {
+        var started = System.Diagnostics.Stopwatch.StartNew();
         string outputDir = options.CheckpointDirectory!;
         try
         {
@@ -95,15 +104,23 @@ internal sealed class TrainCommand : ICliCommand
         string checkpointPath = Path.Combine(outputDir, TrainingCheckpoint.FileName);
         if (options.Resume && !File.Exists(checkpointPath))
             throw new FileNotFoundException($"--resume: no checkpoint at {checkpointPath} (run without --resume to start training)", checkpointPath);
+        int? vocabSize = vocabSizeGiven ? options.VocabSize : null;
+        if (options.TimeBudget is not null && vocabSize is null && options.Tokenizer is null)
+        {
+            long bytes = TrainingData.DataFiles(options.Data, options.Format).Sum(f => new FileInfo(f).Length);
+            vocabSize = TimeBudgetPlanner.VocabularyFor(bytes);
+            Console.Error.WriteLine($"bit-llama: time budget: a {vocabSize}-token vocabulary for {bytes:N0} bytes of text");
+        }
         var data = TrainingData.Prepare(new TrainingData.Request(options.Data, outputDir)
         {
-            Tokenizer = options.Tokenizer, VocabSize = vocabSizeGiven ? options.VocabSize : null, Resume = options.Resume,
+            Tokenizer = options.Tokenizer, VocabSize = vocabSize, Resume = options.Resume,
             DataFormat = options.Format, InitialModel = options.InitialModel,
         }, line => Console.Error.WriteLine($"bit-llama: {line}"), ct);
         var tok = data.Tokenizer;
         string trainPath = Path.Combine(outputDir, TrainingData.TrainFileName), validationPath = Path.Combine(outputDir, TrainingData.ValidationFileName);
         using var train = TokenFile.Open(trainPath);
         using var validation = TokenFile.Open(validationPath);
+        if (options.TimeBudget is { } budget) PlanForBudget(options, tok.VocabSize, train.Count, budget - started.Elapsed, givenShape);
         var trainer = new BitLlamaTrainer(options, tok.VocabSize);
         var progress = new ProgressLine(options.MaxSteps);
         TrainingResult result;
@@ -133,6 +150,8 @@ internal sealed class TrainCommand : ICliCommand
         if (result.Examples is { } examples) Console.WriteLine(Describe(examples, options.ContextLen));
         if (result.ValidationLoss is { } v && result.Baselines is { } baselines)
             Console.WriteLine(baselines.Verdict(v));
+        if (TrainingAdvice.For(result, options, train.Count, tokenizerTrained: data.TokenizerTrained) is { } advice)
+            Console.WriteLine(OptionMessage.Format(advice, TrainFlags.FlagOf));
         else if (result.ValidationLoss is { } alone)
             Console.WriteLine(string.Create(inv, $"validation loss {alone:0.0000} nats{(data.Chat is null ? "" : " on the assistant replies")}") +
                 (result.InitialValidationLoss is { } before ? string.Create(inv, $" (before fine-tuning: {before:0.0000})") : ""));
@@ -146,6 +165,21 @@ internal sealed class TrainCommand : ICliCommand
         if (result.Completed) return 0;
         Console.WriteLine($"stopped at step {result.Step} of {options.MaxSteps}; continue with the same arguments plus --resume");
         return ct.IsCancellationRequested ? 130 : 0;
+    }
+
+    /// <summary>Measures the candidate shapes, applies the plan to <paramref name="options"/> and prints it with the flags that repeat it.</summary>
+    static void PlanForBudget(TrainArguments options, int vocabSize, long trainTokens, TimeSpan left, IReadOnlySet<string> givenShape)
+    {
+        if (left <= TimeSpan.Zero)
+            throw new InvalidOperationException($"--time-budget {TimeBudgetPlanner.Format(options.TimeBudget!.Value)} was spent before training started (tokenizing took longer); give a larger budget");
+        Console.Error.WriteLine($"bit-llama: time budget: measuring step times for {trainTokens:N0} training tokens ...");
+        var plan = TimeBudgetPlanner.Plan(options, vocabSize, trainTokens, left, givenShape);
+        foreach (var trial in plan.Trials) Console.Error.WriteLine($"bit-llama:   {trial}");
+        TimeBudgetPlanner.Apply(options, plan);
+        Console.Error.WriteLine($"bit-llama: {plan.Describe(options.TimeBudget!.Value)}");
+        Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+            $"bit-llama: the same run without the budget: --vocab-size {vocabSize} --dim {plan.HiddenDim} --layers {plan.NumLayers} --batch-size {plan.BatchSize} " +
+            $"--lr {plan.LearningRate:0.######} --warmup-steps {plan.WarmupSteps} --steps {plan.MaxSteps}"));
     }
 
     /// <summary>The properties a model from --init-from brings; their flags are errors beside it.</summary>

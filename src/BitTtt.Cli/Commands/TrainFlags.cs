@@ -72,6 +72,10 @@ internal static class TrainFlags
         Row(a => a.Force, "--force", "start over in an OUTPUT that holds an earlier run, replacing its checkpoint and model"),
         Row(a => a.StopAfterSteps, "--stop-after-steps", "end this invocation after N steps with a checkpoint (continue later with --resume)"),
         Row(a => a.LossCurveLogX, "--log-x", "draw OUTPUT/loss.png with a log-scale step axis"),
+        Row(a => a.TimeBudget, "--time-budget",
+            "wall-clock budget such as 10m, 90s or 1h30m: picks --dim, --layers, --batch-size, --lr, --warmup-steps, --steps (and --vocab-size) " +
+            "for this machine and text; flags given explicitly are kept",
+            toProperty: ParseTimeBudget, toFlag: b => b is { } t ? TimeBudgetPlanner.Format(t) : null!),
     ];
 
     static readonly Dictionary<string, TrainFlag> ByProperty = Index();
@@ -116,6 +120,9 @@ internal static class TrainFlags
         if (!required && value is not null && typeof(T) != typeof(bool)) option.DefaultValueFactory = _ => toFlag(value);
         return new TrainFlag<T, TFlag>(info, option, toProperty);
     }
+
+    static TimeSpan? ParseTimeBudget(string? text) => text is null ? null
+        : TimeBudgetPlanner.TryParse(text) ?? throw new ArgumentException($"--time-budget must be a duration such as 10m, 90s, 1h30m or 00:10:00, got '{text}'");
 
     static TttType ParseTttType(string name) => name switch
     {

@@ -34,6 +34,14 @@ public sealed class DeltaTttLayer : TttMixer
     private readonly int heads, headDim, kernel, chunk;
     private readonly double innerLr;
 
+    /// <summary>
+    /// A sequence of at most this many tokens that starts from a zero state (every training window of up to 128
+    /// tokens) runs as one block of the chunk form, whatever <c>ttt_chunk</c> says: from S = 0 one block needs no
+    /// chunk loop and no W (<see cref="OneBlockFromZero"/>). Longer ones, and any that continue a state, use blocks of <c>ttt_chunk</c>, whose (Tc, Tc)
+    /// products stay small. The function is the same either way (docs/model.md §3b).
+    /// </summary>
+    public const int OneBlockTokens = 128;
+
     public DeltaTttLayer(string name, BitLlamaConfig config) : base(name)
     {
         config.Validate();
@@ -68,8 +76,16 @@ public sealed class DeltaTttLayer : TttMixer
     /// </remarks>
     public override (Tensor Output, TttLayerState State) Forward(Tensor a, TttLayerState? state)
     {
+        var (output, next) = Run(a, ExpectState<DeltaTttState>(state), wantState: true);
+        return (output, next!);
+    }
+
+    /// <summary>(B, T, D) -> (B, T, D) from a zero state, without computing the state after the last token (training).</summary>
+    public override Tensor forward(Tensor a) => Run(a, null, wantState: false).Output;
+
+    (Tensor Output, DeltaTttState? State) Run(Tensor a, DeltaTttState? previous, bool wantState)
+    {
         using var scope = NewDisposeScope();
-        var previous = ExpectState<DeltaTttState>(state);
         long batch = a.shape[0], time = a.shape[1], inner = (long)heads * headDim;
         CheckState(previous, batch, inner);
         var x = BitLinear.ForwardConcat(a, q_proj, k_proj, v_proj);                       // (B, T, 3F): [xq | xk | xv]
@@ -78,19 +94,19 @@ public sealed class DeltaTttLayer : TttMixer
             : (x.transpose(1, 2), zeros(batch, 0, 3 * inner, a.dtype, a.device));          // (B, 3F, T), (B, Kt, 3F)
         if (time == 0)
             return (zeros(batch, 0, a.shape[2], a.dtype, a.device).MoveToOuterDisposeScope(),
-                new DeltaTttState(previous?.S.alias() ?? zeros(batch, heads, headDim, headDim, a.dtype, a.device), tail).MoveToOuterDisposeScope());
-        long c = Math.Min(chunk, time), n = (time + c - 1) / c, pad = n * c - time;
+                (DeltaTttState)new DeltaTttState(previous?.S.alias() ?? zeros(batch, heads, headDim, headDim, a.dtype, a.device), tail).MoveToOuterDisposeScope());
+        long c = previous is null && time <= OneBlockTokens ? time : Math.Min(chunk, time), n = (time + c - 1) / c, pad = n * c - time;
         if (pad > 0) mixed = nn.functional.pad(mixed, [0, pad]);                           // (B, 3F, Nc·Tc): padded rows are 0
         var blocks = mixed.reshape(batch, 3, heads, headDim, n, c).permute(1, 0, 2, 4, 5, 3).contiguous();   // (3, B, H, Nc, Tc, dh)
         var qk = blocks.narrow(0, 0, 2);                                                    // (2, B, H, Nc, Tc, dh)
         qk = qk / linalg.vector_norm(qk, 2, [-1L], keepdim: true).add(1e-6);               // per head; a zero pad row stays 0
         var v = blocks[2];                                                                  // (B, H, Nc, Tc, dh)
         var beta = nn.functional.sigmoid(beta_proj.forward(a)).mul(innerLr).transpose(1, 2); // (B, H, T)
-        var (o, s) = ChunkBlocks(qk[0], qk[1], v, BetaBlocks(beta, n, c), previous?.S);    // (B, H, Nc, Tc, dh), (B, H, dh, dh)
+        var (o, s) = ChunkBlocks(qk[0], qk[1], v, BetaBlocks(beta, n, c), previous?.S, wantState);   // (B, H, Nc, Tc, dh), (B, H, dh, dh)
         var merged = (o + v).reshape(batch, heads, n * c, headDim).narrow(2, 0, time)
             .transpose(1, 2).reshape(batch, time, inner);                                   // (B, T, F): concat_h(o) + v
         var output = o_proj.forward(merged);                                                // (B, T, D)
-        return (output.MoveToOuterDisposeScope(), new DeltaTttState(s, tail).MoveToOuterDisposeScope());
+        return (output.MoveToOuterDisposeScope(), wantState ? (DeltaTttState)new DeltaTttState(s!, tail).MoveToOuterDisposeScope() : null);
     }
 
     void CheckState(DeltaTttState? state, long batch, long inner)
@@ -140,10 +156,10 @@ public sealed class DeltaTttLayer : TttMixer
                 (s0 is null ? zeros(batch, heads, dh, dh, q.dtype, q.device) : s0.alias()).MoveToOuterDisposeScope());
         long c = Math.Min(chunk, time), n = (time + c - 1) / c, pad = n * c - time;
         Tensor Blocks(Tensor x) => (pad > 0 ? nn.functional.pad(x, [0, 0, 0, pad]) : x).reshape(batch, heads, n, c, dh);   // (B, H, Nc, Tc, dh)
-        var (o, s) = ChunkBlocks(Blocks(q), Blocks(k), Blocks(v), BetaBlocks(beta, n, c), s0);
+        var (o, s) = ChunkBlocks(Blocks(q), Blocks(k), Blocks(v), BetaBlocks(beta, n, c), s0, wantState: true);
         o = o.reshape(batch, heads, n * c, dh);                                             // (B, H, Nc·Tc, dh)
         if (pad > 0) o = o.narrow(2, 0, time);
-        return (o.MoveToOuterDisposeScope(), s.MoveToOuterDisposeScope());
+        return (o.MoveToOuterDisposeScope(), s!.MoveToOuterDisposeScope());
     }
 
     static Tensor BetaBlocks(Tensor beta, long n, long c)                                   // (B, H, T) -> (B, H, Nc, Tc, 1), padded with β = 0
@@ -155,8 +171,9 @@ public sealed class DeltaTttLayer : TttMixer
     // The derivation above on blocks: q, k, v (B, H, Nc, Tc, dh), b (B, H, Nc, Tc, 1). Pairs of products that share
     // a factor run as one matmul on concatenated operands ([W | U₀] = T·diag(β)[K | V], P·[W | U₀],
     // [W | U₀]ᵀK), since at small sizes the number of ops, not their flops, sets the time.
-    static (Tensor O, Tensor S) ChunkBlocks(Tensor q, Tensor k, Tensor v, Tensor b, Tensor? s0)
+    static (Tensor O, Tensor? S) ChunkBlocks(Tensor q, Tensor k, Tensor v, Tensor b, Tensor? s0, bool wantState)
     {
+        if (q.shape[2] == 1 && s0 is null) return OneBlockFromZero(q, k, v, b, wantState);
         using var scope = NewDisposeScope();
         long batch = q.shape[0], heads = q.shape[1], n = q.shape[2], c = q.shape[3], dh = q.shape[4];
         var kt = k.transpose(-1, -2);                                                       // (B, H, Nc, dh, Tc)
@@ -183,6 +200,21 @@ public sealed class DeltaTttLayer : TttMixer
         var sn = (n == 1 ? starts[0].unsqueeze(1) : stack(starts, 1)).reshape(batch, heads, n, dh, dh);   // (B, H, Nc, dh, dh)
         var o = qw.matmul(sn.transpose(-1, -2)) + px.narrow(-1, dh, dh);                   // (B, H, Nc, Tc, dh): (Q − P W) S₀ᵀ + P U₀
         return (o.MoveToOuterDisposeScope(), s!.reshape(batch, heads, dh, dh).MoveToOuterDisposeScope());
+    }
+
+    // One block from S₀ = 0 (a training window that fits one block): every S₀ term vanishes, so W is not needed and
+    // O = P U₀, S_C = U₀ᵀ K, with U₀ from one triangular solve: five batched ops instead of the chunk loop.
+    static (Tensor O, Tensor? S) OneBlockFromZero(Tensor q, Tensor k, Tensor v, Tensor b, bool wantState)
+    {
+        using var scope = NewDisposeScope();
+        long batch = q.shape[0], heads = q.shape[1], dh = q.shape[4];
+        var kt = k.transpose(-1, -2);                                                       // (B, H, 1, dh, Tc)
+        var a = (k * b).matmul(kt).tril(-1);                                                // (B, H, 1, Tc, Tc): strict_tril(diag(β) K Kᵀ)
+        var p = q.matmul(kt).tril(0);                                                       // (B, H, 1, Tc, Tc): tril(Q Kᵀ)
+        var u0 = linalg.solve_triangular(a, v * b, upper: false, left: true, unitriangular: true);   // (B, H, 1, Tc, dh): U₀
+        var o = p.matmul(u0);                                                               // (B, H, 1, Tc, dh): P U₀
+        var s = wantState ? u0.transpose(-1, -2).matmul(k).reshape(batch, heads, dh, dh) : null;   // (B, H, dh, dh): U₀ᵀ K
+        return (o.MoveToOuterDisposeScope(), s?.MoveToOuterDisposeScope());
     }
 }
 
