@@ -74,14 +74,15 @@ class BitLlamaConfig:
 
 class BitLlama:
     """A model from a config and a bare safetensors file (docs/model.md §2 names). ``forward(token_id)`` feeds one
-    token and returns the next-token logits (numpy float32 array when numpy is importable, else array('f'))."""
+    token and returns the next-token logits (numpy float32 array when numpy is importable, else array('f')).
+    On the CPU engine the LM head is int8 unless ``int8_lm_head=False`` (fp32 logits, as the PyTorch twin's)."""
 
-    def __init__(self, config, path, device="cpu", tokenizer_path=None):
+    def __init__(self, config, path, device="cpu", tokenizer_path=None, int8_lm_head=True):
         if not isinstance(config, BitLlamaConfig):
             raise TypeError("config must be a cortex_rust.BitLlamaConfig, got %s" % type(config).__name__)
         self.config = config
         if isinstance(device, str) and device.lower() == "cpu":
-            self._llama = Llama.from_config(config.to_dict(), path, tokenizer_path)
+            self._llama = Llama.from_config(config.to_dict(), path, tokenizer_path, int8_lm_head=int8_lm_head)
             self._session = self._llama.session()
         else:
             self._llama = None

@@ -159,7 +159,7 @@ class DeviceTests(unittest.TestCase):
         config = cortex_rust.BitLlamaConfig.from_json_file(os.path.join(directory, "config.json"))
         weights = os.path.join(directory, "model.safetensors")
         ids = [5, 17, 42, 3, 99, 7, 250, 1, 64, 8]
-        with cortex_rust.BitLlama(config, weights) as engine, cortex_rust.BitLlama(config, weights, device=torch.device("cpu")) as twin:
+        with cortex_rust.BitLlama(config, weights, int8_lm_head=False) as engine, cortex_rust.BitLlama(config, weights, device=torch.device("cpu")) as twin:
             self.assertEqual(engine.device, "cpu")
             self.assertEqual(twin.device, torch.device("cpu"))
             for round in range(2):
