@@ -62,12 +62,10 @@ public sealed class BitLlamaTokenizerTests
     {
         var docs = File.ReadAllText(MobyDickPath).Split("\n\n").Take(3000).ToArray();
         string joined = string.Concat(docs.Select(d => "<s>" + d + "</s>"));
-        var watch = System.Diagnostics.Stopwatch.StartNew();
         int[] ids = s_moby.Encode(joined);
         var expected = docs.SelectMany(d => new[] { 1 }.Concat(s_moby.Encode(d)).Append(2)).ToArray();
         CollectionAssert.AreEqual(expected, ids);
         Assert.AreEqual(joined, s_moby.Decode(ids));
-        Assert.IsTrue(watch.Elapsed < TimeSpan.FromSeconds(20), $"took {watch.Elapsed}");
     }
 
     [TestMethod]
