@@ -4,8 +4,6 @@
 """
 import os
 import sys
-import time
-import unittest
 
 
 def main():
@@ -13,16 +11,8 @@ def main():
     sys.path.insert(0, here)
     import bitttt
     print("bitttt from %s (ABI %d)" % (os.path.dirname(bitttt.__file__), bitttt.abi_version()), flush=True)
-    loader = unittest.TestLoader()
-    if "-k" in sys.argv:
-        loader.testNamePatterns = ["*%s*" % sys.argv[sys.argv.index("-k") + 1]]
-    suite = loader.discover(here, pattern="test_*.py", top_level_dir=here)
-    start = time.time()
-    result = unittest.TextTestRunner(stream=sys.stdout, verbosity=2).run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
-    print("python tests: %d passed, %d failed, %d skipped (%.0f s)" % (passed, failed, len(result.skipped), time.time() - start))
-    return 0 if failed == 0 and result.testsRun > 0 else 1
+    from unittest_runner import run
+    return run(here, "python tests")
 
 
 if __name__ == "__main__":
